@@ -1,0 +1,246 @@
+//! GPUs and models as data. The figures live in `gpus.json` and `models.json` (compiled in), each
+//! entry with the source it was taken from; this module only parses and looks them up.
+
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One GPU type.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gpu {
+    /// Short id used in scenarios, e.g. `h100-sxm`.
+    pub id: String,
+    /// Full name.
+    pub name: String,
+    /// Dense BF16 tensor throughput, TFLOP/s.
+    pub bf16_tflops: f64,
+    /// Dense FP8 tensor throughput, TFLOP/s; `None` where the GPU has no FP8 tensor cores.
+    pub fp8_tflops: Option<f64>,
+    /// Usable device memory, GiB.
+    pub memory_gib: f64,
+    /// Memory bandwidth, TB/s.
+    pub mem_bw_tbps: f64,
+    /// Per-direction bandwidth for tensor-parallel all-reduce within `link_max_tp` GPUs, GB/s.
+    pub link_gbps: f64,
+    /// Largest tensor-parallel group the fast link joins.
+    pub link_max_tp: u32,
+    /// Per-direction PCIe bandwidth used beyond `link_max_tp`, GB/s.
+    pub pcie_gbps: f64,
+    /// Fixed latency of one all-reduce, microseconds.
+    pub allreduce_latency_us: f64,
+    /// Where the figures come from.
+    pub source: String,
+}
+
+/// One model architecture.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// Short id used in scenarios, e.g. `llama-3.1-8b`.
+    pub id: String,
+    /// Full name.
+    pub name: String,
+    /// Hidden size.
+    pub hidden_size: u32,
+    /// Transformer layers.
+    pub layers: u32,
+    /// Query heads.
+    pub heads: u32,
+    /// Key/value heads (grouped-query attention).
+    pub kv_heads: u32,
+    /// Size of one head.
+    pub head_dim: u32,
+    /// MLP intermediate size (per expert for mixture-of-experts).
+    pub intermediate_size: u32,
+    /// Vocabulary size.
+    pub vocab_size: u32,
+    /// Whether the LM head shares the embedding matrix.
+    pub tie_word_embeddings: bool,
+    /// All parameters, billions (what must sit in memory).
+    pub total_params_b: f64,
+    /// Parameters used per token, billions (what each token computes with).
+    pub active_params_b: f64,
+    /// Routed experts per layer (mixture-of-experts only).
+    #[serde(default)]
+    pub experts: Option<u32>,
+    /// Experts each token is routed to (mixture-of-experts only).
+    #[serde(default)]
+    pub experts_per_token: Option<u32>,
+    /// Longest sequence (prompt + output) the model accepts, tokens.
+    pub max_model_len: u32,
+    /// Where the figures come from.
+    pub source: String,
+}
+
+impl Model {
+    /// KV cache bytes per token for the whole model at 2 bytes per element (K and V, every layer).
+    pub fn kv_bytes_per_token_bf16(&self) -> u64 {
+        2 * self.layers as u64 * self.kv_heads as u64 * self.head_dim as u64 * 2
+    }
+
+    /// Parameters of the embedding table (one copy).
+    pub fn embedding_params(&self) -> f64 {
+        self.vocab_size as f64 * self.hidden_size as f64
+    }
+
+    /// Whether this is a mixture-of-experts model.
+    pub fn is_moe(&self) -> bool {
+        self.experts.unwrap_or(1) > 1
+    }
+
+    /// Parameters of all routed experts together (zero for dense models): 3 matrices of
+    /// hidden x intermediate per expert per layer (gate, up, down).
+    pub fn expert_params(&self) -> f64 {
+        if !self.is_moe() {
+            return 0.0;
+        }
+        3.0 * self.hidden_size as f64
+            * self.intermediate_size as f64
+            * self.experts.unwrap_or(1) as f64
+            * self.layers as f64
+    }
+}
+
+#[derive(Deserialize)]
+struct GpuFile {
+    #[allow(dead_code)]
+    notes: String,
+    gpus: Vec<Gpu>,
+}
+
+#[derive(Deserialize)]
+struct ModelFile {
+    #[allow(dead_code)]
+    notes: String,
+    models: Vec<Model>,
+}
+
+/// The built-in catalog.
+pub struct Catalog {
+    /// All GPUs.
+    pub gpus: Vec<Gpu>,
+    /// All models.
+    pub models: Vec<Model>,
+}
+
+impl Catalog {
+    /// The catalog compiled into the binary.
+    pub fn builtin() -> &'static Catalog {
+        static CATALOG: OnceLock<Catalog> = OnceLock::new();
+        CATALOG.get_or_init(|| {
+            // The JSON is part of the source tree and checked by a unit test; a parse failure here
+            // is a build defect, not user input.
+            let g: GpuFile =
+                serde_json::from_str(include_str!("gpus.json")).expect("built-in gpus.json parses");
+            let m: ModelFile = serde_json::from_str(include_str!("models.json"))
+                .expect("built-in models.json parses");
+            Catalog {
+                gpus: g.gpus,
+                models: m.models,
+            }
+        })
+    }
+
+    /// Looks up a GPU by id (case-insensitive); the error lists the known ids.
+    pub fn gpu(&self, id: &str) -> Result<&Gpu> {
+        self.gpus
+            .iter()
+            .find(|g| g.id.eq_ignore_ascii_case(id))
+            .ok_or_else(|| Error::Unknown {
+                kind: "GPU",
+                name: id.to_string(),
+                known: self
+                    .gpus
+                    .iter()
+                    .map(|g| g.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// Looks up a model by id (case-insensitive); the error lists the known ids.
+    pub fn model(&self, id: &str) -> Result<&Model> {
+        self.models
+            .iter()
+            .find(|m| m.id.eq_ignore_ascii_case(id))
+            .ok_or_else(|| Error::Unknown {
+                kind: "model",
+                name: id.to_string(),
+                known: self
+                    .models
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalog_has_required_entries_with_sources() {
+        let c = Catalog::builtin();
+        for id in [
+            "h100-sxm",
+            "h100-pcie",
+            "h200",
+            "b200",
+            "a100-80gb",
+            "a100-40gb",
+            "l40s",
+            "l4",
+            "mi300x",
+        ] {
+            let g = c.gpu(id).unwrap();
+            assert!(!g.source.is_empty());
+            assert!(g.bf16_tflops > 0.0 && g.mem_bw_tbps > 0.0 && g.memory_gib > 0.0);
+        }
+        for id in [
+            "llama-3.1-8b",
+            "llama-3.1-70b",
+            "llama-3.1-405b",
+            "llama-3.2-3b",
+            "qwen2.5-7b",
+            "qwen2.5-72b",
+            "mistral-7b",
+            "mixtral-8x7b",
+        ] {
+            let m = c.model(id).unwrap();
+            assert!(!m.source.is_empty());
+            assert!(m.active_params_b <= m.total_params_b);
+        }
+    }
+
+    #[test]
+    fn kv_bytes_match_reference_figures() {
+        // ../shared/reference/models.json: kv_bytes_per_token_bf16
+        let c = Catalog::builtin();
+        assert_eq!(
+            c.model("llama-3.1-8b").unwrap().kv_bytes_per_token_bf16(),
+            131072
+        );
+        assert_eq!(
+            c.model("llama-3.1-70b").unwrap().kv_bytes_per_token_bf16(),
+            327680
+        );
+        assert_eq!(
+            c.model("qwen2.5-7b").unwrap().kv_bytes_per_token_bf16(),
+            57344
+        );
+        // Mixtral: 32 layers x 8 experts x 3 x 4096 x 14336 = 45.1e9 expert params of 46.7e9.
+        let mx = c.model("mixtral-8x7b").unwrap();
+        assert!((mx.expert_params() / 1e9 - 45.1).abs() < 0.1);
+    }
+
+    #[test]
+    fn unknown_names_list_known_ones() {
+        let e = Catalog::builtin().gpu("h1000").unwrap_err().to_string();
+        assert!(e.contains("h1000") && e.contains("h100-sxm"), "{e}");
+    }
+}

@@ -1,0 +1,58 @@
+//! `fleetsim catalog`.
+
+use clap::Args;
+use fleetsim::catalog::Catalog;
+
+#[derive(Args, Debug)]
+pub struct CatalogArgs {
+    /// Print JSON (with sources) instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: CatalogArgs) -> anyhow::Result<()> {
+    let c = Catalog::builtin();
+    if a.json {
+        let v = serde_json::json!({"gpus": c.gpus, "models": c.models});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{:<11} {:>9} {:>9} {:>8} {:>8} {:>9}  name",
+        "gpu", "bf16 TF", "fp8 TF", "mem GiB", "HBM TB/s", "link GB/s"
+    );
+    for g in &c.gpus {
+        println!(
+            "{:<11} {:>9.1} {:>9} {:>8.1} {:>8.2} {:>9.0}  {}",
+            g.id,
+            g.bf16_tflops,
+            g.fp8_tflops
+                .map(|x| format!("{x:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            g.memory_gib,
+            g.mem_bw_tbps,
+            g.link_gbps,
+            g.name
+        );
+    }
+    println!();
+    println!(
+        "{:<15} {:>8} {:>8} {:>6} {:>8} {:>10} {:>9}  name",
+        "model", "params B", "active B", "layers", "kv heads", "KV KiB/tok", "max len"
+    );
+    for m in &c.models {
+        println!(
+            "{:<15} {:>8.2} {:>8.2} {:>6} {:>8} {:>10.0} {:>9}  {}",
+            m.id,
+            m.total_params_b,
+            m.active_params_b,
+            m.layers,
+            m.kv_heads,
+            m.kv_bytes_per_token_bf16() as f64 / 1024.0,
+            m.max_model_len,
+            m.name
+        );
+    }
+    println!("\nsources: fleetsim catalog --json");
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Command-line arguments (clap) and the commands they run. anyhow is used only here.
+
+mod catalog;
+mod run;
+mod trace;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// fleetsim: size an LLM serving fleet by simulation.
+#[derive(Parser, Debug)]
+#[command(name = "fleetsim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Simulate a scenario and write DIR/summary.json and DIR/requests.csv.
+    Run(run::RunArgs),
+    /// Inspect trace files.
+    Trace {
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
+    /// List the GPUs and models fleetsim knows, with their key figures.
+    Catalog(catalog::CatalogArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum TraceCommand {
+    /// Rows, span, rate, burstiness and length percentiles of a trace.
+    Stats(trace::StatsArgs),
+}
+
+/// Parses arguments and runs the command.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Trace {
+            command: TraceCommand::Stats(a),
+        } => trace::stats(a),
+        Command::Catalog(a) => catalog::run(a),
+    }
+}
+
+/// Creates the output folder.
+fn ensure_dir(dir: &PathBuf) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output folder {}", dir.display()))
+}

@@ -1,0 +1,34 @@
+//! fleetsim: a discrete-event simulator for sizing LLM serving fleets.
+//!
+//! It replays request traces (or synthesizes traffic) against a modelled model-server replica
+//! with vLLM V1 scheduling semantics: continuous batching, chunked prefill, a paged KV cache with
+//! preemption by recompute, and step times from a roofline model of the GPU.
+//!
+//! The pipeline, one module each:
+//! - [`workload`]: requests from trace readers and seeded synthesizers;
+//! - [`catalog`]: GPUs and models as data, each figure with its source;
+//! - [`perf`]: step time from the batch shape;
+//! - [`serving`]: one replica: scheduler and KV block manager;
+//! - [`engine`]: the event queue and the simulation loop;
+//! - [`metrics`]: per-request records and the [`metrics::Summary`];
+//! - [`scenario`]: the JSON scenario, validated into a runnable [`scenario::RunSpec`];
+//! - [`report`]: exporters (JSON, CSV, text tables).
+//!
+//! Same scenario and seed give byte-identical outputs.
+#![warn(missing_docs)]
+
+pub mod catalog;
+pub mod engine;
+pub mod error;
+pub mod metrics;
+pub mod perf;
+pub mod report;
+pub mod rng;
+pub mod scenario;
+pub mod serving;
+pub mod stats;
+pub mod time;
+pub mod workload;
+
+pub use error::{Error, Result};
+pub use time::SimTime;

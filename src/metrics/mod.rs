@@ -1,0 +1,12 @@
+//! What a simulation measures: per-request timestamps and per-step samples are taken by the
+//! [`Recorder`] as the simulation runs; [`Summary`] reduces them to the figures in summary.json.
+//!
+//! Definitions follow vLLM's benchmark: TTFT = first token - arrival (queueing included);
+//! TPOT = (E2E - TTFT) / (output tokens - 1); ITL = gaps between consecutive tokens of a request;
+//! E2E = last token - arrival; queue = first scheduled - arrival.
+
+pub mod recorder;
+pub mod summary;
+
+pub use recorder::{Recorder, RejectReason, RequestRecord, Status};
+pub use summary::{Dist, Setup, Summary};

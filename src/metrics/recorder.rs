@@ -1,0 +1,199 @@
+//! The recorder: per-request records and aggregate counters, updated by the replica and the
+//! simulation loop as events happen.
+
+use serde::Serialize;
+
+use crate::stats::LogHistogram;
+use crate::time::SimTime;
+
+/// Why a request was rejected without being served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Prompt + output tokens exceed the model's (or the configured) max_model_len.
+    ExceedsMaxModelLen,
+    /// Prompt + output tokens exceed what the replica's KV cache can ever hold.
+    ExceedsKvCapacity,
+}
+
+impl RejectReason {
+    /// Snake-case name as written in outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::ExceedsMaxModelLen => "exceeds_max_model_len",
+            RejectReason::ExceedsKvCapacity => "exceeds_kv_capacity",
+        }
+    }
+}
+
+/// Where a request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Not arrived yet (or never, when a horizon cut the run).
+    Pending,
+    /// Arrived and not yet finished.
+    InFlight,
+    /// All output tokens produced.
+    Completed,
+    /// Refused at arrival.
+    Rejected(RejectReason),
+}
+
+/// Timestamps and counters of one request.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    /// Arrival time.
+    pub arrival: SimTime,
+    /// Replica it was routed to.
+    pub replica: u32,
+    /// First time any of its tokens were scheduled.
+    pub scheduled: Option<SimTime>,
+    /// First output token.
+    pub first_token: Option<SimTime>,
+    /// Latest output token.
+    pub last_token: Option<SimTime>,
+    /// When the last token was produced.
+    pub finish: Option<SimTime>,
+    /// Output tokens produced.
+    pub generated: u32,
+    /// Times it was preempted (and its KV recomputed).
+    pub preemptions: u32,
+    /// Status.
+    pub status: Status,
+}
+
+impl RequestRecord {
+    fn new(arrival: SimTime) -> RequestRecord {
+        RequestRecord {
+            arrival,
+            replica: 0,
+            scheduled: None,
+            first_token: None,
+            last_token: None,
+            finish: None,
+            generated: 0,
+            preemptions: 0,
+            status: Status::Pending,
+        }
+    }
+}
+
+/// Collects what happens during a simulation.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    /// One record per request, indexed by request id.
+    pub records: Vec<RequestRecord>,
+    /// Inter-token gaps, ns: one sample per output token after a request's first.
+    pub itl: LogHistogram,
+    /// Events processed.
+    pub events: u64,
+    /// Requests arrived and not finished or rejected.
+    in_system: u64,
+    /// Integral of `in_system` over time, request-nanoseconds.
+    in_system_area: u128,
+    last_change: SimTime,
+}
+
+impl Recorder {
+    /// A recorder for requests with these arrival times.
+    pub fn new(arrivals: impl Iterator<Item = SimTime>) -> Recorder {
+        Recorder {
+            records: arrivals.map(RequestRecord::new).collect(),
+            itl: LogHistogram::new(),
+            events: 0,
+            in_system: 0,
+            in_system_area: 0,
+            last_change: SimTime::ZERO,
+        }
+    }
+
+    fn advance(&mut self, now: SimTime) {
+        let dt = now.saturating_sub(self.last_change).as_nanos() as u128;
+        self.in_system_area += dt * self.in_system as u128;
+        self.last_change = now.max(self.last_change);
+    }
+
+    /// Request `req` arrived at `now` and went to `replica`.
+    pub fn arrived(&mut self, req: usize, replica: u32, now: SimTime) {
+        self.advance(now);
+        self.in_system += 1;
+        let r = &mut self.records[req];
+        r.replica = replica;
+        r.status = Status::InFlight;
+    }
+
+    /// Request `req` was refused at arrival.
+    pub fn rejected(&mut self, req: usize, now: SimTime, why: RejectReason) {
+        self.advance(now);
+        self.in_system -= 1;
+        self.records[req].status = Status::Rejected(why);
+    }
+
+    /// Request `req` had tokens scheduled for the first time (no-op after the first).
+    pub fn scheduled(&mut self, req: usize, now: SimTime) {
+        let r = &mut self.records[req];
+        if r.scheduled.is_none() {
+            r.scheduled = Some(now);
+        }
+    }
+
+    /// Request `req` produced one token at `now` outside a batch-wide decode (the token that ends
+    /// a prefill). Returns the total generated so far.
+    pub fn token(&mut self, req: usize, now: SimTime) -> u32 {
+        let r = &mut self.records[req];
+        if r.first_token.is_none() {
+            r.first_token = Some(now);
+        } else if let Some(prev) = r.last_token {
+            self.itl.add(now.saturating_sub(prev).as_nanos(), 1);
+        }
+        r.last_token = Some(now);
+        r.generated += 1;
+        r.generated
+    }
+
+    /// A step lasting `gap_ns` gave one decode token to each of `count` sequences, each of
+    /// which had its previous token when the step began.
+    pub fn decode_batch(&mut self, gap_ns: u64, count: u32) {
+        self.itl.add(gap_ns, count as u64);
+    }
+
+    /// Request `req` was preempted at `now`; `generated` tokens survive (they are recomputed as
+    /// prompt), and its latest token is the one `last_token` says.
+    pub fn preempted(&mut self, req: usize, generated: u32, last_token: SimTime) {
+        let r = &mut self.records[req];
+        r.preemptions += 1;
+        r.generated = generated;
+        if generated > 0 {
+            r.last_token = Some(last_token);
+        }
+    }
+
+    /// Request `req` produced its last token at `now`, `output` tokens in all.
+    pub fn completed(&mut self, req: usize, now: SimTime, output: u32) {
+        self.advance(now);
+        self.in_system -= 1;
+        let r = &mut self.records[req];
+        if r.first_token.is_none() {
+            r.first_token = Some(now);
+        }
+        r.last_token = Some(now);
+        r.finish = Some(now);
+        r.generated = output;
+        r.status = Status::Completed;
+    }
+
+    /// Closes the time integral at `end`.
+    pub fn close(&mut self, end: SimTime) {
+        self.advance(end);
+    }
+
+    /// Time-average number of requests in the system (arrived, not finished or rejected) over
+    /// `[0, end]`; call after [`Recorder::close`].
+    pub fn mean_in_system(&self, end: SimTime) -> f64 {
+        if end.as_nanos() == 0 {
+            return 0.0;
+        }
+        self.in_system_area as f64 / end.as_nanos() as f64
+    }
+}

@@ -1,0 +1,282 @@
+//! The summary of a run: one `Serialize` type whose JSON is summary.json. It holds no wall-clock
+//! figure, so two runs of the same scenario compare byte for byte.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::recorder::Status;
+use crate::engine::SimOutput;
+use crate::stats::{percentile_sorted, LogHistogram};
+use crate::workload::Request;
+
+/// Distribution summary of a latency, seconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Dist {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+impl Dist {
+    /// From unsorted samples (sorted in place).
+    pub fn from_samples(xs: &mut [f64]) -> Dist {
+        if xs.is_empty() {
+            return Dist::default();
+        }
+        xs.sort_by(f64::total_cmp);
+        Dist {
+            mean: xs.iter().sum::<f64>() / xs.len() as f64,
+            p50: percentile_sorted(xs, 50.0),
+            p90: percentile_sorted(xs, 90.0),
+            p95: percentile_sorted(xs, 95.0),
+            p99: percentile_sorted(xs, 99.0),
+            max: xs[xs.len() - 1],
+        }
+    }
+
+    /// From a histogram of nanosecond values, in seconds.
+    pub fn from_histogram(h: &LogHistogram) -> Dist {
+        if h.count() == 0 {
+            return Dist::default();
+        }
+        Dist {
+            mean: h.mean_ns() / 1e9,
+            p50: h.percentile_ns(50.0) / 1e9,
+            p90: h.percentile_ns(90.0) / 1e9,
+            p95: h.percentile_ns(95.0) / 1e9,
+            p99: h.percentile_ns(99.0) / 1e9,
+            max: h.max_ns() as f64 / 1e9,
+        }
+    }
+}
+
+/// Request accounting: arrived = completed + rejected + unfinished.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Requests {
+    /// Requests that arrived within the simulated span.
+    pub arrived: u64,
+    /// Requests that produced all their output tokens.
+    pub completed: u64,
+    /// Requests refused at arrival because they could never be served.
+    pub rejected: u64,
+    /// Requests still waiting or running when the simulation stopped (at its horizon).
+    pub unfinished: u64,
+    /// Rejections by reason.
+    pub rejected_by_reason: BTreeMap<String, u64>,
+}
+
+/// Latency distributions over completed requests, seconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// Time to first token.
+    pub ttft_s: Dist,
+    /// Time per output token after the first (requests with more than one output token).
+    pub tpot_s: Dist,
+    /// Inter-token latency over all token gaps.
+    pub itl_s: Dist,
+    /// End-to-end latency.
+    pub e2e_s: Dist,
+    /// Time from arrival until first scheduled.
+    pub queue_s: Dist,
+}
+
+/// Throughput over the simulated span.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Throughput {
+    /// Completed requests per second.
+    pub requests_per_s: f64,
+    /// Prompt tokens of completed requests per second.
+    pub input_tokens_per_s: f64,
+    /// Output tokens of completed requests per second.
+    pub output_tokens_per_s: f64,
+}
+
+/// GPU use.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Gpu {
+    /// GPUs provisioned (replicas x tensor parallelism).
+    pub count: u64,
+    /// Fraction of provisioned GPU time with a step in flight.
+    pub busy_fraction: f64,
+    /// GPU-seconds with a step in flight.
+    pub busy_gpu_s: f64,
+    /// GPU-seconds provisioned.
+    pub provisioned_gpu_s: f64,
+}
+
+/// KV cache use.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Kv {
+    /// KV blocks per replica.
+    pub capacity_blocks: u64,
+    /// Tokens per block.
+    pub block_size: u32,
+    /// KV capacity per replica, tokens.
+    pub capacity_tokens: u64,
+    /// Highest fraction of blocks in use on any replica.
+    pub peak_used_fraction: f64,
+}
+
+/// Simulation bookkeeping.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Sim {
+    /// Events processed.
+    pub events: u64,
+    /// Simulated span from time 0, seconds.
+    pub simulated_s: f64,
+    /// Forward steps executed over all replicas.
+    pub steps: u64,
+    /// Time-average number of requests in the system (Little's L).
+    pub mean_requests_in_system: f64,
+}
+
+/// What was simulated: the resolved configuration, so a summary explains itself.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Setup {
+    /// Model id.
+    pub model: String,
+    /// GPU id.
+    pub gpu: String,
+    /// Weight precision.
+    pub precision: String,
+    /// Replicas.
+    pub replicas: u32,
+    /// Tensor-parallel GPUs per replica.
+    pub tp: u32,
+    /// Most sequences per batch.
+    pub max_num_seqs: u32,
+    /// Token budget per step.
+    pub max_num_batched_tokens: u32,
+    /// Fraction of GPU memory used.
+    pub gpu_memory_utilization: f64,
+    /// Weights per GPU, GiB.
+    pub weights_gib_per_gpu: f64,
+    /// KV cache per GPU, GiB.
+    pub kv_gib_per_gpu: f64,
+    /// Longest prompt + output accepted, tokens.
+    pub max_model_len: u32,
+    /// What limits max_model_len.
+    pub max_model_len_limited_by: String,
+    /// Master seed.
+    pub seed: u64,
+}
+
+/// Everything summary.json reports about a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// The configuration simulated.
+    pub setup: Setup,
+    /// Request accounting.
+    pub requests: Requests,
+    /// Latency distributions.
+    pub latency: Latency,
+    /// Throughput.
+    pub throughput: Throughput,
+    /// GPU use.
+    pub gpu: Gpu,
+    /// KV cache use.
+    pub kv: Kv,
+    /// Preemptions (requests whose KV was dropped and recomputed).
+    pub preemptions: u64,
+    /// Simulation bookkeeping.
+    pub sim: Sim,
+}
+
+impl Summary {
+    /// Reduces a finished simulation. `gpus_per_replica` is the tensor-parallel degree.
+    pub fn new(out: &SimOutput, requests: &[Request], gpus_per_replica: u32) -> Summary {
+        let rec = &out.recorder;
+        let mut s = Summary::default();
+        let (mut ttft, mut tpot, mut e2e, mut queue) = (vec![], vec![], vec![], vec![]);
+        let (mut in_tok, mut out_tok) = (0u64, 0u64);
+        for (r, req) in rec.records.iter().zip(requests) {
+            match r.status {
+                Status::Pending => continue,
+                Status::InFlight => s.requests.unfinished += 1,
+                Status::Rejected(why) => {
+                    s.requests.rejected += 1;
+                    *s.requests
+                        .rejected_by_reason
+                        .entry(why.as_str().to_string())
+                        .or_default() += 1;
+                }
+                Status::Completed => {
+                    s.requests.completed += 1;
+                    let (Some(first), Some(fin)) = (r.first_token, r.finish) else {
+                        continue;
+                    };
+                    let t = first.saturating_sub(r.arrival).as_secs_f64();
+                    let e = fin.saturating_sub(r.arrival).as_secs_f64();
+                    ttft.push(t);
+                    e2e.push(e);
+                    if req.output_tokens > 1 {
+                        tpot.push((e - t) / (req.output_tokens - 1) as f64);
+                    }
+                    if let Some(sch) = r.scheduled {
+                        queue.push(sch.saturating_sub(r.arrival).as_secs_f64());
+                    }
+                    in_tok += req.input_tokens as u64;
+                    out_tok += req.output_tokens as u64;
+                }
+            }
+            s.requests.arrived += 1;
+        }
+        s.latency = Latency {
+            ttft_s: Dist::from_samples(&mut ttft),
+            tpot_s: Dist::from_samples(&mut tpot),
+            itl_s: Dist::from_histogram(&rec.itl),
+            e2e_s: Dist::from_samples(&mut e2e),
+            queue_s: Dist::from_samples(&mut queue),
+        };
+        let span = out.end.as_secs_f64();
+        let per_s = |x: f64| if span > 0.0 { x / span } else { 0.0 };
+        s.throughput = Throughput {
+            requests_per_s: per_s(s.requests.completed as f64),
+            input_tokens_per_s: per_s(in_tok as f64),
+            output_tokens_per_s: per_s(out_tok as f64),
+        };
+        let busy_s: f64 = out.replicas.iter().map(|r| r.busy_ns as f64 / 1e9).sum();
+        let count = out.replicas.len() as u64 * gpus_per_replica as u64;
+        let provisioned = count as f64 * span;
+        s.gpu = Gpu {
+            count,
+            busy_fraction: per_s(busy_s / out.replicas.len() as f64),
+            busy_gpu_s: busy_s * gpus_per_replica as f64,
+            provisioned_gpu_s: provisioned,
+        };
+        let cap = out
+            .replicas
+            .iter()
+            .map(|r| r.kv_capacity_blocks())
+            .max()
+            .unwrap_or(0);
+        s.kv = Kv {
+            capacity_blocks: cap,
+            block_size: out.replicas[0].block_size(),
+            capacity_tokens: cap * out.replicas[0].block_size() as u64,
+            peak_used_fraction: out
+                .replicas
+                .iter()
+                .map(|r| r.kv_peak_used_blocks() as f64 / r.kv_capacity_blocks().max(1) as f64)
+                .fold(0.0, f64::max),
+        };
+        s.preemptions = out.replicas.iter().map(|r| r.preemptions).sum();
+        s.sim = Sim {
+            events: rec.events,
+            simulated_s: span,
+            steps: out.replicas.iter().map(|r| r.steps).sum(),
+            mean_requests_in_system: rec.mean_in_system(out.end),
+        };
+        s
+    }
+}

@@ -1,0 +1,84 @@
+//! Step-time models: how long one forward step of a replica takes, given the shape of its batch.
+//!
+//! The scheduler describes each step as a [`BatchShape`] (decode sequences and their total
+//! context, prefill chunks with their context); a [`StepTimeModel`] turns it into nanoseconds.
+//! [`roofline::Roofline`] is the default model.
+
+pub mod roofline;
+
+use serde::{Deserialize, Serialize};
+
+pub use roofline::{Roofline, RooflineParams};
+
+/// Weight precision of a deployment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 16-bit brain float weights and activations.
+    #[default]
+    Bf16,
+    /// 8-bit float weights (W8A8 on GPUs with FP8 tensor cores; weight-only elsewhere).
+    Fp8,
+}
+
+impl Precision {
+    /// Bytes per weight.
+    pub fn weight_bytes(self) -> f64 {
+        match self {
+            Precision::Bf16 => 2.0,
+            Precision::Fp8 => 1.0,
+        }
+    }
+
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Bf16 => "bf16",
+            Precision::Fp8 => "fp8",
+        }
+    }
+}
+
+/// One prefill chunk in a step: `new_tokens` prompt tokens computed after `context_tokens`
+/// tokens whose KV is already in the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrefillChunk {
+    /// Tokens already in the KV cache before this chunk.
+    pub context_tokens: u32,
+    /// Tokens computed in this chunk.
+    pub new_tokens: u32,
+}
+
+/// The shape of one step's batch, which is all a step-time model may look at.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchShape {
+    /// Sequences decoding one token each.
+    pub decode_seqs: u32,
+    /// Sum over decode sequences of the tokens each attends to (its context including the new token).
+    pub decode_context_tokens: u64,
+    /// Prefill chunks in this step.
+    pub prefills: Vec<PrefillChunk>,
+}
+
+impl BatchShape {
+    /// Tokens computed in this step.
+    pub fn tokens(&self) -> u64 {
+        self.decode_seqs as u64
+            + self
+                .prefills
+                .iter()
+                .map(|p| p.new_tokens as u64)
+                .sum::<u64>()
+    }
+
+    /// Whether the step computes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.decode_seqs == 0 && self.prefills.is_empty()
+    }
+}
+
+/// Maps a batch shape to a step duration.
+pub trait StepTimeModel: Send + Sync {
+    /// Duration of one step in nanoseconds (at least 1).
+    fn step_time_ns(&self, batch: &BatchShape) -> u64;
+}

@@ -1,0 +1,262 @@
+//! The roofline step-time model (DESIGN.md, "Step time").
+//!
+//! A step reads every weight once (for mixture-of-experts, the experts the batch touches), reads
+//! each sequence's KV and writes the new tokens' KV, and computes 2 FLOPs per active parameter per
+//! token plus attention FLOPs proportional to context. Its time is the larger of compute time and
+//! memory time at fixed efficiencies, plus tensor-parallel all-reduces and a fixed per-step
+//! overhead (scheduling, sampling, kernel launches).
+
+use serde::{Deserialize, Serialize};
+
+use super::{BatchShape, Precision, StepTimeModel};
+use crate::catalog::{Gpu, Model};
+
+/// Efficiencies and overhead of the roofline model.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RooflineParams {
+    /// Fraction of peak tensor FLOP/s reached by the step's matrix multiplies.
+    pub compute_efficiency: f64,
+    /// Fraction of peak memory bandwidth reached.
+    pub memory_efficiency: f64,
+    /// Fraction of link bandwidth reached by all-reduce.
+    pub link_efficiency: f64,
+    /// Fixed time added to every step, milliseconds.
+    pub step_overhead_ms: f64,
+}
+
+impl Default for RooflineParams {
+    /// Uncalibrated defaults: typical large-GEMM and streaming efficiencies on data-centre GPUs,
+    /// and about a millisecond of scheduler, sampler and launch overhead per step as vLLM V1 shows
+    /// with CUDA graphs. Calibration against measurements replaces them.
+    fn default() -> Self {
+        RooflineParams {
+            compute_efficiency: 0.6,
+            memory_efficiency: 0.8,
+            link_efficiency: 0.7,
+            step_overhead_ms: 1.0,
+        }
+    }
+}
+
+/// The roofline model for one replica (`tp` GPUs of one type serving one model).
+#[derive(Clone, Debug)]
+pub struct Roofline {
+    tp: f64,
+    /// Active parameters in the transformer body (no embedding, no LM head), for FLOPs.
+    body_active_params: f64,
+    lm_head_params: f64,
+    /// FLOPs per (query token, key token) pair across all layers: 4 x layers x heads x head_dim.
+    attn_flops_per_pair: f64,
+    /// Bytes of weights read per step per GPU, dense part (everything but routed experts).
+    dense_weight_bytes_per_gpu: f64,
+    /// Bytes of one expert across all layers, per GPU.
+    expert_bytes_per_gpu: f64,
+    experts: f64,
+    experts_per_token: f64,
+    kv_bytes_per_token_per_gpu: f64,
+    flops_per_s: f64,
+    bytes_per_s: f64,
+    /// All-reduces per step (2 per layer) and their per-token bytes and fixed latency.
+    allreduces: f64,
+    allreduce_bytes_per_token: f64,
+    link_bytes_per_s: f64,
+    allreduce_latency_s: f64,
+    overhead_s: f64,
+}
+
+impl Roofline {
+    /// Builds the model for `model` on `tp` x `gpu` at `precision`.
+    pub fn new(
+        model: &Model,
+        gpu: &Gpu,
+        tp: u32,
+        precision: Precision,
+        params: RooflineParams,
+    ) -> Roofline {
+        let tpf = tp.max(1) as f64;
+        let embed = model.embedding_params();
+        let total = model.total_params_b * 1e9;
+        let active = model.active_params_b * 1e9;
+        // The LM head is a matmul per sampled token; the embedding is a lookup (no FLOPs).
+        let (lm_head, non_compute) = if model.tie_word_embeddings {
+            (embed, embed)
+        } else {
+            (embed, 2.0 * embed)
+        };
+        let body_active = (active - non_compute).max(0.0);
+        let wb = precision.weight_bytes();
+        let experts = model.experts.unwrap_or(1).max(1) as f64;
+        let expert_params = model.expert_params();
+        let dense_params = total - expert_params;
+        // FP8 uses FP8 tensor cores where the GPU has them; otherwise weights are stored in 8 bits
+        // but multiplied at BF16 rate (weight-only quantization, as vLLM's Marlin kernels do).
+        let peak_tflops = match precision {
+            Precision::Fp8 => gpu.fp8_tflops.unwrap_or(gpu.bf16_tflops),
+            Precision::Bf16 => gpu.bf16_tflops,
+        };
+        let link_gbps = if tp <= gpu.link_max_tp {
+            gpu.link_gbps
+        } else {
+            gpu.pcie_gbps
+        };
+        let ring = 2.0 * (tpf - 1.0) / tpf;
+        Roofline {
+            tp: tpf,
+            body_active_params: body_active,
+            lm_head_params: lm_head,
+            attn_flops_per_pair: 4.0
+                * model.layers as f64
+                * model.heads as f64
+                * model.head_dim as f64,
+            dense_weight_bytes_per_gpu: dense_params * wb / tpf,
+            expert_bytes_per_gpu: if experts > 1.0 {
+                expert_params / experts * wb / tpf
+            } else {
+                0.0
+            },
+            experts,
+            experts_per_token: model.experts_per_token.unwrap_or(1) as f64,
+            kv_bytes_per_token_per_gpu: kv_bytes_per_token_per_gpu(model, tp) as f64,
+            flops_per_s: peak_tflops * 1e12 * params.compute_efficiency,
+            bytes_per_s: gpu.mem_bw_tbps * 1e12 * params.memory_efficiency,
+            allreduces: if tp > 1 {
+                2.0 * model.layers as f64
+            } else {
+                0.0
+            },
+            allreduce_bytes_per_token: ring * model.hidden_size as f64 * 2.0,
+            link_bytes_per_s: link_gbps * 1e9 * params.link_efficiency,
+            allreduce_latency_s: gpu.allreduce_latency_us * 1e-6,
+            overhead_s: params.step_overhead_ms * 1e-3,
+        }
+    }
+
+    /// Weight bytes each GPU reads in a step of `tokens` tokens.
+    fn weight_bytes_per_gpu(&self, tokens: f64) -> f64 {
+        if self.experts <= 1.0 {
+            return self.dense_weight_bytes_per_gpu;
+        }
+        // Expected distinct experts a batch of `tokens` routes to, each token picking
+        // `experts_per_token` of `experts` (uniform routing).
+        let miss = (1.0 - self.experts_per_token / self.experts).powf(tokens);
+        let touched = self.experts * (1.0 - miss);
+        self.dense_weight_bytes_per_gpu + self.expert_bytes_per_gpu * touched
+    }
+
+    /// Step duration in seconds (the trait method rounds it to nanoseconds).
+    pub fn step_time_s(&self, b: &BatchShape) -> f64 {
+        let tokens = b.tokens() as f64;
+        if tokens == 0.0 {
+            return 0.0;
+        }
+        let logits = b.decode_seqs as f64 + b.prefills.len() as f64;
+        let mut pairs = b.decode_context_tokens as f64;
+        let mut kv_read_tokens = b.decode_context_tokens as f64;
+        for p in &b.prefills {
+            let (c, n) = (p.context_tokens as f64, p.new_tokens as f64);
+            pairs += n * (c + (n + 1.0) / 2.0);
+            kv_read_tokens += c + n;
+        }
+        let flops = 2.0 * self.body_active_params * tokens
+            + 2.0 * self.lm_head_params * logits
+            + self.attn_flops_per_pair * pairs;
+        let compute_s = flops / self.tp / self.flops_per_s;
+        let bytes = self.weight_bytes_per_gpu(tokens)
+            + self.kv_bytes_per_token_per_gpu * (kv_read_tokens + tokens);
+        let memory_s = bytes / self.bytes_per_s;
+        let allreduce_s = self.allreduces
+            * (self.allreduce_bytes_per_token * tokens / self.link_bytes_per_s
+                + self.allreduce_latency_s);
+        compute_s.max(memory_s) + allreduce_s + self.overhead_s
+    }
+
+    /// Time to read the weights once at full (not efficiency-scaled) bandwidth, seconds: the
+    /// physical floor of a decode step.
+    pub fn weight_read_floor_s(&self, gpu: &Gpu) -> f64 {
+        self.weight_bytes_per_gpu(1.0) / (gpu.mem_bw_tbps * 1e12)
+    }
+}
+
+/// KV bytes one GPU stores per token: KV heads are split across the tensor-parallel group, and
+/// replicated when there are fewer KV heads than GPUs.
+pub fn kv_bytes_per_token_per_gpu(model: &Model, tp: u32) -> u64 {
+    let heads_per_gpu = (model.kv_heads as u64).div_ceil(tp.max(1) as u64).max(1);
+    2 * model.layers as u64 * heads_per_gpu * model.head_dim as u64 * 2
+}
+
+impl StepTimeModel for Roofline {
+    fn step_time_ns(&self, batch: &BatchShape) -> u64 {
+        ((self.step_time_s(batch) * 1e9).round() as u64).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::perf::PrefillChunk;
+
+    fn model(m: &str, g: &str, tp: u32, p: Precision) -> Roofline {
+        let c = Catalog::builtin();
+        Roofline::new(
+            c.model(m).unwrap(),
+            c.gpu(g).unwrap(),
+            tp,
+            p,
+            RooflineParams::default(),
+        )
+    }
+
+    #[test]
+    fn lone_decode_is_memory_bound_near_weights_over_bandwidth() {
+        let r = model("llama-3.1-8b", "h100-sxm", 1, Precision::Bf16);
+        let b = BatchShape {
+            decode_seqs: 1,
+            decode_context_tokens: 512,
+            prefills: vec![],
+        };
+        let t = r.step_time_s(&b);
+        // 16.06 GB / 3.35 TB/s = 4.79 ms at full bandwidth.
+        assert!(t > 4.79e-3 && t < 8e-3, "{t}");
+    }
+
+    #[test]
+    fn long_prefill_is_compute_bound_several_hundred_ms() {
+        let r = model("llama-3.1-8b", "h100-sxm", 1, Precision::Bf16);
+        let b = BatchShape {
+            decode_seqs: 0,
+            decode_context_tokens: 0,
+            prefills: vec![PrefillChunk {
+                context_tokens: 0,
+                new_tokens: 20_000,
+            }],
+        };
+        let t = r.step_time_s(&b);
+        assert!(t > 0.2 && t < 1.0, "{t}");
+    }
+
+    #[test]
+    fn tensor_parallel_and_fp8_speed_up_decode() {
+        let b = BatchShape {
+            decode_seqs: 8,
+            decode_context_tokens: 8 * 1000,
+            prefills: vec![],
+        };
+        let t1 = model("llama-3.1-70b", "h100-sxm", 2, Precision::Bf16).step_time_s(&b);
+        let t4 = model("llama-3.1-70b", "h100-sxm", 4, Precision::Bf16).step_time_s(&b);
+        let f8 = model("llama-3.1-70b", "h100-sxm", 2, Precision::Fp8).step_time_s(&b);
+        assert!(t4 < t1 && f8 < t1, "{t1} {t4} {f8}");
+    }
+
+    #[test]
+    fn moe_reads_fewer_weights_for_small_batches() {
+        let r = model("mixtral-8x7b", "h100-sxm", 2, Precision::Bf16);
+        let one = r.weight_bytes_per_gpu(1.0);
+        let many = r.weight_bytes_per_gpu(512.0);
+        // One token touches 2 of 8 experts; a big batch touches all of them.
+        assert!(one < 0.4 * many, "{one} {many}");
+        let all = 46.7e9 * 2.0 / 2.0;
+        assert!((many - all).abs() / all < 0.02, "{many} {all}");
+    }
+}

@@ -1,0 +1,237 @@
+//! Scenarios: the JSON a user writes, checked field by field and resolved into a [`RunSpec`]
+//! (catalog entries looked up, defaults filled, memory planned, workload loaded) that
+//! [`RunSpec::run`] simulates.
+//!
+//! Top-level keys: `seed`, `model`, `gpu`, `workload`, `replica`, `perf`. Unknown keys anywhere
+//! are errors that name the key and its path.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, Gpu, Model};
+use crate::engine::{SimOutput, Simulation};
+use crate::error::{Error, Result};
+use crate::metrics::{Setup, Summary};
+use crate::perf::{Roofline, RooflineParams};
+use crate::serving::{MemoryPlan, Replica, ReplicaConfig, ReplicaSpec};
+use crate::time::SimTime;
+use crate::workload::synth::SyntheticSpec;
+use crate::workload::{TraceSpec, Workload};
+
+/// Where requests come from (the scenario's `workload`): exactly one of `trace` and `synthetic`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Replay a trace file.
+    #[serde(default)]
+    pub trace: Option<TraceSpec>,
+    /// Generate requests.
+    #[serde(default)]
+    pub synthetic: Option<SyntheticSpec>,
+    /// Stop the simulation at this time, seconds; requests still in flight count as unfinished.
+    #[serde(default)]
+    pub horizon_s: Option<f64>,
+}
+
+/// A scenario as written.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Master seed for every random stream.
+    #[serde(default)]
+    pub seed: u64,
+    /// Model id (see `fleetsim catalog`).
+    pub model: String,
+    /// GPU id (see `fleetsim catalog`).
+    pub gpu: String,
+    /// The requests.
+    pub workload: WorkloadSpec,
+    /// Replica settings.
+    #[serde(default)]
+    pub replica: ReplicaSpec,
+    /// Step-time model parameters (roofline efficiencies and overhead).
+    #[serde(default)]
+    pub perf: Option<RooflineParams>,
+}
+
+impl Scenario {
+    /// Parses scenario JSON; errors name the offending key's path and line.
+    pub fn from_json(text: &str, path: &Path) -> Result<Scenario> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            Error::Parse {
+                path: path.to_path_buf(),
+                line: inner.line() as u64,
+                field: if field == "." {
+                    "(top level)".into()
+                } else {
+                    field
+                },
+                msg: inner.to_string(),
+            }
+        })
+    }
+
+    /// Reads a scenario file.
+    pub fn from_file(path: &Path) -> Result<Scenario> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Scenario::from_json(&text, path)
+    }
+
+    /// Checks the scenario and loads its workload. `base_dir` is the scenario file's folder,
+    /// the second place relative paths are looked up (after the current directory).
+    pub fn resolve(&self, base_dir: &Path) -> Result<RunSpec> {
+        let catalog = Catalog::builtin();
+        let model = catalog.model(&self.model)?.clone();
+        let gpu = catalog.gpu(&self.gpu)?.clone();
+        let replica = self.replica.resolve(&gpu)?;
+        let params = self.perf.unwrap_or_default();
+        validate_perf(&params)?;
+        let memory = MemoryPlan::new(&model, &gpu, &replica)?;
+        let horizon = match self.workload.horizon_s {
+            None => None,
+            Some(h) if h.is_finite() && h > 0.0 => Some(SimTime::from_secs_f64(h)),
+            Some(h) => {
+                return Err(Error::config(
+                    "workload.horizon_s",
+                    format!("must be a positive number of seconds, got {h}"),
+                ))
+            }
+        };
+        let resolve = |p: &Path| resolve_path(p, base_dir);
+        let workload = match (&self.workload.trace, &self.workload.synthetic) {
+            (Some(t), None) => {
+                t.validate("workload.trace")?;
+                t.load(&resolve(&t.path), self.seed)?
+            }
+            (None, Some(s)) => {
+                s.validate("workload.synthetic")?;
+                s.generate(self.seed, &resolve)?
+            }
+            _ => return Err(Error::config(
+                "workload",
+                "give exactly one of `trace` (replay a file) and `synthetic` (generate requests)",
+            )),
+        };
+        Ok(RunSpec {
+            seed: self.seed,
+            model,
+            gpu,
+            replica,
+            params,
+            memory,
+            horizon,
+            workload,
+        })
+    }
+}
+
+fn validate_perf(p: &RooflineParams) -> Result<()> {
+    for (name, v) in [
+        ("compute_efficiency", p.compute_efficiency),
+        ("memory_efficiency", p.memory_efficiency),
+        ("link_efficiency", p.link_efficiency),
+    ] {
+        if !(v > 0.0 && v <= 1.0) {
+            return Err(Error::config(
+                format!("perf.{name}"),
+                format!("must be a fraction of peak in (0, 1], got {v}"),
+            ));
+        }
+    }
+    if !(p.step_overhead_ms >= 0.0 && p.step_overhead_ms < 1000.0) {
+        return Err(Error::config(
+            "perf.step_overhead_ms",
+            format!("must be 0..1000 ms, got {}", p.step_overhead_ms),
+        ));
+    }
+    Ok(())
+}
+
+/// Resolves a path from a scenario: as given if it exists relative to the current directory
+/// (or is absolute), else relative to `base_dir`; if neither exists, the path as given (so the
+/// error names what the user wrote).
+pub fn resolve_path(p: &Path, base_dir: &Path) -> PathBuf {
+    if p.is_absolute() || p.exists() {
+        return p.to_path_buf();
+    }
+    let alt = base_dir.join(p);
+    if alt.exists() {
+        alt
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// A validated, ready-to-run scenario.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// Master seed.
+    pub seed: u64,
+    /// The model.
+    pub model: Model,
+    /// The GPU.
+    pub gpu: Gpu,
+    /// Replica settings.
+    pub replica: ReplicaConfig,
+    /// Step-time parameters.
+    pub params: RooflineParams,
+    /// Memory layout.
+    pub memory: MemoryPlan,
+    /// Stop time.
+    pub horizon: Option<SimTime>,
+    /// The requests.
+    pub workload: Workload,
+}
+
+/// A finished run.
+pub struct RunResult {
+    /// The summary (summary.json).
+    pub summary: Summary,
+    /// The raw output (per-request records for requests.csv).
+    pub output: SimOutput,
+}
+
+impl RunSpec {
+    /// The roofline model of one replica.
+    pub fn roofline(&self) -> Roofline {
+        Roofline::new(
+            &self.model,
+            &self.gpu,
+            self.replica.tp,
+            self.replica.precision,
+            self.params,
+        )
+    }
+
+    /// Simulates the scenario.
+    pub fn run(&self) -> RunResult {
+        let perf = Arc::new(self.roofline());
+        let replicas = vec![Replica::new(0, &self.replica, &self.memory, perf)];
+        let out = Simulation::new(&self.workload.requests, replicas, self.horizon).run();
+        let mut summary = Summary::new(&out, &self.workload.requests, self.replica.tp);
+        summary.setup = Setup {
+            model: self.model.id.clone(),
+            gpu: self.gpu.id.clone(),
+            precision: self.replica.precision.as_str().to_string(),
+            replicas: out.replicas.len() as u32,
+            tp: self.replica.tp,
+            max_num_seqs: self.replica.max_num_seqs,
+            max_num_batched_tokens: self.replica.max_num_batched_tokens,
+            gpu_memory_utilization: self.replica.gpu_memory_utilization,
+            weights_gib_per_gpu: self.memory.weights_gib_per_gpu,
+            kv_gib_per_gpu: self.memory.kv_gib_per_gpu,
+            max_model_len: self.memory.max_model_len,
+            max_model_len_limited_by: self.memory.max_model_len_limited_by.to_string(),
+            seed: self.seed,
+        };
+        RunResult {
+            summary,
+            output: out,
+        }
+    }
+}

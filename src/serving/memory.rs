@@ -1,0 +1,177 @@
+//! How a replica's GPU memory divides into weights, activation reserve and KV cache.
+//!
+//! As vLLM does at start-up: usable = memory x gpu_memory_utilization; the KV cache gets what is
+//! left after the weights (split across the tensor-parallel group) and the peak activation memory
+//! of a forward pass over `max_num_batched_tokens` tokens. vLLM measures that peak by profiling;
+//! here it is estimated from the widest intermediate tensors plus a fixed reserve for CUDA graphs,
+//! the NCCL buffers and the CUDA context.
+
+use serde::Serialize;
+
+use super::ReplicaConfig;
+use crate::catalog::{Gpu, Model};
+use crate::error::{Error, Result};
+use crate::perf::roofline::kv_bytes_per_token_per_gpu;
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// Fixed non-KV memory per GPU besides weights and activations (CUDA context, CUDA graphs, NCCL),
+/// GiB. vLLM start-up logs on H100 typically show 0.5-1.5 GiB for these together.
+pub const FIXED_RESERVE_GIB: f64 = 1.0;
+
+/// The memory layout of one replica.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct MemoryPlan {
+    /// Weights per GPU, GiB.
+    pub weights_gib_per_gpu: f64,
+    /// Activation and runtime reserve per GPU, GiB.
+    pub reserve_gib_per_gpu: f64,
+    /// KV cache per GPU, GiB.
+    pub kv_gib_per_gpu: f64,
+    /// KV bytes per token per GPU.
+    pub kv_bytes_per_token_per_gpu: u64,
+    /// KV blocks of the replica.
+    pub kv_blocks: u64,
+    /// Tokens per block.
+    pub block_size: u32,
+    /// Longest prompt + output accepted, tokens.
+    pub max_model_len: u32,
+    /// Why max_model_len is what it is.
+    pub max_model_len_limited_by: &'static str,
+}
+
+impl MemoryPlan {
+    /// Plans memory for `model` on `cfg.tp` x `gpu`, or says why it does not fit.
+    pub fn new(model: &Model, gpu: &Gpu, cfg: &ReplicaConfig) -> Result<MemoryPlan> {
+        let tp = cfg.tp as f64;
+        let weights = model.total_params_b * 1e9 * cfg.precision.weight_bytes() / tp / GIB;
+        let act_bytes = cfg.max_num_batched_tokens as f64
+            * (4.0 * model.hidden_size as f64 + 2.0 * model.intermediate_size as f64 / tp)
+            * 2.0;
+        let reserve = act_bytes / GIB + FIXED_RESERVE_GIB;
+        let usable = gpu.memory_gib * cfg.gpu_memory_utilization;
+        let kv_bytes_per_token = kv_bytes_per_token_per_gpu(model, cfg.tp);
+        let block_bytes = kv_bytes_per_token * cfg.block_size as u64;
+        let kv_gib = usable - weights - reserve;
+        let computed_blocks = if kv_gib > 0.0 {
+            (kv_gib * GIB / block_bytes as f64).floor() as u64
+        } else {
+            0
+        };
+        let kv_blocks = match cfg.kv_cache_tokens {
+            Some(tokens) => tokens / cfg.block_size as u64,
+            None => computed_blocks,
+        };
+        if cfg.kv_cache_tokens.is_none() && computed_blocks == 0 {
+            return Err(Error::DoesNotFit(format!(
+                "{} ({}) does not fit {} x {}: it needs {:.1} GiB of weights and {:.1} GiB of activations per GPU, \
+                 {:.1} GiB in all, but each GPU has {:.1} GiB x gpu_memory_utilization {} = {:.1} GiB, leaving nothing for the KV cache; \
+                 use more GPUs (replica.tp), FP8 weights (replica.precision) or a larger GPU",
+                model.id,
+                cfg.precision.as_str(),
+                cfg.tp,
+                gpu.id,
+                weights,
+                reserve,
+                weights + reserve,
+                gpu.memory_gib,
+                cfg.gpu_memory_utilization,
+                usable
+            )));
+        }
+        let kv_tokens = kv_blocks * cfg.block_size as u64;
+        let (max_model_len, why) = {
+            let mut m = (
+                model.max_model_len as u64,
+                "the model's max_position_embeddings",
+            );
+            if let Some(user) = cfg.max_model_len {
+                if (user as u64) < m.0 {
+                    m = (user as u64, "replica.max_model_len");
+                }
+            }
+            if kv_tokens < m.0 {
+                m = (kv_tokens, "the KV cache capacity");
+            }
+            (m.0 as u32, m.1)
+        };
+        Ok(MemoryPlan {
+            weights_gib_per_gpu: weights,
+            reserve_gib_per_gpu: reserve,
+            kv_gib_per_gpu: if cfg.kv_cache_tokens.is_some() {
+                kv_tokens as f64 * kv_bytes_per_token as f64 / GIB
+            } else {
+                kv_gib
+            },
+            kv_bytes_per_token_per_gpu: kv_bytes_per_token,
+            kv_blocks,
+            block_size: cfg.block_size,
+            max_model_len,
+            max_model_len_limited_by: why,
+        })
+    }
+
+    /// KV capacity, tokens.
+    pub fn kv_tokens(&self) -> u64 {
+        self.kv_blocks * self.block_size as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::serving::ReplicaSpec;
+
+    fn plan(m: &str, g: &str, spec: ReplicaSpec) -> Result<MemoryPlan> {
+        let c = Catalog::builtin();
+        let gpu = c.gpu(g).unwrap();
+        MemoryPlan::new(c.model(m).unwrap(), gpu, &spec.resolve(gpu).unwrap())
+    }
+
+    #[test]
+    fn llama8b_on_h100_has_about_55_gib_of_kv() {
+        // vLLM on an H100 at 0.9 utilization reports about 54-56 GiB of KV cache for Llama-3.1-8B
+        // (71.6 GiB usable - 14.96 GiB weights - profiled activations).
+        let p = plan("llama-3.1-8b", "h100-sxm", ReplicaSpec::default()).unwrap();
+        assert!((p.weights_gib_per_gpu - 14.96).abs() < 0.05, "{p:?}");
+        assert!(p.kv_gib_per_gpu > 53.0 && p.kv_gib_per_gpu < 57.0, "{p:?}");
+        assert_eq!(p.kv_bytes_per_token_per_gpu, 131072);
+        assert_eq!(p.max_model_len, 131072);
+    }
+
+    #[test]
+    fn too_big_model_says_how_much_memory_it_needs() {
+        let e = plan("llama-3.1-70b", "h100-sxm", ReplicaSpec::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("131.5 GiB") && e.contains("79.6 GiB"), "{e}");
+        let ok = plan(
+            "llama-3.1-70b",
+            "h100-sxm",
+            ReplicaSpec {
+                tp: Some(2),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(ok.kv_blocks > 0);
+    }
+
+    #[test]
+    fn small_kv_caps_max_model_len_and_override_wins() {
+        let p = plan("llama-3.1-8b", "l4", ReplicaSpec::default()).unwrap();
+        assert_eq!(p.max_model_len_limited_by, "the KV cache capacity");
+        assert!(p.max_model_len < 131072);
+        let o = plan(
+            "llama-3.1-8b",
+            "l4",
+            ReplicaSpec {
+                kv_cache_tokens: Some(1 << 24),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(o.kv_tokens(), 1 << 24);
+    }
+}

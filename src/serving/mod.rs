@@ -1,0 +1,155 @@
+//! One model-server replica with vLLM V1 scheduling semantics (DESIGN.md, "Replica").
+//!
+//! - [`memory`] sizes the KV cache from GPU memory, weights and activations;
+//! - [`kv`] is the block pool;
+//! - [`replica`] is the scheduler: continuous batching, chunked prefill under a token budget,
+//!   preemption by recompute, and the per-step bookkeeping that keeps a step's cost proportional to
+//!   what changes in the batch rather than to the batch size.
+
+pub mod kv;
+pub mod memory;
+pub mod replica;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Gpu;
+use crate::error::{Error, Result};
+use crate::perf::Precision;
+
+pub use memory::MemoryPlan;
+pub use replica::{Replica, StepOutcome};
+
+/// Replica settings as a scenario writes them (the scenario's `replica`); unset fields take
+/// vLLM's defaults for the GPU (../shared/reference/scheduler.json).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaSpec {
+    /// Tensor-parallel GPUs per replica: 1, 2, 4 or 8.
+    #[serde(default)]
+    pub tp: Option<u32>,
+    /// Most sequences in a batch.
+    #[serde(default)]
+    pub max_num_seqs: Option<u32>,
+    /// Token budget per step (prefill chunk tokens plus one per decode).
+    #[serde(default)]
+    pub max_num_batched_tokens: Option<u32>,
+    /// Tokens per KV block.
+    #[serde(default)]
+    pub block_size: Option<u32>,
+    /// Fraction of GPU memory the engine may use.
+    #[serde(default)]
+    pub gpu_memory_utilization: Option<f64>,
+    /// Weight precision: `bf16` or `fp8`.
+    #[serde(default)]
+    pub precision: Option<Precision>,
+    /// Longest prompt + output accepted, tokens (default: the model's, capped by KV capacity).
+    #[serde(default)]
+    pub max_model_len: Option<u32>,
+    /// Override the KV capacity computed from memory, tokens (a what-if, e.g. for offloading).
+    #[serde(default)]
+    pub kv_cache_tokens: Option<u64>,
+}
+
+/// Validated replica settings.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReplicaConfig {
+    /// Tensor-parallel GPUs per replica.
+    pub tp: u32,
+    /// Most sequences in a batch.
+    pub max_num_seqs: u32,
+    /// Token budget per step.
+    pub max_num_batched_tokens: u32,
+    /// Tokens per KV block.
+    pub block_size: u32,
+    /// Fraction of GPU memory the engine may use.
+    pub gpu_memory_utilization: f64,
+    /// Weight precision.
+    pub precision: Precision,
+    /// Requested max_model_len, if any.
+    pub max_model_len: Option<u32>,
+    /// KV capacity override, tokens.
+    pub kv_cache_tokens: Option<u64>,
+}
+
+impl ReplicaSpec {
+    /// Fills defaults for `gpu` (vLLM's OpenAI-server defaults: 1024 sequences and 8192 batched
+    /// tokens on GPUs with at least 70 GiB that are not A100s, 256 and 2048 elsewhere; block size
+    /// 16; memory utilization 0.9) and checks ranges.
+    pub fn resolve(&self, gpu: &Gpu) -> Result<ReplicaConfig> {
+        let big = gpu.memory_gib >= 70.0 && !gpu.id.starts_with("a100");
+        let (seqs, tokens) = if big { (1024, 8192) } else { (256, 2048) };
+        let tp = self.tp.unwrap_or(1);
+        if ![1, 2, 4, 8].contains(&tp) {
+            return Err(Error::config(
+                "replica.tp",
+                format!("must be 1, 2, 4 or 8, got {tp}"),
+            ));
+        }
+        let max_num_seqs = self.max_num_seqs.unwrap_or(seqs);
+        if !(1..=65_536).contains(&max_num_seqs) {
+            return Err(Error::config(
+                "replica.max_num_seqs",
+                format!("must be 1..=65536, got {max_num_seqs}"),
+            ));
+        }
+        // vLLM requires the budget to hold one decode token per sequence; when only
+        // max_num_seqs is given, raise the default budget to match rather than fail.
+        let max_num_batched_tokens = self
+            .max_num_batched_tokens
+            .unwrap_or(tokens.max(max_num_seqs));
+        if !(1..=10_000_000).contains(&max_num_batched_tokens) {
+            return Err(Error::config(
+                "replica.max_num_batched_tokens",
+                format!("must be 1..=10000000, got {max_num_batched_tokens}"),
+            ));
+        }
+        if max_num_batched_tokens < max_num_seqs {
+            return Err(Error::config(
+                "replica.max_num_batched_tokens",
+                format!("must be at least max_num_seqs ({max_num_seqs}) so every running sequence can decode each step, got {max_num_batched_tokens}"),
+            ));
+        }
+        let block_size = self.block_size.unwrap_or(16);
+        if ![1, 2, 4, 8, 16, 32, 64, 128, 256, 512].contains(&block_size) {
+            return Err(Error::config(
+                "replica.block_size",
+                format!("must be a power of two from 1 to 512, got {block_size}"),
+            ));
+        }
+        let util = self.gpu_memory_utilization.unwrap_or(0.9);
+        if !(util > 0.0 && util <= 1.0) {
+            return Err(Error::config(
+                "replica.gpu_memory_utilization",
+                format!("must be in (0, 1], got {util}"),
+            ));
+        }
+        if let Some(m) = self.max_model_len {
+            if m < 2 {
+                return Err(Error::config(
+                    "replica.max_model_len",
+                    "must be at least 2 tokens",
+                ));
+            }
+        }
+        if let Some(k) = self.kv_cache_tokens {
+            if k < block_size as u64 || k > 1 << 40 {
+                return Err(Error::config(
+                    "replica.kv_cache_tokens",
+                    format!(
+                        "must be at least one block ({block_size} tokens) and below 2^40, got {k}"
+                    ),
+                ));
+            }
+        }
+        Ok(ReplicaConfig {
+            tp,
+            max_num_seqs,
+            max_num_batched_tokens,
+            block_size,
+            gpu_memory_utilization: util,
+            precision: self.precision.unwrap_or_default(),
+            max_model_len: self.max_model_len,
+            kv_cache_tokens: self.kv_cache_tokens,
+        })
+    }
+}

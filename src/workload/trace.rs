@@ -1,0 +1,301 @@
+//! Trace options shared by every format, and the post-processing every reader's rows go through:
+//! sort (and say so), window, limit, rate scale.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::arrivals::ArrivalSpec;
+use super::readers::{self, RawTrace, ReadOptions};
+use super::{Request, Workload};
+use crate::error::{Error, Result};
+use crate::rng::{stream_rng, Stream};
+use crate::time::SimTime;
+
+/// Trace file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceFormat {
+    /// Azure LLM inference trace: CSV `TIMESTAMP,ContextTokens,GeneratedTokens`.
+    Azure,
+    /// BurstGPT: CSV `Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type`.
+    Burstgpt,
+    /// Mooncake: JSON lines with `timestamp` (ms), `input_length`, `output_length`, `hash_ids`.
+    Mooncake,
+    /// Lengths only: CSV `num_prefill_tokens,num_decode_tokens`; arrivals are synthesized.
+    Lengths,
+    /// fleetsim's own JSON lines (traces/SCHEMA.md).
+    Jsonl,
+}
+
+impl TraceFormat {
+    /// All formats with their names.
+    pub const ALL: [(TraceFormat, &'static str); 5] = [
+        (TraceFormat::Azure, "azure"),
+        (TraceFormat::Burstgpt, "burstgpt"),
+        (TraceFormat::Mooncake, "mooncake"),
+        (TraceFormat::Lengths, "lengths"),
+        (TraceFormat::Jsonl, "jsonl"),
+    ];
+
+    /// The format's name as scenarios spell it.
+    pub fn name(self) -> &'static str {
+        TraceFormat::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("?")
+    }
+
+    /// Guesses the format from the first line of a file.
+    pub fn detect(path: &Path) -> Result<TraceFormat> {
+        use std::io::BufRead;
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut first = String::new();
+        std::io::BufReader::new(f)
+            .read_line(&mut first)
+            .map_err(|e| Error::io(path, e))?;
+        let l = first.trim_start_matches('\u{feff}');
+        let guess = if l.contains("TIMESTAMP") && l.contains("ContextTokens") {
+            Some(TraceFormat::Azure)
+        } else if l.contains("Request tokens") {
+            Some(TraceFormat::Burstgpt)
+        } else if l.contains("num_prefill_tokens") {
+            Some(TraceFormat::Lengths)
+        } else if l.contains("\"input_length\"") {
+            Some(TraceFormat::Mooncake)
+        } else if l.contains("\"input_tokens\"") {
+            Some(TraceFormat::Jsonl)
+        } else {
+            None
+        };
+        guess.ok_or_else(|| Error::Input {
+            path: path.to_path_buf(),
+            msg: "cannot tell the trace format from the first line; pass --format (azure, burstgpt, mooncake, lengths, jsonl)".into(),
+        })
+    }
+}
+
+impl FromStr for TraceFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<TraceFormat> {
+        TraceFormat::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(s))
+            .map(|(f, _)| *f)
+            .ok_or_else(|| Error::Unknown {
+                kind: "trace format",
+                name: s.to_string(),
+                known: TraceFormat::ALL.map(|(_, n)| n).join(", "),
+            })
+    }
+}
+
+/// What to do with BurstGPT rows whose response has zero tokens (failed requests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailedPolicy {
+    /// Leave them out (they produced no answer), and count them in the notes.
+    #[default]
+    Drop,
+    /// Keep them as prompt-only requests that generate one token: the prompt still cost prefill.
+    PrefillOnly,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A trace-backed workload (the scenario's `workload.trace`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSpec {
+    /// Trace file; relative paths resolve against the current directory, then the scenario's folder.
+    pub path: PathBuf,
+    /// File format.
+    pub format: TraceFormat,
+    /// Speed-up of time: 2.0 replays the trace twice as fast (twice the request rate).
+    #[serde(default = "one")]
+    pub rate_scale: f64,
+    /// Keep at most this many requests (after the window).
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// Window start, seconds after the trace's first request.
+    #[serde(default)]
+    pub start_s: Option<f64>,
+    /// Window end (exclusive), seconds after the trace's first request.
+    #[serde(default)]
+    pub end_s: Option<f64>,
+    /// Count and report malformed lines instead of stopping at the first.
+    #[serde(default)]
+    pub skip_bad_lines: bool,
+    /// BurstGPT: keep only rows whose `Model` is one of these (e.g. `["ChatGPT"]`).
+    #[serde(default)]
+    pub models: Option<Vec<String>>,
+    /// BurstGPT: keep only rows whose `Log Type` is one of these (e.g. `["Conversation log"]`).
+    #[serde(default)]
+    pub log_types: Option<Vec<String>>,
+    /// BurstGPT: what to do with failed requests (zero response tokens).
+    #[serde(default)]
+    pub failed: FailedPolicy,
+    /// `lengths` format: the arrival process that gives the rows their times.
+    #[serde(default)]
+    pub arrivals: Option<ArrivalSpec>,
+}
+
+impl TraceSpec {
+    /// A spec with default options for `path` in `format`.
+    pub fn new(path: impl Into<PathBuf>, format: TraceFormat) -> TraceSpec {
+        TraceSpec {
+            path: path.into(),
+            format,
+            rate_scale: 1.0,
+            limit: None,
+            start_s: None,
+            end_s: None,
+            skip_bad_lines: false,
+            models: None,
+            log_types: None,
+            failed: FailedPolicy::Drop,
+            arrivals: None,
+        }
+    }
+
+    /// Checks option values (not the file).
+    pub fn validate(&self, field: &str) -> Result<()> {
+        if !(self.rate_scale.is_finite() && self.rate_scale > 0.0 && self.rate_scale <= 1e6) {
+            return Err(Error::config(
+                format!("{field}.rate_scale"),
+                format!(
+                    "must be a positive number up to 1e6, got {}",
+                    self.rate_scale
+                ),
+            ));
+        }
+        for (name, v) in [("start_s", self.start_s), ("end_s", self.end_s)] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(Error::config(
+                        format!("{field}.{name}"),
+                        format!("must be a non-negative number of seconds, got {v}"),
+                    ));
+                }
+            }
+        }
+        if let (Some(a), Some(b)) = (self.start_s, self.end_s) {
+            if b <= a {
+                return Err(Error::config(
+                    format!("{field}.end_s"),
+                    format!("must be after start_s ({a}), got {b}"),
+                ));
+            }
+        }
+        if self.limit == Some(0) {
+            return Err(Error::config(
+                format!("{field}.limit"),
+                "must be at least 1",
+            ));
+        }
+        match (self.format, &self.arrivals) {
+            (TraceFormat::Lengths, None) => {
+                return Err(Error::config(
+                    format!("{field}.arrivals"),
+                    "the `lengths` format has no timestamps: give an arrival process, e.g. {\"kind\": \"poisson\", \"rate_per_s\": 5}",
+                ))
+            }
+            (TraceFormat::Lengths, Some(a)) => a.validate(&format!("{field}.arrivals"))?,
+            (_, Some(_)) => {
+                return Err(Error::config(
+                    format!("{field}.arrivals"),
+                    "only the `lengths` format takes an arrival process (the others have timestamps)",
+                ))
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Reads the trace at `path` (already resolved) and applies the options. `seed` drives the
+    /// synthetic arrivals of the `lengths` format.
+    pub fn load(&self, path: &Path, seed: u64) -> Result<Workload> {
+        self.validate("workload.trace")?;
+        let opts = ReadOptions {
+            skip_bad_lines: self.skip_bad_lines,
+            models: self.models.clone(),
+            log_types: self.log_types.clone(),
+            failed: self.failed,
+        };
+        let raw = readers::read(self.format, path, &opts)?;
+        self.apply(path, raw, seed)
+    }
+
+    fn apply(&self, path: &Path, raw: RawTrace, seed: u64) -> Result<Workload> {
+        let RawTrace {
+            mut rows,
+            mut notes,
+        } = raw;
+        if rows.is_empty() {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                msg: "the trace has no requests".into(),
+            });
+        }
+        if let Some(arr) = &self.arrivals {
+            // Length-only rows keep file order; the arrival process gives them times.
+            let mut process = arr.build();
+            let mut rng = stream_rng(seed, Stream::Arrivals);
+            let mut t_s: f64 = 0.0;
+            let keep = self.limit.map(|l| l as usize).unwrap_or(rows.len());
+            rows.truncate(keep);
+            for r in rows.iter_mut() {
+                r.t_ns = (t_s * 1e9).round() as i64;
+                t_s += process.next_gap_s(t_s, &mut rng);
+            }
+        } else {
+            let out_of_order = rows.windows(2).filter(|w| w[1].t_ns < w[0].t_ns).count();
+            if out_of_order > 0 {
+                rows.sort_by_key(|r| r.t_ns);
+                notes.push(format!(
+                    "{}: {out_of_order} rows had a timestamp earlier than the row before; sorted by timestamp",
+                    path.display()
+                ));
+            }
+        }
+        let t0 = rows[0].t_ns;
+        let start_ns = self.start_s.map(|s| (s * 1e9).round() as i64).unwrap_or(0);
+        let end_ns = self
+            .end_s
+            .map(|s| (s * 1e9).round() as i64)
+            .unwrap_or(i64::MAX);
+        let limit = self.limit.unwrap_or(u64::MAX) as usize;
+        let requests: Vec<Request> = rows
+            .into_iter()
+            .filter(|r| {
+                let rel = r.t_ns - t0;
+                rel >= start_ns && rel < end_ns
+            })
+            .take(limit)
+            .map(|r| Request {
+                id: 0,
+                arrival: SimTime::from_secs_f64(
+                    (r.t_ns - t0 - start_ns) as f64 / 1e9 / self.rate_scale,
+                ),
+                input_tokens: r.input_tokens,
+                output_tokens: r.output_tokens,
+                prefix: r.prefix,
+                session: r.session,
+            })
+            .collect();
+        if requests.is_empty() {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                msg: format!(
+                    "no requests left after the time window (start_s {:?}, end_s {:?})",
+                    self.start_s, self.end_s
+                ),
+            });
+        }
+        Ok(Workload::finish(requests, notes))
+    }
+}

@@ -1,0 +1,212 @@
+//! The `fleetsim` binary as a user runs it: the README's commands, outputs and bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::util::root;
+
+fn fleetsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetsim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("runs the binary")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().to_string()
+}
+
+#[test]
+fn run_writes_summary_and_requests_and_is_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for out in [&a, &b] {
+        let o = fleetsim(&[
+            "run",
+            "examples/azure-conv-h100.json",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            stdout.contains("ttft_s") && stdout.contains("throughput"),
+            "{stdout}"
+        );
+    }
+    let sa = std::fs::read(a.join("summary.json")).unwrap();
+    assert_eq!(sa, std::fs::read(b.join("summary.json")).unwrap());
+    assert_eq!(
+        std::fs::read(a.join("requests.csv")).unwrap(),
+        std::fs::read(b.join("requests.csv")).unwrap()
+    );
+    let v: serde_json::Value = serde_json::from_slice(&sa).unwrap();
+    for key in ["arrived", "completed", "rejected", "unfinished"] {
+        assert!(v["requests"][key].is_u64(), "requests.{key}");
+    }
+    for m in ["ttft_s", "tpot_s", "itl_s", "e2e_s", "queue_s"] {
+        for p in ["mean", "p50", "p90", "p95", "p99", "max"] {
+            assert!(v["latency"][m][p].is_f64(), "latency.{m}.{p}");
+        }
+    }
+    for k in [
+        "requests_per_s",
+        "input_tokens_per_s",
+        "output_tokens_per_s",
+    ] {
+        assert!(v["throughput"][k].is_f64(), "throughput.{k}");
+    }
+    assert!(v["gpu"]["count"].is_u64() && v["gpu"]["busy_fraction"].is_f64());
+    assert!(v["kv"]["capacity_blocks"].is_u64() && v["kv"]["peak_used_fraction"].is_f64());
+    assert!(v["preemptions"].is_u64());
+    assert!(v["sim"]["events"].is_u64() && v["sim"]["simulated_s"].is_f64());
+    assert_eq!(v["requests"]["arrived"], 5000);
+    let csv = std::fs::read_to_string(a.join("requests.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5001);
+}
+
+#[test]
+fn trace_stats_table_and_json() {
+    let o = fleetsim(&[
+        "trace",
+        "stats",
+        "traces/azure-llm-2023/AzureLLMInferenceTrace_code.csv",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        t.contains("rows 8819") && t.contains("inter-arrival CV 13.15"),
+        "{t}"
+    );
+    let o = fleetsim(&[
+        "trace",
+        "stats",
+        "traces/mooncake/synthetic_trace.jsonl",
+        "--format",
+        "mooncake",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["rows"], 3993);
+    assert!(v["input_tokens"]["p99"].as_f64().unwrap() > 60_000.0);
+}
+
+#[test]
+fn catalog_lists_gpus_and_models() {
+    let o = fleetsim(&["catalog"]);
+    assert!(o.status.success());
+    let t = String::from_utf8_lossy(&o.stdout);
+    for id in ["h100-sxm", "mi300x", "l4", "llama-3.1-405b", "mixtral-8x7b"] {
+        assert!(t.contains(id), "{id} missing from:\n{t}");
+    }
+    let o = fleetsim(&["catalog", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["gpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|g| g["source"].as_str().is_some_and(|s| !s.is_empty())));
+}
+
+#[test]
+fn bad_input_gets_clear_errors_not_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let out = d.join("out");
+    let out = out.to_str().unwrap();
+    let trace = write(d, "t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.97,12,3\n2023-11-16 18:17:04.03,12,x\n2023-11-16 18:17:02.00,5,3\n");
+    let scen = |body: &str| body.to_string();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            scen(r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {}, "colour": 1}"#),
+            "colour",
+        ),
+        (
+            scen(
+                r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {"synthetic": {"requests": 5, "arrivals": {"kind": "poisson", "rate_per_s": 1}, "input_tokens": {"kind": "fixed", "value": 5}, "output_tokens": {"kind": "fixed", "value": 5}}}, "replica": {"max_seqs": 4}}"#,
+            ),
+            "replica.max_seqs",
+        ),
+        (
+            scen(r#"{"model": "llama-9", "gpu": "h100-sxm", "workload": {}}"#),
+            "llama-3.1-8b",
+        ),
+        (
+            scen(r#"{"model": "llama-3.1-8b", "gpu": "tpu", "workload": {}}"#),
+            "h100-sxm",
+        ),
+        (
+            scen(
+                r#"{"model": "llama-3.1-405b", "gpu": "h100-sxm", "workload": {"synthetic": {"requests": 5, "arrivals": {"kind": "poisson", "rate_per_s": 1}, "input_tokens": {"kind": "fixed", "value": 5}, "output_tokens": {"kind": "fixed", "value": 5}}}}"#,
+            ),
+            "GiB",
+        ),
+        (
+            scen(
+                r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {"synthetic": {"requests": 5, "arrivals": {"kind": "poisson", "rate_per_s": -1}, "input_tokens": {"kind": "fixed", "value": 5}, "output_tokens": {"kind": "fixed", "value": 5}}}}"#,
+            ),
+            "rate_per_s",
+        ),
+        (
+            scen(&format!(
+                r#"{{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {{"trace": {{"path": "{trace}", "format": "azure"}}}}}}"#
+            )),
+            ":3: field `GeneratedTokens`",
+        ),
+        (
+            scen(
+                r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {"trace": {"path": "nope.csv", "format": "azure"}}}"#,
+            ),
+            "nope.csv",
+        ),
+        (
+            scen(
+                r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {"trace": {"path": "x.csv", "format": "parquet"}}}"#,
+            ),
+            "parquet",
+        ),
+        (
+            scen(
+                r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {"synthetic": {"requests": 5, "arrivals": {"kind": "poisson", "rate_per_s": 1}, "input_tokens": {"kind": "fixed", "value": 5}, "output_tokens": {"kind": "fixed", "value": 5}}}, "replica": {"tp": 3}}"#,
+            ),
+            "replica.tp",
+        ),
+        (scen("{not json"), "s.json"),
+    ];
+    for (i, (body, needle)) in cases.iter().enumerate() {
+        let path = write(d, "s.json", body);
+        let o = fleetsim(&["run", &path, "--out", out]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "case {i}: {e}");
+        assert!(e.contains(needle), "case {i}: expected `{needle}` in: {e}");
+        assert!(!e.contains("panicked"), "case {i}: {e}");
+    }
+    // --skip-bad-lines counts the bad line, and the out-of-order row is sorted with a note.
+    let good = write(
+        d,
+        "good.json",
+        &format!(
+            r#"{{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {{"trace": {{"path": "{trace}", "format": "azure"}}}}}}"#
+        ),
+    );
+    let o = fleetsim(&["run", &good, "--out", out, "--skip-bad-lines"]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("skipped 1 malformed") && e.contains("sorted by timestamp"),
+        "{e}"
+    );
+    // Empty trace.
+    let empty = write(d, "empty.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n");
+    let o = fleetsim(&["trace", "stats", &empty]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no requests"), "{}", stderr(&o));
+}

@@ -1,0 +1,7 @@
+//! The integration test binary: CLI behaviour, determinism, agreement with queueing theory, and
+//! the trace readers on the shipped files.
+
+mod cli;
+mod readers;
+mod theory;
+mod util;
