@@ -1,5 +1,7 @@
-//! The simulation loop. Arrivals are fed one at a time (the next arrival is pushed when the
-//! previous one is handled), so the queue holds at most one arrival plus one step end per replica.
+//! The simulation loop. Open-loop arrivals are fed one at a time (the next is pushed when the
+//! previous one is handled); closed-loop requests (the next turn of a conversation) are pushed
+//! when the request they follow finishes, plus think time. The queue therefore holds at most one
+//! open arrival, the pending follow-ups and one step end per replica.
 
 use super::queue::EventQueue;
 use crate::metrics::Recorder;
@@ -7,11 +9,15 @@ use crate::serving::{Replica, StepOutcome};
 use crate::time::SimTime;
 use crate::workload::Request;
 
+const NONE: u32 = u32::MAX;
+
 /// The closed set of events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// Request with this index arrives.
+    /// The open-loop request at this position of the open list arrives.
     Arrival(u32),
+    /// The closed-loop request with this index arrives.
+    FollowUp(u32),
     /// The step in flight on this replica ends.
     StepEnd(u32),
 }
@@ -23,6 +29,12 @@ pub struct Simulation<'a> {
     queue: EventQueue<Event>,
     rec: Recorder,
     horizon: Option<SimTime>,
+    /// Indices of requests that arrive on their own, in arrival order.
+    open: Vec<u32>,
+    /// follower[i]: the request that follows request i, or NONE.
+    follower: Vec<u32>,
+    done: Vec<u32>,
+    check: bool,
 }
 
 /// What a finished simulation hands back.
@@ -43,20 +55,40 @@ impl<'a> Simulation<'a> {
             !replicas.is_empty(),
             "a simulation needs at least one replica"
         );
-        assert!(requests.len() < u32::MAX as usize, "too many requests");
+        assert!(requests.len() < NONE as usize, "too many requests");
+        let mut follower = vec![NONE; requests.len()];
+        let mut open = Vec::with_capacity(requests.len());
+        for (i, r) in requests.iter().enumerate() {
+            match r.follows {
+                Some(f) if (f.prev as usize) < i => follower[f.prev as usize] = i as u32,
+                _ => open.push(i as u32),
+            }
+        }
         Simulation {
             requests,
             replicas,
             queue: EventQueue::new(),
             rec: Recorder::new(requests.iter().map(|r| r.arrival)),
             horizon,
+            open,
+            follower,
+            done: Vec::new(),
+            check: false,
         }
+    }
+
+    /// Checks every replica's invariants after every step (slow; for tests), panicking with the
+    /// violation.
+    pub fn with_invariant_checks(mut self) -> Self {
+        self.check = true;
+        self
     }
 
     /// Runs to completion (or the horizon).
     pub fn run(mut self) -> SimOutput {
-        if let Some(first) = self.requests.first() {
-            self.queue.push(first.arrival, Event::Arrival(0));
+        if let Some(&first) = self.open.first() {
+            self.queue
+                .push(self.requests[first as usize].arrival, Event::Arrival(0));
         }
         let mut now = SimTime::ZERO;
         while let Some(t) = self.queue.peek_time() {
@@ -67,10 +99,24 @@ impl<'a> Simulation<'a> {
             now = t;
             self.rec.events += 1;
             match ev {
-                Event::Arrival(i) => self.on_arrival(now, i),
+                Event::Arrival(pos) => {
+                    let i = self.open[pos as usize];
+                    if let Some(&next) = self.open.get(pos as usize + 1) {
+                        let at = self.requests[next as usize].arrival.max(now);
+                        self.queue.push(at, Event::Arrival(pos + 1));
+                    }
+                    self.on_arrival(now, i);
+                }
+                Event::FollowUp(i) => self.on_arrival(now, i),
                 Event::StepEnd(r) => {
                     let rep = &mut self.replicas[r as usize];
-                    rep.finish_step(now, &mut self.rec);
+                    rep.finish_step(now, self.requests, &mut self.rec, &mut self.done);
+                    if self.check {
+                        if let Err(e) = rep.check_invariants() {
+                            panic!("replica {r} at {now}: {e}");
+                        }
+                    }
+                    self.release_followers(now);
                     self.try_start(now, r);
                 }
             }
@@ -87,6 +133,22 @@ impl<'a> Simulation<'a> {
         }
     }
 
+    /// Schedules the follow-ups of requests that just finished or were rejected.
+    fn release_followers(&mut self, now: SimTime) {
+        for k in 0..self.done.len() {
+            let i = self.done[k] as usize;
+            let f = self.follower[i];
+            if f != NONE {
+                let think = self.requests[f as usize]
+                    .follows
+                    .map(|x| x.think)
+                    .unwrap_or_default();
+                self.queue.push(now + think, Event::FollowUp(f));
+            }
+        }
+        self.done.clear();
+    }
+
     fn on_arrival(&mut self, now: SimTime, i: u32) {
         let n = self.replicas.len() as u32;
         let r = i % n;
@@ -98,11 +160,12 @@ impl<'a> Simulation<'a> {
                     self.try_start(now, r);
                 }
             }
-            Err(why) => self.rec.rejected(i as usize, now, why),
-        }
-        if let Some(next) = self.requests.get(i as usize + 1) {
-            self.queue
-                .push(next.arrival.max(now), Event::Arrival(i + 1));
+            Err(why) => {
+                self.rec.rejected(i as usize, now, why);
+                // A conversation goes on after a refused turn, as a user would retry.
+                self.done.push(i);
+                self.release_followers(now);
+            }
         }
     }
 

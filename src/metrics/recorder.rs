@@ -59,6 +59,8 @@ pub struct RequestRecord {
     pub generated: u32,
     /// Times it was preempted (and its KV recomputed).
     pub preemptions: u32,
+    /// Prompt tokens found in the prefix cache when it was first scheduled.
+    pub cached_tokens: u32,
     /// Status.
     pub status: Status,
 }
@@ -74,6 +76,7 @@ impl RequestRecord {
             finish: None,
             generated: 0,
             preemptions: 0,
+            cached_tokens: 0,
             status: Status::Pending,
         }
     }
@@ -119,6 +122,7 @@ impl Recorder {
         self.advance(now);
         self.in_system += 1;
         let r = &mut self.records[req];
+        r.arrival = now;
         r.replica = replica;
         r.status = Status::InFlight;
     }

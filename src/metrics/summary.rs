@@ -127,6 +127,21 @@ pub struct Kv {
     pub peak_used_fraction: f64,
 }
 
+/// Prefix-cache effect.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PrefixCache {
+    /// Whether prefix caching was on.
+    pub enabled: bool,
+    /// hit_tokens / prompt_tokens.
+    pub hit_rate: f64,
+    /// Prompt tokens found in the cache when requests were first scheduled.
+    pub hit_tokens: u64,
+    /// Prompt tokens of requests first scheduled.
+    pub prompt_tokens: u64,
+    /// Cached blocks evicted to make room for new ones.
+    pub evicted_blocks: u64,
+}
+
 /// Simulation bookkeeping.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Sim {
@@ -188,6 +203,8 @@ pub struct Summary {
     pub kv: Kv,
     /// Preemptions (requests whose KV was dropped and recomputed).
     pub preemptions: u64,
+    /// Prefix caching.
+    pub prefix_cache: PrefixCache,
     /// Simulation bookkeeping.
     pub sim: Sim,
 }
@@ -271,6 +288,19 @@ impl Summary {
                 .fold(0.0, f64::max),
         };
         s.preemptions = out.replicas.iter().map(|r| r.preemptions).sum();
+        let hit: u64 = out.replicas.iter().map(|r| r.prefix.hit_tokens).sum();
+        let prompt: u64 = out.replicas.iter().map(|r| r.prefix.prompt_tokens).sum();
+        s.prefix_cache = PrefixCache {
+            enabled: out.replicas[0].prefix_caching(),
+            hit_rate: if prompt > 0 {
+                hit as f64 / prompt as f64
+            } else {
+                0.0
+            },
+            hit_tokens: hit,
+            prompt_tokens: prompt,
+            evicted_blocks: out.replicas.iter().map(|r| r.kv_evicted_blocks()).sum(),
+        };
         s.sim = Sim {
             events: rec.events,
             simulated_s: span,

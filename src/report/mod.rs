@@ -21,7 +21,7 @@ pub fn write_summary_json(path: &Path, summary: &Summary) -> Result<()> {
 }
 
 /// Columns of requests.csv.
-pub const REQUESTS_CSV_HEADER: &str = "id,arrival_s,scheduled_s,first_token_s,finish_s,input_tokens,output_tokens,generated_tokens,preemptions,replica,status";
+pub const REQUESTS_CSV_HEADER: &str = "id,arrival_s,scheduled_s,first_token_s,finish_s,input_tokens,output_tokens,cached_tokens,generated_tokens,preemptions,replica,status";
 
 fn opt_s(t: Option<crate::time::SimTime>) -> String {
     t.map(|t| format!("{:.9}", t.as_secs_f64()))
@@ -46,7 +46,7 @@ pub fn write_requests_csv(
         };
         writeln!(
             w,
-            "{},{:.9},{},{},{},{},{},{},{},{},{}",
+            "{},{:.9},{},{},{},{},{},{},{},{},{},{}",
             req.id,
             r.arrival.as_secs_f64(),
             opt_s(r.scheduled),
@@ -54,6 +54,7 @@ pub fn write_requests_csv(
             opt_s(r.finish),
             req.input_tokens,
             req.output_tokens,
+            r.cached_tokens,
             r.generated,
             r.preemptions,
             r.replica,
@@ -109,6 +110,15 @@ pub fn summary_table(s: &Summary) -> String {
         s.throughput.output_tokens_per_s,
         s.sim.simulated_s
     );
+    if s.prefix_cache.enabled {
+        t += &format!(
+            "prefix cache: {:.1}% of prompt tokens hit ({} of {}), {} blocks evicted\n",
+            100.0 * s.prefix_cache.hit_rate,
+            s.prefix_cache.hit_tokens,
+            s.prefix_cache.prompt_tokens,
+            s.prefix_cache.evicted_blocks
+        );
+    }
     t += &format!(
         "gpus: {} busy {:.1}%; kv: {} blocks ({} tokens), peak {:.1}% used\n",
         s.gpu.count,

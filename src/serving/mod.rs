@@ -8,6 +8,7 @@
 
 pub mod kv;
 pub mod memory;
+pub mod prefix;
 pub mod replica;
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::perf::Precision;
 
 pub use memory::MemoryPlan;
-pub use replica::{Replica, StepOutcome};
+pub use replica::{PrefixStats, Replica, StepOutcome};
 
 /// Replica settings as a scenario writes them (the scenario's `replica`); unset fields take
 /// vLLM's defaults for the GPU (../shared/reference/scheduler.json).
@@ -48,6 +49,9 @@ pub struct ReplicaSpec {
     /// Override the KV capacity computed from memory, tokens (a what-if, e.g. for offloading).
     #[serde(default)]
     pub kv_cache_tokens: Option<u64>,
+    /// Automatic prefix caching (on by default, as in vLLM V1).
+    #[serde(default)]
+    pub prefix_caching: Option<bool>,
 }
 
 /// Validated replica settings.
@@ -69,6 +73,8 @@ pub struct ReplicaConfig {
     pub max_model_len: Option<u32>,
     /// KV capacity override, tokens.
     pub kv_cache_tokens: Option<u64>,
+    /// Automatic prefix caching.
+    pub prefix_caching: bool,
 }
 
 impl ReplicaSpec {
@@ -150,6 +156,7 @@ impl ReplicaSpec {
             precision: self.precision.unwrap_or_default(),
             max_model_len: self.max_model_len,
             kv_cache_tokens: self.kv_cache_tokens,
+            prefix_caching: self.prefix_caching.unwrap_or(true),
         })
     }
 }

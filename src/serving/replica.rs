@@ -1,36 +1,41 @@
-//! The replica scheduler (vLLM V1 semantics, DESIGN.md "Replica").
+//! The replica scheduler (vLLM V1 semantics, DESIGN.md "Replica" and "Prefix cache").
 //!
 //! Each step: running requests first (one decode token each, or their next prefill chunk), then
 //! waiting requests in order while the token budget lasts and fewer than `max_num_seqs` run;
 //! prompts are chunked to fit the budget. KV blocks are allocated as tokens are computed; when
 //! they run out, the newest running request is preempted: its blocks are freed, its progress
-//! reset, and it goes back to the front of the waiting queue to be recomputed.
+//! reset, and it goes back to the front of the waiting queue to be recomputed. With prefix
+//! caching, a request admitted from the queue first takes the longest chain of cached blocks
+//! matching its prompt (never its last token), and those tokens skip prefill compute.
 //!
 //! Decoding sequences are not visited one by one each step. Every running decoder gains exactly
 //! one token per step, so a decoder is described by the step it joined and the tokens it had
 //! then; from those its length at any step follows. The replica keeps, over all decoders: their
-//! count, the sum of their context lengths (for the step-time model), how many cross a block
-//! boundary at each step modulo the block size (for KV allocation), and a heap of finish steps.
-//! A step therefore costs O(requests that start, finish or are preempted in it) plus its prefill
-//! chunks, not O(batch size).
+//! count, the sum of their context lengths (for the step-time model), lists of decoders by the
+//! step (modulo the block size) at which they fill a block (for KV allocation and caching), and
+//! a heap of finish steps. A step therefore costs O(requests that start, finish, fill a block or
+//! are preempted in it) plus its prefill chunks, not O(batch size).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::kv::BlockPool;
 use super::memory::MemoryPlan;
+use super::prefix::extend_hashes;
 use super::ReplicaConfig;
 use crate::metrics::{Recorder, RejectReason};
 use crate::perf::{BatchShape, PrefillChunk, StepTimeModel};
 use crate::time::SimTime;
 use crate::workload::Request;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Waiting {
     req: u32,
     /// Output tokens already produced (non-zero after a preemption: they are recomputed).
     generated: u32,
+    /// Chain hashes of the request's full blocks, kept across preemptions (prefix caching only).
+    hashes: Vec<u64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -40,18 +45,25 @@ enum Phase {
         target: u32,
         computed: u32,
         generated: u32,
-        blocks: u32,
     },
     /// Decoding since step `k_join`, when it had generated `g_join` tokens.
     Decode { k_join: u64, g_join: u32 },
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Running {
     req: u32,
     prompt: u32,
     output: u32,
     phase: Phase,
+    /// Physical KV blocks, in token order.
+    table: Vec<u32>,
+    /// Chain hashes of full blocks computed so far or about to be (prefix caching only).
+    hashes: Vec<u64>,
+    /// Blocks of `table` offered to the prefix cache so far.
+    registered: u32,
+    /// Position in its fill bucket (decoders only).
+    bucket_pos: u32,
 }
 
 /// Aggregates over all decoding sequences.
@@ -60,8 +72,9 @@ struct Decoders {
     count: u32,
     /// Sum over decoders of (prompt + g_join - k_join): context at step k is this plus count * k.
     base_sum: i64,
-    /// bucket[r]: decoders that need a new KV block at steps k with k % block_size == r.
-    bucket: Vec<u32>,
+    /// fill[r]: decoders whose blocks are exactly full before steps k with k % block_size == r,
+    /// so they need a new block at those steps.
+    fill: Vec<Vec<u64>>,
     /// (finish step, admission sequence), min first; entries of preempted decoders are skipped.
     finish: BinaryHeap<Reverse<(u64, u64)>>,
 }
@@ -82,6 +95,15 @@ pub enum StepOutcome {
     Started(SimTime),
     /// Nothing to compute.
     Idle,
+}
+
+/// Prefix-cache counters of a replica.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrefixStats {
+    /// Prompt tokens of requests at their first scheduling.
+    pub prompt_tokens: u64,
+    /// Of those, tokens found in the cache.
+    pub hit_tokens: u64,
 }
 
 /// One replica: scheduler, KV pool and step-time model.
@@ -105,12 +127,15 @@ pub struct Replica {
     shape: BatchShape,
     spare_prefills: Vec<(u64, u32)>,
     spare_seqs: Vec<u64>,
+    hits: Vec<u32>,
     /// Time with a step in flight, ns.
     pub busy_ns: u64,
     /// Steps executed.
     pub steps: u64,
     /// Preemptions.
     pub preemptions: u64,
+    /// Prefix-cache counters.
+    pub prefix: PrefixStats,
 }
 
 fn div_ceil(a: u64, b: u64) -> u64 {
@@ -132,7 +157,7 @@ impl Replica {
             bs: cfg.block_size,
             max_model_len: mem.max_model_len,
             limited_by_kv: mem.max_model_len_limited_by == "the KV cache capacity",
-            kv: BlockPool::new(mem.kv_blocks),
+            kv: BlockPool::new(mem.kv_blocks, cfg.prefix_caching),
             perf,
             waiting: VecDeque::new(),
             running: BTreeMap::new(),
@@ -142,16 +167,18 @@ impl Replica {
             dec: Decoders {
                 count: 0,
                 base_sum: 0,
-                bucket: vec![0; cfg.block_size as usize],
+                fill: vec![Vec::new(); cfg.block_size as usize],
                 finish: BinaryHeap::new(),
             },
             plan: None,
             shape: BatchShape::default(),
             spare_prefills: Vec::new(),
             spare_seqs: Vec::new(),
+            hits: Vec::new(),
             busy_ns: 0,
             steps: 0,
             preemptions: 0,
+            prefix: PrefixStats::default(),
         }
     }
 
@@ -173,6 +200,16 @@ impl Replica {
     /// KV blocks in use now.
     pub fn kv_used_blocks(&self) -> u64 {
         self.kv.used()
+    }
+
+    /// Whether prefix caching is on.
+    pub fn prefix_caching(&self) -> bool {
+        self.kv.caching()
+    }
+
+    /// Cached blocks evicted to make room.
+    pub fn kv_evicted_blocks(&self) -> u64 {
+        self.kv.evicted()
     }
 
     /// Requests waiting to be scheduled.
@@ -203,62 +240,115 @@ impl Replica {
         self.waiting.push_back(Waiting {
             req: idx,
             generated: 0,
+            hashes: Vec::new(),
         });
         Ok(())
     }
 
-    fn decoder_phase(&self, prompt: u32, k_join: u64, g_join: u32) -> usize {
-        // Needs a block at step k when (prompt + g_join - 1 + k - k_join) % bs == 0.
+    /// Fill bucket of a decoder: it needs a new block at step k when
+    /// (prompt + g_join - 1 + k - k_join) % bs == 0.
+    fn fill_bucket(&self, prompt: u32, k_join: u64, g_join: u32) -> usize {
         let offset = prompt as i128 + g_join as i128 - 1 - k_join as i128;
         (-offset).rem_euclid(self.bs as i128) as usize
     }
 
-    fn add_decoder(&mut self, seq: u64, prompt: u32, output: u32, k_join: u64, g_join: u32) {
+    fn add_decoder(&mut self, seq: u64, k_join: u64, g_join: u32) {
+        let run = self.running.get_mut(&seq).expect("decoder is running");
+        let (prompt, output) = (run.prompt, run.output);
+        run.phase = Phase::Decode { k_join, g_join };
+        let b = {
+            let offset = prompt as i128 + g_join as i128 - 1 - k_join as i128;
+            (-offset).rem_euclid(self.bs as i128) as usize
+        };
+        run.bucket_pos = self.dec.fill[b].len() as u32;
+        self.dec.fill[b].push(seq);
         self.dec.count += 1;
         self.dec.base_sum += prompt as i64 + g_join as i64 - k_join as i64;
-        let ph = self.decoder_phase(prompt, k_join, g_join);
-        self.dec.bucket[ph] += 1;
         let finish_step = k_join + (output - g_join) as u64 - 1;
         self.dec.finish.push(Reverse((finish_step, seq)));
     }
 
-    fn remove_decoder(&mut self, prompt: u32, k_join: u64, g_join: u32) {
+    /// Takes a decoder out of the aggregates (it stays in `running` for the caller to remove).
+    fn remove_decoder(&mut self, seq: u64) {
+        let run = &self.running[&seq];
+        let Phase::Decode { k_join, g_join } = run.phase else {
+            return;
+        };
+        let (prompt, pos) = (run.prompt, run.bucket_pos as usize);
+        let b = self.fill_bucket(prompt, k_join, g_join);
+        let list = &mut self.dec.fill[b];
+        list.swap_remove(pos);
+        if let Some(&moved) = list.get(pos) {
+            if let Some(m) = self.running.get_mut(&moved) {
+                m.bucket_pos = pos as u32;
+            }
+        }
         self.dec.count -= 1;
         self.dec.base_sum -= prompt as i64 + g_join as i64 - k_join as i64;
-        let ph = self.decoder_phase(prompt, k_join, g_join);
-        self.dec.bucket[ph] -= 1;
+    }
+
+    /// Tokens whose KV a running request holds before step `k`, and its generated count.
+    fn progress(&self, run: &Running, k: u64) -> (u64, u32) {
+        match run.phase {
+            Phase::Decode { k_join, g_join } => {
+                let g = g_join + (k - k_join) as u32;
+                (run.prompt as u64 + g as u64 - 1, g)
+            }
+            Phase::Prefill {
+                computed,
+                generated,
+                ..
+            } => (computed as u64, generated),
+        }
+    }
+
+    /// Offers every full computed block of `run` to the prefix cache.
+    fn register_full(kv: &mut BlockPool, r: &Request, bs: u32, run: &mut Running, kv_tokens: u64) {
+        if !kv.caching() {
+            return;
+        }
+        let full = (kv_tokens / bs as u64) as u32;
+        if full > run.registered {
+            extend_hashes(r, bs, &mut run.hashes, full);
+            for j in run.registered..full {
+                kv.register(run.table[j as usize], run.hashes[j as usize]);
+            }
+            run.registered = full;
+        }
     }
 
     /// Preempts the newest running request during planning of step `self.k` at `now`. Returns
     /// the victim's sequence number and whether it was a decoder due a new block this step.
-    fn preempt_newest(&mut self, now: SimTime, rec: &mut Recorder) -> Option<(u64, bool)> {
-        let (seq, run) = self.running.pop_last()?;
+    fn preempt_newest(
+        &mut self,
+        now: SimTime,
+        requests: &[Request],
+        rec: &mut Recorder,
+    ) -> Option<(u64, bool)> {
+        let (&seq, run) = self.running.last_key_value()?;
         let k = self.k;
-        let (generated, blocks, needed_block) = match run.phase {
+        let (kv_tokens, generated) = self.progress(run, k);
+        let due = match run.phase {
             Phase::Decode { k_join, g_join } => {
-                self.remove_decoder(run.prompt, k_join, g_join);
-                let g = g_join + (k - k_join) as u32;
-                let kv_tokens = run.prompt as u64 + g as u64 - 1;
-                let due =
-                    self.decoder_phase(run.prompt, k_join, g_join) == (k % self.bs as u64) as usize;
-                (g, div_ceil(kv_tokens, self.bs as u64), due)
+                self.fill_bucket(run.prompt, k_join, g_join) == (k % self.bs as u64) as usize
             }
-            Phase::Prefill {
-                generated, blocks, ..
-            } => {
-                self.prefilling.remove(&seq);
-                (generated, blocks as u64, false)
-            }
+            Phase::Prefill { .. } => false,
         };
-        self.kv.release(blocks);
+        self.remove_decoder(seq);
+        self.prefilling.remove(&seq);
+        let mut run = self.running.remove(&seq).expect("newest exists");
+        let r = &requests[run.req as usize];
+        Self::register_full(&mut self.kv, r, self.bs, &mut run, kv_tokens);
+        self.kv.release_all(&run.table);
         self.preemptions += 1;
         // A decoder's latest token came at the end of the previous step, which is now.
         rec.preempted(run.req as usize, generated, now);
         self.waiting.push_front(Waiting {
             req: run.req,
             generated,
+            hashes: run.hashes,
         });
-        Some((seq, needed_block))
+        Some((seq, due))
     }
 
     /// Plans and starts the next step at `now` if there is anything to compute.
@@ -276,54 +366,56 @@ impl Replica {
         let mut prefills = std::mem::take(&mut self.spare_prefills);
         prefills.clear();
 
-        // 1. Decoders, oldest first; free blocks by preempting the newest when short.
-        let mut need = self.dec.bucket[(k % bs) as usize] as u64;
-        while need > self.kv.free() {
-            match self.preempt_newest(now, rec) {
-                Some((_, due)) => {
-                    if due {
-                        need -= 1;
-                    }
-                }
-                None => break,
+        // 1. Decoders, oldest first: those whose last block is full need a new one; when blocks
+        // are short, preempt the newest running requests.
+        let bucket = (k % bs) as usize;
+        while self.dec.fill[bucket].len() as u64 > self.kv.free() {
+            if self.preempt_newest(now, requests, rec).is_none() {
+                break;
             }
         }
-        let allocated = self.kv.allocate(need);
-        debug_assert!(allocated);
+        let mut seqs = std::mem::take(&mut self.spare_seqs);
+        seqs.clear();
+        seqs.extend(self.dec.fill[bucket].iter().copied());
+        for &seq in &seqs {
+            let run = self.running.get_mut(&seq).expect("decoder in its bucket");
+            let r = &requests[run.req as usize];
+            let kv_tokens = match run.phase {
+                Phase::Decode { k_join, g_join } => {
+                    run.prompt as u64 + g_join as u64 + (k - k_join) - 1
+                }
+                Phase::Prefill { .. } => unreachable!("only decoders are in fill buckets"),
+            };
+            Self::register_full(&mut self.kv, r, self.bs, run, kv_tokens);
+            let b = self.kv.allocate().expect("free blocks were counted");
+            run.table.push(b);
+        }
         let decode_seqs = self.dec.count;
         budget -= decode_seqs.min(budget);
 
         // 2. Running prefills (chunked prompts in progress), in admission order.
-        let mut seqs = std::mem::take(&mut self.spare_seqs);
         seqs.clear();
         seqs.extend(self.prefilling.iter().copied());
         for &seq in &seqs {
             if budget == 0 {
                 break;
             }
-            let Some(run) = self.running.get(&seq).copied() else {
+            let Some(run) = self.running.get(&seq) else {
                 continue; // preempted while making room for an earlier one
             };
             let Phase::Prefill {
-                target,
-                computed,
-                blocks,
-                ..
+                target, computed, ..
             } = run.phase
             else {
                 continue;
             };
             let n = (target - computed).min(budget);
-            let new_blocks = div_ceil(computed as u64 + n as u64, bs) - blocks as u64;
+            let new_blocks = div_ceil(computed as u64 + n as u64, bs) - run.table.len() as u64;
             let mut self_preempted = false;
             while new_blocks > self.kv.free() {
-                match self.preempt_newest(now, rec) {
-                    Some((victim, _)) if victim == seq => {
-                        self_preempted = true;
-                        break;
-                    }
-                    Some(_) => {}
-                    None => {
+                match self.preempt_newest(now, requests, rec) {
+                    Some((victim, _)) if victim != seq => {}
+                    _ => {
                         self_preempted = true;
                         break;
                     }
@@ -332,33 +424,59 @@ impl Replica {
             if self_preempted {
                 continue;
             }
-            self.kv.allocate(new_blocks);
-            if let Some(Running {
-                phase: Phase::Prefill { blocks: b, .. },
-                ..
-            }) = self.running.get_mut(&seq)
-            {
-                *b += new_blocks as u32;
+            let run = self.running.get_mut(&seq).expect("not preempted");
+            for _ in 0..new_blocks {
+                run.table
+                    .push(self.kv.allocate().expect("free blocks were counted"));
             }
             budget -= n;
             prefills.push((seq, n));
         }
-
         self.spare_seqs = seqs;
 
         // 3. Waiting requests, in order, while budget, sequence slots and blocks last.
         while budget > 0 && (self.running.len() as u32) < self.max_num_seqs {
-            let Some(&w) = self.waiting.front() else {
+            let Some(w) = self.waiting.front_mut() else {
                 break;
             };
             let r = &requests[w.req as usize];
             let target = r.input_tokens + w.generated;
-            let n = target.min(budget);
-            let blocks = div_ceil(n as u64, bs);
-            if !self.kv.allocate(blocks) {
+            // Longest chain of cached blocks, leaving at least the last token to compute.
+            self.hits.clear();
+            let mut free_hits = 0u64;
+            if self.kv.caching() {
+                extend_hashes(r, self.bs, &mut w.hashes, target / self.bs);
+                let max_hit = (target - 1) / self.bs;
+                for &h in &w.hashes[..max_hit as usize] {
+                    match self.kv.lookup(h) {
+                        Some(b) => {
+                            free_hits += self.kv.is_free(b) as u64;
+                            self.hits.push(b);
+                        }
+                        None => break,
+                    }
+                }
+            }
+            let cached = self.hits.len() as u32 * self.bs;
+            let n = (target - cached).min(budget);
+            let new_blocks = div_ceil(cached as u64 + n as u64, bs) - self.hits.len() as u64;
+            if new_blocks + free_hits > self.kv.free() {
                 break;
             }
-            self.waiting.pop_front();
+            let w = self.waiting.pop_front().expect("front exists");
+            let mut table = Vec::with_capacity(div_ceil(target as u64 + 1, bs) as usize);
+            for &b in &self.hits {
+                self.kv.touch(b);
+                table.push(b);
+            }
+            for _ in 0..new_blocks {
+                table.push(self.kv.allocate().expect("free blocks were counted"));
+            }
+            if rec.records[w.req as usize].scheduled.is_none() {
+                self.prefix.prompt_tokens += r.input_tokens as u64;
+                self.prefix.hit_tokens += cached as u64;
+                rec.records[w.req as usize].cached_tokens = cached;
+            }
             let seq = self.next_seq;
             self.next_seq += 1;
             self.running.insert(
@@ -369,10 +487,13 @@ impl Replica {
                     output: r.output_tokens,
                     phase: Phase::Prefill {
                         target,
-                        computed: 0,
+                        computed: cached,
                         generated: w.generated,
-                        blocks: blocks as u32,
                     },
+                    registered: self.hits.len() as u32,
+                    table,
+                    hashes: w.hashes,
+                    bucket_pos: 0,
                 },
             );
             self.prefilling.insert(seq);
@@ -413,8 +534,15 @@ impl Replica {
         StepOutcome::Started(now + SimTime::from_nanos(dur))
     }
 
-    /// Applies the effects of the step in flight, which ends at `now`.
-    pub fn finish_step(&mut self, now: SimTime, rec: &mut Recorder) {
+    /// Applies the effects of the step in flight, which ends at `now`; appends the indices of
+    /// requests that finished to `done`.
+    pub fn finish_step(
+        &mut self,
+        now: SimTime,
+        requests: &[Request],
+        rec: &mut Recorder,
+        done: &mut Vec<u32>,
+    ) {
         let Some(plan) = self.plan.take() else {
             return;
         };
@@ -422,7 +550,6 @@ impl Replica {
         let dur = now.saturating_sub(plan.start).as_nanos();
         self.busy_ns += dur;
         self.steps += 1;
-        let bs = self.bs as u64;
 
         // Every decoder got one token; those on their last token finish.
         rec.decode_batch(dur, plan.decode_seqs);
@@ -431,21 +558,25 @@ impl Replica {
                 break;
             }
             self.dec.finish.pop();
-            let Some(run) = self.running.get(&seq).copied() else {
-                continue; // preempted earlier
-            };
-            let Phase::Decode { k_join, g_join } = run.phase else {
-                continue;
-            };
+            match self.running.get(&seq) {
+                Some(Running {
+                    phase: Phase::Decode { .. },
+                    ..
+                }) => {}
+                _ => continue, // preempted earlier
+            }
             debug_assert_eq!(step, k, "a decoder outlived its last token");
-            self.running.remove(&seq);
-            self.remove_decoder(run.prompt, k_join, g_join);
+            self.remove_decoder(seq);
+            let mut run = self.running.remove(&seq).expect("checked above");
             let kv_tokens = run.prompt as u64 + run.output as u64 - 1;
-            self.kv.release(div_ceil(kv_tokens, bs));
+            let r = &requests[run.req as usize];
+            Self::register_full(&mut self.kv, r, self.bs, &mut run, kv_tokens);
+            self.kv.release_all(&run.table);
             rec.completed(run.req as usize, now, run.output);
+            done.push(run.req);
         }
 
-        // Prefill chunks advance; a finished prompt yields a token.
+        // Prefill chunks advance; full blocks join the cache; a finished prompt yields a token.
         for &(seq, n) in &plan.prefills {
             let Some(run) = self.running.get_mut(&seq) else {
                 continue;
@@ -454,29 +585,27 @@ impl Replica {
                 target,
                 computed,
                 generated,
-                blocks,
             } = &mut run.phase
             else {
                 continue;
             };
             *computed += n;
-            if *computed < *target {
+            let (c, t, g) = (*computed, *target, *generated + 1);
+            let r = &requests[run.req as usize];
+            Self::register_full(&mut self.kv, r, self.bs, run, c as u64);
+            if c < t {
                 continue;
             }
-            let (req, prompt, output, blocks) = (run.req, run.prompt, run.output, *blocks);
-            let g = *generated + 1;
             self.prefilling.remove(&seq);
+            let (req, output) = (run.req, run.output);
             if g >= output {
-                self.running.remove(&seq);
-                self.kv.release(blocks as u64);
+                let run = self.running.remove(&seq).expect("present");
+                self.kv.release_all(&run.table);
                 rec.completed(req as usize, now, output);
+                done.push(req);
             } else {
                 rec.token(req as usize, now);
-                run.phase = Phase::Decode {
-                    k_join: k + 1,
-                    g_join: g,
-                };
-                self.add_decoder(seq, prompt, output, k + 1, g);
+                self.add_decoder(seq, k + 1, g);
             }
         }
         self.spare_prefills = plan.prefills;
@@ -491,6 +620,57 @@ impl Replica {
                 rec.records[run.req as usize].generated = g_join + (self.k - k_join) as u32;
             }
         }
+    }
+
+    /// Checks the replica's invariants between steps: block reference counts match the running
+    /// requests' block tables, every running request holds exactly the blocks its progress
+    /// needs, the decoder aggregates match the decoders, and use is within capacity.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut holders: HashMap<u32, u32> = HashMap::new();
+        let (mut decoders, mut base) = (0u32, 0i64);
+        let k = self.k;
+        for (seq, run) in &self.running {
+            for &b in &run.table {
+                *holders.entry(b).or_default() += 1;
+            }
+            let (kv_tokens, _) = self.progress(run, k);
+            let want = div_ceil(kv_tokens, self.bs as u64);
+            // A prefill holds blocks for the chunk just computed; a decoder holds its tokens'
+            // blocks (plus none ahead, since it allocates at the step that needs one).
+            if run.table.len() as u64 != want {
+                return Err(format!(
+                    "request {} (seq {seq}) holds {} blocks for {kv_tokens} tokens (want {want})",
+                    run.req,
+                    run.table.len()
+                ));
+            }
+            if let Phase::Decode { k_join, g_join } = run.phase {
+                decoders += 1;
+                base += run.prompt as i64 + g_join as i64 - k_join as i64;
+                let b = self.fill_bucket(run.prompt, k_join, g_join);
+                if self.dec.fill[b].get(run.bucket_pos as usize) != Some(seq) {
+                    return Err(format!("decoder seq {seq} not at its bucket position"));
+                }
+            } else if !self.prefilling.contains(seq) {
+                return Err(format!("prefilling seq {seq} missing from the prefill set"));
+            }
+        }
+        if decoders != self.dec.count || base != self.dec.base_sum {
+            return Err(format!(
+                "decoder aggregates {} / {} but {decoders} / {base} counted",
+                self.dec.count, self.dec.base_sum
+            ));
+        }
+        let in_buckets: usize = self.dec.fill.iter().map(Vec::len).sum();
+        if in_buckets != decoders as usize {
+            return Err(format!(
+                "{in_buckets} decoders in buckets, {decoders} running"
+            ));
+        }
+        if self.running.len() as u32 > self.max_num_seqs {
+            return Err("more running requests than max_num_seqs".into());
+        }
+        self.kv.check(&holders)
     }
 }
 
@@ -517,6 +697,7 @@ mod tests {
             output_tokens: output,
             prefix: None,
             session: None,
+            follows: None,
         }
     }
 
@@ -545,10 +726,13 @@ mod tests {
             }
         }
         let mut now = SimTime::ZERO;
+        let mut done = Vec::new();
         while let StepOutcome::Started(end) = rep.start_step(now, reqs, &mut rec) {
             now = end;
-            rep.finish_step(now, &mut rec);
+            rep.finish_step(now, reqs, &mut rec, &mut done);
+            rep.check_invariants().unwrap();
         }
+        assert_eq!(rep.num_running() + rep.num_waiting(), 0);
         rec
     }
 

@@ -43,6 +43,19 @@ pub struct Request {
     pub prefix: Option<PrefixIds>,
     /// Conversation the request belongs to, where the source has one.
     pub session: Option<u64>,
+    /// Closed loop: this request is sent only after an earlier one finishes, plus think time
+    /// (the next turn of a conversation). Its `arrival` is then only a lower bound used for
+    /// ordering; the simulation sets the real one.
+    pub follows: Option<FollowUp>,
+}
+
+/// The request a closed-loop request waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FollowUp {
+    /// Id of the request that must finish first.
+    pub prev: u64,
+    /// Time between that request's last token and this request's arrival.
+    pub think: SimTime,
 }
 
 /// The requests of one simulation, with notes on how they were derived.
@@ -56,11 +69,21 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Sorts by arrival (stable) and renumbers ids in arrival order.
+    /// Sorts by arrival (stable) and renumbers ids in arrival order; `id` must be the index
+    /// before the call, and `follows` references are renumbered with it.
     pub fn finish(mut requests: Vec<Request>, notes: Vec<String>) -> Workload {
         requests.sort_by_key(|r| r.arrival);
+        let mut new_id = vec![0u64; requests.len()];
+        for (i, r) in requests.iter().enumerate() {
+            if let Some(slot) = new_id.get_mut(r.id as usize) {
+                *slot = i as u64;
+            }
+        }
         for (i, r) in requests.iter_mut().enumerate() {
             r.id = i as u64;
+            if let Some(f) = r.follows.as_mut() {
+                f.prev = new_id[f.prev as usize];
+            }
         }
         Workload { requests, notes }
     }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::Workload;
+use crate::serving::prefix::chain;
 use crate::stats::{cv, mean, percentile_sorted};
 
 /// Percentiles of a length distribution, tokens.
@@ -54,6 +55,72 @@ pub struct TraceStats {
     pub rows_with_prefix_ids: u64,
     /// Requests carrying a session id.
     pub rows_with_session: u64,
+    /// For traces with prefix ids: what an unbounded prefix cache would reach.
+    pub prefix_bound: Option<PrefixBound>,
+}
+
+/// The hit rate of an unbounded prefix cache that sees requests one at a time in arrival order
+/// (no eviction, no concurrency): the ceiling for any real cache on this trace.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PrefixBound {
+    /// Tokens each prefix id covers.
+    pub block_tokens: u32,
+    /// Prefix ids over all requests.
+    pub total_blocks: u64,
+    /// Distinct prefix chains among them (a block's identity includes everything before it).
+    pub unique_blocks: u64,
+    /// 1 - unique / total: the share of blocks seen before.
+    pub block_hit_rate: f64,
+    /// Share of prompt tokens in the longest run of complete, previously seen blocks at the
+    /// start of each prompt, with the last prompt token always computed.
+    pub token_hit_rate: f64,
+}
+
+impl PrefixBound {
+    /// The bound for `w`, or `None` if no request has prefix ids.
+    pub fn of(w: &Workload) -> Option<PrefixBound> {
+        use std::collections::HashSet;
+        let first = w.requests.iter().find_map(|r| r.prefix.as_ref())?;
+        let block_tokens = first.block_tokens;
+        let mut seen: HashSet<u64> = HashSet::new();
+        let (mut total, mut hit_tokens, mut prompt_tokens) = (0u64, 0u64, 0u64);
+        for r in &w.requests {
+            prompt_tokens += r.input_tokens as u64;
+            let Some(p) = &r.prefix else { continue };
+            let g = p.block_tokens as u64;
+            let mut parent: Option<u64> = None;
+            let mut run = 0u64;
+            let mut in_run = true;
+            for (i, &id) in p.ids.iter().enumerate() {
+                let key = chain(parent, id);
+                parent = Some(key);
+                total += 1;
+                let complete = (i as u64 + 1) * g <= r.input_tokens as u64;
+                let was_seen = !seen.insert(key);
+                if in_run && complete && was_seen {
+                    run += 1;
+                } else {
+                    in_run = false;
+                }
+            }
+            hit_tokens += (run * g).min(r.input_tokens as u64 - 1);
+        }
+        Some(PrefixBound {
+            block_tokens,
+            total_blocks: total,
+            unique_blocks: seen.len() as u64,
+            block_hit_rate: if total > 0 {
+                1.0 - seen.len() as f64 / total as f64
+            } else {
+                0.0
+            },
+            token_hit_rate: if prompt_tokens > 0 {
+                hit_tokens as f64 / prompt_tokens as f64
+            } else {
+                0.0
+            },
+        })
+    }
 }
 
 impl TraceStats {
@@ -87,6 +154,7 @@ impl TraceStats {
             output_tokens: LengthStats::of(r.iter().map(|x| x.output_tokens as f64).collect()),
             rows_with_prefix_ids: r.iter().filter(|x| x.prefix.is_some()).count() as u64,
             rows_with_session: r.iter().filter(|x| x.session.is_some()).count() as u64,
+            prefix_bound: PrefixBound::of(w),
         }
     }
 
@@ -116,6 +184,16 @@ impl TraceStats {
         }
         if self.rows_with_prefix_ids > 0 {
             t += &format!("rows with prefix ids {}\n", self.rows_with_prefix_ids);
+        }
+        if let Some(b) = &self.prefix_bound {
+            t += &format!(
+                "unbounded prefix cache: {:.1}% of blocks ({} unique of {} {}-token blocks), {:.1}% of prompt tokens\n",
+                100.0 * b.block_hit_rate,
+                b.unique_blocks,
+                b.total_blocks,
+                b.block_tokens,
+                100.0 * b.token_hit_rate
+            );
         }
         if self.rows_with_session > 0 {
             t += &format!("rows with a session id {}\n", self.rows_with_session);

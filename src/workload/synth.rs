@@ -95,6 +95,7 @@ impl SyntheticSpec {
                 output_tokens: outputs.sample(&mut rng_o),
                 prefix: None,
                 session: None,
+                follows: None,
             });
             t_s += arrivals.next_gap_s(t_s, &mut rng_a);
         }

@@ -276,8 +276,9 @@ impl TraceSpec {
                 rel >= start_ns && rel < end_ns
             })
             .take(limit)
-            .map(|r| Request {
-                id: 0,
+            .enumerate()
+            .map(|(i, r)| Request {
+                id: i as u64,
                 arrival: SimTime::from_secs_f64(
                     (r.t_ns - t0 - start_ns) as f64 / 1e9 / self.rate_scale,
                 ),
@@ -285,6 +286,7 @@ impl TraceSpec {
                 output_tokens: r.output_tokens,
                 prefix: r.prefix,
                 session: r.session,
+                follows: None,
             })
             .collect();
         if requests.is_empty() {

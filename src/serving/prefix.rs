@@ -1,0 +1,92 @@
+//! Content identity of KV blocks for the prefix cache.
+//!
+//! vLLM identifies a full block by a chained hash of (parent block's hash, the block's token
+//! ids). fleetsim has no token ids; it has prefix ids (`Request::prefix`): one id per
+//! `block_tokens` tokens of the request's token sequence (prompt, then output for synthetic
+//! conversations), equal ids at the same position meaning equal content. A replica block of
+//! `bs` tokens inside id `g` gets the derived content (id, sub-block index). A block not covered
+//! by an id, or inside a partial last id (one that ends past the prompt without being complete
+//! within it), gets content unique to its request, so it is never shared with another request
+//! (but a preempted request can still find its own blocks when it is recomputed).
+
+use crate::rng::mix64;
+use crate::workload::Request;
+
+const ROOT: u64 = 0x5EED_0F_B10C_u64;
+
+/// Content id of block `j` (tokens `j*bs..(j+1)*bs`) of request `r`.
+pub fn block_content(r: &Request, j: u32, bs: u32) -> u64 {
+    if let Some(p) = &r.prefix {
+        let g_tokens = p.block_tokens as u64;
+        let start = j as u64 * bs as u64;
+        let g = (start / g_tokens) as usize;
+        let len = p.ids.len();
+        let complete = g + 1 < len || len as u64 * g_tokens <= r.input_tokens as u64;
+        if g < len && complete {
+            let sub = (start % g_tokens) / bs as u64;
+            return mix64(p.ids[g] ^ mix64(sub ^ 0xB10C_0000));
+        }
+    }
+    mix64(mix64(r.id ^ 0xDEAD_BEEF_0000) ^ (j as u64).wrapping_mul(0x9E37_79B9))
+}
+
+/// Chained hash of a block given its parent's hash (or none for the first block). Never 0.
+pub fn chain(parent: Option<u64>, content: u64) -> u64 {
+    mix64(parent.unwrap_or(ROOT).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ content) | 1
+}
+
+/// Extends `hashes` (the chain hashes of request `r`'s first blocks) to `upto` blocks.
+pub fn extend_hashes(r: &Request, bs: u32, hashes: &mut Vec<u64>, upto: u32) {
+    while (hashes.len() as u32) < upto {
+        let j = hashes.len() as u32;
+        let h = chain(hashes.last().copied(), block_content(r, j, bs));
+        hashes.push(h);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::SimTime;
+    use crate::workload::PrefixIds;
+
+    fn req(id: u64, input: u32, ids: Vec<u64>) -> Request {
+        Request {
+            id,
+            arrival: SimTime::ZERO,
+            input_tokens: input,
+            output_tokens: 1,
+            prefix: Some(PrefixIds {
+                block_tokens: 64,
+                ids,
+            }),
+            session: None,
+            follows: None,
+        }
+    }
+
+    #[test]
+    fn equal_prefix_ids_give_equal_chains_until_they_differ() {
+        let a = req(0, 200, vec![1, 2, 3, 4]);
+        let b = req(1, 200, vec![1, 2, 9, 4]);
+        let (mut ha, mut hb) = (vec![], vec![]);
+        extend_hashes(&a, 16, &mut ha, 12);
+        extend_hashes(&b, 16, &mut hb, 12);
+        assert_eq!(ha[..8], hb[..8]);
+        // Differ from the third id on, and stay different (the chain carries the difference).
+        assert!(ha[8..].iter().zip(&hb[8..]).all(|(x, y)| x != y));
+    }
+
+    #[test]
+    fn partial_last_id_is_never_shared() {
+        // 100 tokens: the second 64-token id is partial, so its sub-blocks are request-unique.
+        let a = req(0, 100, vec![1, 2]);
+        let b = req(1, 100, vec![1, 2]);
+        assert_eq!(block_content(&a, 3, 16), block_content(&b, 3, 16));
+        assert_ne!(block_content(&a, 4, 16), block_content(&b, 4, 16));
+        // With exactly 128 tokens the second id is complete and shared.
+        let c = req(2, 128, vec![1, 2]);
+        let d = req(3, 128, vec![1, 2]);
+        assert_eq!(block_content(&c, 4, 16), block_content(&d, 4, 16));
+    }
+}
