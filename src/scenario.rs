@@ -106,11 +106,11 @@ impl Scenario {
         let workload = match (&self.workload.trace, &self.workload.synthetic) {
             (Some(t), None) => {
                 t.validate("workload.trace")?;
-                t.load(&resolve(&t.path), self.seed)?
+                t.load_for_blocks(&resolve(&t.path), self.seed, Some(replica.block_size))?
             }
             (None, Some(s)) => {
                 s.validate("workload.synthetic")?;
-                s.generate(self.seed, &resolve)?
+                s.generate(self.seed, &resolve, replica.block_size)?
             }
             _ => return Err(Error::config(
                 "workload",

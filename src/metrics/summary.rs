@@ -153,6 +153,11 @@ pub struct Sim {
     pub steps: u64,
     /// Time-average number of requests in the system (Little's L).
     pub mean_requests_in_system: f64,
+    /// Tokens computed in prefill chunks (prompt tokens not found in the cache, and tokens
+    /// recomputed after preemptions).
+    pub prefill_tokens_computed: u64,
+    /// Tokens computed by decoding.
+    pub decode_tokens_computed: u64,
 }
 
 /// What was simulated: the resolved configuration, so a summary explains itself.
@@ -306,6 +311,8 @@ impl Summary {
             simulated_s: span,
             steps: out.replicas.iter().map(|r| r.steps).sum(),
             mean_requests_in_system: rec.mean_in_system(out.end),
+            prefill_tokens_computed: out.replicas.iter().map(|r| r.prefill_tokens).sum(),
+            decode_tokens_computed: out.replicas.iter().map(|r| r.decode_tokens).sum(),
         };
         s
     }

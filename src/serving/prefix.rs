@@ -12,7 +12,7 @@
 use crate::rng::mix64;
 use crate::workload::Request;
 
-const ROOT: u64 = 0x5EED_0F_B10C_u64;
+const ROOT: u64 = 0x005E_ED0F_B10C_u64;
 
 /// Content id of block `j` (tokens `j*bs..(j+1)*bs`) of request `r`.
 pub fn block_content(r: &Request, j: u32, bs: u32) -> u64 {

@@ -136,6 +136,10 @@ pub struct Replica {
     pub preemptions: u64,
     /// Prefix-cache counters.
     pub prefix: PrefixStats,
+    /// Prompt (and recomputed) tokens computed in prefill chunks.
+    pub prefill_tokens: u64,
+    /// Tokens computed by decode steps.
+    pub decode_tokens: u64,
 }
 
 fn div_ceil(a: u64, b: u64) -> u64 {
@@ -179,6 +183,8 @@ impl Replica {
             steps: 0,
             preemptions: 0,
             prefix: PrefixStats::default(),
+            prefill_tokens: 0,
+            decode_tokens: 0,
         }
     }
 
@@ -318,22 +324,15 @@ impl Replica {
     }
 
     /// Preempts the newest running request during planning of step `self.k` at `now`. Returns
-    /// the victim's sequence number and whether it was a decoder due a new block this step.
+    /// the victim's sequence number.
     fn preempt_newest(
         &mut self,
         now: SimTime,
         requests: &[Request],
         rec: &mut Recorder,
-    ) -> Option<(u64, bool)> {
+    ) -> Option<u64> {
         let (&seq, run) = self.running.last_key_value()?;
-        let k = self.k;
-        let (kv_tokens, generated) = self.progress(run, k);
-        let due = match run.phase {
-            Phase::Decode { k_join, g_join } => {
-                self.fill_bucket(run.prompt, k_join, g_join) == (k % self.bs as u64) as usize
-            }
-            Phase::Prefill { .. } => false,
-        };
+        let (kv_tokens, generated) = self.progress(run, self.k);
         self.remove_decoder(seq);
         self.prefilling.remove(&seq);
         let mut run = self.running.remove(&seq).expect("newest exists");
@@ -348,7 +347,7 @@ impl Replica {
             generated,
             hashes: run.hashes,
         });
-        Some((seq, due))
+        Some(seq)
     }
 
     /// Plans and starts the next step at `now` if there is anything to compute.
@@ -414,7 +413,7 @@ impl Replica {
             let mut self_preempted = false;
             while new_blocks > self.kv.free() {
                 match self.preempt_newest(now, requests, rec) {
-                    Some((victim, _)) if victim != seq => {}
+                    Some(victim) if victim != seq => {}
                     _ => {
                         self_preempted = true;
                         break;
@@ -525,6 +524,8 @@ impl Replica {
             }
         }
         let dur = self.perf.step_time_ns(&self.shape);
+        self.decode_tokens += decode_seqs as u64;
+        self.prefill_tokens += prefills.iter().map(|p| p.1 as u64).sum::<u64>();
         self.plan = Some(Plan {
             k,
             start: now,

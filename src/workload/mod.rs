@@ -7,6 +7,7 @@
 
 pub mod arrivals;
 pub mod lengths;
+pub mod prefixes;
 pub mod readers;
 pub mod stats;
 pub mod synth;

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::arrivals::ArrivalSpec;
 use super::lengths::{LengthColumn, LengthSpec};
+use super::prefixes::sessions::SessionGen;
+use super::prefixes::shared::SharedPrefixes;
+use super::prefixes::PrefixSpec;
 use super::{Request, Workload};
 use crate::error::{Error, Result};
 use crate::rng::{stream_rng, Stream};
@@ -31,6 +34,9 @@ pub struct SyntheticSpec {
     pub input_tokens: LengthSpec,
     /// Output lengths.
     pub output_tokens: LengthSpec,
+    /// Prefix structure: shared system prompts, document QA or multi-turn sessions.
+    #[serde(default)]
+    pub prefix: Option<PrefixSpec>,
 }
 
 impl SyntheticSpec {
@@ -71,11 +77,20 @@ impl SyntheticSpec {
             .validate(&format!("{field}.input_tokens"))?;
         self.output_tokens
             .validate(&format!("{field}.output_tokens"))?;
+        if let Some(p) = &self.prefix {
+            p.validate(&format!("{field}.prefix"))?;
+        }
         Ok(())
     }
 
-    /// Generates the requests. `resolve` maps file paths in the spec (empirical lengths).
-    pub fn generate(&self, seed: u64, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<Workload> {
+    /// Generates the requests. `resolve` maps file paths in the spec (empirical lengths);
+    /// `block_tokens` is the granularity of the prefix ids it gives (the replica's block size).
+    pub fn generate(
+        &self,
+        seed: u64,
+        resolve: &dyn Fn(&Path) -> PathBuf,
+        block_tokens: u32,
+    ) -> Result<Workload> {
         self.validate("workload.synthetic")?;
         let mut arrivals = self.arrivals.build();
         let mut inputs = self.input_tokens.build(LengthColumn::Input, resolve)?;
@@ -83,17 +98,86 @@ impl SyntheticSpec {
         let mut rng_a = stream_rng(seed, Stream::Arrivals);
         let mut rng_i = stream_rng(seed, Stream::InputLengths);
         let mut rng_o = stream_rng(seed, Stream::OutputLengths);
+        let mut rng_p = stream_rng(seed, Stream::Prefixes);
         let max_n = self.requests.unwrap_or(MAX_SYNTHETIC_REQUESTS);
         let horizon = self.duration_s.unwrap_or(f64::INFINITY);
-        let mut requests = Vec::with_capacity(max_n.min(10_000_000) as usize);
+        let mut requests: Vec<Request> = Vec::with_capacity(max_n.min(10_000_000) as usize);
+        let shared = match &self.prefix {
+            Some(PrefixSpec::SystemPrompts {
+                count,
+                tokens,
+                zipf_s,
+            }) => {
+                let mut d = tokens.build(LengthColumn::Input, resolve)?;
+                Some(SharedPrefixes::new(
+                    0x5157,
+                    *count,
+                    d.as_mut(),
+                    *zipf_s,
+                    block_tokens,
+                    &mut rng_p,
+                ))
+            }
+            Some(PrefixSpec::DocumentQa {
+                documents,
+                document_tokens,
+                zipf_s,
+            }) => {
+                let mut d = document_tokens.build(LengthColumn::Input, resolve)?;
+                Some(SharedPrefixes::new(
+                    0xD0C5,
+                    *documents,
+                    d.as_mut(),
+                    *zipf_s,
+                    block_tokens,
+                    &mut rng_p,
+                ))
+            }
+            _ => None,
+        };
         let mut t_s = 0.0;
+        if let Some(PrefixSpec::Sessions {
+            turns,
+            think_time_s,
+            system_prompt_tokens,
+            max_context_tokens,
+        }) = &self.prefix
+        {
+            let mut turns = turns.build(LengthColumn::Input, resolve)?;
+            let mut gen = SessionGen {
+                turns: turns.as_mut(),
+                message: inputs.as_mut(),
+                answer: outputs.as_mut(),
+                think_time_s: *think_time_s,
+                system_prompt_tokens: system_prompt_tokens.unwrap_or(0),
+                max_context_tokens: *max_context_tokens,
+                block_tokens,
+            };
+            let mut session = 0u64;
+            while (requests.len() as u64) < max_n && t_s < horizon {
+                let room = max_n - requests.len() as u64;
+                let start = SimTime::from_secs_f64(t_s);
+                gen.generate(session, start, room, &mut rng_i, &mut rng_p, &mut requests);
+                session += 1;
+                t_s += arrivals.next_gap_s(t_s, &mut rng_a);
+            }
+            return Ok(Workload::finish(requests, Vec::new()));
+        }
         while (requests.len() as u64) < max_n && t_s < horizon {
+            let own = inputs.sample(&mut rng_i);
+            let (input, prefix) = match &shared {
+                Some(pool) => {
+                    let (len, ids) = pool.pick(&mut rng_p);
+                    (len.saturating_add(own), Some(ids))
+                }
+                None => (own, None),
+            };
             requests.push(Request {
                 id: requests.len() as u64,
                 arrival: SimTime::from_secs_f64(t_s),
-                input_tokens: inputs.sample(&mut rng_i),
+                input_tokens: input,
                 output_tokens: outputs.sample(&mut rng_o),
-                prefix: None,
+                prefix,
                 session: None,
                 follows: None,
             });

@@ -100,6 +100,37 @@ fn trace_stats_table_and_json() {
 }
 
 #[test]
+fn trace_stats_reports_the_unbounded_prefix_bound() {
+    let o = fleetsim(&["trace", "stats", "traces/mooncake/synthetic_trace.jsonl"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        t.contains("unbounded prefix cache: 64.0% of blocks (43924 unique of 121877 512-token blocks), 65.0% of prompt tokens"),
+        "{t}"
+    );
+    let o = fleetsim(&[
+        "trace",
+        "stats",
+        "traces/mooncake/synthetic_trace.jsonl",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let b = &v["prefix_bound"];
+    assert_eq!(b["unique_blocks"], 43924);
+    assert_eq!(b["total_blocks"], 121877);
+    assert!((b["token_hit_rate"].as_f64().unwrap() - 0.6504).abs() < 0.0001);
+    // Traces without prefix ids report no bound.
+    let o = fleetsim(&[
+        "trace",
+        "stats",
+        "traces/azure-llm-2023/AzureLLMInferenceTrace_conv.csv",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["prefix_bound"].is_null());
+}
+
+#[test]
 fn catalog_lists_gpus_and_models() {
     let o = fleetsim(&["catalog"]);
     assert!(o.status.success());
@@ -123,6 +154,12 @@ fn bad_input_gets_clear_errors_not_panics() {
     let out = d.join("out");
     let out = out.to_str().unwrap();
     let trace = write(d, "t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.97,12,3\n2023-11-16 18:17:04.03,12,x\n2023-11-16 18:17:02.00,5,3\n");
+    let odd = write(d, "odd.jsonl", "{\"arrival_s\": 0, \"input_tokens\": 40, \"output_tokens\": 3}\n{\"arrival_s\": 1, \"input_tokens\": 40, \"output_tokens\": 3, \"prefix_ids\": [1], \"prefix_block_tokens\": 24}\n");
+    let short = write(
+        d,
+        "short.jsonl",
+        "{\"timestamp\": 0, \"input_length\": 1000, \"output_length\": 3, \"hash_ids\": [5]}\n",
+    );
     let scen = |body: &str| body.to_string();
     let cases: Vec<(String, &str)> = vec![
         (
@@ -180,6 +217,24 @@ fn bad_input_gets_clear_errors_not_panics() {
             "replica.tp",
         ),
         (scen("{not json"), "s.json"),
+        (
+            scen(&format!(
+                r#"{{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {{"trace": {{"path": "{odd}", "format": "jsonl"}}}}, "replica": {{"block_size": 16}}}}"#
+            )),
+            ":2: field `prefix_block_tokens`",
+        ),
+        (
+            scen(&format!(
+                r#"{{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {{"trace": {{"path": "{short}", "format": "mooncake"}}}}}}"#
+            )),
+            ":1: field `hash_ids`",
+        ),
+        (
+            scen(
+                r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {"synthetic": {"requests": 5, "arrivals": {"kind": "poisson", "rate_per_s": 1}, "input_tokens": {"kind": "fixed", "value": 5}, "output_tokens": {"kind": "fixed", "value": 5}, "prefix": {"kind": "sessions", "turns": {"kind": "fixed", "value": 3}, "think_time_s": -2}}}}"#,
+            ),
+            "workload.synthetic.prefix.think_time_s",
+        ),
     ];
     for (i, (body, needle)) in cases.iter().enumerate() {
         let path = write(d, "s.json", body);

@@ -2,6 +2,8 @@
 //! the trace readers on the shipped files.
 
 mod cli;
+mod prefix;
+mod properties;
 mod readers;
 mod theory;
 mod util;

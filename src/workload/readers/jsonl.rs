@@ -72,6 +72,18 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawTrace> {
                         ));
                     }
                     let block = block as u32;
+                    if let Some(bs) = opts.block_size {
+                        if !block.is_multiple_of(bs) {
+                            return Err(parse_err(
+                                path,
+                                line,
+                                "prefix_block_tokens",
+                                format!(
+                                    "{block} is not a multiple of the replica's block_size {bs}"
+                                ),
+                            ));
+                        }
+                    }
                     let expected = input.div_ceil(block) as usize;
                     if ids.len() > expected {
                         return Err(parse_err(
