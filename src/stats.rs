@@ -34,13 +34,14 @@ pub fn cv(xs: &[f64]) -> f64 {
 
 /// Values below this many nanoseconds get one bucket each.
 const EXACT_NS: u64 = 1024;
-/// Relative width of the logarithmic buckets above [`EXACT_NS`].
-const LOG_STEP: f64 = 1e-3;
+/// Sub-buckets per doubling above [`EXACT_NS`] (2^10: buckets at most 0.1% wide).
+const SUB_BITS: u32 = 10;
 
-/// A histogram of durations in nanoseconds with logarithmic buckets 0.1% wide (exact below
-/// 1024 ns): memory bounded by the range of values, not their number, for samples that come by
-/// the million (one per decode token). Percentiles are within 0.05% of the exact ones; mean,
-/// count and max are exact.
+/// A histogram of durations in nanoseconds with logarithmic buckets at most 0.1% wide (exact
+/// below 1024 ns), indexed from the bits of the value's floating-point form as HDR histograms
+/// do: memory bounded by the range of values, not their number, for samples that come by the
+/// million (one per decode token). Percentiles are within 0.05% of the exact ones; mean, count
+/// and max are exact.
 #[derive(Clone, Debug, Default)]
 pub struct LogHistogram {
     counts: Vec<u64>,
@@ -57,20 +58,23 @@ impl LogHistogram {
 
     fn index(ns: u64) -> usize {
         if ns < EXACT_NS {
-            ns as usize
-        } else {
-            EXACT_NS as usize + ((ns as f64 / EXACT_NS as f64).ln() / LOG_STEP.ln_1p()) as usize
+            return ns as usize;
         }
+        let bits = (ns as f64).to_bits();
+        let exp = ((bits >> 52) & 0x7ff) as usize - 1023; // at least 10
+        let mant = ((bits >> (52 - SUB_BITS)) & ((1 << SUB_BITS) - 1)) as usize;
+        EXACT_NS as usize + ((exp - 10) << SUB_BITS) + mant
     }
 
-    /// The value a bucket stands for: its geometric middle.
+    /// The value a bucket stands for: its middle.
     fn value(idx: usize) -> f64 {
         if idx < EXACT_NS as usize {
-            idx as f64
-        } else {
-            let k = (idx - EXACT_NS as usize) as f64 + 0.5;
-            EXACT_NS as f64 * (k * LOG_STEP.ln_1p()).exp()
+            return idx as f64;
         }
+        let k = idx - EXACT_NS as usize;
+        let exp = (k >> SUB_BITS) as i32 + 10;
+        let mant = (k & ((1 << SUB_BITS) - 1)) as f64;
+        2f64.powi(exp) * (1.0 + (mant + 0.5) / (1u64 << SUB_BITS) as f64)
     }
 
     /// Records `count` samples of `ns`.

@@ -39,6 +39,9 @@ type IdMap = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
 struct Block {
     /// Content hash; 0 when the block has no cached identity.
     hash: u64,
+    /// Whether the hash is in the shared lookup table (content other requests can have); a
+    /// private hash only lets its own request find the block again after a preemption.
+    public: bool,
     ref_cnt: u32,
     prev: u32,
     next: u32,
@@ -102,7 +105,7 @@ impl BlockPool {
         self.peak_used
     }
 
-    /// Cached blocks evicted to make room.
+    /// Shareable cached blocks evicted to make room.
     pub fn evicted(&self) -> u64 {
         self.evicted
     }
@@ -153,6 +156,7 @@ impl BlockPool {
             self.fresh += 1;
             self.blocks.push(Block {
                 hash: 0,
+                public: false,
                 ref_cnt: 0,
                 prev: NIL,
                 next: NIL,
@@ -161,13 +165,13 @@ impl BlockPool {
         } else if self.head != NIL {
             let b = self.head;
             self.unlink(b);
-            let h = self.blocks[b as usize].hash;
-            if h != 0 {
-                debug_assert_eq!(self.blocks[b as usize].ref_cnt, 0, "evicting a held block");
-                if self.cached.get(&h) == Some(&b) {
-                    self.cached.remove(&h);
-                }
-                self.blocks[b as usize].hash = 0;
+            let blk = &mut self.blocks[b as usize];
+            debug_assert_eq!(blk.ref_cnt, 0, "evicting a held block");
+            let (h, public) = (blk.hash, blk.public);
+            blk.hash = 0;
+            blk.public = false;
+            if public {
+                self.cached.remove(&h);
                 self.evicted += 1;
             }
             b
@@ -185,6 +189,11 @@ impl BlockPool {
             return None;
         }
         self.cached.get(&hash).copied()
+    }
+
+    /// Whether block `b` still holds content `hash` (it was not reallocated since).
+    pub fn holds(&self, b: u32, hash: u64) -> bool {
+        self.caching && hash != 0 && self.blocks.get(b as usize).is_some_and(|x| x.hash == hash)
     }
 
     /// Whether block `b` is free (so taking it as a hit uses up a free block).
@@ -220,16 +229,23 @@ impl BlockPool {
         }
     }
 
-    /// Gives full block `b` the content hash `hash` so later requests can hit it. A block whose
-    /// content is already cached under another block stays anonymous (vLLM keeps duplicates too,
-    /// but lookups return one of them).
-    pub fn register(&mut self, b: u32, hash: u64) {
+    /// Gives full block `b` the content hash `hash`. A `public` hash goes into the shared
+    /// lookup table so later requests can hit it; a block whose content is already there under
+    /// another block stays anonymous (vLLM keeps duplicates too, but lookups return one of
+    /// them). A private hash is only remembered on the block, for [`BlockPool::holds`].
+    pub fn register(&mut self, b: u32, hash: u64, public: bool) {
         if !self.caching || hash == 0 || self.blocks[b as usize].hash != 0 {
+            return;
+        }
+        if !public {
+            self.blocks[b as usize].hash = hash;
             return;
         }
         if let std::collections::hash_map::Entry::Vacant(e) = self.cached.entry(hash) {
             e.insert(b);
-            self.blocks[b as usize].hash = hash;
+            let blk = &mut self.blocks[b as usize];
+            blk.hash = hash;
+            blk.public = true;
         }
     }
 
@@ -300,8 +316,8 @@ mod tests {
         let mut p = BlockPool::new(3, true);
         let a = p.allocate().unwrap();
         let b = p.allocate().unwrap();
-        p.register(a, 11);
-        p.register(b, 22);
+        p.register(a, 11, true);
+        p.register(b, 22, true);
         p.release_all(&[a, b]); // b then a join the queue: b is evicted first
         assert_eq!(p.free(), 3);
         assert_eq!(p.lookup(22), Some(b));
@@ -326,7 +342,7 @@ mod tests {
     fn shared_blocks_are_reference_counted() {
         let mut p = BlockPool::new(2, true);
         let a = p.allocate().unwrap();
-        p.register(a, 5);
+        p.register(a, 5, true);
         p.touch(a);
         p.release(a);
         assert!(!p.is_free(a));
@@ -340,8 +356,27 @@ mod tests {
     fn without_caching_nothing_is_found() {
         let mut p = BlockPool::new(2, false);
         let a = p.allocate().unwrap();
-        p.register(a, 5);
+        p.register(a, 5, true);
         p.release(a);
         assert_eq!(p.lookup(5), None);
+        assert!(!p.holds(a, 5));
+    }
+
+    #[test]
+    fn private_blocks_are_found_only_by_their_owner_until_reused() {
+        let mut p = BlockPool::new(1, true);
+        let a = p.allocate().unwrap();
+        p.register(a, 7, false);
+        p.release(a);
+        assert_eq!(p.lookup(7), None);
+        assert!(p.holds(a, 7));
+        let again = p.allocate().unwrap();
+        assert_eq!(again, a);
+        assert!(!p.holds(a, 7));
+        assert_eq!(
+            p.evicted(),
+            0,
+            "private blocks are not counted as evictions"
+        );
     }
 }

@@ -14,8 +14,9 @@ use crate::workload::Request;
 
 const ROOT: u64 = 0x005E_ED0F_B10C_u64;
 
-/// Content id of block `j` (tokens `j*bs..(j+1)*bs`) of request `r`.
-pub fn block_content(r: &Request, j: u32, bs: u32) -> u64 {
+/// Content id of block `j` (tokens `j*bs..(j+1)*bs`) of request `r`, and whether other
+/// requests can have the same content (false for request-unique content).
+pub fn block_content(r: &Request, j: u32, bs: u32) -> (u64, bool) {
     if let Some(p) = &r.prefix {
         let g_tokens = p.block_tokens as u64;
         let start = j as u64 * bs as u64;
@@ -24,10 +25,11 @@ pub fn block_content(r: &Request, j: u32, bs: u32) -> u64 {
         let complete = g + 1 < len || len as u64 * g_tokens <= r.input_tokens as u64;
         if g < len && complete {
             let sub = (start % g_tokens) / bs as u64;
-            return mix64(p.ids[g] ^ mix64(sub ^ 0xB10C_0000));
+            return (mix64(p.ids[g] ^ mix64(sub ^ 0xB10C_0000)), true);
         }
     }
-    mix64(mix64(r.id ^ 0xDEAD_BEEF_0000) ^ (j as u64).wrapping_mul(0x9E37_79B9))
+    let unique = mix64(mix64(r.id ^ 0xDEAD_BEEF_0000) ^ (j as u64).wrapping_mul(0x9E37_79B9));
+    (unique, false)
 }
 
 /// Chained hash of a block given its parent's hash (or none for the first block). Never 0.
@@ -35,12 +37,30 @@ pub fn chain(parent: Option<u64>, content: u64) -> u64 {
     mix64(parent.unwrap_or(ROOT).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ content) | 1
 }
 
-/// Extends `hashes` (the chain hashes of request `r`'s first blocks) to `upto` blocks.
-pub fn extend_hashes(r: &Request, bs: u32, hashes: &mut Vec<u64>, upto: u32) {
-    while (hashes.len() as u32) < upto {
-        let j = hashes.len() as u32;
-        let h = chain(hashes.last().copied(), block_content(r, j, bs));
-        hashes.push(h);
+/// The chain hashes of a request's first blocks. The first `public` of them can be shared
+/// with other requests; from the first request-unique block on, every hash in the chain is
+/// unique to the request (its parent is), so those blocks are worth keeping only for the
+/// request itself (to resume after a preemption).
+#[derive(Clone, Debug, Default)]
+pub struct Chain {
+    /// Chain hash of each block, in order.
+    pub hashes: Vec<u64>,
+    /// Leading blocks whose content other requests can share.
+    pub public: u32,
+}
+
+impl Chain {
+    /// Extends the chain of request `r` to `upto` blocks of `bs` tokens.
+    pub fn extend(&mut self, r: &Request, bs: u32, upto: u32) {
+        while (self.hashes.len() as u32) < upto {
+            let j = self.hashes.len() as u32;
+            let (content, shareable) = block_content(r, j, bs);
+            if shareable && self.public == j {
+                self.public += 1;
+            }
+            let h = chain(self.hashes.last().copied(), content);
+            self.hashes.push(h);
+        }
     }
 }
 
@@ -69,10 +89,12 @@ mod tests {
     fn equal_prefix_ids_give_equal_chains_until_they_differ() {
         let a = req(0, 200, vec![1, 2, 3, 4]);
         let b = req(1, 200, vec![1, 2, 9, 4]);
-        let (mut ha, mut hb) = (vec![], vec![]);
-        extend_hashes(&a, 16, &mut ha, 12);
-        extend_hashes(&b, 16, &mut hb, 12);
+        let (mut ca, mut cb) = (Chain::default(), Chain::default());
+        ca.extend(&a, 16, 12);
+        cb.extend(&b, 16, 12);
+        let (ha, hb) = (&ca.hashes, &cb.hashes);
         assert_eq!(ha[..8], hb[..8]);
+        assert_eq!((ca.public, cb.public), (12, 12));
         // Differ from the third id on, and stay different (the chain carries the difference).
         assert!(ha[8..].iter().zip(&hb[8..]).all(|(x, y)| x != y));
     }
@@ -84,6 +106,10 @@ mod tests {
         let b = req(1, 100, vec![1, 2]);
         assert_eq!(block_content(&a, 3, 16), block_content(&b, 3, 16));
         assert_ne!(block_content(&a, 4, 16), block_content(&b, 4, 16));
+        assert!(!block_content(&a, 4, 16).1);
+        let mut c = Chain::default();
+        c.extend(&a, 16, 6);
+        assert_eq!(c.public, 4);
         // With exactly 128 tokens the second id is complete and shared.
         let c = req(2, 128, vec![1, 2]);
         let d = req(3, 128, vec![1, 2]);

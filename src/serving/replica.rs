@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use super::kv::BlockPool;
 use super::memory::MemoryPlan;
-use super::prefix::extend_hashes;
+use super::prefix::Chain;
 use super::ReplicaConfig;
 use crate::metrics::{Recorder, RejectReason};
 use crate::perf::{BatchShape, PrefillChunk, StepTimeModel};
@@ -35,7 +35,9 @@ struct Waiting {
     /// Output tokens already produced (non-zero after a preemption: they are recomputed).
     generated: u32,
     /// Chain hashes of the request's full blocks, kept across preemptions (prefix caching only).
-    hashes: Vec<u64>,
+    chain: Chain,
+    /// Blocks it held before a preemption: its private blocks can still be found there.
+    old_table: Vec<u32>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +61,7 @@ struct Running {
     /// Physical KV blocks, in token order.
     table: Vec<u32>,
     /// Chain hashes of full blocks computed so far or about to be (prefix caching only).
-    hashes: Vec<u64>,
+    chain: Chain,
     /// Blocks of `table` offered to the prefix cache so far.
     registered: u32,
     /// Position in its fill bucket (decoders only).
@@ -246,7 +248,8 @@ impl Replica {
         self.waiting.push_back(Waiting {
             req: idx,
             generated: 0,
-            hashes: Vec::new(),
+            chain: Chain::default(),
+            old_table: Vec::new(),
         });
         Ok(())
     }
@@ -315,9 +318,10 @@ impl Replica {
         }
         let full = (kv_tokens / bs as u64) as u32;
         if full > run.registered {
-            extend_hashes(r, bs, &mut run.hashes, full);
+            run.chain.extend(r, bs, full);
             for j in run.registered..full {
-                kv.register(run.table[j as usize], run.hashes[j as usize]);
+                let public = j < run.chain.public;
+                kv.register(run.table[j as usize], run.chain.hashes[j as usize], public);
             }
             run.registered = full;
         }
@@ -345,7 +349,8 @@ impl Replica {
         self.waiting.push_front(Waiting {
             req: run.req,
             generated,
-            hashes: run.hashes,
+            chain: run.chain,
+            old_table: run.table,
         });
         Some(seq)
     }
@@ -444,10 +449,21 @@ impl Replica {
             self.hits.clear();
             let mut free_hits = 0u64;
             if self.kv.caching() {
-                extend_hashes(r, self.bs, &mut w.hashes, target / self.bs);
+                w.chain.extend(r, self.bs, target / self.bs);
                 let max_hit = (target - 1) / self.bs;
-                for &h in &w.hashes[..max_hit as usize] {
-                    match self.kv.lookup(h) {
+                for j in 0..max_hit {
+                    let h = w.chain.hashes[j as usize];
+                    // Shareable content is looked up; past it, only the request's own blocks
+                    // from before a preemption can still hold its content.
+                    let found = if j < w.chain.public {
+                        self.kv.lookup(h)
+                    } else {
+                        w.old_table
+                            .get(j as usize)
+                            .copied()
+                            .filter(|&b| self.kv.holds(b, h))
+                    };
+                    match found {
                         Some(b) => {
                             free_hits += self.kv.is_free(b) as u64;
                             self.hits.push(b);
@@ -491,7 +507,7 @@ impl Replica {
                     },
                     registered: self.hits.len() as u32,
                     table,
-                    hashes: w.hashes,
+                    chain: w.chain,
                     bucket_pos: 0,
                 },
             );
