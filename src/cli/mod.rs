@@ -33,6 +33,8 @@ enum Command {
 enum TraceCommand {
     /// Rows, span, rate, burstiness and length percentiles of a trace.
     Stats(trace::StatsArgs),
+    /// Convert a trace (any format, after window, limit and rate scale) to fleetsim JSONL.
+    Convert(trace::ConvertArgs),
 }
 
 /// Parses arguments and runs the command.
@@ -43,6 +45,9 @@ pub fn main() -> anyhow::Result<()> {
         Command::Trace {
             command: TraceCommand::Stats(a),
         } => trace::stats(a),
+        Command::Trace {
+            command: TraceCommand::Convert(a),
+        } => trace::convert(a),
         Command::Catalog(a) => catalog::run(a),
     }
 }

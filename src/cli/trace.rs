@@ -53,3 +53,57 @@ pub fn stats(a: StatsArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// Trace file.
+    file: PathBuf,
+    /// Its format (guessed from the first line if left out).
+    #[arg(long)]
+    format: Option<String>,
+    /// Output JSONL file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Keep at most this many requests.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Window start, seconds after the first request.
+    #[arg(long)]
+    start_s: Option<f64>,
+    /// Window end, seconds after the first request.
+    #[arg(long)]
+    end_s: Option<f64>,
+    /// Speed-up of time (2.0 = twice the rate).
+    #[arg(long, default_value_t = 1.0)]
+    rate_scale: f64,
+    /// Count and report malformed lines instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_lines: bool,
+}
+
+pub fn convert(a: ConvertArgs) -> anyhow::Result<()> {
+    let format = match &a.format {
+        Some(f) => f.parse::<TraceFormat>()?,
+        None => TraceFormat::detect(&a.file)?,
+    };
+    if format == TraceFormat::Lengths {
+        anyhow::bail!(
+            "the `lengths` format has no timestamps; use it in a scenario with `arrivals` instead"
+        );
+    }
+    let mut spec = TraceSpec::new(&a.file, format);
+    spec.skip_bad_lines = a.skip_bad_lines;
+    spec.limit = a.limit;
+    spec.start_s = a.start_s;
+    spec.end_s = a.end_s;
+    spec.rate_scale = a.rate_scale;
+    let w = spec
+        .load(&a.file, 0)
+        .with_context(|| format!("reading {} as {}", a.file.display(), format.name()))?;
+    for note in &w.notes {
+        eprintln!("note: {note}");
+    }
+    fleetsim::workload::readers::jsonl::write(&a.out, &w.requests)?;
+    println!("wrote {} requests to {}", w.requests.len(), a.out.display());
+    Ok(())
+}

@@ -84,13 +84,13 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawTrace> {
                             ));
                         }
                     }
-                    let expected = input.div_ceil(block) as usize;
+                    let expected = (input as u64 + output as u64).div_ceil(block as u64) as usize;
                     if ids.len() > expected {
                         return Err(parse_err(
                             path,
                             line,
                             "prefix_ids",
-                            format!("{} ids cover more than input_tokens {input} at {block} tokens each (at most {expected})", ids.len()),
+                            format!("{} ids cover more than input_tokens + output_tokens ({}) at {block} tokens each (at most {expected})", ids.len(), input as u64 + output as u64),
                         ));
                     }
                     Some(PrefixIds {
@@ -110,6 +110,41 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawTrace> {
         sink.take(row)
     })?;
     Ok(sink.finish())
+}
+
+/// Writes `requests` as fleetsim JSONL (the inverse of [`read`]; arrival times to the nanosecond).
+pub fn write(path: &Path, requests: &[crate::workload::Request]) -> Result<()> {
+    use std::io::Write;
+    let f = std::fs::File::create(path).map_err(|e| crate::error::Error::io(path, e))?;
+    let mut w = std::io::BufWriter::new(f);
+    let io = |e| crate::error::Error::io(path, e);
+    for r in requests {
+        let ns = r.arrival.as_nanos();
+        write!(
+            w,
+            "{{\"arrival_s\": {}.{:09}, \"input_tokens\": {}, \"output_tokens\": {}",
+            ns / 1_000_000_000,
+            ns % 1_000_000_000,
+            r.input_tokens,
+            r.output_tokens
+        )
+        .map_err(io)?;
+        if let Some(s) = r.session {
+            write!(w, ", \"session_id\": {s}").map_err(io)?;
+        }
+        if let Some(p) = &r.prefix {
+            let ids: Vec<String> = p.ids.iter().map(u64::to_string).collect();
+            write!(
+                w,
+                ", \"prefix_ids\": [{}], \"prefix_block_tokens\": {}",
+                ids.join(", "),
+                p.block_tokens
+            )
+            .map_err(io)?;
+        }
+        writeln!(w, "}}").map_err(io)?;
+    }
+    w.flush().map_err(io)
 }
 
 #[cfg(test)]
@@ -135,7 +170,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains(":1:") && e.contains("colour"), "{e}");
-        let bad = temp_file(".jsonl", "{\"arrival_s\": 0.5, \"input_tokens\": 40, \"output_tokens\": 3, \"prefix_ids\": [1,2,3,4], \"prefix_block_tokens\": 16}\n");
+        let bad = temp_file(".jsonl", "{\"arrival_s\": 0.5, \"input_tokens\": 40, \"output_tokens\": 3, \"prefix_ids\": [1,2,3,4,5], \"prefix_block_tokens\": 16}\n");
         let e = read(bad.path(), &ReadOptions::default())
             .unwrap_err()
             .to_string();
