@@ -26,7 +26,7 @@ fn probe(name: &str, spec: &RunSpec) {
     let s = spec.run().summary;
     eprintln!(
         "{name}: {} requests, busy {:.1}%, {} steps, {} events, prefix hit rate {:.1}%, {} evicted",
-        spec.workload.requests.len(),
+        spec.requests().len(),
         100.0 * s.gpu.busy_fraction,
         s.sim.steps,
         s.sim.events,
@@ -44,7 +44,7 @@ fn engine(c: &mut Criterion) {
     probe("azure conv x0.2", &azure);
     let mut g = c.benchmark_group("engine");
     g.sample_size(10);
-    g.throughput(Throughput::Elements(azure.workload.requests.len() as u64));
+    g.throughput(Throughput::Elements(azure.requests().len() as u64));
     g.bench_function("azure_conv_h100_80pct_busy", |b| b.iter(|| azure.run()));
     for (name, replica) in [
         ("mooncake_prefix_cache_from_memory", "{}"),
@@ -59,7 +59,7 @@ fn engine(c: &mut Criterion) {
                 "replica": {replica}}}"#
         ));
         probe(name, &m);
-        g.throughput(Throughput::Elements(m.workload.requests.len() as u64));
+        g.throughput(Throughput::Elements(m.requests().len() as u64));
         g.bench_function(name, |b| b.iter(|| m.run()));
     }
     g.finish();

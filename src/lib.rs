@@ -8,9 +8,11 @@
 //! - [`workload`]: requests from trace readers and seeded synthesizers;
 //! - [`catalog`]: GPUs and models as data, each figure with its source;
 //! - [`perf`]: step time from the batch shape;
-//! - [`serving`]: one replica: scheduler and KV block manager;
+//! - [`serving`]: one replica: scheduler and KV block manager with prefix cache;
+//! - [`fleet`]: replicas behind a router;
 //! - [`engine`]: the event queue and the simulation loop;
-//! - [`metrics`]: per-request records and the [`metrics::Summary`];
+//! - [`metrics`]: per-request records, SLOs and the [`metrics::Summary`];
+//! - [`cost`]: GPU, operations and API spend;
 //! - [`scenario`]: the JSON scenario, validated into a runnable [`scenario::RunSpec`];
 //! - [`report`]: exporters (JSON, CSV, text tables).
 //!
@@ -18,8 +20,10 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod cost;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod metrics;
 pub mod perf;
 pub mod report;
@@ -27,6 +31,7 @@ pub mod rng;
 pub mod scenario;
 pub mod serving;
 pub mod stats;
+pub mod sweep;
 pub mod time;
 pub mod workload;
 

@@ -2,8 +2,8 @@
 //! (catalog entries looked up, defaults filled, memory planned, workload loaded) that
 //! [`RunSpec::run`] simulates.
 //!
-//! Top-level keys: `seed`, `model`, `gpu`, `workload`, `replica`, `perf`. Unknown keys anywhere
-//! are errors that name the key and its path.
+//! Top-level keys: `seed`, `model`, `gpu`, `workload`, `replica`, `perf`, `fleet`, `slo`,
+//! `cost`, `sweep`. Unknown keys anywhere are errors that name the key and its path.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,14 +11,18 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Gpu, Model};
+use crate::cost::{api_spend, ApiSpend, CostSpec, FleetUse, GpuPriceChoice};
 use crate::engine::{SimOutput, Simulation};
 use crate::error::{Error, Result};
+use crate::fleet::FleetSpec;
+use crate::metrics::SloSpec;
 use crate::metrics::{Setup, Summary};
 use crate::perf::{Roofline, RooflineParams};
 use crate::serving::{MemoryPlan, Replica, ReplicaConfig, ReplicaSpec};
+use crate::sweep::SweepAxes;
 use crate::time::SimTime;
 use crate::workload::synth::SyntheticSpec;
-use crate::workload::{TraceSpec, Workload};
+use crate::workload::{Request, TraceSpec, Workload};
 
 /// Where requests come from (the scenario's `workload`): exactly one of `trace` and `synthetic`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -54,6 +58,18 @@ pub struct Scenario {
     /// Step-time model parameters (roofline efficiencies and overhead).
     #[serde(default)]
     pub perf: Option<RooflineParams>,
+    /// Replicas and routing.
+    #[serde(default)]
+    pub fleet: Option<FleetSpec>,
+    /// Latency targets.
+    #[serde(default)]
+    pub slo: Option<SloSpec>,
+    /// Prices and overheads.
+    #[serde(default)]
+    pub cost: Option<CostSpec>,
+    /// Sweep axes (`fleetsim sweep`).
+    #[serde(default)]
+    pub sweep: Option<SweepAxes>,
 }
 
 impl Scenario {
@@ -91,6 +107,19 @@ impl Scenario {
         let replica = self.replica.resolve(&gpu)?;
         let params = self.perf.unwrap_or_default();
         validate_perf(&params)?;
+        let fleet = self.fleet.clone().unwrap_or_default();
+        fleet.validate()?;
+        if let Some(slo) = &self.slo {
+            slo.validate()?;
+        }
+        let cost_spec = self.cost.clone().unwrap_or_default();
+        cost_spec.validate()?;
+        // With an explicit `cost`, a missing price is an error; without, cost is left out.
+        let price = match (&self.cost, cost_spec.gpu_price(&gpu.id)) {
+            (_, Ok(p)) => Some(p),
+            (Some(_), Err(e)) => return Err(e),
+            (None, Err(_)) => None,
+        };
         let memory = MemoryPlan::new(&model, &gpu, &replica)?;
         let horizon = match self.workload.horizon_s {
             None => None,
@@ -102,21 +131,8 @@ impl Scenario {
                 ))
             }
         };
-        let resolve = |p: &Path| resolve_path(p, base_dir);
-        let workload = match (&self.workload.trace, &self.workload.synthetic) {
-            (Some(t), None) => {
-                t.validate("workload.trace")?;
-                t.load_for_blocks(&resolve(&t.path), self.seed, Some(replica.block_size))?
-            }
-            (None, Some(s)) => {
-                s.validate("workload.synthetic")?;
-                s.generate(self.seed, &resolve, replica.block_size)?
-            }
-            _ => return Err(Error::config(
-                "workload",
-                "give exactly one of `trace` (replay a file) and `synthetic` (generate requests)",
-            )),
-        };
+        let workload = self.load_workload(base_dir, replica.block_size)?;
+        let traffic = Traffic::new(workload, &cost_spec, horizon)?;
         Ok(RunSpec {
             seed: self.seed,
             model,
@@ -125,8 +141,80 @@ impl Scenario {
             params,
             memory,
             horizon,
-            workload,
+            fleet,
+            slo: self.slo.clone(),
+            cost: cost_spec,
+            price,
+            traffic: Arc::new(traffic),
         })
+    }
+
+    /// Reads or generates the workload, with prefix ids at `block_size`.
+    pub fn load_workload(&self, base_dir: &Path, block_size: u32) -> Result<Workload> {
+        let resolve = |p: &Path| resolve_path(p, base_dir);
+        match (&self.workload.trace, &self.workload.synthetic) {
+            (Some(t), None) => {
+                t.validate("workload.trace")?;
+                t.load_for_blocks(&resolve(&t.path), self.seed, Some(block_size))
+            }
+            (None, Some(s)) => {
+                s.validate("workload.synthetic")?;
+                s.generate(self.seed, &resolve, block_size)
+            }
+            _ => Err(Error::config(
+                "workload",
+                "give exactly one of `trace` (replay a file) and `synthetic` (generate requests)",
+            )),
+        }
+    }
+}
+
+/// A workload with what every fleet serving it shares: the APIs' spend on it and its traffic
+/// span. Computed once and shared by every point of a sweep.
+#[derive(Debug)]
+pub struct Traffic {
+    /// The requests.
+    pub workload: Workload,
+    /// Each API's spend on them.
+    pub apis: Vec<(String, ApiSpend)>,
+    /// The arrival window, seconds: the last arrival plus one mean gap (N requests span N gaps).
+    pub span_s: f64,
+}
+
+impl Traffic {
+    /// Prices the workload on the APIs of `cost`.
+    pub fn new(workload: Workload, cost: &CostSpec, horizon: Option<SimTime>) -> Result<Traffic> {
+        let apis = cost
+            .apis()?
+            .iter()
+            .map(|a| (a.id.clone(), api_spend(a, &workload.requests, horizon)))
+            .collect();
+        let n = workload.requests.len() as f64;
+        let last = workload.span().as_secs_f64();
+        let mut span_s = if n > 1.0 { last * n / (n - 1.0) } else { last };
+        if let Some(h) = horizon {
+            span_s = span_s.min(h.as_secs_f64());
+        }
+        if span_s <= 0.0 {
+            span_s = 1.0;
+        }
+        Ok(Traffic {
+            workload,
+            apis,
+            span_s,
+        })
+    }
+
+    /// The same requests with arrival and think times divided by `scale` (2 = twice the rate).
+    pub fn scaled(&self, scale: f64, cost: &CostSpec, horizon: Option<SimTime>) -> Result<Traffic> {
+        let mut w = self.workload.clone();
+        for r in w.requests.iter_mut() {
+            r.arrival = SimTime::from_secs_f64(r.arrival.as_secs_f64() / scale);
+            if let Some(f) = r.follows.as_mut() {
+                f.think = SimTime::from_secs_f64(f.think.as_secs_f64() / scale);
+            }
+        }
+        Traffic::new(w, cost, horizon)
     }
 }
 
@@ -184,8 +272,16 @@ pub struct RunSpec {
     pub memory: MemoryPlan,
     /// Stop time.
     pub horizon: Option<SimTime>,
-    /// The requests.
-    pub workload: Workload,
+    /// Replicas and router.
+    pub fleet: FleetSpec,
+    /// Latency targets.
+    pub slo: Option<SloSpec>,
+    /// Prices and overheads.
+    pub cost: CostSpec,
+    /// The GPU price, when one is known.
+    pub price: Option<GpuPriceChoice>,
+    /// The requests and their API prices.
+    pub traffic: Arc<Traffic>,
 }
 
 /// A finished run.
@@ -197,6 +293,11 @@ pub struct RunResult {
 }
 
 impl RunSpec {
+    /// The requests.
+    pub fn requests(&self) -> &[Request] {
+        &self.traffic.workload.requests
+    }
+
     /// The roofline model of one replica.
     pub fn roofline(&self) -> Roofline {
         Roofline::new(
@@ -211,14 +312,21 @@ impl RunSpec {
     /// Simulates the scenario.
     pub fn run(&self) -> RunResult {
         let perf = Arc::new(self.roofline());
-        let replicas = vec![Replica::new(0, &self.replica, &self.memory, perf)];
-        let out = Simulation::new(&self.workload.requests, replicas, self.horizon).run();
-        let mut summary = Summary::new(&out, &self.workload.requests, self.replica.tp);
+        let replicas = (0..self.fleet.replicas)
+            .map(|i| Replica::new(i, &self.replica, &self.memory, perf.clone()))
+            .collect();
+        let router = self.fleet.build_router(self.fleet.router, self.seed);
+        let requests = self.requests();
+        let out = Simulation::new(requests, replicas, self.horizon)
+            .with_router(router)
+            .run();
+        let mut summary = Summary::new(&out, requests, self.replica.tp);
         summary.setup = Setup {
             model: self.model.id.clone(),
             gpu: self.gpu.id.clone(),
             precision: self.replica.precision.as_str().to_string(),
-            replicas: out.replicas.len() as u32,
+            replicas: self.fleet.replicas,
+            router: self.fleet.router.name().to_string(),
             tp: self.replica.tp,
             max_num_seqs: self.replica.max_num_seqs,
             max_num_batched_tokens: self.replica.max_num_batched_tokens,
@@ -229,6 +337,24 @@ impl RunSpec {
             max_model_len_limited_by: self.memory.max_model_len_limited_by.to_string(),
             seed: self.seed,
         };
+        let span_s = summary.sim.simulated_s;
+        summary.slo = self
+            .slo
+            .as_ref()
+            .map(|slo| slo.report(requests, &out.recorder.records, span_s));
+        summary.cost = self.price.as_ref().map(|price| {
+            let completed_tokens = summary.throughput.completed_input_tokens
+                + summary.throughput.completed_output_tokens;
+            let fleet = FleetUse {
+                gpus: summary.gpu.count,
+                span_s,
+                busy_gpu_s: summary.gpu.busy_gpu_s,
+                completed_tokens,
+                eligible: summary.slo.as_ref().is_none_or(|s| s.met),
+            };
+            self.cost
+                .report(price, fleet, &self.traffic.apis, self.traffic.span_s)
+        });
         RunResult {
             summary,
             output: out,

@@ -104,6 +104,73 @@ impl Model {
     }
 }
 
+/// A GPU rental price.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuPrice {
+    /// GPU id.
+    pub gpu: String,
+    /// Provider.
+    pub provider: String,
+    /// Plan: on-demand, reserved, spot, capacity-block.
+    pub plan: String,
+    /// USD per GPU-hour.
+    pub usd_per_gpu_hour: f64,
+    /// Where the price comes from.
+    pub source: String,
+}
+
+/// An API's prompt-caching billing rule.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CachingRule {
+    /// Shortest prefix that is cached, tokens.
+    pub min_tokens: u32,
+    /// Cached lengths grow in steps of this many tokens past the minimum (`None`: any length).
+    pub increment_tokens: Option<u32>,
+    /// A cached prefix expires after this long unused, seconds (refreshed by each hit).
+    pub ttl_s: f64,
+    /// Price of a cached input token relative to the input price.
+    pub read_multiplier: f64,
+    /// Price of an input token written to the cache relative to the input price.
+    pub write_multiplier: f64,
+}
+
+/// A per-token API.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// Id used in scenarios.
+    pub id: String,
+    /// Provider.
+    pub provider: String,
+    /// USD per million input tokens.
+    pub input: f64,
+    /// USD per million cached input tokens.
+    pub cached_input: f64,
+    /// USD per million output tokens.
+    pub output: f64,
+    /// Prompt-caching rule, if the API discounts cached input.
+    pub caching: Option<CachingRule>,
+    /// Where the figures come from.
+    pub source: String,
+}
+
+#[derive(Deserialize)]
+struct PriceFile {
+    #[allow(dead_code)]
+    notes: String,
+    gpu_prices: Vec<GpuPrice>,
+}
+
+#[derive(Deserialize)]
+struct ApiFile {
+    #[allow(dead_code)]
+    notes: String,
+    apis: Vec<Api>,
+    default_apis: Vec<String>,
+}
+
 #[derive(Deserialize)]
 struct GpuFile {
     #[allow(dead_code)]
@@ -124,6 +191,12 @@ pub struct Catalog {
     pub gpus: Vec<Gpu>,
     /// All models.
     pub models: Vec<Model>,
+    /// GPU rental prices.
+    pub gpu_prices: Vec<GpuPrice>,
+    /// APIs.
+    pub apis: Vec<Api>,
+    /// APIs compared by default.
+    pub default_apis: Vec<String>,
 }
 
 impl Catalog {
@@ -137,9 +210,16 @@ impl Catalog {
                 serde_json::from_str(include_str!("gpus.json")).expect("built-in gpus.json parses");
             let m: ModelFile = serde_json::from_str(include_str!("models.json"))
                 .expect("built-in models.json parses");
+            let p: PriceFile = serde_json::from_str(include_str!("prices.json"))
+                .expect("built-in prices.json parses");
+            let a: ApiFile =
+                serde_json::from_str(include_str!("apis.json")).expect("built-in apis.json parses");
             Catalog {
                 gpus: g.gpus,
                 models: m.models,
+                gpu_prices: p.gpu_prices,
+                apis: a.apis,
+                default_apis: a.default_apis,
             }
         })
     }
@@ -156,6 +236,23 @@ impl Catalog {
                     .gpus
                     .iter()
                     .map(|g| g.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// Looks up an API by id (case-insensitive); the error lists the known ids.
+    pub fn api(&self, id: &str) -> Result<&Api> {
+        self.apis
+            .iter()
+            .find(|a| a.id.eq_ignore_ascii_case(id))
+            .ok_or_else(|| Error::Unknown {
+                kind: "API",
+                name: id.to_string(),
+                known: self
+                    .apis
+                    .iter()
+                    .map(|a| a.id.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
             })
@@ -236,6 +333,25 @@ mod tests {
         // Mixtral: 32 layers x 8 experts x 3 x 4096 x 14336 = 45.1e9 expert params of 46.7e9.
         let mx = c.model("mixtral-8x7b").unwrap();
         assert!((mx.expert_params() / 1e9 - 45.1).abs() < 0.1);
+    }
+
+    #[test]
+    fn prices_and_apis_are_sourced_and_known() {
+        let c = Catalog::builtin();
+        for p in &c.gpu_prices {
+            assert!(c.gpu(&p.gpu).is_ok(), "{}", p.gpu);
+            assert!(!p.source.is_empty() && p.usd_per_gpu_hour > 0.0);
+        }
+        for id in &c.default_apis {
+            let a = c.api(id).unwrap();
+            assert!(!a.source.is_empty() && a.cached_input <= a.input);
+            if let Some(r) = &a.caching {
+                assert!(
+                    (a.cached_input - a.input * r.read_multiplier).abs() < 1e-9,
+                    "{id}"
+                );
+            }
+        }
     }
 
     #[test]

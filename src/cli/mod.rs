@@ -2,6 +2,7 @@
 
 mod catalog;
 mod run;
+mod sweep;
 mod trace;
 
 use std::path::PathBuf;
@@ -20,6 +21,9 @@ struct Cli {
 enum Command {
     /// Simulate a scenario and write DIR/summary.json and DIR/requests.csv.
     Run(run::RunArgs),
+    /// Simulate the same workload on many fleets in parallel; write DIR/sweep.json, sweep.csv
+    /// and smallest_fleets.json. Without a scenario, runs the shipped default.
+    Sweep(sweep::SweepArgs),
     /// Inspect trace files.
     Trace {
         #[command(subcommand)]
@@ -42,6 +46,7 @@ pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(a) => run::run(a),
+        Command::Sweep(a) => sweep::sweep(a),
         Command::Trace {
             command: TraceCommand::Stats(a),
         } => trace::stats(a),

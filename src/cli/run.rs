@@ -41,7 +41,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let spec = scenario
         .resolve(&base)
         .with_context(|| format!("scenario {}", a.scenario.display()))?;
-    for note in &spec.workload.notes {
+    for note in &spec.traffic.workload.notes {
         eprintln!("note: {note}");
     }
     super::ensure_dir(&a.out)?;
@@ -53,7 +53,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     report::write_summary_json(&summary_path, &result.summary)?;
     report::write_requests_csv(
         &a.out.join("requests.csv"),
-        &spec.workload.requests,
+        spec.requests(),
         &result.output.recorder.records,
     )?;
     if !a.quiet {
@@ -63,7 +63,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             "wall time: {:.3} s loading, {:.3} s simulating ({:.0} requests/s, {:.0} events/s)",
             load_s,
             sim_s,
-            spec.workload.requests.len() as f64 / sim_s.max(1e-9),
+            spec.requests().len() as f64 / sim_s.max(1e-9),
             result.summary.sim.events as f64 / sim_s.max(1e-9)
         );
     }

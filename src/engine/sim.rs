@@ -4,6 +4,7 @@
 //! open arrival, the pending follow-ups and one step end per replica.
 
 use super::queue::EventQueue;
+use crate::fleet::Router;
 use crate::metrics::Recorder;
 use crate::serving::{Replica, StepOutcome};
 use crate::time::SimTime;
@@ -26,6 +27,7 @@ pub enum Event {
 pub struct Simulation<'a> {
     requests: &'a [Request],
     replicas: Vec<Replica>,
+    router: Option<Box<dyn Router>>,
     queue: EventQueue<Event>,
     rec: Recorder,
     horizon: Option<SimTime>,
@@ -49,7 +51,8 @@ pub struct SimOutput {
 
 impl<'a> Simulation<'a> {
     /// A simulation of `replicas` serving `requests` (sorted by arrival, `id` = index), stopping
-    /// at `horizon` if given. Requests are spread over replicas round-robin.
+    /// at `horizon` if given. Without a router ([`Simulation::with_router`]) requests are spread
+    /// over replicas by request index, round-robin.
     pub fn new(requests: &'a [Request], replicas: Vec<Replica>, horizon: Option<SimTime>) -> Self {
         assert!(
             !replicas.is_empty(),
@@ -67,6 +70,7 @@ impl<'a> Simulation<'a> {
         Simulation {
             requests,
             replicas,
+            router: None,
             queue: EventQueue::new(),
             rec: Recorder::new(requests.iter().map(|r| r.arrival)),
             horizon,
@@ -75,6 +79,12 @@ impl<'a> Simulation<'a> {
             done: Vec::new(),
             check: false,
         }
+    }
+
+    /// Routes arrivals with `router`.
+    pub fn with_router(mut self, router: Box<dyn Router>) -> Self {
+        self.router = Some(router);
+        self
     }
 
     /// Checks every replica's invariants after every step (slow; for tests), panicking with the
@@ -150,9 +160,13 @@ impl<'a> Simulation<'a> {
     }
 
     fn on_arrival(&mut self, now: SimTime, i: u32) {
-        let n = self.replicas.len() as u32;
-        let r = i % n;
         let req = &self.requests[i as usize];
+        let r = match self.router.as_mut() {
+            Some(router) => router
+                .route(req, &self.replicas)
+                .min(self.replicas.len() - 1) as u32,
+            None => i % self.replicas.len() as u32,
+        };
         self.rec.arrived(i as usize, r, now);
         match self.replicas[r as usize].enqueue(i, req) {
             Ok(()) => {

@@ -6,7 +6,9 @@
 //! E2E = last token - arrival; queue = first scheduled - arrival.
 
 pub mod recorder;
+pub mod slo;
 pub mod summary;
 
 pub use recorder::{Recorder, RejectReason, RequestRecord, Status};
+pub use slo::{SloReport, SloSpec};
 pub use summary::{Dist, Setup, Summary};

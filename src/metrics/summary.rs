@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::recorder::Status;
+use super::slo::SloReport;
+use crate::cost::CostReport;
 use crate::engine::SimOutput;
 use crate::stats::{percentile_sorted, LogHistogram};
 use crate::workload::Request;
@@ -99,6 +101,10 @@ pub struct Throughput {
     pub input_tokens_per_s: f64,
     /// Output tokens of completed requests per second.
     pub output_tokens_per_s: f64,
+    /// Prompt tokens of completed requests.
+    pub completed_input_tokens: u64,
+    /// Output tokens of completed requests.
+    pub completed_output_tokens: u64,
 }
 
 /// GPU use.
@@ -171,6 +177,8 @@ pub struct Setup {
     pub precision: String,
     /// Replicas.
     pub replicas: u32,
+    /// Router.
+    pub router: String,
     /// Tensor-parallel GPUs per replica.
     pub tp: u32,
     /// Most sequences per batch.
@@ -210,6 +218,10 @@ pub struct Summary {
     pub preemptions: u64,
     /// Prefix caching.
     pub prefix_cache: PrefixCache,
+    /// SLO attainment (null when the scenario sets no SLO).
+    pub slo: Option<SloReport>,
+    /// Cost (null when no GPU price is known and the scenario sets no cost).
+    pub cost: Option<CostReport>,
     /// Simulation bookkeeping.
     pub sim: Sim,
 }
@@ -266,6 +278,8 @@ impl Summary {
             requests_per_s: per_s(s.requests.completed as f64),
             input_tokens_per_s: per_s(in_tok as f64),
             output_tokens_per_s: per_s(out_tok as f64),
+            completed_input_tokens: in_tok,
+            completed_output_tokens: out_tok,
         };
         let busy_s: f64 = out.replicas.iter().map(|r| r.busy_ns as f64 / 1e9).sum();
         let count = out.replicas.len() as u64 * gpus_per_replica as u64;

@@ -62,6 +62,21 @@ impl Chain {
             self.hashes.push(h);
         }
     }
+
+    /// Extends the chain only over shareable blocks, up to `upto` blocks (for routers, which
+    /// look for content other requests left behind).
+    pub fn extend_public(&mut self, r: &Request, bs: u32, upto: u32) {
+        while (self.hashes.len() as u32) < upto && self.public == self.hashes.len() as u32 {
+            let j = self.hashes.len() as u32;
+            let (content, shareable) = block_content(r, j, bs);
+            if !shareable {
+                break;
+            }
+            self.public += 1;
+            self.hashes
+                .push(chain(self.hashes.last().copied(), content));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -230,6 +230,19 @@ impl Replica {
         self.running.len()
     }
 
+    /// Requests waiting or running.
+    pub fn outstanding(&self) -> usize {
+        self.waiting.len() + self.running.len()
+    }
+
+    /// How many of the leading blocks with these (shareable) chain hashes the prefix cache holds.
+    pub fn cached_prefix_blocks(&self, hashes: &[u64]) -> usize {
+        hashes
+            .iter()
+            .take_while(|&&h| self.kv.lookup(h).is_some())
+            .count()
+    }
+
     /// Whether a step is in flight.
     pub fn is_busy(&self) -> bool {
         self.plan.is_some()

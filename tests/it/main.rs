@@ -2,6 +2,7 @@
 //! the trace readers on the shipped files.
 
 mod cli;
+mod fleet;
 mod prefix;
 mod properties;
 mod readers;

@@ -124,7 +124,7 @@ fn turns_wait_for_the_previous_answer() {
     let r = spec.run();
     let recs = &r.output.recorder.records;
     let mut checked = 0;
-    for (req, rec) in spec.workload.requests.iter().zip(recs) {
+    for (req, rec) in spec.requests().iter().zip(recs) {
         if let Some(f) = req.follows {
             let prev = &recs[f.prev as usize];
             assert_eq!(
@@ -132,11 +132,9 @@ fn turns_wait_for_the_previous_answer() {
                 prev.finish.unwrap() + f.think,
                 "turn sent at answer + think"
             );
-            assert_eq!(req.session, spec.workload.requests[f.prev as usize].session);
+            assert_eq!(req.session, spec.requests()[f.prev as usize].session);
             // The history (previous prompt + answer) is all cached but the last, partial block.
-            assert!(
-                rec.cached_tokens + 16 >= spec.workload.requests[f.prev as usize].input_tokens + 49
-            );
+            assert!(rec.cached_tokens + 16 >= spec.requests()[f.prev as usize].input_tokens + 49);
             checked += 1;
         }
     }

@@ -1,0 +1,175 @@
+//! `fleetsim sweep`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use fleetsim::report::{write_sweep_files, SweepFiles};
+use fleetsim::scenario::Scenario;
+use fleetsim::sweep::{smallest_fleets, IntAxis, PointResult, Sweep, SweepSpec};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+
+/// The scenario `fleetsim sweep` runs when given none.
+const DEFAULT_SCENARIO: &str = include_str!("../../examples/default-sweep.json");
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Scenario JSON file (default: the shipped examples/default-sweep.json).
+    scenario: Option<PathBuf>,
+    /// Output folder (created if missing).
+    #[arg(long, default_value = "fleetsim-out")]
+    out: PathBuf,
+    /// Replica counts: `1..=16`, `1..16` or `1,2,4,8` (overrides sweep.replicas).
+    #[arg(long)]
+    replicas: Option<String>,
+    /// GPU ids, comma separated (overrides sweep.gpus).
+    #[arg(long)]
+    gpus: Option<String>,
+    /// Routers, comma separated (overrides sweep.routers).
+    #[arg(long)]
+    routers: Option<String>,
+    /// max_num_seqs values (overrides sweep.max_num_seqs).
+    #[arg(long)]
+    max_num_seqs: Option<String>,
+    /// Rate scales, comma separated (overrides sweep.rate_scale).
+    #[arg(long)]
+    rate_scale: Option<String>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// No progress bar and no table.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let (mut scenario, base_dir, name) = match &a.scenario {
+        Some(p) => (
+            Scenario::from_file(p)?,
+            p.parent().map(PathBuf::from).unwrap_or_default(),
+            p.display().to_string(),
+        ),
+        None => {
+            // The shipped default replays a trace from this source tree: look for it in the
+            // current directory first, then where fleetsim was built from.
+            let s =
+                Scenario::from_json(DEFAULT_SCENARIO, Path::new("examples/default-sweep.json"))?;
+            (
+                s,
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+                "the shipped default (examples/default-sweep.json)".to_string(),
+            )
+        }
+    };
+    if let Some(s) = a.seed {
+        scenario.seed = s;
+    }
+    let mut axes = scenario.sweep.clone().unwrap_or_default();
+    if let Some(r) = &a.replicas {
+        axes.replicas = Some(IntAxis::Text(r.clone()));
+    }
+    if let Some(g) = &a.gpus {
+        axes.gpus = Some(list(g));
+    }
+    if let Some(r) = &a.routers {
+        axes.routers = Some(list(r));
+    }
+    if let Some(m) = &a.max_num_seqs {
+        axes.max_num_seqs = Some(IntAxis::Text(m.clone()));
+    }
+    if let Some(s) = &a.rate_scale {
+        axes.rate_scale = Some(fleetsim::sweep::FloatAxis::Text(s.clone()));
+    }
+    let spec = SweepSpec::new(&axes, &scenario).with_context(|| format!("sweep of {name}"))?;
+    let sweep = Sweep::new(scenario.clone(), spec, &base_dir)
+        .with_context(|| format!("scenario {name}"))?;
+    let points = sweep.points();
+    super::ensure_dir(&a.out)?;
+    let threads = a.threads.unwrap_or(0);
+    if a.threads == Some(0) {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start worker threads")?;
+    let bar = ProgressBar::new(points.len() as u64);
+    if a.quiet || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} points {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let files = SweepFiles::new(&a.out);
+    let results: Mutex<Vec<Option<PointResult>>> = Mutex::new(vec![None; points.len()]);
+    let write_error: Mutex<Option<String>> = Mutex::new(None);
+    let t1 = Instant::now();
+    pool.install(|| {
+        points.par_iter().for_each(|p| {
+            let r = sweep.run_point(p);
+            let mut all = results.lock().unwrap_or_else(|e| e.into_inner());
+            all[p.index] = Some(r);
+            // Rewrite the files with every point finished so far, in input order, so an
+            // interrupted sweep keeps what it did.
+            let done: Vec<&PointResult> = all.iter().flatten().collect();
+            if let Err(e) = write_sweep_files(
+                &files,
+                &done,
+                &smallest_fleets(&done.iter().map(|r| (*r).clone()).collect::<Vec<_>>()),
+            ) {
+                *write_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+            }
+            bar.inc(1);
+        })
+    });
+    bar.finish_and_clear();
+    if let Some(e) = write_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        anyhow::bail!("writing sweep results: {e}");
+    }
+    let results: Vec<PointResult> = results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect();
+    let refs: Vec<&PointResult> = results.iter().collect();
+    let best = smallest_fleets(&results);
+    write_sweep_files(&files, &refs, &best)?;
+    if !a.quiet {
+        print!(
+            "{}",
+            fleetsim::report::sweep_table(&results, &best, scenario.slo.as_ref())
+        );
+        println!(
+            "wrote {}, {} and {}",
+            files.json.display(),
+            files.csv.display(),
+            files.smallest.display()
+        );
+    }
+    eprintln!(
+        "wall time: {:.2} s ({} points on {} threads; {:.2} s loading)",
+        t0.elapsed().as_secs_f64(),
+        points.len(),
+        pool.current_num_threads(),
+        t1.duration_since(t0).as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,557 @@
+//! Cost: what the simulated fleet costs (GPU-hours provisioned, busy and idle, plus operations
+//! and safety overheads) and what the same requests would cost on per-token APIs (with each
+//! API's prompt-caching rule applied to the workload's prefix structure).
+//!
+//! Every price is data with a source (`src/catalog/prices.json`, `src/catalog/apis.json`), and
+//! the scenario's `cost` overrides any of them.
+//!
+//! Two spans matter. The fleet is paid for over the *simulated span* (time 0 to the last
+//! completion, or the horizon): `gpu_usd` and the other `*_usd` totals. Monthly figures are rates
+//! extrapolated to [`MONTH_HOURS`]: a fleet provisioned around the clock costs its hourly rate x
+//! 730; an API costs what the workload's traffic rate (requests over the *traffic span*, the
+//! arrival window) would cost over 730 hours.
+
+pub mod api;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Api, Catalog};
+use crate::error::{Error, Result};
+
+pub use api::{api_spend, ApiSpend};
+
+/// Hours in the month used for monthly figures (365 x 24 / 12).
+pub const MONTH_HOURS: f64 = 730.0;
+
+fn on_demand() -> String {
+    "on-demand".into()
+}
+
+/// Engineering and fixed operating costs.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpsSpec {
+    /// Engineering hours per month spent running the fleet.
+    pub engineer_hours_per_month: f64,
+    /// Cost of an engineering hour, USD.
+    pub engineer_usd_per_hour: f64,
+    /// Other fixed monthly costs (monitoring, storage, networking), USD.
+    pub fixed_usd_per_month: f64,
+}
+
+/// Safety and evaluation overhead.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetySpec {
+    /// A fixed monthly amount (red-teaming, evaluation services), USD.
+    pub usd_per_month: f64,
+    /// Share of GPU time held back for evaluation runs (0 to 0.9): the fleet must be that much
+    /// bigger, costing gpu x share / (1 - share) more.
+    pub gpu_share: f64,
+}
+
+/// Price overrides for one API (or a new API, when all three are given and the id is unknown).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiPriceOverride {
+    /// USD per million input tokens.
+    #[serde(default)]
+    pub input: Option<f64>,
+    /// USD per million cached input tokens.
+    #[serde(default)]
+    pub cached_input: Option<f64>,
+    /// USD per million output tokens.
+    #[serde(default)]
+    pub output: Option<f64>,
+}
+
+/// The scenario's `cost`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CostSpec {
+    /// GPU provider (`lambda`, `runpod`, `aws`, `gcp`, `azure`, `coreweave`); by default the
+    /// cheapest listed price for the plan.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Price plan: `on-demand`, `reserved`, `spot`, `capacity-block`.
+    #[serde(default = "on_demand")]
+    pub plan: String,
+    /// USD per GPU-hour by GPU id, overriding the price list.
+    #[serde(default)]
+    pub gpu_usd_per_hour: BTreeMap<String, f64>,
+    /// Operating costs.
+    #[serde(default)]
+    pub ops: OpsSpec,
+    /// Safety and evaluation overhead.
+    #[serde(default)]
+    pub safety: SafetySpec,
+    /// APIs to compare (default: the catalog's default list).
+    #[serde(default)]
+    pub apis: Option<Vec<String>>,
+    /// API price overrides by id.
+    #[serde(default)]
+    pub api_prices: BTreeMap<String, ApiPriceOverride>,
+}
+
+impl Default for CostSpec {
+    fn default() -> Self {
+        CostSpec {
+            provider: None,
+            plan: on_demand(),
+            gpu_usd_per_hour: BTreeMap::new(),
+            ops: OpsSpec::default(),
+            safety: SafetySpec::default(),
+            apis: None,
+            api_prices: BTreeMap::new(),
+        }
+    }
+}
+
+/// The GPU price a cost report uses.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct GpuPriceChoice {
+    /// USD per GPU-hour.
+    pub usd_per_gpu_hour: f64,
+    /// Provider (`scenario` for an override).
+    pub provider: String,
+    /// Plan.
+    pub plan: String,
+    /// Where the price comes from.
+    pub source: String,
+}
+
+fn non_negative(field: &str, v: f64) -> Result<()> {
+    if (0.0..1e12).contains(&v) {
+        Ok(())
+    } else {
+        Err(Error::config(
+            field,
+            format!("must be a non-negative amount, got {v}"),
+        ))
+    }
+}
+
+impl CostSpec {
+    /// Checks amounts and names.
+    pub fn validate(&self) -> Result<()> {
+        let c = Catalog::builtin();
+        for (gpu, &p) in &self.gpu_usd_per_hour {
+            c.gpu(gpu)?;
+            non_negative(&format!("cost.gpu_usd_per_hour.{gpu}"), p)?;
+        }
+        non_negative(
+            "cost.ops.engineer_hours_per_month",
+            self.ops.engineer_hours_per_month,
+        )?;
+        non_negative(
+            "cost.ops.engineer_usd_per_hour",
+            self.ops.engineer_usd_per_hour,
+        )?;
+        non_negative("cost.ops.fixed_usd_per_month", self.ops.fixed_usd_per_month)?;
+        non_negative("cost.safety.usd_per_month", self.safety.usd_per_month)?;
+        if !(0.0..=0.9).contains(&self.safety.gpu_share) {
+            return Err(Error::config(
+                "cost.safety.gpu_share",
+                format!("must be 0 to 0.9, got {}", self.safety.gpu_share),
+            ));
+        }
+        let plans: Vec<&str> = {
+            let mut v: Vec<&str> = c.gpu_prices.iter().map(|p| p.plan.as_str()).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        if !plans.contains(&self.plan.as_str()) {
+            return Err(Error::Unknown {
+                kind: "price plan",
+                name: self.plan.clone(),
+                known: plans.join(", "),
+            });
+        }
+        if let Some(p) = &self.provider {
+            if !c.gpu_prices.iter().any(|x| &x.provider == p) {
+                let mut known: Vec<&str> =
+                    c.gpu_prices.iter().map(|x| x.provider.as_str()).collect();
+                known.sort_unstable();
+                known.dedup();
+                return Err(Error::Unknown {
+                    kind: "GPU provider",
+                    name: p.clone(),
+                    known: known.join(", "),
+                });
+            }
+        }
+        for (id, o) in &self.api_prices {
+            for (k, v) in [
+                ("input", o.input),
+                ("cached_input", o.cached_input),
+                ("output", o.output),
+            ] {
+                if let Some(v) = v {
+                    non_negative(&format!("cost.api_prices.{id}.{k}"), v)?;
+                }
+            }
+        }
+        self.apis()?;
+        Ok(())
+    }
+
+    /// The price of one GPU-hour of `gpu`: the scenario's override, else the provider's price
+    /// for the plan, else the cheapest listed price for the plan. An error names what is missing.
+    pub fn gpu_price(&self, gpu: &str) -> Result<GpuPriceChoice> {
+        if let Some(&p) = self.gpu_usd_per_hour.get(gpu) {
+            return Ok(GpuPriceChoice {
+                usd_per_gpu_hour: p,
+                provider: "scenario".into(),
+                plan: self.plan.clone(),
+                source: "cost.gpu_usd_per_hour in the scenario".into(),
+            });
+        }
+        let c = Catalog::builtin();
+        let best = c
+            .gpu_prices
+            .iter()
+            .filter(|p| p.gpu == gpu && p.plan == self.plan)
+            .filter(|p| {
+                self.provider
+                    .as_ref()
+                    .is_none_or(|want| &p.provider == want)
+            })
+            .min_by(|a, b| a.usd_per_gpu_hour.total_cmp(&b.usd_per_gpu_hour));
+        match best {
+            Some(p) => Ok(GpuPriceChoice {
+                usd_per_gpu_hour: p.usd_per_gpu_hour,
+                provider: p.provider.clone(),
+                plan: p.plan.clone(),
+                source: p.source.clone(),
+            }),
+            None => {
+                let listed: Vec<String> = c
+                    .gpu_prices
+                    .iter()
+                    .filter(|p| p.gpu == gpu)
+                    .map(|p| format!("{} {} ${}", p.provider, p.plan, p.usd_per_gpu_hour))
+                    .collect();
+                Err(Error::config(
+                    format!("cost.gpu_usd_per_hour.{gpu}"),
+                    format!(
+                        "no {} price for {gpu}{} in the price list ({}); give one in the scenario, e.g. \"cost\": {{\"gpu_usd_per_hour\": {{\"{gpu}\": 3.5}}}}",
+                        self.plan,
+                        self.provider.as_ref().map(|p| format!(" from {p}")).unwrap_or_default(),
+                        if listed.is_empty() { "it lists none".to_string() } else { format!("listed: {}", listed.join("; ")) }
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// The APIs to compare, with price overrides applied.
+    pub fn apis(&self) -> Result<Vec<Api>> {
+        let c = Catalog::builtin();
+        let ids: Vec<String> = match &self.apis {
+            Some(v) => v.clone(),
+            None => c.default_apis.clone(),
+        };
+        let mut out = Vec::new();
+        for id in &ids {
+            let o = self.api_prices.get(id);
+            let api = match (c.api(id), o) {
+                (Ok(a), _) => {
+                    let mut a = a.clone();
+                    if let Some(o) = o {
+                        if let Some(v) = o.input {
+                            a.input = v;
+                        }
+                        if let Some(v) = o.cached_input {
+                            a.cached_input = v;
+                        }
+                        if let Some(v) = o.output {
+                            a.output = v;
+                        }
+                        a.source = format!("{} (prices overridden in the scenario)", a.source);
+                    }
+                    a
+                }
+                (
+                    Err(_),
+                    Some(ApiPriceOverride {
+                        input: Some(i),
+                        output: Some(out),
+                        cached_input,
+                    }),
+                ) => Api {
+                    id: id.clone(),
+                    provider: "scenario".into(),
+                    input: *i,
+                    cached_input: cached_input.unwrap_or(*i),
+                    output: *out,
+                    caching: None,
+                    source: "cost.api_prices in the scenario".into(),
+                },
+                (Err(e), _) => {
+                    return Err(Error::config(
+                        "cost.apis",
+                        format!("{e}; or define it with cost.api_prices.{id}.input and .output"),
+                    ))
+                }
+            };
+            out.push(api);
+        }
+        Ok(out)
+    }
+}
+
+/// One API's spend on the workload.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ApiCost {
+    /// API id.
+    pub name: String,
+    /// Spend on the workload's requests, USD.
+    pub usd: f64,
+    /// The workload's traffic rate for 730 hours, USD.
+    pub per_month_usd: f64,
+    /// USD per million tokens (input + output).
+    pub per_million_tokens_usd: f64,
+    /// Input tokens billed at the cached rate.
+    pub cached_input_tokens: u64,
+    /// Input tokens billed at the cache-write rate.
+    pub cache_write_tokens: u64,
+}
+
+/// The `cost` section of a summary.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct CostReport {
+    /// GPU price used, USD per GPU-hour.
+    pub gpu_usd_per_hour: f64,
+    /// Its provider and plan.
+    pub gpu_price_provider: String,
+    /// Its plan.
+    pub gpu_price_plan: String,
+    /// Simulated span, hours.
+    pub span_hours: f64,
+    /// GPU-hours provisioned over the span.
+    pub gpu_hours: f64,
+    /// GPU-hours with a step in flight.
+    pub busy_gpu_hours: f64,
+    /// GPU-hours provisioned but idle.
+    pub idle_gpu_hours: f64,
+    /// GPUs over the span, USD.
+    pub gpu_usd: f64,
+    /// Busy share of `gpu_usd`.
+    pub busy_gpu_usd: f64,
+    /// Idle share of `gpu_usd`.
+    pub idle_gpu_usd: f64,
+    /// Operations over the span, USD.
+    pub ops_usd: f64,
+    /// Safety and evaluation overhead over the span, USD.
+    pub safety_usd: f64,
+    /// All of the above, USD.
+    pub total_usd: f64,
+    /// `total_usd` per million tokens (input + output) of completed requests.
+    pub per_million_tokens_usd: f64,
+    /// The span's spending rate over 730 hours, USD.
+    pub per_month_usd: f64,
+    /// Busy GPUs per month, USD.
+    pub busy_gpu_usd_per_month: f64,
+    /// Idle GPUs per month, USD.
+    pub idle_gpu_usd_per_month: f64,
+    /// Operations per month, USD.
+    pub ops_usd_per_month: f64,
+    /// Safety overhead per month, USD.
+    pub safety_usd_per_month: f64,
+    /// The same requests on each API.
+    pub api: Vec<ApiCost>,
+    /// The cheapest option per month: `self-hosted` or an API id. When the scenario sets an SLO
+    /// the fleet misses, self-hosting is not an option.
+    pub cheapest: String,
+}
+
+/// What the fleet did, as the cost model needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct FleetUse {
+    /// GPUs provisioned.
+    pub gpus: u64,
+    /// Simulated span, seconds.
+    pub span_s: f64,
+    /// GPU-seconds with a step in flight.
+    pub busy_gpu_s: f64,
+    /// Input + output tokens of completed requests.
+    pub completed_tokens: u64,
+    /// Whether the fleet may be chosen (meets the SLO, or there is none).
+    pub eligible: bool,
+}
+
+impl CostSpec {
+    /// The cost report for a fleet with `price`, given the APIs' spend on the workload
+    /// (`traffic_span_s`: the arrival window the API spend covers).
+    pub fn report(
+        &self,
+        price: &GpuPriceChoice,
+        fleet: FleetUse,
+        apis: &[(String, ApiSpend)],
+        traffic_span_s: f64,
+    ) -> CostReport {
+        let hours = fleet.span_s / 3600.0;
+        let gpu_hours = fleet.gpus as f64 * hours;
+        let busy_hours = (fleet.busy_gpu_s / 3600.0).min(gpu_hours);
+        let p = price.usd_per_gpu_hour;
+        let gpu_usd = gpu_hours * p;
+        let busy_gpu_usd = busy_hours * p;
+        let share = self.safety.gpu_share;
+        let month_frac = hours / MONTH_HOURS;
+        let ops_month = self.ops.engineer_hours_per_month * self.ops.engineer_usd_per_hour
+            + self.ops.fixed_usd_per_month;
+        let gpu_month = fleet.gpus as f64 * p * MONTH_HOURS;
+        let safety_month = self.safety.usd_per_month + gpu_month * share / (1.0 - share);
+        let ops_usd = ops_month * month_frac;
+        let safety_usd = safety_month * month_frac;
+        let total = gpu_usd + ops_usd + safety_usd;
+        let busy_frac = if gpu_hours > 0.0 {
+            busy_hours / gpu_hours
+        } else {
+            0.0
+        };
+        let traffic_hours = traffic_span_s / 3600.0;
+        let api: Vec<ApiCost> = apis
+            .iter()
+            .map(|(name, s)| ApiCost {
+                name: name.clone(),
+                usd: s.usd,
+                per_month_usd: if traffic_hours > 0.0 {
+                    s.usd * MONTH_HOURS / traffic_hours
+                } else {
+                    0.0
+                },
+                per_million_tokens_usd: per_million(s.usd, s.input_tokens + s.output_tokens),
+                cached_input_tokens: s.cached_input_tokens,
+                cache_write_tokens: s.cache_write_tokens,
+            })
+            .collect();
+        let per_month = gpu_month + ops_month + safety_month;
+        let mut cheapest: Option<(f64, String)> = fleet
+            .eligible
+            .then(|| (per_month, "self-hosted".to_string()));
+        for a in &api {
+            if cheapest.as_ref().is_none_or(|(c, _)| a.per_month_usd < *c) {
+                cheapest = Some((a.per_month_usd, a.name.clone()));
+            }
+        }
+        CostReport {
+            gpu_usd_per_hour: p,
+            gpu_price_provider: price.provider.clone(),
+            gpu_price_plan: price.plan.clone(),
+            span_hours: hours,
+            gpu_hours,
+            busy_gpu_hours: busy_hours,
+            idle_gpu_hours: gpu_hours - busy_hours,
+            gpu_usd,
+            busy_gpu_usd,
+            idle_gpu_usd: gpu_usd - busy_gpu_usd,
+            ops_usd,
+            safety_usd,
+            total_usd: total,
+            per_million_tokens_usd: per_million(total, fleet.completed_tokens),
+            per_month_usd: per_month,
+            busy_gpu_usd_per_month: gpu_month * busy_frac,
+            idle_gpu_usd_per_month: gpu_month * (1.0 - busy_frac),
+            ops_usd_per_month: ops_month,
+            safety_usd_per_month: safety_month,
+            api,
+            cheapest: cheapest.map(|c| c.1).unwrap_or_default(),
+        }
+    }
+}
+
+fn per_million(usd: f64, tokens: u64) -> f64 {
+    if tokens == 0 {
+        0.0
+    } else {
+        usd / (tokens as f64 / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_arithmetic_matches_hand_computation() {
+        // 2 GPUs at $3/h for 1.5 h, busy 2 GPU-hours; 10 engineering hours at $150 plus $500 a
+        // month; $730 a month of evaluations and 10% of GPU time held back.
+        let spec = CostSpec {
+            ops: OpsSpec {
+                engineer_hours_per_month: 10.0,
+                engineer_usd_per_hour: 150.0,
+                fixed_usd_per_month: 500.0,
+            },
+            safety: SafetySpec {
+                usd_per_month: 730.0,
+                gpu_share: 0.1,
+            },
+            ..Default::default()
+        };
+        let price = GpuPriceChoice {
+            usd_per_gpu_hour: 3.0,
+            provider: "x".into(),
+            plan: "on-demand".into(),
+            source: "test".into(),
+        };
+        let fleet = FleetUse {
+            gpus: 2,
+            span_s: 5400.0,
+            busy_gpu_s: 7200.0,
+            completed_tokens: 3_000_000,
+            eligible: true,
+        };
+        let api = ApiSpend {
+            usd: 4.0,
+            input_tokens: 1_500_000,
+            output_tokens: 500_000,
+            cached_input_tokens: 0,
+            cache_write_tokens: 0,
+        };
+        let r = spec.report(&price, fleet, &[("a".into(), api)], 3600.0);
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        close(r.gpu_hours, 3.0);
+        close(r.gpu_usd, 9.0);
+        close(r.busy_gpu_usd, 6.0);
+        close(r.idle_gpu_usd, 3.0);
+        // ops: (10 x 150 + 500) / 730 h x 1.5 h
+        close(r.ops_usd, 2000.0 * 1.5 / 730.0);
+        // safety: (730 + 2 x 3 x 730 x 0.1 / 0.9) / 730 x 1.5
+        close(r.safety_usd, (730.0 + 4380.0 / 9.0) * 1.5 / 730.0);
+        close(r.total_usd, r.gpu_usd + r.ops_usd + r.safety_usd);
+        close(r.per_million_tokens_usd, r.total_usd / 3.0);
+        // Per month: 2 x 3 x 730 + 2000 + 730 + 4380 x 0.1 / 0.9
+        close(r.per_month_usd, 4380.0 + 2000.0 + 730.0 + 4380.0 / 9.0);
+        close(r.per_month_usd, r.total_usd * 730.0 / 1.5);
+        close(r.busy_gpu_usd_per_month, 4380.0 * 2.0 / 3.0);
+        // API: $4 per traffic hour -> $2920 a month, $2 per million tokens.
+        close(r.api[0].per_month_usd, 2920.0);
+        close(r.api[0].per_million_tokens_usd, 2.0);
+        assert_eq!(r.cheapest, "a");
+    }
+
+    #[test]
+    fn missing_gpu_price_names_the_gpu_and_the_fix() {
+        let e = CostSpec::default()
+            .gpu_price("b200")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("b200") && e.contains("gpu_usd_per_hour"), "{e}");
+        let p = CostSpec::default().gpu_price("h100-sxm").unwrap();
+        assert_eq!(p.usd_per_gpu_hour, 2.99);
+        let spot = CostSpec {
+            plan: "spot".into(),
+            ..Default::default()
+        };
+        assert_eq!(spot.gpu_price("h100-sxm").unwrap().usd_per_gpu_hour, 2.25);
+        let aws = CostSpec {
+            provider: Some("aws".into()),
+            ..Default::default()
+        };
+        assert_eq!(aws.gpu_price("h100-sxm").unwrap().usd_per_gpu_hour, 12.29);
+    }
+}

@@ -1,0 +1,86 @@
+//! Fleets: N identical replicas behind a router (DESIGN.md "Data flow"). The router sees the
+//! replicas' state (outstanding requests, KV use, cached prefixes) at the moment a request
+//! arrives and picks one; the replica then queues and serves it.
+
+pub mod routers;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::serving::Replica;
+use crate::workload::Request;
+
+pub use routers::RouterKind;
+
+/// Picks the replica for each arriving request.
+pub trait Router: Send {
+    /// Index into `replicas` of the replica that serves `req`.
+    fn route(&mut self, req: &Request, replicas: &[Replica]) -> usize;
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_margin() -> u32 {
+    64
+}
+fn default_ratio() -> f64 {
+    1.5
+}
+
+/// The scenario's `fleet`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSpec {
+    /// Number of replicas (each `replica.tp` GPUs).
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Routing policy.
+    #[serde(default)]
+    pub router: RouterKind,
+    /// prefix-affinity: the replica with the longest cached prefix is passed over when it has
+    /// more than this many outstanding requests beyond the least-loaded replica...
+    #[serde(default = "default_margin")]
+    pub affinity_margin_requests: u32,
+    /// ...and more than this many times the least-loaded replica's outstanding requests.
+    #[serde(default = "default_ratio")]
+    pub affinity_margin_ratio: f64,
+}
+
+impl Default for FleetSpec {
+    fn default() -> Self {
+        FleetSpec {
+            replicas: 1,
+            router: RouterKind::default(),
+            affinity_margin_requests: default_margin(),
+            affinity_margin_ratio: default_ratio(),
+        }
+    }
+}
+
+/// Largest fleet simulated.
+pub const MAX_REPLICAS: u32 = 4096;
+
+impl FleetSpec {
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_REPLICAS).contains(&self.replicas) {
+            return Err(Error::config(
+                "fleet.replicas",
+                format!("must be 1..={MAX_REPLICAS}, got {}", self.replicas),
+            ));
+        }
+        if !(self.affinity_margin_ratio.is_finite() && self.affinity_margin_ratio >= 1.0) {
+            return Err(Error::config(
+                "fleet.affinity_margin_ratio",
+                format!("must be at least 1, got {}", self.affinity_margin_ratio),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The router for `replicas` replicas; `seed` drives the random router.
+    pub fn build_router(&self, kind: RouterKind, seed: u64) -> Box<dyn Router> {
+        routers::build(kind, self, seed)
+    }
+}

@@ -1,0 +1,491 @@
+//! Sweeps: one workload, many fleets. A [`SweepSpec`] (replica counts, GPUs, routers, batch
+//! limits, rate scales) expands to points in a fixed order; each point is an independent
+//! simulation of the same requests (common random numbers), run in parallel with rayon. Results
+//! keep input order whatever the thread count.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::fleet::{FleetSpec, RouterKind, MAX_REPLICAS};
+use crate::metrics::Summary;
+use crate::scenario::{RunSpec, Scenario, Traffic};
+use crate::serving::MemoryPlan;
+
+/// An integer axis: a list, or a range string such as `"1..=16"` or `"1,2,4,8"`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum IntAxis {
+    /// Explicit values.
+    List(Vec<u32>),
+    /// `a..=b`, `a..b` or a comma-separated list.
+    Text(String),
+}
+
+/// A number axis: a list, or a comma-separated string.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum FloatAxis {
+    /// Explicit values.
+    List(Vec<f64>),
+    /// A comma-separated list.
+    Text(String),
+}
+
+/// The scenario's `sweep`: every axis optional (a missing axis holds the scenario's own value).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SweepAxes {
+    /// Replica counts.
+    #[serde(default)]
+    pub replicas: Option<IntAxis>,
+    /// GPU ids.
+    #[serde(default)]
+    pub gpus: Option<Vec<String>>,
+    /// Router names.
+    #[serde(default)]
+    pub routers: Option<Vec<String>>,
+    /// max_num_seqs values.
+    #[serde(default)]
+    pub max_num_seqs: Option<IntAxis>,
+    /// Rate scales applied to the workload's times (2 = twice the request rate).
+    #[serde(default)]
+    pub rate_scale: Option<FloatAxis>,
+}
+
+/// Parses `a..=b`, `a..b` or `a,b,c` into a non-empty list of positive integers.
+pub fn parse_int_axis(field: &str, text: &str) -> Result<Vec<u32>> {
+    let t = text.trim();
+    let bad = |msg: String| Error::config(field, msg);
+    let num = |s: &str| -> Result<u32> {
+        s.trim()
+            .parse::<u32>()
+            .map_err(|_| bad(format!("`{}` is not a whole number (in `{t}`)", s.trim())))
+    };
+    let v: Vec<u32> = if let Some((a, b)) = t.split_once("..=") {
+        let (a, b) = (num(a)?, num(b)?);
+        if b < a {
+            return Err(bad(format!("range `{t}` is inverted")));
+        }
+        (a..=b).collect()
+    } else if let Some((a, b)) = t.split_once("..") {
+        let (a, b) = (num(a)?, num(b)?);
+        if b <= a {
+            return Err(bad(format!(
+                "range `{t}` is empty or inverted (`a..b` excludes b; use `a..=b`)"
+            )));
+        }
+        (a..b).collect()
+    } else {
+        t.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(num)
+            .collect::<Result<_>>()?
+    };
+    if v.is_empty() {
+        return Err(bad(format!("`{t}` gives no values")));
+    }
+    Ok(v)
+}
+
+fn parse_float_axis(field: &str, text: &str) -> Result<Vec<f64>> {
+    let v: Vec<f64> = text
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| Error::config(field, format!("`{}` is not a number", s.trim())))
+        })
+        .collect::<Result<_>>()?;
+    if v.is_empty() {
+        return Err(Error::config(field, format!("`{text}` gives no values")));
+    }
+    Ok(v)
+}
+
+impl IntAxis {
+    fn values(&self, field: &str) -> Result<Vec<u32>> {
+        match self {
+            IntAxis::List(v) if v.is_empty() => Err(Error::config(field, "the list is empty")),
+            IntAxis::List(v) => Ok(v.clone()),
+            IntAxis::Text(t) => parse_int_axis(field, t),
+        }
+    }
+}
+
+impl FloatAxis {
+    fn values(&self, field: &str) -> Result<Vec<f64>> {
+        match self {
+            FloatAxis::List(v) if v.is_empty() => Err(Error::config(field, "the list is empty")),
+            FloatAxis::List(v) => Ok(v.clone()),
+            FloatAxis::Text(t) => parse_float_axis(field, t),
+        }
+    }
+}
+
+/// Validated sweep axes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepSpec {
+    /// Replica counts.
+    pub replicas: Vec<u32>,
+    /// GPU ids.
+    pub gpus: Vec<String>,
+    /// Routers.
+    pub routers: Vec<RouterKind>,
+    /// max_num_seqs values (`None`: the scenario's own or the GPU's default).
+    pub max_num_seqs: Vec<Option<u32>>,
+    /// Rate scales.
+    pub rate_scale: Vec<f64>,
+}
+
+impl SweepSpec {
+    /// Resolves axes against the scenario's own values, checking names, ranges and prices
+    /// before anything is simulated.
+    pub fn new(axes: &SweepAxes, scenario: &Scenario) -> Result<SweepSpec> {
+        let c = Catalog::builtin();
+        let fleet = scenario.fleet.clone().unwrap_or_default();
+        let replicas = match &axes.replicas {
+            Some(a) => a.values("sweep.replicas")?,
+            None => vec![fleet.replicas],
+        };
+        if let Some(&bad) = replicas.iter().find(|&&r| r == 0 || r > MAX_REPLICAS) {
+            return Err(Error::config(
+                "sweep.replicas",
+                format!("replica counts must be 1..={MAX_REPLICAS}, got {bad}"),
+            ));
+        }
+        let gpus = match &axes.gpus {
+            Some(v) if v.is_empty() => {
+                return Err(Error::config("sweep.gpus", "the list is empty"))
+            }
+            Some(v) => v
+                .iter()
+                .map(|g| c.gpu(g).map(|g| g.id.clone()))
+                .collect::<Result<_>>()?,
+            None => vec![c.gpu(&scenario.gpu)?.id.clone()],
+        };
+        let routers = match &axes.routers {
+            Some(v) if v.is_empty() => {
+                return Err(Error::config("sweep.routers", "the list is empty"))
+            }
+            Some(v) => v.iter().map(|r| r.parse()).collect::<Result<_>>()?,
+            None => vec![fleet.router],
+        };
+        let max_num_seqs = match &axes.max_num_seqs {
+            Some(a) => a
+                .values("sweep.max_num_seqs")?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            None => vec![None],
+        };
+        let rate_scale = match &axes.rate_scale {
+            Some(a) => a.values("sweep.rate_scale")?,
+            None => vec![1.0],
+        };
+        if let Some(&bad) = rate_scale
+            .iter()
+            .find(|&&x| !(x.is_finite() && x > 0.0 && x <= 1e6))
+        {
+            return Err(Error::config(
+                "sweep.rate_scale",
+                format!("rate scales must be positive, got {bad}"),
+            ));
+        }
+        let cost = scenario.cost.clone().unwrap_or_default();
+        cost.validate()?;
+        for g in &gpus {
+            cost.gpu_price(g)?;
+        }
+        Ok(SweepSpec {
+            replicas,
+            gpus,
+            routers,
+            max_num_seqs,
+            rate_scale,
+        })
+    }
+
+    /// The points, in order: GPU, router, max_num_seqs, rate scale, then replicas innermost.
+    pub fn points(&self) -> Vec<Point> {
+        let mut v = Vec::new();
+        for g in &self.gpus {
+            for &r in &self.routers {
+                for &m in &self.max_num_seqs {
+                    for &s in &self.rate_scale {
+                        for &n in &self.replicas {
+                            v.push(Point {
+                                index: v.len(),
+                                gpu: g.clone(),
+                                router: r,
+                                max_num_seqs: m,
+                                rate_scale: s,
+                                replicas: n,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        v
+    }
+}
+
+/// One sweep point.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Point {
+    /// Position in the sweep.
+    pub index: usize,
+    /// GPU id.
+    pub gpu: String,
+    /// Router.
+    pub router: RouterKind,
+    /// max_num_seqs override.
+    pub max_num_seqs: Option<u32>,
+    /// Rate scale.
+    pub rate_scale: f64,
+    /// Replicas.
+    pub replicas: u32,
+}
+
+/// A point's axis values.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Axes {
+    /// Replicas.
+    pub replicas: u32,
+    /// GPU id.
+    pub gpu: String,
+    /// Router.
+    pub router: RouterKind,
+    /// max_num_seqs override (null: the scenario's or the GPU's default).
+    pub max_num_seqs: Option<u32>,
+    /// Rate scale applied on top of the scenario's own.
+    pub rate_scale: f64,
+}
+
+/// A finished point: its summary, or why it could not run.
+#[derive(Clone, Debug, Serialize)]
+pub struct PointResult {
+    /// Position in the sweep.
+    pub point: usize,
+    /// Its axis values.
+    pub axes: Axes,
+    /// `ok` or `failed`.
+    pub status: &'static str,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Everything summary.json holds.
+    #[serde(flatten)]
+    pub summary: Option<Summary>,
+}
+
+/// The shared inputs of a sweep: the scenario, its base run, and the workload at each scale.
+pub struct Sweep {
+    scenario: Scenario,
+    base: RunSpec,
+    spec: SweepSpec,
+    traffic: BTreeMap<u64, Arc<Traffic>>,
+}
+
+impl Sweep {
+    /// Prepares a sweep: resolves the scenario (its own GPU must be valid, not necessarily
+    /// fitting), loads the workload once and scales it for each rate scale.
+    pub fn new(scenario: Scenario, spec: SweepSpec, base_dir: &std::path::Path) -> Result<Sweep> {
+        let mut base_scenario = scenario.clone();
+        // Resolve with the first swept GPU so a scenario GPU the model does not fit is no obstacle.
+        base_scenario.gpu = spec.gpus[0].clone();
+        let base = match base_scenario.resolve(base_dir) {
+            Ok(b) => b,
+            Err(crate::error::Error::DoesNotFit(_)) => {
+                // Find any swept GPU the model fits, for the shared workload; the points record
+                // their own failures.
+                let mut found = None;
+                for g in &spec.gpus {
+                    base_scenario.gpu = g.clone();
+                    if let Ok(b) = base_scenario.resolve(base_dir) {
+                        found = Some(b);
+                        break;
+                    }
+                }
+                match found {
+                    Some(b) => b,
+                    None => base_scenario.resolve(base_dir)?,
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let mut traffic = BTreeMap::new();
+        for &s in &spec.rate_scale {
+            let t = if s == 1.0 {
+                base.traffic.clone()
+            } else {
+                Arc::new(base.traffic.scaled(s, &base.cost, base.horizon)?)
+            };
+            traffic.insert(s.to_bits(), t);
+        }
+        Ok(Sweep {
+            scenario,
+            base,
+            spec,
+            traffic,
+        })
+    }
+
+    /// The points.
+    pub fn points(&self) -> Vec<Point> {
+        self.spec.points()
+    }
+
+    /// The run of one point.
+    pub fn point_spec(&self, p: &Point) -> Result<RunSpec> {
+        let c = Catalog::builtin();
+        let gpu = c.gpu(&p.gpu)?.clone();
+        let mut rs = self.scenario.replica.clone();
+        if p.max_num_seqs.is_some() {
+            rs.max_num_seqs = p.max_num_seqs;
+        }
+        let replica = rs.resolve(&gpu)?;
+        let memory = MemoryPlan::new(&self.base.model, &gpu, &replica)?;
+        let price = Some(self.base.cost.gpu_price(&gpu.id)?);
+        let fleet = FleetSpec {
+            replicas: p.replicas,
+            router: p.router,
+            ..self.base.fleet.clone()
+        };
+        Ok(RunSpec {
+            gpu,
+            replica,
+            memory,
+            price,
+            fleet,
+            traffic: self.traffic[&p.rate_scale.to_bits()].clone(),
+            ..self.base.clone()
+        })
+    }
+
+    /// Runs one point, turning a failure into a recorded reason.
+    pub fn run_point(&self, p: &Point) -> PointResult {
+        let (status, error, summary) = match self.point_spec(p) {
+            Ok(spec) => ("ok", None, Some(spec.run().summary)),
+            Err(e) => ("failed", Some(e.to_string()), None),
+        };
+        PointResult {
+            point: p.index,
+            axes: Axes {
+                replicas: p.replicas,
+                gpu: p.gpu.clone(),
+                router: p.router,
+                max_num_seqs: p.max_num_seqs,
+                rate_scale: p.rate_scale,
+            },
+            status,
+            error,
+            summary,
+        }
+    }
+}
+
+/// The smallest fleet meeting the SLO in one group of points (same GPU, router, batch limit and
+/// rate scale).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SmallestFleet {
+    /// GPU id.
+    pub gpu: String,
+    /// Router.
+    pub router: RouterKind,
+    /// max_num_seqs override.
+    pub max_num_seqs: Option<u32>,
+    /// Rate scale.
+    pub rate_scale: f64,
+    /// Fewest replicas meeting the SLO (null: none in the sweep did).
+    pub replicas: Option<u32>,
+    /// Its SLO attainment.
+    pub attainment: Option<f64>,
+    /// Its monthly cost, USD.
+    pub per_month_usd: Option<f64>,
+    /// The next smaller replica count swept, which misses the SLO.
+    pub next_smaller_replicas: Option<u32>,
+    /// Its SLO attainment.
+    pub next_smaller_attainment: Option<f64>,
+}
+
+/// For each group of points, the smallest replica count that meets the SLO. Replica counts are
+/// taken in increasing order; a point that failed counts as missing the SLO.
+pub fn smallest_fleets(results: &[PointResult]) -> Vec<SmallestFleet> {
+    let mut groups: BTreeMap<(String, RouterKind, Option<u32>, u64), Vec<&PointResult>> =
+        BTreeMap::new();
+    let mut order = Vec::new();
+    for r in results {
+        let a = &r.axes;
+        let key = (
+            a.gpu.clone(),
+            a.router,
+            a.max_num_seqs,
+            a.rate_scale.to_bits(),
+        );
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(r);
+    }
+    let met = |r: &PointResult| {
+        r.summary
+            .as_ref()
+            .and_then(|s| s.slo.as_ref())
+            .map(|s| (s.met, s.attainment))
+    };
+    order
+        .into_iter()
+        .map(|key| {
+            let mut pts = groups[&key].clone();
+            pts.sort_by_key(|r| r.axes.replicas);
+            let best = pts.iter().position(|r| met(r).is_some_and(|m| m.0));
+            let (replicas, attainment, per_month, prev) = match best {
+                Some(i) => (
+                    Some(pts[i].axes.replicas),
+                    met(pts[i]).map(|m| m.1),
+                    pts[i]
+                        .summary
+                        .as_ref()
+                        .and_then(|s| s.cost.as_ref())
+                        .map(|c| c.per_month_usd),
+                    i.checked_sub(1).map(|j| pts[j]),
+                ),
+                None => (None, None, None, None),
+            };
+            SmallestFleet {
+                gpu: key.0.clone(),
+                router: key.1,
+                max_num_seqs: key.2,
+                rate_scale: f64::from_bits(key.3),
+                replicas,
+                attainment,
+                per_month_usd: per_month,
+                next_smaller_replicas: prev.map(|p| p.axes.replicas),
+                next_smaller_attainment: prev.and_then(|p| met(p).map(|m| m.1)),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes_parse_ranges_and_lists() {
+        assert_eq!(parse_int_axis("x", "1..=4").unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(parse_int_axis("x", "1..4").unwrap(), vec![1, 2, 3]);
+        assert_eq!(parse_int_axis("x", "1,2, 4,8").unwrap(), vec![1, 2, 4, 8]);
+        for bad in ["5..=3", "3..3", "", "a..=4", "1..=x", ","] {
+            let e = parse_int_axis("sweep.replicas", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("sweep.replicas"), "{bad}: {e}");
+        }
+    }
+}
