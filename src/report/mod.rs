@@ -127,6 +127,29 @@ pub fn summary_table(s: &Summary) -> String {
         s.kv.capacity_tokens,
         100.0 * s.kv.peak_used_fraction
     );
+    if let Some(slo) = &s.slo {
+        t += &format!(
+            "slo: {:.2}% of requests met every target (need {}%): {}; goodput {:.2} req/s\n",
+            100.0 * slo.attainment,
+            slo.percentile,
+            if slo.met { "met" } else { "MISSED" },
+            slo.goodput_per_s
+        );
+    }
+    if let Some(c) = &s.cost {
+        t += &format!(
+            "cost: ${:.2} over {:.2} h simulated (GPUs ${:.2}, of which idle ${:.2}; ops ${:.2}; safety ${:.2}); ${:.3} per million tokens\n",
+            c.total_usd, c.span_hours, c.gpu_usd, c.idle_gpu_usd, c.ops_usd, c.safety_usd, c.per_million_tokens_usd
+        );
+        t += &format!(
+            "per month (730 h at this rate): self-hosted ${:.0} ({} GPUs at ${}/h, {} {})",
+            c.per_month_usd, s.gpu.count, c.gpu_usd_per_hour, c.gpu_price_provider, c.gpu_price_plan
+        );
+        for a in &c.api {
+            t += &format!("; {} ${:.0}", a.name, a.per_month_usd);
+        }
+        t += &format!("\ncheapest: {}\n", c.cheapest);
+    }
     t
 }
 
