@@ -143,7 +143,11 @@ pub fn summary_table(s: &Summary) -> String {
         );
         t += &format!(
             "per month (730 h at this rate): self-hosted ${:.0} ({} GPUs at ${}/h, {} {})",
-            c.per_month_usd, s.gpu.count, c.gpu_usd_per_hour, c.gpu_price_provider, c.gpu_price_plan
+            c.per_month_usd,
+            s.gpu.count,
+            c.gpu_usd_per_hour,
+            c.gpu_price_provider,
+            c.gpu_price_plan
         );
         for a in &c.api {
             t += &format!("; {} ${:.0}", a.name, a.per_month_usd);
@@ -364,14 +368,16 @@ pub fn sweep_table(
                     .unwrap_or_default()
             );
             match b.replicas {
-                Some(n) => t += &format!(
+                Some(n) => {
+                    t += &format!(
                     "smallest fleet meeting the SLO for {head}: {n} replica(s), ${:.0}/month{}\n",
                     b.per_month_usd.unwrap_or(0.0),
                     match (b.next_smaller_replicas, b.next_smaller_attainment) {
                         (Some(m), Some(a)) => format!(" ({m} would reach {:.2}%)", 100.0 * a),
                         _ => String::new(),
                     }
-                ),
+                )
+                }
                 None => t += &format!("no fleet in the sweep meets the SLO for {head}\n"),
             }
         }
