@@ -311,15 +311,27 @@ impl RunSpec {
 
     /// Simulates the scenario.
     pub fn run(&self) -> RunResult {
+        self.run_with_timeline(false)
+    }
+
+    /// Simulates the scenario, recording a timeline (about 400 bins over the arrival window,
+    /// at least a second each) when asked.
+    pub fn run_with_timeline(&self, timeline: bool) -> RunResult {
         let perf = Arc::new(self.roofline());
         let replicas = (0..self.fleet.replicas)
             .map(|i| Replica::new(i, &self.replica, &self.memory, perf.clone()))
             .collect();
         let router = self.fleet.build_router(self.fleet.router, self.seed);
         let requests = self.requests();
-        let out = Simulation::new(requests, replicas, self.horizon)
-            .with_router(router)
-            .run();
+        let mut sim = Simulation::new(requests, replicas, self.horizon).with_router(router);
+        if timeline {
+            let span = self
+                .horizon
+                .unwrap_or(self.traffic.workload.span())
+                .as_secs_f64();
+            sim = sim.with_timeline(SimTime::from_secs_f64((span / 400.0).max(1.0)));
+        }
+        let out = sim.run();
         let mut summary = Summary::new(&out, requests, self.replica.tp);
         summary.setup = Setup {
             model: self.model.id.clone(),

@@ -335,6 +335,11 @@ impl Sweep {
         })
     }
 
+    /// Requests in the (unscaled) workload.
+    pub fn requests(&self) -> usize {
+        self.base.requests().len()
+    }
+
     /// The points.
     pub fn points(&self) -> Vec<Point> {
         self.spec.points()

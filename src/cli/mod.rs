@@ -57,6 +57,26 @@ pub fn main() -> anyhow::Result<()> {
     }
 }
 
+/// How tables are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned text.
+    #[default]
+    Text,
+    /// Markdown tables.
+    Md,
+}
+
+/// Prints tables in the chosen format.
+fn print_tables(tables: &[fleetsim::report::Table], format: Format) {
+    for t in tables {
+        match format {
+            Format::Text => print!("{}", t.text()),
+            Format::Md => print!("{}", t.markdown()),
+        }
+    }
+}
+
 /// Creates the output folder.
 fn ensure_dir(dir: &PathBuf) -> anyhow::Result<()> {
     use anyhow::Context;

@@ -24,6 +24,9 @@ pub struct RunArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+    /// Table format on stdout.
+    #[arg(long, value_enum, default_value_t)]
+    format: super::Format,
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
@@ -47,7 +50,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     super::ensure_dir(&a.out)?;
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let result = spec.run();
+    let result = spec.run_with_timeline(true);
     let sim_s = t1.elapsed().as_secs_f64();
     let summary_path = a.out.join("summary.json");
     report::write_summary_json(&summary_path, &result.summary)?;
@@ -56,9 +59,39 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         spec.requests(),
         &result.output.recorder.records,
     )?;
+    let tables = report::run_tables(&result.summary);
+    let mut sections = vec![fleetsim::report::html::Section::Text(format!(
+        "Scenario {} simulated: {} requests.",
+        a.scenario.display(),
+        spec.requests().len()
+    ))];
+    sections.extend(
+        tables
+            .iter()
+            .cloned()
+            .map(fleetsim::report::html::Section::Table),
+    );
+    if let Some(tl) = &result.output.timeline {
+        let chart = report::charts::timeline::chart(tl, spec.fleet.replicas)?;
+        report::charts::write(&a.out, &chart)?;
+        report::write_timeline_csv(&a.out.join("timeline.csv"), tl)?;
+        sections.push(fleetsim::report::html::Section::Chart(chart));
+    }
+    sections.push(fleetsim::report::html::Section::Pre(
+        "Scenario".into(),
+        serde_json::to_string_pretty(&scenario)?,
+    ));
+    report::html::write(
+        &a.out,
+        &format!("fleetsim run: {}", a.scenario.display()),
+        &sections,
+    )?;
     if !a.quiet {
-        print!("{}", report::summary_table(&result.summary));
-        println!("wrote {} and requests.csv", summary_path.display());
+        super::print_tables(&tables, a.format);
+        println!(
+            "wrote {}, requests.csv, timeline.csv, timeline.png/svg and report.html",
+            summary_path.display()
+        );
         eprintln!(
             "wall time: {:.3} s loading, {:.3} s simulating ({:.0} requests/s, {:.0} events/s)",
             load_s,

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use fleetsim::report::{write_sweep_files, SweepFiles};
+use fleetsim::report::html::Section;
+use fleetsim::report::{charts, views, write_sweep_files, SweepFiles};
 use fleetsim::scenario::Scenario;
 use fleetsim::sweep::{smallest_fleets, IntAxis, PointResult, Sweep, SweepSpec};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -47,6 +48,9 @@ pub struct SweepArgs {
     /// No progress bar and no table.
     #[arg(long, short)]
     quiet: bool,
+    /// Table format on stdout.
+    #[arg(long, value_enum, default_value_t)]
+    format: super::Format,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -152,13 +156,40 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     let refs: Vec<&PointResult> = results.iter().collect();
     let best = smallest_fleets(&results);
     write_sweep_files(&files, &refs, &best)?;
+    let tables = fleetsim::report::sweep_tables(&results, &best, scenario.slo.as_ref());
+    let mut sections = vec![Section::Text(format!(
+        "Sweep of {name}: {} points; the same {} requests for every point.",
+        points.len(),
+        sweep.requests()
+    ))];
+    let groups = views::latency_groups(&results, &best);
+    if !groups.is_empty() {
+        let chart = charts::latency::chart(&groups, scenario.slo.as_ref())?;
+        charts::write(&a.out, &chart)?;
+        sections.push(Section::Chart(chart));
+    }
+    for (i, c) in views::cost_charts(&results).iter().enumerate() {
+        let mut chart = charts::cost::chart(c)?;
+        if i > 0 {
+            chart.name = format!("cost-{}", i + 1);
+        }
+        charts::write(&a.out, &chart)?;
+        sections.push(Section::Chart(chart));
+    }
+    sections.extend(tables.iter().cloned().map(Section::Table));
+    sections.push(Section::Pre(
+        "Scenario (with command-line axes applied)".into(),
+        {
+            let mut s = scenario.clone();
+            s.sweep = Some(axes.clone());
+            serde_json::to_string_pretty(&s)?
+        },
+    ));
+    fleetsim::report::html::write(&a.out, &format!("fleetsim sweep: {name}"), &sections)?;
     if !a.quiet {
-        print!(
-            "{}",
-            fleetsim::report::sweep_table(&results, &best, scenario.slo.as_ref())
-        );
+        super::print_tables(&tables, a.format);
         println!(
-            "wrote {}, {} and {}",
+            "wrote {}, {}, {}, latency.png/svg, cost.png/svg and report.html",
             files.json.display(),
             files.csv.display(),
             files.smallest.display()

@@ -5,7 +5,7 @@
 
 use super::queue::EventQueue;
 use crate::fleet::Router;
-use crate::metrics::Recorder;
+use crate::metrics::{Recorder, Timeline, TimelineRecorder};
 use crate::serving::{Replica, StepOutcome};
 use crate::time::SimTime;
 use crate::workload::Request;
@@ -37,6 +37,7 @@ pub struct Simulation<'a> {
     follower: Vec<u32>,
     done: Vec<u32>,
     check: bool,
+    timeline: Option<TimelineRecorder>,
 }
 
 /// What a finished simulation hands back.
@@ -47,6 +48,8 @@ pub struct SimOutput {
     pub replicas: Vec<Replica>,
     /// End of the simulated span (the horizon when one was set, else the last event).
     pub end: SimTime,
+    /// Binned time series, when asked for.
+    pub timeline: Option<Timeline>,
 }
 
 impl<'a> Simulation<'a> {
@@ -78,7 +81,14 @@ impl<'a> Simulation<'a> {
             follower,
             done: Vec::new(),
             check: false,
+            timeline: None,
         }
+    }
+
+    /// Records a timeline in bins of `bin` (costs a pass over the replicas per event).
+    pub fn with_timeline(mut self, bin: SimTime) -> Self {
+        self.timeline = Some(TimelineRecorder::new(bin));
+        self
     }
 
     /// Routes arrivals with `router`.
@@ -108,6 +118,12 @@ impl<'a> Simulation<'a> {
             let (t, ev) = self.queue.pop().expect("peeked");
             now = t;
             self.rec.events += 1;
+            if let Some(tl) = self.timeline.as_mut() {
+                tl.advance(now);
+                if matches!(ev, Event::Arrival(_) | Event::FollowUp(_)) {
+                    tl.arrival(now);
+                }
+            }
             match ev {
                 Event::Arrival(pos) => {
                     let i = self.open[pos as usize];
@@ -130,6 +146,13 @@ impl<'a> Simulation<'a> {
                     self.try_start(now, r);
                 }
             }
+            if let Some(tl) = self.timeline.as_mut() {
+                let busy = self.replicas.iter().filter(|r| r.is_busy()).count() as f64;
+                let queued: usize = self.replicas.iter().map(|r| r.num_waiting()).sum();
+                let used: u64 = self.replicas.iter().map(|r| r.kv_used_blocks()).sum();
+                let cap: u64 = self.replicas.iter().map(|r| r.kv_capacity_blocks()).sum();
+                tl.set(busy, queued as f64, 100.0 * used as f64 / cap.max(1) as f64);
+            }
         }
         let end = self.horizon.unwrap_or(now);
         self.rec.close(end);
@@ -140,6 +163,7 @@ impl<'a> Simulation<'a> {
             recorder: self.rec,
             replicas: self.replicas,
             end,
+            timeline: self.timeline.map(|t| t.finish(end)),
         }
     }
 

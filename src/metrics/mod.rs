@@ -8,7 +8,9 @@
 pub mod recorder;
 pub mod slo;
 pub mod summary;
+pub mod timeline;
 
 pub use recorder::{Recorder, RejectReason, RequestRecord, Status};
 pub use slo::{SloReport, SloSpec};
 pub use summary::{Dist, Setup, Summary};
+pub use timeline::{Timeline, TimelineRecorder};

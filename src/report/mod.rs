@@ -1,5 +1,14 @@
-//! Exporters: summary.json, requests.csv and the text table printed after a run. One writer per
-//! format; column order is fixed.
+//! Exporters: summary.json, requests.csv, sweep files, text and Markdown tables, charts
+//! ([`charts`]) and the self-contained report.html ([`html`]). One writer per format; column
+//! order is fixed.
+
+pub mod charts;
+pub mod html;
+pub mod table;
+pub mod views;
+
+pub use table::Table;
+pub use views::{run_tables, sweep_tables};
 
 use std::io::Write;
 use std::path::Path;
@@ -63,98 +72,6 @@ pub fn write_requests_csv(
         .map_err(io(path))?;
     }
     w.flush().map_err(io(path))
-}
-
-/// The short table printed after `fleetsim run`.
-pub fn summary_table(s: &Summary) -> String {
-    let mut t = String::new();
-    let st = &s.setup;
-    t += &format!(
-        "{} ({}) on {} x {} (tp {}), max_num_seqs {}, max_num_batched_tokens {}\n",
-        st.model,
-        st.precision,
-        st.replicas,
-        st.gpu,
-        st.tp,
-        st.max_num_seqs,
-        st.max_num_batched_tokens
-    );
-    t += &format!(
-        "requests: {} arrived, {} completed, {} rejected, {} unfinished; {} preemptions\n",
-        s.requests.arrived,
-        s.requests.completed,
-        s.requests.rejected,
-        s.requests.unfinished,
-        s.preemptions
-    );
-    t += &format!(
-        "{:<10} {:>10} {:>10} {:>10} {:>10} {:>10}\n",
-        "latency", "mean", "p50", "p90", "p99", "max"
-    );
-    for (name, d) in [
-        ("ttft_s", &s.latency.ttft_s),
-        ("tpot_s", &s.latency.tpot_s),
-        ("itl_s", &s.latency.itl_s),
-        ("e2e_s", &s.latency.e2e_s),
-        ("queue_s", &s.latency.queue_s),
-    ] {
-        t += &format!(
-            "{:<10} {:>10.4} {:>10.4} {:>10.4} {:>10.4} {:>10.4}\n",
-            name, d.mean, d.p50, d.p90, d.p99, d.max
-        );
-    }
-    t += &format!(
-        "throughput: {:.2} req/s, {:.0} input tok/s, {:.0} output tok/s over {:.1} s simulated\n",
-        s.throughput.requests_per_s,
-        s.throughput.input_tokens_per_s,
-        s.throughput.output_tokens_per_s,
-        s.sim.simulated_s
-    );
-    if s.prefix_cache.enabled {
-        t += &format!(
-            "prefix cache: {:.1}% of prompt tokens hit ({} of {}), {} blocks evicted\n",
-            100.0 * s.prefix_cache.hit_rate,
-            s.prefix_cache.hit_tokens,
-            s.prefix_cache.prompt_tokens,
-            s.prefix_cache.evicted_blocks
-        );
-    }
-    t += &format!(
-        "gpus: {} busy {:.1}%; kv: {} blocks ({} tokens), peak {:.1}% used\n",
-        s.gpu.count,
-        100.0 * s.gpu.busy_fraction,
-        s.kv.capacity_blocks,
-        s.kv.capacity_tokens,
-        100.0 * s.kv.peak_used_fraction
-    );
-    if let Some(slo) = &s.slo {
-        t += &format!(
-            "slo: {:.2}% of requests met every target (need {}%): {}; goodput {:.2} req/s\n",
-            100.0 * slo.attainment,
-            slo.percentile,
-            if slo.met { "met" } else { "MISSED" },
-            slo.goodput_per_s
-        );
-    }
-    if let Some(c) = &s.cost {
-        t += &format!(
-            "cost: ${:.2} over {:.2} h simulated (GPUs ${:.2}, of which idle ${:.2}; ops ${:.2}; safety ${:.2}); ${:.3} per million tokens\n",
-            c.total_usd, c.span_hours, c.gpu_usd, c.idle_gpu_usd, c.ops_usd, c.safety_usd, c.per_million_tokens_usd
-        );
-        t += &format!(
-            "per month (730 h at this rate): self-hosted ${:.0} ({} GPUs at ${}/h, {} {})",
-            c.per_month_usd,
-            s.gpu.count,
-            c.gpu_usd_per_hour,
-            c.gpu_price_provider,
-            c.gpu_price_plan
-        );
-        for a in &c.api {
-            t += &format!("; {} ${:.0}", a.name, a.per_month_usd);
-        }
-        t += &format!("\ncheapest: {}\n", c.cheapest);
-    }
-    t
 }
 
 /// Where a sweep writes its results.
@@ -275,112 +192,18 @@ pub fn write_sweep_files(
     write_atomic(&files.csv, &bytes)
 }
 
-/// The table printed after a sweep.
-pub fn sweep_table(
-    results: &[crate::sweep::PointResult],
-    smallest: &[crate::sweep::SmallestFleet],
-    slo: Option<&crate::metrics::SloSpec>,
-) -> String {
-    let mut t = format!(
-        "{:>4} {:<10} {:<18} {:>8} {:>10} {:>10} {:>7} {:>9} {:>11} {:>11}  {}\n",
-        "reps",
-        "gpu",
-        "router",
-        "scale",
-        "p99 ttft",
-        "p99 tpot",
-        "busy %",
-        "slo %",
-        "$/month",
-        "$/Mtok",
-        "cheapest"
-    );
-    for r in results {
-        let a = &r.axes;
-        match &r.summary {
-            None => {
-                t += &format!(
-                    "{:>4} {:<10} {:<18} {:>8} failed: {}\n",
-                    a.replicas,
-                    a.gpu,
-                    a.router.name(),
-                    a.rate_scale,
-                    r.error.as_deref().unwrap_or("")
-                );
-            }
-            Some(s) => {
-                let slo_pct = s.slo.as_ref().map(|x| {
-                    format!(
-                        "{:.2}{}",
-                        100.0 * x.attainment,
-                        if x.met { "" } else { "!" }
-                    )
-                });
-                let (month, mtok, cheapest) = match &s.cost {
-                    Some(c) => (
-                        format!("{:.0}", c.per_month_usd),
-                        format!("{:.3}", c.per_million_tokens_usd),
-                        c.cheapest.clone(),
-                    ),
-                    None => ("-".into(), "-".into(), "-".into()),
-                };
-                t += &format!(
-                    "{:>4} {:<10} {:<18} {:>8} {:>10.3} {:>10.4} {:>7.1} {:>9} {:>11} {:>11}  {}\n",
-                    a.replicas,
-                    a.gpu,
-                    a.router.name(),
-                    a.rate_scale,
-                    s.latency.ttft_s.p99,
-                    s.latency.tpot_s.p99,
-                    100.0 * s.gpu.busy_fraction,
-                    slo_pct.unwrap_or_else(|| "-".into()),
-                    month,
-                    mtok,
-                    cheapest
-                );
-            }
-        }
+/// Writes the timeline as CSV: one row per bin.
+pub fn write_timeline_csv(path: &Path, t: &crate::metrics::Timeline) -> Result<()> {
+    let mut out = String::from("start_s,arrivals_per_s,busy_replicas,queued,kv_used_pct\n");
+    for i in 0..t.arrivals_per_s.len() {
+        out.push_str(&format!(
+            "{:.3},{:.4},{:.4},{:.4},{:.3}\n",
+            i as f64 * t.bin_s,
+            t.arrivals_per_s[i],
+            t.busy_replicas[i],
+            t.queued[i],
+            t.kv_used_pct[i]
+        ));
     }
-    if let Some(slo) = slo {
-        let mut targets = Vec::new();
-        if let Some(x) = slo.ttft_s {
-            targets.push(format!("TTFT <= {x} s"));
-        }
-        if let Some(x) = slo.tpot_s {
-            targets.push(format!("TPOT <= {x} s"));
-        }
-        if let Some(x) = slo.e2e_s {
-            targets.push(format!("E2E <= {x} s"));
-        }
-        t += &format!(
-            "SLO: {}% of requests with {} ('!' marks a miss)\n",
-            slo.percentile,
-            targets.join(" and ")
-        );
-        for b in smallest {
-            let head = format!(
-                "{} / {} / rate x{}{}",
-                b.gpu,
-                b.router.name(),
-                b.rate_scale,
-                b.max_num_seqs
-                    .map(|m| format!(" / max_num_seqs {m}"))
-                    .unwrap_or_default()
-            );
-            match b.replicas {
-                Some(n) => {
-                    t += &format!(
-                    "smallest fleet meeting the SLO for {head}: {n} replica(s), ${:.0}/month{}\n",
-                    b.per_month_usd.unwrap_or(0.0),
-                    match (b.next_smaller_replicas, b.next_smaller_attainment) {
-                        (Some(m), Some(a)) => format!(" ({m} would reach {:.2}%)", 100.0 * a),
-                        _ => String::new(),
-                    }
-                )
-                }
-                None => t += &format!("no fleet in the sweep meets the SLO for {head}\n"),
-            }
-        }
-    }
-    t
+    std::fs::write(path, out).map_err(io(path))
 }

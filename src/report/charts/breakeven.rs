@@ -1,0 +1,138 @@
+//! breakeven.png/svg: monthly cost against monthly tokens, self-hosting (the cheapest fleet
+//! meeting the SLO at each volume) as a step line per GPU, each API as a line, break-even
+//! volumes marked. Log-log: volumes and costs span decades.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{
+    color, de, draw_legend, fmt_count, fmt_usd, render, DrawResult, LegendEntry, Rendered, Swatch,
+    FONT,
+};
+use crate::error::Result;
+
+/// Chart inputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BreakevenChart {
+    /// Per GPU: (label, points (monthly tokens, monthly cost) of the smallest SLO-meeting fleet).
+    pub fleets: Vec<(String, Vec<(f64, f64)>)>,
+    /// Per API: (name, points (monthly tokens, monthly cost)).
+    pub apis: Vec<(String, Vec<(f64, f64)>)>,
+    /// Break-even points: (label, monthly tokens, monthly cost).
+    pub marks: Vec<(String, f64, f64)>,
+}
+
+/// Chart title.
+pub const TITLE: &str = "Self-hosting against APIs: monthly cost by traffic volume";
+
+/// Renders the chart.
+pub fn chart(c: &BreakevenChart) -> Result<Rendered> {
+    render("breakeven", TITLE, 1200, 600, |root| draw(root, c))
+}
+
+/// Draws the chart on any backend.
+pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BreakevenChart) -> DrawResult {
+    let (top, body) = root.split_vertically(44);
+    top.titled(TITLE, (FONT, 22)).map_err(de)?;
+    let (plot, legend_area) = body.split_horizontally(860);
+    let all: Vec<(f64, f64)> = c
+        .fleets
+        .iter()
+        .chain(c.apis.iter())
+        .flat_map(|(_, p)| p.iter().copied())
+        .filter(|p| p.0 > 0.0 && p.1 > 0.0)
+        .collect();
+    let (xlo, xhi) = all
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |a, p| (a.0.min(p.0), a.1.max(p.0)));
+    let (ylo, yhi) = all
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |a, p| (a.0.min(p.1), a.1.max(p.1)));
+    let (xlo, xhi) = if all.is_empty() {
+        (1.0, 10.0)
+    } else {
+        (xlo / 1.3, xhi * 1.3)
+    };
+    let (ylo, yhi) = if all.is_empty() {
+        (1.0, 10.0)
+    } else {
+        (ylo / 1.5, yhi * 1.5)
+    };
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(80)
+        .build_cartesian_2d((xlo..xhi).log_scale(), (ylo..yhi).log_scale())
+        .map_err(de)?;
+    chart
+        .configure_mesh()
+        .x_desc("tokens per month (input + output)")
+        .y_desc("USD per month")
+        .x_label_formatter(&|v| fmt_count(*v))
+        .y_label_formatter(&|v| fmt_usd(*v))
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 14))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(de)?;
+    let mut entries = Vec::new();
+    for (i, (label, pts)) in c.fleets.iter().enumerate() {
+        let col = color(i);
+        // Step line: a fleet's cost holds until the next volume needs a bigger one.
+        let mut step = Vec::new();
+        for (k, p) in pts.iter().enumerate() {
+            if k > 0 {
+                step.push((p.0, pts[k - 1].1));
+            }
+            step.push(*p);
+        }
+        chart
+            .draw_series(LineSeries::new(step, col.stroke_width(3)))
+            .map_err(de)?;
+        chart
+            .draw_series(pts.iter().map(|p| Circle::new(*p, 4, col.filled())))
+            .map_err(de)?;
+        entries.push(LegendEntry {
+            color: col,
+            swatch: Swatch::Line,
+            text: format!("self-hosted {label}"),
+        });
+    }
+    let off = c.fleets.len();
+    for (i, (name, pts)) in c.apis.iter().enumerate() {
+        let col = color(off + i);
+        chart
+            .draw_series(DashedLineSeries::new(
+                pts.clone(),
+                10,
+                6,
+                col.stroke_width(2),
+            ))
+            .map_err(de)?;
+        entries.push(LegendEntry {
+            color: col,
+            swatch: Swatch::Dashed,
+            text: name.clone(),
+        });
+    }
+    for (label, x, y) in &c.marks {
+        chart
+            .draw_series([Circle::new((*x, *y), 7, BLACK.stroke_width(2))])
+            .map_err(de)?;
+        chart
+            .draw_series([Text::new(
+                label.clone(),
+                (*x * 1.08, *y / 1.35),
+                (FONT, 11).into_font(),
+            )])
+            .map_err(de)?;
+    }
+    if !c.marks.is_empty() {
+        entries.push(LegendEntry {
+            color: BLACK,
+            swatch: Swatch::Point,
+            text: "break-even volume".into(),
+        });
+    }
+    draw_legend(&legend_area, "Legend", &entries)
+}

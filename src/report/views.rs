@@ -1,0 +1,363 @@
+//! What each command shows: the tables and chart inputs built from results, shared by the
+//! terminal, Markdown and report.html.
+
+use super::charts::cost::{CostBar, CostChart};
+use super::charts::latency::{LatencyGroup, LatencyPoint};
+use super::table::Table;
+use crate::metrics::{SloSpec, Summary};
+use crate::sweep::{PointResult, SmallestFleet};
+
+fn f(x: f64, digits: usize) -> String {
+    format!("{x:.digits$}")
+}
+
+/// The tables printed after `fleetsim run`.
+pub fn run_tables(s: &Summary) -> Vec<Table> {
+    let st = &s.setup;
+    let mut lat = Table::new(
+        format!(
+            "{} ({}) on {} x {} (tp {}), {} routing, max_num_seqs {}, max_num_batched_tokens {}",
+            st.model,
+            st.precision,
+            st.replicas,
+            st.gpu,
+            st.tp,
+            st.router,
+            st.max_num_seqs,
+            st.max_num_batched_tokens
+        ),
+        &["latency (s)", "mean", "p50", "p90", "p95", "p99", "max"],
+    );
+    for (name, d) in [
+        ("ttft_s", &s.latency.ttft_s),
+        ("tpot_s", &s.latency.tpot_s),
+        ("itl_s", &s.latency.itl_s),
+        ("e2e_s", &s.latency.e2e_s),
+        ("queue_s", &s.latency.queue_s),
+    ] {
+        lat.row(vec![
+            name.into(),
+            f(d.mean, 4),
+            f(d.p50, 4),
+            f(d.p90, 4),
+            f(d.p95, 4),
+            f(d.p99, 4),
+            f(d.max, 4),
+        ]);
+    }
+    let mut k = Table::new("", &["figure", "value"]);
+    let r = &s.requests;
+    k.row(vec![
+        "requests".into(),
+        format!(
+            "{} arrived, {} completed, {} rejected, {} unfinished; {} preemptions",
+            r.arrived, r.completed, r.rejected, r.unfinished, s.preemptions
+        ),
+    ]);
+    k.row(vec![
+        "throughput".into(),
+        format!(
+            "{:.2} req/s, {:.0} input tok/s, {:.0} output tok/s over {:.1} s simulated",
+            s.throughput.requests_per_s,
+            s.throughput.input_tokens_per_s,
+            s.throughput.output_tokens_per_s,
+            s.sim.simulated_s
+        ),
+    ]);
+    k.row(vec![
+        "gpus".into(),
+        format!(
+            "{} GPUs, busy {:.1}% of the time; KV {} blocks ({} tokens) per replica, peak {:.1}% used",
+            s.gpu.count,
+            100.0 * s.gpu.busy_fraction,
+            s.kv.capacity_blocks,
+            s.kv.capacity_tokens,
+            100.0 * s.kv.peak_used_fraction
+        ),
+    ]);
+    if s.prefix_cache.enabled {
+        k.row(vec![
+            "prefix cache".into(),
+            format!(
+                "{:.1}% of prompt tokens hit ({} of {}), {} blocks evicted",
+                100.0 * s.prefix_cache.hit_rate,
+                s.prefix_cache.hit_tokens,
+                s.prefix_cache.prompt_tokens,
+                s.prefix_cache.evicted_blocks
+            ),
+        ]);
+    }
+    if let Some(slo) = &s.slo {
+        k.row(vec![
+            "slo".into(),
+            format!(
+                "{:.2}% of requests met every target (need {}%): {}; goodput {:.2} req/s",
+                100.0 * slo.attainment,
+                slo.percentile,
+                if slo.met { "met" } else { "MISSED" },
+                slo.goodput_per_s
+            ),
+        ]);
+    }
+    let mut tables = vec![lat, k];
+    if let Some(c) = &s.cost {
+        let mut t = Table::new(
+            format!(
+                "Cost: {} GPUs at ${}/GPU-hour ({} {}); per month = 730 h at the simulated rate",
+                s.gpu.count, c.gpu_usd_per_hour, c.gpu_price_provider, c.gpu_price_plan
+            ),
+            &[
+                "option",
+                "$/month",
+                "$/M tokens",
+                "busy GPU $/month",
+                "idle GPU $/month",
+                "ops+safety $/month",
+            ],
+        );
+        t.row(vec![
+            "self-hosted".into(),
+            f(c.per_month_usd, 0),
+            f(c.per_million_tokens_usd, 3),
+            f(c.busy_gpu_usd_per_month, 0),
+            f(c.idle_gpu_usd_per_month, 0),
+            f(c.ops_usd_per_month + c.safety_usd_per_month, 0),
+        ]);
+        for a in &c.api {
+            t.row(vec![
+                a.name.clone(),
+                f(a.per_month_usd, 0),
+                f(a.per_million_tokens_usd, 3),
+                "".into(),
+                "".into(),
+                "".into(),
+            ]);
+        }
+        t.notes.push(format!(
+            "over the {:.2} h simulated: ${:.2} in all (GPUs ${:.2}, of which idle ${:.2}; ops ${:.2}; safety ${:.2}); cheapest: {}",
+            c.span_hours, c.total_usd, c.gpu_usd, c.idle_gpu_usd, c.ops_usd, c.safety_usd, c.cheapest
+        ));
+        tables.push(t);
+    }
+    tables
+}
+
+/// The tables printed after `fleetsim sweep`.
+pub fn sweep_tables(
+    results: &[PointResult],
+    smallest: &[SmallestFleet],
+    slo: Option<&SloSpec>,
+) -> Vec<Table> {
+    let mut t = Table::new(
+        "Sweep",
+        &[
+            "replicas",
+            "gpu",
+            "router",
+            "scale",
+            "p99 ttft s",
+            "p99 tpot s",
+            "busy %",
+            "slo %",
+            "$/month",
+            "$/M tokens",
+            "cheapest",
+        ],
+    );
+    for r in results {
+        let a = &r.axes;
+        let mut row = vec![
+            a.replicas.to_string(),
+            a.gpu.clone(),
+            a.router.name().into(),
+            format!("{}", a.rate_scale),
+        ];
+        match &r.summary {
+            None => {
+                row.push(format!("failed: {}", r.error.as_deref().unwrap_or("")));
+                row.extend(std::iter::repeat_n(String::new(), 6));
+            }
+            Some(s) => {
+                row.push(f(s.latency.ttft_s.p99, 3));
+                row.push(f(s.latency.tpot_s.p99, 4));
+                row.push(f(100.0 * s.gpu.busy_fraction, 1));
+                row.push(
+                    s.slo
+                        .as_ref()
+                        .map(|x| {
+                            format!(
+                                "{:.2}{}",
+                                100.0 * x.attainment,
+                                if x.met { "" } else { "!" }
+                            )
+                        })
+                        .unwrap_or_else(|| "-".into()),
+                );
+                match &s.cost {
+                    Some(c) => {
+                        row.push(f(c.per_month_usd, 0));
+                        row.push(f(c.per_million_tokens_usd, 3));
+                        row.push(c.cheapest.clone());
+                    }
+                    None => row.extend(["-".into(), "-".into(), "-".into()]),
+                }
+            }
+        }
+        t.row(row);
+    }
+    if let Some(slo) = slo {
+        let mut targets = Vec::new();
+        if let Some(x) = slo.ttft_s {
+            targets.push(format!("TTFT <= {x} s"));
+        }
+        if let Some(x) = slo.tpot_s {
+            targets.push(format!("TPOT <= {x} s"));
+        }
+        if let Some(x) = slo.e2e_s {
+            targets.push(format!("E2E <= {x} s"));
+        }
+        t.notes.push(format!(
+            "SLO: {}% of requests with {} ('!' marks a miss)",
+            slo.percentile,
+            targets.join(" and ")
+        ));
+        for b in smallest {
+            let head = format!(
+                "{} / {} / scale {}{}",
+                b.gpu,
+                b.router.name(),
+                b.rate_scale,
+                b.max_num_seqs
+                    .map(|m| format!(" / max_num_seqs {m}"))
+                    .unwrap_or_default()
+            );
+            t.notes.push(match b.replicas {
+                Some(n) => format!(
+                    "smallest fleet meeting the SLO for {head}: {n} replica(s), ${:.0}/month{}",
+                    b.per_month_usd.unwrap_or(0.0),
+                    match (b.next_smaller_replicas, b.next_smaller_attainment) {
+                        (Some(m), Some(a)) => format!(" ({m} would reach {:.2}%)", 100.0 * a),
+                        _ => String::new(),
+                    }
+                ),
+                None => format!("no fleet in the sweep meets the SLO for {head}"),
+            });
+        }
+    }
+    vec![t]
+}
+
+/// A group label for a point: its axes other than replicas, where they vary.
+fn group_label(r: &PointResult, results: &[PointResult]) -> String {
+    let a = &r.axes;
+    let mut parts = vec![a.gpu.clone()];
+    let varies = |g: &dyn Fn(&PointResult) -> String| results.iter().any(|x| g(x) != g(r));
+    if varies(&|x| x.axes.router.name().to_string()) || results.len() == 1 {
+        parts.push(a.router.name().into());
+    }
+    if varies(&|x| format!("{:?}", x.axes.max_num_seqs)) {
+        parts.push(format!(
+            "max_num_seqs {}",
+            a.max_num_seqs
+                .map(|m| m.to_string())
+                .unwrap_or("default".into())
+        ));
+    }
+    if varies(&|x| format!("{}", x.axes.rate_scale)) {
+        parts.push(format!("x{}", a.rate_scale));
+    }
+    parts.join(" / ")
+}
+
+/// Groups ok points by everything but replicas, in input order.
+fn groups(results: &[PointResult]) -> Vec<(String, Vec<&PointResult>)> {
+    let mut out: Vec<(String, Vec<&PointResult>)> = Vec::new();
+    for r in results.iter().filter(|r| r.summary.is_some()) {
+        let label = group_label(r, results);
+        match out.iter_mut().find(|g| g.0 == label) {
+            Some(g) => g.1.push(r),
+            None => out.push((label, vec![r])),
+        }
+    }
+    for g in out.iter_mut() {
+        g.1.sort_by_key(|r| r.axes.replicas);
+    }
+    out
+}
+
+/// Inputs of the latency chart.
+pub fn latency_groups(results: &[PointResult], smallest: &[SmallestFleet]) -> Vec<LatencyGroup> {
+    groups(results)
+        .into_iter()
+        .map(|(label, pts)| {
+            let a = &pts[0].axes;
+            let best = smallest
+                .iter()
+                .find(|b| {
+                    b.gpu == a.gpu
+                        && b.router == a.router
+                        && b.max_num_seqs == a.max_num_seqs
+                        && b.rate_scale == a.rate_scale
+                })
+                .and_then(|b| b.replicas);
+            LatencyGroup {
+                label,
+                points: pts
+                    .iter()
+                    .map(|r| {
+                        let l = &r.summary.as_ref().expect("ok points").latency;
+                        LatencyPoint {
+                            replicas: r.axes.replicas,
+                            ttft_p50: l.ttft_s.p50,
+                            ttft_p99: l.ttft_s.p99,
+                            tpot_p50: l.tpot_s.p50,
+                            tpot_p99: l.tpot_s.p99,
+                        }
+                    })
+                    .collect(),
+                smallest: best,
+            }
+        })
+        .collect()
+}
+
+/// Inputs of the cost chart for each group of points that has costs.
+pub fn cost_charts(results: &[PointResult]) -> Vec<CostChart> {
+    groups(results)
+        .into_iter()
+        .filter(|(_, pts)| {
+            pts.iter()
+                .all(|r| r.summary.as_ref().is_some_and(|s| s.cost.is_some()))
+        })
+        .map(|(label, pts)| {
+            let bars = pts
+                .iter()
+                .map(|r| {
+                    let s = r.summary.as_ref().expect("ok");
+                    let c = s.cost.as_ref().expect("filtered");
+                    CostBar {
+                        replicas: r.axes.replicas,
+                        busy_usd: c.busy_gpu_usd_per_month,
+                        idle_usd: c.idle_gpu_usd_per_month,
+                        overhead_usd: c.ops_usd_per_month + c.safety_usd_per_month,
+                        meets_slo: s.slo.as_ref().is_none_or(|x| x.met),
+                    }
+                })
+                .collect();
+            let c0 = pts[0]
+                .summary
+                .as_ref()
+                .and_then(|s| s.cost.as_ref())
+                .expect("filtered");
+            CostChart {
+                label,
+                bars,
+                apis: c0
+                    .api
+                    .iter()
+                    .map(|a| (a.name.clone(), a.per_month_usd))
+                    .collect(),
+            }
+        })
+        .collect()
+}
