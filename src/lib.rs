@@ -26,6 +26,7 @@ pub mod error;
 pub mod fleet;
 pub mod metrics;
 pub mod perf;
+pub mod plan;
 pub mod report;
 pub mod rng;
 pub mod scenario;

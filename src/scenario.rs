@@ -70,6 +70,9 @@ pub struct Scenario {
     /// Sweep axes (`fleetsim sweep`).
     #[serde(default)]
     pub sweep: Option<SweepAxes>,
+    /// Volumes and GPU types for `fleetsim plan`.
+    #[serde(default)]
+    pub plan: Option<crate::plan::PlanSpec>,
 }
 
 impl Scenario {

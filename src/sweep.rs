@@ -335,6 +335,11 @@ impl Sweep {
         })
     }
 
+    /// The workload at a rate scale of the sweep.
+    pub fn traffic(&self, rate_scale: f64) -> Arc<Traffic> {
+        self.traffic[&rate_scale.to_bits()].clone()
+    }
+
     /// Requests in the (unscaled) workload.
     pub fn requests(&self) -> usize {
         self.base.requests().len()

@@ -1,6 +1,7 @@
 //! Command-line arguments (clap) and the commands they run. anyhow is used only here.
 
 mod catalog;
+mod plan;
 mod run;
 mod sweep;
 mod trace;
@@ -24,6 +25,9 @@ enum Command {
     /// Simulate the same workload on many fleets in parallel; write DIR/sweep.json, sweep.csv
     /// and smallest_fleets.json. Without a scenario, runs the shipped default.
     Sweep(sweep::SweepArgs),
+    /// For a range of traffic volumes, the smallest SLO-meeting fleet per GPU type, its monthly
+    /// cost, each API's, and the break-even volumes; DIR/plan.json, plan.csv, breakeven.png/svg.
+    Plan(plan::PlanArgs),
     /// Inspect trace files.
     Trace {
         #[command(subcommand)]
@@ -39,6 +43,8 @@ enum TraceCommand {
     Stats(trace::StatsArgs),
     /// Convert a trace (any format, after window, limit and rate scale) to fleetsim JSONL.
     Convert(trace::ConvertArgs),
+    /// Draw arrivals over time and input/output length histograms: DIR/trace.png and trace.svg.
+    Plot(trace::PlotArgs),
 }
 
 /// Parses arguments and runs the command.
@@ -47,12 +53,16 @@ pub fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(a) => run::run(a),
         Command::Sweep(a) => sweep::sweep(a),
+        Command::Plan(a) => plan::plan(a),
         Command::Trace {
             command: TraceCommand::Stats(a),
         } => trace::stats(a),
         Command::Trace {
             command: TraceCommand::Convert(a),
         } => trace::convert(a),
+        Command::Trace {
+            command: TraceCommand::Plot(a),
+        } => trace::plot(a),
         Command::Catalog(a) => catalog::run(a),
     }
 }

@@ -107,3 +107,54 @@ pub fn convert(a: ConvertArgs) -> anyhow::Result<()> {
     println!("wrote {} requests to {}", w.requests.len(), a.out.display());
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// Trace file.
+    file: PathBuf,
+    /// Format (guessed from the first line if left out).
+    #[arg(long)]
+    format: Option<String>,
+    /// Output folder for trace.png and trace.svg.
+    #[arg(long, default_value = "fleetsim-out")]
+    out: PathBuf,
+    /// Count and report malformed lines instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_lines: bool,
+}
+
+pub fn plot(a: PlotArgs) -> anyhow::Result<()> {
+    let format = match &a.format {
+        Some(f) => f.parse::<TraceFormat>()?,
+        None => TraceFormat::detect(&a.file)?,
+    };
+    let mut spec = TraceSpec::new(&a.file, format);
+    spec.skip_bad_lines = a.skip_bad_lines;
+    if format == TraceFormat::Lengths {
+        spec.arrivals = Some(ArrivalSpec::Constant { rate_per_s: 1.0 });
+    }
+    let w = spec
+        .load(&a.file, 0)
+        .with_context(|| format!("reading {} as {}", a.file.display(), format.name()))?;
+    for note in &w.notes {
+        eprintln!("note: {note}");
+    }
+    super::ensure_dir(&a.out)?;
+    let name = a
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let chart = fleetsim::report::charts::trace::chart(&w, &name)?;
+    fleetsim::report::charts::write(&a.out, &chart)?;
+    println!(
+        "wrote {} and trace.svg{}",
+        a.out.join("trace.png").display(),
+        if format == TraceFormat::Lengths {
+            " (no timestamps in this format: the arrival panel shows 1 request per second)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}

@@ -18,8 +18,11 @@ pub struct BreakevenChart {
     pub fleets: Vec<(String, Vec<(f64, f64)>)>,
     /// Per API: (name, points (monthly tokens, monthly cost)).
     pub apis: Vec<(String, Vec<(f64, f64)>)>,
-    /// Break-even points: (label, monthly tokens, monthly cost).
-    pub marks: Vec<(String, f64, f64)>,
+    /// Break-even points against each API (same order as `apis`), for the fleet they are
+    /// computed for: (monthly tokens, monthly cost).
+    pub marks: Vec<Option<(f64, f64)>>,
+    /// Which fleet the marks are for.
+    pub marks_for: String,
 }
 
 /// Chart title.
@@ -40,19 +43,29 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BreakevenChar
         .iter()
         .chain(c.apis.iter())
         .flat_map(|(_, p)| p.iter().copied())
+        .chain(c.marks.iter().flatten().copied())
         .filter(|p| p.0 > 0.0 && p.1 > 0.0)
         .collect();
     let (xlo, xhi) = all
         .iter()
         .fold((f64::INFINITY, 0.0f64), |a, p| (a.0.min(p.0), a.1.max(p.0)));
-    let (ylo, yhi) = all
-        .iter()
-        .fold((f64::INFINITY, 0.0f64), |a, p| (a.0.min(p.1), a.1.max(p.1)));
     let (xlo, xhi) = if all.is_empty() {
         (1.0, 10.0)
     } else {
         (xlo / 1.3, xhi * 1.3)
     };
+    // API lines extended to the left edge fall in proportion to volume.
+    let api_left: Vec<f64> = c
+        .apis
+        .iter()
+        .filter_map(|(_, p)| p.first().map(|&(x0, y0)| y0 * (xlo / x0).min(1.0)))
+        .collect();
+    let (ylo, yhi) = all
+        .iter()
+        .map(|p| p.1)
+        .chain(api_left.iter().copied())
+        .filter(|y| *y > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |a, y| (a.0.min(y), a.1.max(y)));
     let (ylo, yhi) = if all.is_empty() {
         (1.0, 10.0)
     } else {
@@ -67,6 +80,8 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BreakevenChar
     chart
         .configure_mesh()
         .x_desc("tokens per month (input + output)")
+        .x_labels(12)
+        .y_labels(10)
         .y_desc("USD per month")
         .x_label_formatter(&|v| fmt_count(*v))
         .y_label_formatter(&|v| fmt_usd(*v))
@@ -76,8 +91,23 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BreakevenChar
         .draw()
         .map_err(de)?;
     let mut entries = Vec::new();
+    // Below the smallest planned volume, an API's cost falls in proportion to traffic and a
+    // fleet needs at most the smallest planned one: extend the lines to the left edge.
+    let x_left = xlo;
     for (i, (label, pts)) in c.fleets.iter().enumerate() {
         let col = color(i);
+        if let Some(&(x0, y0)) = pts.first() {
+            if x_left < x0 {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![(x_left, y0), (x0, y0)],
+                        4,
+                        4,
+                        col.stroke_width(2),
+                    ))
+                    .map_err(de)?;
+            }
+        }
         // Step line: a fleet's cost holds until the next volume needs a bigger one.
         let mut step = Vec::new();
         for (k, p) in pts.iter().enumerate() {
@@ -101,37 +131,37 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BreakevenChar
     let off = c.fleets.len();
     for (i, (name, pts)) in c.apis.iter().enumerate() {
         let col = color(off + i);
+        let mut line = pts.clone();
+        if let Some(&(x0, y0)) = pts.first() {
+            if x_left < x0 {
+                line.insert(0, (x_left, y0 * x_left / x0));
+            }
+        }
         chart
-            .draw_series(DashedLineSeries::new(
-                pts.clone(),
-                10,
-                6,
-                col.stroke_width(2),
-            ))
+            .draw_series(DashedLineSeries::new(line, 10, 6, col.stroke_width(2)))
             .map_err(de)?;
+        let be = match c.marks.get(i).copied().flatten() {
+            Some((x, _)) => format!(" (break-even {} tokens)", fmt_count(x)),
+            None => String::new(),
+        };
         entries.push(LegendEntry {
             color: col,
             swatch: Swatch::Dashed,
-            text: name.clone(),
+            text: format!("{name}{be}"),
         });
     }
-    for (label, x, y) in &c.marks {
-        chart
-            .draw_series([Circle::new((*x, *y), 7, BLACK.stroke_width(2))])
-            .map_err(de)?;
-        chart
-            .draw_series([Text::new(
-                label.clone(),
-                (*x * 1.08, *y / 1.35),
-                (FONT, 11).into_font(),
-            )])
-            .map_err(de)?;
+    for (i, m) in c.marks.iter().enumerate() {
+        if let Some((x, y)) = m {
+            chart
+                .draw_series([Circle::new((*x, *y), 7, color(off + i).stroke_width(3))])
+                .map_err(de)?;
+        }
     }
-    if !c.marks.is_empty() {
+    if c.marks.iter().any(|m| m.is_some()) {
         entries.push(LegendEntry {
             color: BLACK,
             swatch: Swatch::Point,
-            text: "break-even volume".into(),
+            text: format!("break-even with {} (rings)", c.marks_for),
         });
     }
     draw_legend(&legend_area, "Legend", &entries)

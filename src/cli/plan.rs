@@ -1,0 +1,290 @@
+//! `fleetsim plan`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use fleetsim::plan::{self, parse_volumes};
+use fleetsim::report::charts::{self, breakeven::BreakevenChart};
+use fleetsim::report::html::Section;
+use fleetsim::report::Table;
+use fleetsim::scenario::Scenario;
+use fleetsim::sweep::FloatAxis;
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Scenario JSON file (must set `slo`).
+    scenario: PathBuf,
+    /// Output folder (created if missing).
+    #[arg(long, default_value = "fleetsim-out")]
+    out: PathBuf,
+    /// Traffic volumes as multiples of the workload's rate: `0.25..16` (doubling) or `0.5,1,2`
+    /// (overrides plan.rate_scales; default 0.25..16).
+    #[arg(long)]
+    volumes: Option<String>,
+    /// GPU ids to size, comma separated (overrides plan.gpus; default the scenario's GPU).
+    #[arg(long)]
+    gpus: Option<String>,
+    /// Largest fleet tried (overrides plan.max_replicas).
+    #[arg(long)]
+    max_replicas: Option<u32>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Table format on stdout.
+    #[arg(long, value_enum, default_value_t)]
+    format: super::Format,
+    /// Print only the recommendation.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn plan(a: PlanArgs) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let scenario = Scenario::from_file(&a.scenario)?;
+    let base_dir = a.scenario.parent().map(PathBuf::from).unwrap_or_default();
+    let spec = scenario.plan.clone().unwrap_or_default();
+    let volumes = match (&a.volumes, &spec.rate_scales) {
+        (Some(v), _) => parse_volumes(v)?,
+        (None, Some(FloatAxis::Text(t))) => parse_volumes(t)?,
+        (None, Some(FloatAxis::List(v))) => v.clone(),
+        (None, None) => parse_volumes("0.25..16")?,
+    };
+    let gpus: Vec<String> = match (&a.gpus, &spec.gpus) {
+        (Some(g), _) => g
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect(),
+        (None, Some(g)) => g.clone(),
+        (None, None) => vec![scenario.gpu.clone()],
+    };
+    if a.threads == Some(0) {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    let max = a.max_replicas.unwrap_or(spec.max_replicas);
+    let p = plan::run(
+        &scenario,
+        &base_dir,
+        &volumes,
+        &gpus,
+        max,
+        a.threads.unwrap_or(0),
+    )
+    .with_context(|| format!("plan of {}", a.scenario.display()))?;
+    super::ensure_dir(&a.out)?;
+    let json_path = a.out.join("plan.json");
+    let mut text = serde_json::to_string_pretty(&p)?;
+    text.push('\n');
+    std::fs::write(&json_path, text).with_context(|| format!("writing {}", json_path.display()))?;
+    let table = plan_table(&p);
+    std::fs::write(a.out.join("plan.csv"), plan_csv(&p)).context("writing plan.csv")?;
+    let chart = charts::breakeven::chart(&breakeven_chart(&p))?;
+    charts::write(&a.out, &chart)?;
+    let be_table = breakeven_table(&p);
+    let sections = vec![
+        Section::Text(p.recommendation.clone()),
+        Section::Chart(chart),
+        Section::Table(table.clone()),
+        Section::Table(be_table.clone()),
+        Section::Pre("Scenario".into(), serde_json::to_string_pretty(&scenario)?),
+    ];
+    fleetsim::report::html::write(
+        &a.out,
+        &format!("fleetsim plan: {}", a.scenario.display()),
+        &sections,
+    )?;
+    if !a.quiet {
+        super::print_tables(&[table, be_table], a.format);
+        println!(
+            "wrote {}, plan.csv, breakeven.png/svg and report.html",
+            json_path.display()
+        );
+    }
+    println!("{}", p.recommendation);
+    eprintln!("wall time: {:.2} s", t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn opt(x: Option<f64>, d: usize) -> String {
+    x.map(|v| format!("{v:.d$}")).unwrap_or_else(|| "-".into())
+}
+
+fn plan_table(p: &plan::Plan) -> Table {
+    let apis: Vec<String> = p
+        .rows
+        .first()
+        .map(|r| r.apis.iter().map(|a| a.name.clone()).collect())
+        .unwrap_or_default();
+    let mut header: Vec<String> = [
+        "scale",
+        "req/s",
+        "M tokens/month",
+        "gpu",
+        "replicas",
+        "$/month",
+        "idle %",
+        "slo %",
+        "one fewer slo %",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    header.extend(apis.iter().map(|a| format!("{a} $/month")));
+    header.push("cheapest".into());
+    let mut t = Table {
+        title: "Plan: smallest fleet meeting the SLO at each volume".into(),
+        header,
+        rows: vec![],
+        notes: vec![],
+    };
+    for r in &p.rows {
+        let mut row = vec![
+            format!("{}", r.rate_scale),
+            format!("{:.2}", r.requests_per_s),
+            format!("{:.0}", r.monthly_tokens / 1e6),
+            r.gpu.clone(),
+            r.replicas
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| r.error.clone().unwrap_or_default()),
+            opt(r.per_month_usd, 0),
+            opt(r.idle_share.map(|x| 100.0 * x), 1),
+            opt(r.attainment.map(|x| 100.0 * x), 2),
+            opt(r.one_fewer_attainment.map(|x| 100.0 * x), 2),
+        ];
+        row.extend(r.apis.iter().map(|a| format!("{:.0}", a.per_month_usd)));
+        row.push(r.cheapest.clone());
+        t.rows.push(row);
+    }
+    t
+}
+
+fn breakeven_table(p: &plan::Plan) -> Table {
+    let mut t = Table::new(
+        "Break-even: self-hosting is cheaper above",
+        &[
+            "gpu",
+            "api",
+            "M tokens/month",
+            "$/month there",
+            "from scale",
+        ],
+    );
+    for b in &p.breakeven {
+        t.row(vec![
+            b.gpu.clone(),
+            b.api.clone(),
+            b.monthly_tokens
+                .map(|x| format!("{:.0}", x / 1e6))
+                .unwrap_or_else(|| "not within the plan".into()),
+            opt(b.per_month_usd, 0),
+            opt(b.from_rate_scale, 2),
+        ]);
+    }
+    t
+}
+
+fn plan_csv(p: &plan::Plan) -> String {
+    let t = plan_table(p);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(&t.header);
+    for r in &p.rows {
+        let mut row = vec![
+            r.rate_scale.to_string(),
+            r.requests_per_s.to_string(),
+            (r.monthly_tokens / 1e6).to_string(),
+            r.gpu.clone(),
+            r.replicas.map(|n| n.to_string()).unwrap_or_default(),
+            r.per_month_usd.map(|x| x.to_string()).unwrap_or_default(),
+            r.idle_share
+                .map(|x| (100.0 * x).to_string())
+                .unwrap_or_default(),
+            r.attainment
+                .map(|x| (100.0 * x).to_string())
+                .unwrap_or_default(),
+            r.one_fewer_attainment
+                .map(|x| (100.0 * x).to_string())
+                .unwrap_or_default(),
+        ];
+        row.extend(r.apis.iter().map(|a| a.per_month_usd.to_string()));
+        row.push(r.cheapest.clone());
+        let _ = w.write_record(&row);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+fn breakeven_chart(p: &plan::Plan) -> BreakevenChart {
+    let mut gpus: Vec<String> = Vec::new();
+    for r in &p.rows {
+        if !gpus.contains(&r.gpu) {
+            gpus.push(r.gpu.clone());
+        }
+    }
+    let fleets = gpus
+        .iter()
+        .map(|g| {
+            let pts = p
+                .rows
+                .iter()
+                .filter(|r| &r.gpu == g)
+                .filter_map(|r| r.per_month_usd.map(|m| (r.monthly_tokens, m)))
+                .collect();
+            (g.clone(), pts)
+        })
+        .collect();
+    let first = gpus.first().cloned().unwrap_or_default();
+    let api_names: Vec<String> = p
+        .rows
+        .first()
+        .map(|r| r.apis.iter().map(|a| a.name.clone()).collect())
+        .unwrap_or_default();
+    let apis = api_names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let pts = p
+                .rows
+                .iter()
+                .filter(|r| r.gpu == first)
+                .map(|r| (r.monthly_tokens, r.apis[k].per_month_usd))
+                .collect();
+            (name.clone(), pts)
+        })
+        .collect();
+    // Rings for the GPU type that is cheapest at the most volumes, to keep the chart readable.
+    let best = gpus
+        .iter()
+        .max_by_key(|g| {
+            p.rows
+                .iter()
+                .filter(|r| &r.gpu == *g && r.per_month_usd.is_some())
+                .filter(|r| {
+                    p.rows
+                        .iter()
+                        .filter(|o| o.rate_scale == r.rate_scale)
+                        .all(|o| {
+                            o.per_month_usd
+                                .is_none_or(|m| r.per_month_usd.unwrap_or(f64::MAX) <= m)
+                        })
+                })
+                .count()
+        })
+        .cloned()
+        .unwrap_or(first);
+    let marks = api_names
+        .iter()
+        .map(|a| {
+            p.breakeven
+                .iter()
+                .find(|b| b.gpu == best && &b.api == a)
+                .and_then(|b| Some((b.monthly_tokens?, b.per_month_usd?)))
+        })
+        .collect();
+    BreakevenChart {
+        fleets,
+        apis,
+        marks,
+        marks_for: best,
+    }
+}

@@ -1,0 +1,465 @@
+//! The self-host-or-API plan: for a range of traffic volumes (the workload's rate scaled), the
+//! smallest fleet of each GPU type that meets the SLO, what it costs per month, what each API
+//! would cost, and the volumes at which self-hosting breaks even.
+//!
+//! The smallest fleet is found by doubling the replica count until the SLO is met, then
+//! bisecting, so the answer `n` is always simulated next to `n - 1` (which misses).
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fleet::MAX_REPLICAS;
+use crate::metrics::Summary;
+use crate::scenario::Scenario;
+use crate::sweep::{FloatAxis, Point, Sweep, SweepAxes, SweepSpec};
+
+fn default_max() -> u32 {
+    64
+}
+
+/// The scenario's `plan`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSpec {
+    /// Traffic volumes as multiples of the workload's rate: a list, `"0.5,1,2"`, or `"a..b"`
+    /// (a, 2a, 4a, ... up to b).
+    #[serde(default)]
+    pub rate_scales: Option<FloatAxis>,
+    /// GPU types to size (default: the scenario's).
+    #[serde(default)]
+    pub gpus: Option<Vec<String>>,
+    /// Largest fleet tried per GPU and volume.
+    #[serde(default = "default_max")]
+    pub max_replicas: u32,
+}
+
+impl Default for PlanSpec {
+    fn default() -> Self {
+        PlanSpec {
+            rate_scales: None,
+            gpus: None,
+            max_replicas: default_max(),
+        }
+    }
+}
+
+/// Parses a volume list: `a..b` doubles from a up to b; otherwise comma-separated numbers.
+pub fn parse_volumes(text: &str) -> Result<Vec<f64>> {
+    let t = text.trim();
+    let bad = |m: String| Error::config("plan.rate_scales", m);
+    let num = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .map_err(|_| bad(format!("`{}` is not a number (in `{t}`)", s.trim())))
+    };
+    let v: Vec<f64> = if let Some((a, b)) = t.split_once("..") {
+        let (a, b) = (num(a)?, num(b.trim_start_matches('='))?);
+        if !(a > 0.0 && b >= a && b.is_finite()) {
+            return Err(bad(format!(
+                "`{t}` must run from a positive number up to a larger one"
+            )));
+        }
+        let mut v = vec![];
+        let mut x = a;
+        while x <= b * (1.0 + 1e-9) {
+            v.push(x);
+            x *= 2.0;
+        }
+        v
+    } else {
+        t.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(num)
+            .collect::<Result<_>>()?
+    };
+    if v.is_empty() || v.iter().any(|x| !(x.is_finite() && *x > 0.0 && *x <= 1e6)) {
+        return Err(bad(format!("`{t}` must give positive volumes")));
+    }
+    Ok(v)
+}
+
+/// One API's monthly spend at a volume.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ApiAt {
+    /// API id.
+    pub name: String,
+    /// USD per month.
+    pub per_month_usd: f64,
+}
+
+/// The plan for one GPU type at one volume.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PlanRow {
+    /// Traffic volume as a multiple of the workload's rate.
+    pub rate_scale: f64,
+    /// Requests per second at that volume.
+    pub requests_per_s: f64,
+    /// Tokens (input + output) per month at that volume.
+    pub monthly_tokens: f64,
+    /// GPU id.
+    pub gpu: String,
+    /// Smallest fleet meeting the SLO (null: none up to max_replicas, or the model does not fit).
+    pub replicas: Option<u32>,
+    /// Why there is none.
+    pub error: Option<String>,
+    /// Its monthly cost, USD.
+    pub per_month_usd: Option<f64>,
+    /// Share of the monthly bill that pays for idle GPUs.
+    pub idle_share: Option<f64>,
+    /// Its SLO attainment.
+    pub attainment: Option<f64>,
+    /// Its p99 TTFT, seconds.
+    pub ttft_p99_s: Option<f64>,
+    /// Its p99 TPOT, seconds.
+    pub tpot_p99_s: Option<f64>,
+    /// SLO attainment of one replica fewer (which misses).
+    pub one_fewer_attainment: Option<f64>,
+    /// Each API at this volume.
+    pub apis: Vec<ApiAt>,
+    /// The cheapest option: `self-hosted` or an API id.
+    pub cheapest: String,
+}
+
+/// Where self-hosting on one GPU type breaks even with one API.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Breakeven {
+    /// GPU id.
+    pub gpu: String,
+    /// API id.
+    pub api: String,
+    /// Tokens per month above which self-hosting is cheaper at every planned volume
+    /// (null: not within the planned volumes).
+    pub monthly_tokens: Option<f64>,
+    /// The monthly cost there, USD (the fleet's, equal to the API's at that volume).
+    pub per_month_usd: Option<f64>,
+    /// The smallest planned volume (rate scale) from which self-hosting stays cheaper.
+    pub from_rate_scale: Option<f64>,
+}
+
+/// A finished plan.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Plan {
+    /// One row per volume and GPU type, volumes ascending.
+    pub rows: Vec<PlanRow>,
+    /// Break-even volumes per GPU type and API.
+    pub breakeven: Vec<Breakeven>,
+    /// The plain-language recommendation at the base volume.
+    pub recommendation: String,
+}
+
+/// Evaluations of one (GPU, volume): replica count -> summary (or failure).
+type Evals = BTreeMap<u32, std::result::Result<Summary, String>>;
+
+fn met(e: &std::result::Result<Summary, String>) -> bool {
+    e.as_ref()
+        .ok()
+        .and_then(|s| s.slo.as_ref())
+        .is_some_and(|s| s.met)
+}
+
+/// Finds the smallest fleet meeting the SLO for one GPU and volume.
+fn search(
+    sweep: &Sweep,
+    gpu: &str,
+    scale: f64,
+    router: crate::fleet::RouterKind,
+    max: u32,
+) -> (Option<u32>, Evals) {
+    let mut evals: Evals = BTreeMap::new();
+    let eval = |n: u32, evals: &mut Evals| -> bool {
+        if !evals.contains_key(&n) {
+            let p = Point {
+                index: 0,
+                gpu: gpu.to_string(),
+                router,
+                max_num_seqs: None,
+                rate_scale: scale,
+                replicas: n,
+            };
+            let r = sweep
+                .point_spec(&p)
+                .map(|s| s.run().summary)
+                .map_err(|e| e.to_string());
+            evals.insert(n, r);
+        }
+        met(&evals[&n])
+    };
+    // Doubling, then bisection between the last miss and the first hit.
+    let (mut lo, mut hi) = (0, 1); // lo: the largest count known to miss (0: none)
+    loop {
+        if eval(hi, &mut evals) {
+            break;
+        }
+        if evals[&hi].is_err() || hi >= max {
+            return (None, evals);
+        }
+        lo = hi;
+        hi = (hi * 2).min(max);
+    }
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if eval(mid, &mut evals) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    if hi > 1 {
+        eval(hi - 1, &mut evals);
+    }
+    (Some(hi), evals)
+}
+
+/// Runs the plan for `scenario` (which must set an SLO) over `volumes` and `gpus`.
+pub fn run(
+    scenario: &Scenario,
+    base_dir: &std::path::Path,
+    volumes: &[f64],
+    gpus: &[String],
+    max_replicas: u32,
+    threads: usize,
+) -> Result<Plan> {
+    if scenario.slo.is_none() {
+        return Err(Error::config(
+            "slo",
+            "a plan needs latency targets: set `slo`, e.g. {\"ttft_s\": 2, \"tpot_s\": 0.1}",
+        ));
+    }
+    if !(1..=MAX_REPLICAS).contains(&max_replicas) {
+        return Err(Error::config(
+            "plan.max_replicas",
+            format!("must be 1..={MAX_REPLICAS}, got {max_replicas}"),
+        ));
+    }
+    let axes = SweepAxes {
+        gpus: Some(gpus.to_vec()),
+        rate_scale: Some(FloatAxis::List(volumes.to_vec())),
+        ..Default::default()
+    };
+    let spec = SweepSpec::new(&axes, scenario)?;
+    let router = spec.routers[0];
+    let sweep = Sweep::new(scenario.clone(), spec.clone(), base_dir)?;
+    let jobs: Vec<(f64, String)> = volumes
+        .iter()
+        .flat_map(|&v| spec.gpus.iter().map(move |g| (v, g.clone())))
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::config("threads", e.to_string()))?;
+    let found: Vec<(Option<u32>, Evals)> = pool.install(|| {
+        jobs.par_iter()
+            .map(|(v, g)| search(&sweep, g, *v, router, max_replicas))
+            .collect()
+    });
+    let mut rows = Vec::new();
+    for ((v, g), (best, evals)) in jobs.iter().zip(found) {
+        let traffic = sweep.traffic(*v);
+        let tokens: u64 = traffic
+            .workload
+            .requests
+            .iter()
+            .map(|r| r.input_tokens as u64 + r.output_tokens as u64)
+            .sum();
+        let span_h = traffic.span_s / 3600.0;
+        let monthly_tokens = tokens as f64 * crate::cost::MONTH_HOURS / span_h;
+        let apis: Vec<ApiAt> = traffic
+            .apis
+            .iter()
+            .map(|(name, s)| ApiAt {
+                name: name.clone(),
+                per_month_usd: s.usd * crate::cost::MONTH_HOURS / span_h,
+            })
+            .collect();
+        let chosen = best.and_then(|n| evals[&n].as_ref().ok());
+        let cost = chosen.and_then(|s| s.cost.as_ref());
+        let error = match best {
+            Some(_) => None,
+            None => Some(match evals.values().find_map(|e| e.as_ref().err()) {
+                Some(e) => e.clone(),
+                None => format!("no fleet of up to {max_replicas} replicas meets the SLO"),
+            }),
+        };
+        let per_month = cost.map(|c| c.per_month_usd);
+        let mut cheapest: Option<(f64, String)> = per_month.map(|m| (m, "self-hosted".to_string()));
+        for a in &apis {
+            if cheapest.as_ref().is_none_or(|c| a.per_month_usd < c.0) {
+                cheapest = Some((a.per_month_usd, a.name.clone()));
+            }
+        }
+        rows.push(PlanRow {
+            rate_scale: *v,
+            requests_per_s: traffic.workload.requests.len() as f64 / traffic.span_s,
+            monthly_tokens,
+            gpu: g.clone(),
+            replicas: best,
+            error,
+            per_month_usd: per_month,
+            idle_share: cost.map(|c| {
+                if c.per_month_usd > 0.0 {
+                    c.idle_gpu_usd_per_month / c.per_month_usd
+                } else {
+                    0.0
+                }
+            }),
+            attainment: chosen.and_then(|s| s.slo.as_ref()).map(|s| s.attainment),
+            ttft_p99_s: chosen.map(|s| s.latency.ttft_s.p99),
+            tpot_p99_s: chosen.map(|s| s.latency.tpot_s.p99),
+            one_fewer_attainment: best
+                .filter(|&n| n > 1)
+                .and_then(|n| evals.get(&(n - 1)))
+                .and_then(|e| e.as_ref().ok())
+                .and_then(|s| s.slo.as_ref())
+                .map(|s| s.attainment),
+            apis,
+            cheapest: cheapest.map(|c| c.1).unwrap_or_default(),
+        });
+    }
+    let breakeven = breakevens(&rows, &spec.gpus);
+    let recommendation = recommend(&rows, &breakeven, volumes);
+    Ok(Plan {
+        rows,
+        breakeven,
+        recommendation,
+    })
+}
+
+/// For each GPU and API: the smallest planned volume from which self-hosting is cheaper at every
+/// larger planned volume, and the crossing within the step below it: the volume at which the API
+/// would cost what that fleet costs (the fleet cannot shrink below the size needed there).
+pub fn breakevens(rows: &[PlanRow], gpus: &[String]) -> Vec<Breakeven> {
+    let mut out = Vec::new();
+    let api_names: Vec<String> = rows
+        .first()
+        .map(|r| r.apis.iter().map(|a| a.name.clone()).collect())
+        .unwrap_or_default();
+    for g in gpus {
+        let mine: Vec<&PlanRow> = rows.iter().filter(|r| &r.gpu == g).collect();
+        for (k, api) in api_names.iter().enumerate() {
+            let cheaper = |r: &PlanRow| {
+                r.per_month_usd
+                    .is_some_and(|m| m <= r.apis[k].per_month_usd)
+            };
+            // First index from which every row is cheaper self-hosted.
+            let mut from = None;
+            for i in (0..mine.len()).rev() {
+                if cheaper(mine[i]) {
+                    from = Some(i);
+                } else {
+                    break;
+                }
+            }
+            let (tokens, usd, scale) = match from {
+                Some(i) => {
+                    let r = mine[i];
+                    let usd_per_token = r.apis[k].per_month_usd / r.monthly_tokens;
+                    let fleet = r.per_month_usd.unwrap_or(0.0);
+                    (Some(fleet / usd_per_token), Some(fleet), Some(r.rate_scale))
+                }
+                None => (None, None, None),
+            };
+            out.push(Breakeven {
+                gpu: g.clone(),
+                api: api.clone(),
+                monthly_tokens: tokens,
+                per_month_usd: usd,
+                from_rate_scale: scale,
+            });
+        }
+    }
+    out
+}
+
+fn money(x: f64) -> String {
+    if x >= 10_000.0 {
+        format!("${:.0}k", x / 1000.0)
+    } else {
+        format!("${x:.0}")
+    }
+}
+
+fn tokens_m(x: f64) -> String {
+    format!("{:.0} million", x / 1e6)
+}
+
+/// The sentence for the volume closest to the workload's own rate.
+fn recommend(rows: &[PlanRow], be: &[Breakeven], volumes: &[f64]) -> String {
+    let base = volumes
+        .iter()
+        .copied()
+        .min_by(|a, b| (a.ln().abs()).total_cmp(&b.ln().abs()))
+        .unwrap_or(1.0);
+    let here: Vec<&PlanRow> = rows.iter().filter(|r| r.rate_scale == base).collect();
+    let Some(first) = here.first() else {
+        return String::new();
+    };
+    let mut s = format!(
+        "At this volume ({:.2} requests/s, {} tokens/month; rate x{base}), ",
+        first.requests_per_s,
+        tokens_m(first.monthly_tokens)
+    );
+    let best = here
+        .iter()
+        .filter(|r| r.per_month_usd.is_some())
+        .min_by(|a, b| {
+            a.per_month_usd
+                .unwrap_or(f64::MAX)
+                .total_cmp(&b.per_month_usd.unwrap_or(f64::MAX))
+        });
+    let cheapest_api = first
+        .apis
+        .iter()
+        .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd));
+    match best {
+        Some(r) => {
+            s += &format!(
+                "{} x {} meets the SLO for {}/month, {:.1}% of it idle GPUs",
+                r.replicas.unwrap_or(0),
+                r.gpu,
+                money(r.per_month_usd.unwrap_or(0.0)),
+                100.0 * r.idle_share.unwrap_or(0.0)
+            )
+        }
+        None => s += "no fleet in the plan meets the SLO",
+    }
+    if let Some(a) = cheapest_api {
+        s += &format!("; {} would cost {}/month", a.name, money(a.per_month_usd));
+        let gpu = best.map(|r| r.gpu.clone()).unwrap_or_default();
+        match be
+            .iter()
+            .find(|b| b.api == a.name && b.gpu == gpu)
+            .and_then(|b| b.monthly_tokens)
+        {
+            Some(t) => {
+                s += &format!(
+                    "; self-hosting on {gpu} breaks even with it above {} tokens/month.",
+                    tokens_m(t)
+                )
+            }
+            None => s += "; self-hosting does not break even with it within the planned volumes.",
+        }
+    } else {
+        s.push('.');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_parse() {
+        assert_eq!(
+            parse_volumes("0.25..16").unwrap(),
+            vec![0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+        );
+        assert_eq!(parse_volumes("1,3").unwrap(), vec![1.0, 3.0]);
+        for bad in ["4..1", "0..2", "x", "", "1,-2"] {
+            assert!(parse_volumes(bad).is_err(), "{bad}");
+        }
+    }
+}
