@@ -170,7 +170,7 @@ fn search(
 ) -> (Option<u32>, Evals) {
     let mut evals: Evals = BTreeMap::new();
     let eval = |n: u32, evals: &mut Evals| -> bool {
-        if !evals.contains_key(&n) {
+        let r = evals.entry(n).or_insert_with(|| {
             let p = Point {
                 index: 0,
                 gpu: gpu.to_string(),
@@ -179,13 +179,12 @@ fn search(
                 rate_scale: scale,
                 replicas: n,
             };
-            let r = sweep
+            sweep
                 .point_spec(&p)
                 .map(|s| s.run().summary)
-                .map_err(|e| e.to_string());
-            evals.insert(n, r);
-        }
-        met(&evals[&n])
+                .map_err(|e| e.to_string())
+        });
+        met(r)
     };
     // Doubling, then bisection between the last miss and the first hit.
     let (mut lo, mut hi) = (0, 1); // lo: the largest count known to miss (0: none)
