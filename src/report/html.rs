@@ -46,7 +46,8 @@ pub fn page(title: &str, sections: &[Section]) -> String {
             Section::Text(t) => h.push_str(&format!("<p>{}</p>\n", escape_html(t))),
             Section::Chart(c) => h.push_str(&format!(
                 "<figure id=\"{}\">\n<h2>{}</h2>\n{}\n</figure>\n",
-                escape_html(&c.name),
+                c.name
+                    .replace(|ch: char| !ch.is_ascii_alphanumeric() && ch != '-', "-"),
                 escape_html(&c.title),
                 inline_svg(&c.svg)
             )),

@@ -23,12 +23,11 @@ fn escape_md(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
-/// Escapes text for HTML.
+/// Escapes text for an HTML text node (not for attribute values: quotes are left as they are).
 pub fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 impl Table {

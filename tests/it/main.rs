@@ -6,5 +6,6 @@ mod fleet;
 mod prefix;
 mod properties;
 mod readers;
+mod report;
 mod theory;
 mod util;

@@ -70,8 +70,12 @@ pub enum ArrivalSpec {
     /// Poisson arrivals whose rate follows a daily curve: a cosine peaking at `peak_hour` with the
     /// given peak-to-mean ratio, or 24 hourly weights.
     Diurnal {
-        /// Mean rate over the period, requests per second.
-        mean_rate_per_s: f64,
+        /// Mean rate over the period, requests per second (or give `requests_per_day`).
+        #[serde(default)]
+        mean_rate_per_s: Option<f64>,
+        /// Mean rate as requests per day (the figure a team without a trace knows).
+        #[serde(default)]
+        requests_per_day: Option<f64>,
         /// Peak rate over mean rate (1 to 2 for the cosine curve).
         #[serde(default = "default_peak_to_mean")]
         peak_to_mean: f64,
@@ -132,12 +136,22 @@ impl ArrivalSpec {
             }
             ArrivalSpec::Diurnal {
                 mean_rate_per_s,
+                requests_per_day,
                 peak_to_mean,
                 peak_hour,
                 period_s,
                 hourly_weights,
             } => {
-                positive(field, "mean_rate_per_s", *mean_rate_per_s)?;
+                match (mean_rate_per_s, requests_per_day) {
+                    (Some(r), None) => positive(field, "mean_rate_per_s", *r)?,
+                    (None, Some(d)) => positive(field, "requests_per_day", *d)?,
+                    _ => {
+                        return Err(Error::config(
+                            field,
+                            "a diurnal process needs exactly one of `mean_rate_per_s` and `requests_per_day`",
+                        ))
+                    }
+                }
                 positive(field, "period_s", *period_s)?;
                 match hourly_weights {
                     Some(w) => {
@@ -186,8 +200,10 @@ impl ArrivalSpec {
                 (on_rate_per_s * mean_on_s + off_rate_per_s * mean_off_s) / (mean_on_s + mean_off_s)
             }
             ArrivalSpec::Diurnal {
-                mean_rate_per_s, ..
-            } => *mean_rate_per_s,
+                mean_rate_per_s,
+                requests_per_day,
+                ..
+            } => mean_rate_per_s.unwrap_or(requests_per_day.unwrap_or(0.0) / 86_400.0),
         }
     }
 
@@ -209,13 +225,13 @@ impl ArrivalSpec {
                 *mean_off_s,
             )),
             ArrivalSpec::Diurnal {
-                mean_rate_per_s,
                 peak_to_mean,
                 peak_hour,
                 period_s,
                 hourly_weights,
+                ..
             } => Box::new(Diurnal::new(
-                *mean_rate_per_s,
+                self.mean_rate_per_s(),
                 *peak_to_mean,
                 *peak_hour,
                 *period_s,
@@ -286,7 +302,8 @@ mod tests {
     #[test]
     fn diurnal_peaks_at_its_hour() {
         let spec = ArrivalSpec::Diurnal {
-            mean_rate_per_s: 2.0,
+            mean_rate_per_s: None,
+            requests_per_day: Some(2.0 * 86_400.0),
             peak_to_mean: 2.0,
             peak_hour: 14.0,
             period_s: 86_400.0,
