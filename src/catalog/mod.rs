@@ -226,54 +226,39 @@ impl Catalog {
 
     /// Looks up a GPU by id (case-insensitive); the error lists the known ids.
     pub fn gpu(&self, id: &str) -> Result<&Gpu> {
-        self.gpus
-            .iter()
-            .find(|g| g.id.eq_ignore_ascii_case(id))
-            .ok_or_else(|| Error::Unknown {
-                kind: "GPU",
-                name: id.to_string(),
-                known: self
-                    .gpus
-                    .iter()
-                    .map(|g| g.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        find(&self.gpus, id, "GPU", |g| &g.id)
     }
 
     /// Looks up an API by id (case-insensitive); the error lists the known ids.
     pub fn api(&self, id: &str) -> Result<&Api> {
-        self.apis
-            .iter()
-            .find(|a| a.id.eq_ignore_ascii_case(id))
-            .ok_or_else(|| Error::Unknown {
-                kind: "API",
-                name: id.to_string(),
-                known: self
-                    .apis
-                    .iter()
-                    .map(|a| a.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        find(&self.apis, id, "API", |a| &a.id)
     }
 
     /// Looks up a model by id (case-insensitive); the error lists the known ids.
     pub fn model(&self, id: &str) -> Result<&Model> {
-        self.models
-            .iter()
-            .find(|m| m.id.eq_ignore_ascii_case(id))
-            .ok_or_else(|| Error::Unknown {
-                kind: "model",
-                name: id.to_string(),
-                known: self
-                    .models
-                    .iter()
-                    .map(|m| m.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        find(&self.models, id, "model", |m| &m.id)
     }
+}
+
+/// The entry of `items` whose id is `id` (case-insensitive), or an error listing the known ids.
+fn find<'a, T>(
+    items: &'a [T],
+    id: &str,
+    kind: &'static str,
+    key: impl Fn(&T) -> &String,
+) -> Result<&'a T> {
+    items
+        .iter()
+        .find(|x| key(x).eq_ignore_ascii_case(id))
+        .ok_or_else(|| Error::Unknown {
+            kind,
+            name: id.to_string(),
+            known: items
+                .iter()
+                .map(|x| key(x).as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 #[cfg(test)]

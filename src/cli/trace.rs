@@ -1,12 +1,12 @@
-//! `fleetsim trace stats`.
+//! `fleetsim trace stats`, `trace convert` and `trace plot`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
 use fleetsim::workload::arrivals::ArrivalSpec;
 use fleetsim::workload::stats::TraceStats;
-use fleetsim::workload::{TraceFormat, TraceSpec};
+use fleetsim::workload::{TraceFormat, TraceSpec, Workload};
 
 #[derive(Args, Debug)]
 pub struct StatsArgs {
@@ -23,24 +23,40 @@ pub struct StatsArgs {
     skip_bad_lines: bool,
 }
 
-pub fn stats(a: StatsArgs) -> anyhow::Result<()> {
-    let format = match &a.format {
+/// The trace spec for `file` in `format` (guessed when not given). Length-only files have no
+/// times: they get arrivals at 1 request per second, so arrival figures are then not the file's.
+fn trace_spec(
+    file: &Path,
+    format: Option<&str>,
+    skip_bad_lines: bool,
+) -> anyhow::Result<TraceSpec> {
+    let format = match format {
         Some(f) => f.parse::<TraceFormat>()?,
-        None => TraceFormat::detect(&a.file)?,
+        None => TraceFormat::detect(file)?,
     };
-    let mut spec = TraceSpec::new(&a.file, format);
-    spec.skip_bad_lines = a.skip_bad_lines;
+    let mut spec = TraceSpec::new(file, format);
+    spec.skip_bad_lines = skip_bad_lines;
     if format == TraceFormat::Lengths {
-        // Length-only files have no times; arrivals at 1 req/s keep the reader happy and the
-        // arrival figures below are then not the file's.
         spec.arrivals = Some(ArrivalSpec::Constant { rate_per_s: 1.0 });
     }
+    Ok(spec)
+}
+
+/// Loads a trace with `spec`, printing the reader's notes.
+fn load(spec: &TraceSpec) -> anyhow::Result<Workload> {
     let w = spec
-        .load(&a.file, 0)
-        .with_context(|| format!("reading {} as {}", a.file.display(), format.name()))?;
+        .load(&spec.path, 0)
+        .with_context(|| format!("reading {} as {}", spec.path.display(), spec.format.name()))?;
     for note in &w.notes {
         eprintln!("note: {note}");
     }
+    Ok(w)
+}
+
+pub fn stats(a: StatsArgs) -> anyhow::Result<()> {
+    let spec = trace_spec(&a.file, a.format.as_deref(), a.skip_bad_lines)?;
+    let format = spec.format;
+    let w = load(&spec)?;
     let stats = TraceStats::of(&w);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
@@ -82,27 +98,17 @@ pub struct ConvertArgs {
 }
 
 pub fn convert(a: ConvertArgs) -> anyhow::Result<()> {
-    let format = match &a.format {
-        Some(f) => f.parse::<TraceFormat>()?,
-        None => TraceFormat::detect(&a.file)?,
-    };
-    if format == TraceFormat::Lengths {
+    let mut spec = trace_spec(&a.file, a.format.as_deref(), a.skip_bad_lines)?;
+    if spec.format == TraceFormat::Lengths {
         anyhow::bail!(
             "the `lengths` format has no timestamps; use it in a scenario with `arrivals` instead"
         );
     }
-    let mut spec = TraceSpec::new(&a.file, format);
-    spec.skip_bad_lines = a.skip_bad_lines;
     spec.limit = a.limit;
     spec.start_s = a.start_s;
     spec.end_s = a.end_s;
     spec.rate_scale = a.rate_scale;
-    let w = spec
-        .load(&a.file, 0)
-        .with_context(|| format!("reading {} as {}", a.file.display(), format.name()))?;
-    for note in &w.notes {
-        eprintln!("note: {note}");
-    }
+    let w = load(&spec)?;
     fleetsim::workload::readers::jsonl::write(&a.out, &w.requests)?;
     println!("wrote {} requests to {}", w.requests.len(), a.out.display());
     Ok(())
@@ -124,21 +130,9 @@ pub struct PlotArgs {
 }
 
 pub fn plot(a: PlotArgs) -> anyhow::Result<()> {
-    let format = match &a.format {
-        Some(f) => f.parse::<TraceFormat>()?,
-        None => TraceFormat::detect(&a.file)?,
-    };
-    let mut spec = TraceSpec::new(&a.file, format);
-    spec.skip_bad_lines = a.skip_bad_lines;
-    if format == TraceFormat::Lengths {
-        spec.arrivals = Some(ArrivalSpec::Constant { rate_per_s: 1.0 });
-    }
-    let w = spec
-        .load(&a.file, 0)
-        .with_context(|| format!("reading {} as {}", a.file.display(), format.name()))?;
-    for note in &w.notes {
-        eprintln!("note: {note}");
-    }
+    let spec = trace_spec(&a.file, a.format.as_deref(), a.skip_bad_lines)?;
+    let format = spec.format;
+    let w = load(&spec)?;
     super::ensure_dir(&a.out)?;
     let name = a
         .file
