@@ -149,6 +149,16 @@ impl Scenario {
             cost: cost_spec,
             price,
             traffic: Arc::new(traffic),
+            max_concurrency: self
+                .workload
+                .trace
+                .as_ref()
+                .and_then(|t| t.max_concurrency)
+                .or(self
+                    .workload
+                    .synthetic
+                    .as_ref()
+                    .and_then(|s| s.max_concurrency)),
         })
     }
 
@@ -285,6 +295,8 @@ pub struct RunSpec {
     pub price: Option<GpuPriceChoice>,
     /// The requests and their API prices.
     pub traffic: Arc<Traffic>,
+    /// Closed-loop client limit on requests in flight.
+    pub max_concurrency: Option<u32>,
 }
 
 /// A finished run.
@@ -326,7 +338,9 @@ impl RunSpec {
             .collect();
         let router = self.fleet.build_router(self.fleet.router, self.seed);
         let requests = self.requests();
-        let mut sim = Simulation::new(requests, replicas, self.horizon).with_router(router);
+        let mut sim = Simulation::new(requests, replicas, self.horizon)
+            .with_router(router)
+            .with_max_concurrency(self.max_concurrency);
         if timeline {
             let span = self
                 .horizon

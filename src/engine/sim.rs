@@ -38,6 +38,11 @@ pub struct Simulation<'a> {
     done: Vec<u32>,
     check: bool,
     timeline: Option<TimelineRecorder>,
+    /// Closed-loop client limit (`max_concurrency`): at most this many requests in flight.
+    max_in_flight: Option<u32>,
+    in_flight: u32,
+    /// Requests due but held back by the limit, in order.
+    held: std::collections::VecDeque<u32>,
 }
 
 /// What a finished simulation hands back.
@@ -82,7 +87,17 @@ impl<'a> Simulation<'a> {
             done: Vec::new(),
             check: false,
             timeline: None,
+            max_in_flight: None,
+            in_flight: 0,
+            held: std::collections::VecDeque::new(),
         }
+    }
+
+    /// Holds requests back so that at most `n` are in flight, as a benchmark client with
+    /// `--max-concurrency n` does: a request's arrival time becomes its earliest send time.
+    pub fn with_max_concurrency(mut self, n: Option<u32>) -> Self {
+        self.max_in_flight = n;
+        self
     }
 
     /// Records a timeline in bins of `bin` (costs a pass over the replicas per event).
@@ -131,9 +146,9 @@ impl<'a> Simulation<'a> {
                         let at = self.requests[next as usize].arrival.max(now);
                         self.queue.push(at, Event::Arrival(pos + 1));
                     }
-                    self.on_arrival(now, i);
+                    self.admit(now, i);
                 }
-                Event::FollowUp(i) => self.on_arrival(now, i),
+                Event::FollowUp(i) => self.admit(now, i),
                 Event::StepEnd(r) => {
                     let rep = &mut self.replicas[r as usize];
                     rep.finish_step(now, self.requests, &mut self.rec, &mut self.done);
@@ -142,10 +157,10 @@ impl<'a> Simulation<'a> {
                             panic!("replica {r} at {now}: {e}");
                         }
                     }
-                    self.release_followers(now);
                     self.try_start(now, r);
                 }
             }
+            self.settle(now);
             if let Some(tl) = self.timeline.as_mut() {
                 let busy = self.replicas.iter().filter(|r| r.is_busy()).count() as f64;
                 let queued: usize = self.replicas.iter().map(|r| r.num_waiting()).sum();
@@ -167,20 +182,46 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    /// Schedules the follow-ups of requests that just finished or were rejected.
-    fn release_followers(&mut self, now: SimTime) {
-        for k in 0..self.done.len() {
-            let i = self.done[k] as usize;
-            let f = self.follower[i];
-            if f != NONE {
-                let think = self.requests[f as usize]
-                    .follows
-                    .map(|x| x.think)
-                    .unwrap_or_default();
-                self.queue.push(now + think, Event::FollowUp(f));
+    /// Sends request `i` now, or holds it back if the concurrency limit is reached.
+    fn admit(&mut self, now: SimTime, i: u32) {
+        if self.max_in_flight.is_some_and(|m| self.in_flight >= m) {
+            self.held.push_back(i);
+            return;
+        }
+        self.in_flight += 1;
+        self.on_arrival(now, i);
+    }
+
+    /// After an event: requests that finished or were rejected free their client slot and
+    /// schedule their follow-ups; held requests are sent while slots are free.
+    fn settle(&mut self, now: SimTime) {
+        loop {
+            for k in 0..self.done.len() {
+                let i = self.done[k] as usize;
+                self.in_flight -= 1;
+                let f = self.follower[i];
+                if f != NONE {
+                    let think = self.requests[f as usize]
+                        .follows
+                        .map(|x| x.think)
+                        .unwrap_or_default();
+                    self.queue.push(now + think, Event::FollowUp(f));
+                }
+            }
+            self.done.clear();
+            let free = self.max_in_flight.is_none_or(|m| self.in_flight < m);
+            match self.held.pop_front() {
+                Some(i) if free => {
+                    self.in_flight += 1;
+                    self.on_arrival(now, i);
+                }
+                Some(i) => {
+                    self.held.push_front(i);
+                    break;
+                }
+                None => break,
             }
         }
-        self.done.clear();
     }
 
     fn on_arrival(&mut self, now: SimTime, i: u32) {
@@ -202,7 +243,6 @@ impl<'a> Simulation<'a> {
                 self.rec.rejected(i as usize, now, why);
                 // A conversation goes on after a refused turn, as a user would retry.
                 self.done.push(i);
-                self.release_followers(now);
             }
         }
     }

@@ -37,6 +37,10 @@ pub struct SyntheticSpec {
     /// Prefix structure: shared system prompts, document QA or multi-turn sessions.
     #[serde(default)]
     pub prefix: Option<PrefixSpec>,
+    /// Closed-loop clients: at most this many requests in flight (as `vllm bench serve
+    /// --max-concurrency`); arrival times become the earliest send times.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
 }
 
 impl SyntheticSpec {
@@ -79,6 +83,12 @@ impl SyntheticSpec {
             .validate(&format!("{field}.output_tokens"))?;
         if let Some(p) = &self.prefix {
             p.validate(&format!("{field}.prefix"))?;
+        }
+        if self.max_concurrency == Some(0) {
+            return Err(Error::config(
+                format!("{field}.max_concurrency"),
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

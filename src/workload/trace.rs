@@ -142,6 +142,10 @@ pub struct TraceSpec {
     /// `lengths` format: the arrival process that gives the rows their times.
     #[serde(default)]
     pub arrivals: Option<ArrivalSpec>,
+    /// Closed-loop clients: at most this many requests in flight (as `vllm bench serve
+    /// --max-concurrency`); arrival times become the earliest send times.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
 }
 
 impl TraceSpec {
@@ -159,6 +163,7 @@ impl TraceSpec {
             log_types: None,
             failed: FailedPolicy::Drop,
             arrivals: None,
+            max_concurrency: None,
         }
     }
 
@@ -190,6 +195,12 @@ impl TraceSpec {
                     format!("must be after start_s ({a}), got {b}"),
                 ));
             }
+        }
+        if self.max_concurrency == Some(0) {
+            return Err(Error::config(
+                format!("{field}.max_concurrency"),
+                "must be at least 1",
+            ));
         }
         if self.limit == Some(0) {
             return Err(Error::config(

@@ -140,3 +140,38 @@ fn shipped_examples_run_and_conserve_requests() {
     }
     assert!(n >= 2);
 }
+
+/// `max_concurrency` holds requests back like a benchmark client: never more than N in flight,
+/// each sent when a slot frees (its arrival becomes its send time), and nothing is lost.
+#[test]
+fn max_concurrency_bounds_requests_in_flight() {
+    for n in [1u32, 4, 32] {
+        let r = run_json(&format!(
+            r#"{{"seed": 2, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+                "workload": {{"synthetic": {{"requests": 400, "max_concurrency": {n},
+                    "arrivals": {{"kind": "poisson", "rate_per_s": 1000}},
+                    "input_tokens": {{"kind": "uniform", "min": 100, "max": 900}},
+                    "output_tokens": {{"kind": "uniform", "min": 10, "max": 200}}}}}}}}"#
+        ));
+        assert_conserved(&r.summary);
+        assert_eq!(r.summary.requests.completed, 400);
+        let mut ev: Vec<(u64, i32)> = Vec::new();
+        for rec in &r.output.recorder.records {
+            ev.push((rec.arrival.as_nanos(), 1));
+            ev.push((rec.finish.unwrap().as_nanos(), -1));
+        }
+        // Finishes before sends at the same instant: a freed slot is reused at once.
+        ev.sort_by_key(|e| (e.0, e.1));
+        let (mut cur, mut peak) = (0i32, 0i32);
+        for (_, d) in ev {
+            cur += d;
+            peak = peak.max(cur);
+        }
+        assert_eq!(peak, n as i32, "peak in flight with max_concurrency {n}");
+        if n == 1 {
+            // One request at a time: it waits at the client, never in the server's queue.
+            assert_eq!(r.summary.latency.queue_s.max, 0.0);
+            assert_eq!(r.summary.sim.mean_requests_in_system.round(), 1.0);
+        }
+    }
+}
