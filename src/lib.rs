@@ -34,6 +34,7 @@ pub mod serving;
 pub mod stats;
 pub mod sweep;
 pub mod time;
+pub mod validate;
 pub mod workload;
 
 pub use error::{Error, Result};

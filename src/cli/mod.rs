@@ -28,6 +28,9 @@ enum Command {
     /// For a range of traffic volumes, the smallest SLO-meeting fleet per GPU type, its monthly
     /// cost, each API's, and the break-even volumes; DIR/plan.json, plan.csv, breakeven.png/svg.
     Plan(plan::PlanArgs),
+    /// Simulate the published measurements in the calibration data and tabulate measured
+    /// against predicted: DIR/validation.json and validation.md.
+    Validate(ValidateArgs),
     /// Inspect trace files.
     Trace {
         #[command(subcommand)]
@@ -54,6 +57,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Run(a) => run::run(a),
         Command::Sweep(a) => sweep::sweep(a),
         Command::Plan(a) => plan::plan(a),
+        Command::Validate(a) => validate(a),
         Command::Trace {
             command: TraceCommand::Stats(a),
         } => trace::stats(a),
@@ -65,6 +69,38 @@ pub fn main() -> anyhow::Result<()> {
         } => trace::plot(a),
         Command::Catalog(a) => catalog::run(a),
     }
+}
+
+#[derive(clap::Args, Debug)]
+struct ValidateArgs {
+    /// Output folder (created if missing).
+    #[arg(long, default_value = "fleetsim-out")]
+    out: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn validate(a: ValidateArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if a.threads == Some(0) {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let base = if std::path::Path::new("traces").exists() {
+        PathBuf::from(".")
+    } else {
+        root
+    };
+    let v = fleetsim::validate::run(&base, a.threads.unwrap_or(0))?;
+    ensure_dir(&a.out)?;
+    let md = fleetsim::validate::markdown(&v);
+    std::fs::write(a.out.join("validation.md"), &md).context("writing validation.md")?;
+    let mut json = serde_json::to_string_pretty(&v)?;
+    json.push('\n');
+    std::fs::write(a.out.join("validation.json"), json).context("writing validation.json")?;
+    print!("{md}");
+    Ok(())
 }
 
 /// How tables are printed.

@@ -175,3 +175,34 @@ fn max_concurrency_bounds_requests_in_flight() {
         }
     }
 }
+
+/// `fleetsim validate` covers every calibration entry it can simulate, and the uncalibrated
+/// roofline stays within its current accuracy on TensorRT-LLM offline throughput (median
+/// |error| 19.6% excluding 20000/2000, docs/VALIDATION.md): a regression guard until the fit of
+/// issue 6 tightens it to 15%.
+#[test]
+fn validation_covers_the_calibration_data() {
+    let v = fleetsim::validate::run(&root(), 0).unwrap();
+    let predicted: Vec<_> = v.rows.iter().filter(|r| r.predicted.is_some()).collect();
+    assert!(
+        predicted.len() >= 250,
+        "{} figures predicted",
+        predicted.len()
+    );
+    for r in &predicted {
+        let e = (r.predicted.unwrap() - r.measured) / r.measured;
+        assert!((r.error.unwrap() - e).abs() < 1e-12);
+    }
+    let mut errs: Vec<f64> = predicted
+        .iter()
+        .filter(|r| r.workload.starts_with("offline") && !r.workload.contains("20000/2000"))
+        .map(|r| r.error.unwrap().abs())
+        .collect();
+    errs.sort_by(f64::total_cmp);
+    let median = fleetsim::stats::percentile_sorted(&errs, 50.0);
+    assert!(
+        errs.len() >= 180 && median < 0.25,
+        "median |error| {median} over {}",
+        errs.len()
+    );
+}
