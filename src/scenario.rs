@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::fleet::FleetSpec;
 use crate::metrics::SloSpec;
 use crate::metrics::{Setup, Summary};
-use crate::perf::{Roofline, RooflineParams};
+use crate::perf::{PerfSpec, Roofline, RooflineParams};
 use crate::serving::{MemoryPlan, Replica, ReplicaConfig, ReplicaSpec};
 use crate::sweep::SweepAxes;
 use crate::time::SimTime;
@@ -55,9 +55,9 @@ pub struct Scenario {
     /// Replica settings.
     #[serde(default)]
     pub replica: ReplicaSpec,
-    /// Step-time model parameters (roofline efficiencies and overhead).
+    /// Step-time model: a fitted profile and/or roofline efficiencies and overhead.
     #[serde(default)]
-    pub perf: Option<RooflineParams>,
+    pub perf: Option<PerfSpec>,
     /// Replicas and routing.
     #[serde(default)]
     pub fleet: Option<FleetSpec>,
@@ -108,8 +108,7 @@ impl Scenario {
         let model = catalog.model(&self.model)?.clone();
         let gpu = catalog.gpu(&self.gpu)?.clone();
         let replica = self.replica.resolve(&gpu)?;
-        let params = self.perf.unwrap_or_default();
-        validate_perf(&params)?;
+        let params = self.perf_params(base_dir, &model, &gpu, &replica)?;
         let fleet = self.fleet.clone().unwrap_or_default();
         fleet.validate()?;
         if let Some(slo) = &self.slo {
@@ -160,6 +159,25 @@ impl Scenario {
                     .as_ref()
                     .and_then(|s| s.max_concurrency)),
         })
+    }
+
+    /// The step-time parameters for `model` on `gpu` with `replica` settings.
+    pub fn perf_params(
+        &self,
+        base_dir: &Path,
+        model: &Model,
+        gpu: &Gpu,
+        replica: &ReplicaConfig,
+    ) -> Result<RooflineParams> {
+        let params = self.perf.clone().unwrap_or_default().resolve(
+            base_dir,
+            &model.id,
+            &gpu.id,
+            replica.tp,
+            replica.precision,
+        )?;
+        validate_perf(&params)?;
+        Ok(params)
     }
 
     /// Reads or generates the workload, with prefix ids at `block_size`.

@@ -287,6 +287,7 @@ pub struct PointResult {
 pub struct Sweep {
     scenario: Scenario,
     base: RunSpec,
+    base_dir: std::path::PathBuf,
     spec: SweepSpec,
     traffic: BTreeMap<u64, Arc<Traffic>>,
 }
@@ -330,6 +331,7 @@ impl Sweep {
         Ok(Sweep {
             scenario,
             base,
+            base_dir: base_dir.to_path_buf(),
             spec,
             traffic,
         })
@@ -359,6 +361,9 @@ impl Sweep {
             rs.max_num_seqs = p.max_num_seqs;
         }
         let replica = rs.resolve(&gpu)?;
+        let params = self
+            .scenario
+            .perf_params(&self.base_dir, &self.base.model, &gpu, &replica)?;
         let memory = MemoryPlan::new(&self.base.model, &gpu, &replica)?;
         let price = Some(self.base.cost.gpu_price(&gpu.id)?);
         let fleet = FleetSpec {
@@ -369,6 +374,7 @@ impl Sweep {
         Ok(RunSpec {
             gpu,
             replica,
+            params,
             memory,
             price,
             fleet,

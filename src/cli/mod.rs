@@ -1,5 +1,6 @@
 //! Command-line arguments (clap) and the commands they run. anyhow is used only here.
 
+mod calibrate;
 mod catalog;
 mod plan;
 mod run;
@@ -31,6 +32,9 @@ enum Command {
     /// Simulate the published measurements in the calibration data and tabulate measured
     /// against predicted: DIR/validation.json and validation.md.
     Validate(ValidateArgs),
+    /// Fit the step-time model to measured step times (CSV prefill_tokens, decode_seqs,
+    /// context_tokens, step_ms) and write a profile for `"perf": {"profile": ...}`.
+    Calibrate(calibrate::CalibrateArgs),
     /// Inspect trace files.
     Trace {
         #[command(subcommand)]
@@ -58,6 +62,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Sweep(a) => sweep::sweep(a),
         Command::Plan(a) => plan::plan(a),
         Command::Validate(a) => validate(a),
+        Command::Calibrate(a) => calibrate::calibrate(a),
         Command::Trace {
             command: TraceCommand::Stats(a),
         } => trace::stats(a),

@@ -265,3 +265,130 @@ fn bad_input_gets_clear_errors_not_panics() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no requests"), "{}", stderr(&o));
 }
+
+/// Steps generated from known parameters, fitted by `fleetsim calibrate`, give a profile that a
+/// scenario loads; the run then uses the fitted parameters, and a profile for another GPU is
+/// refused. Bad measurement files name file and line.
+#[test]
+fn calibrate_profile_round_trips_through_a_scenario() {
+    use fleetsim::catalog::Catalog;
+    use fleetsim::perf::{BatchShape, Precision, PrefillChunk, Roofline, RooflineParams};
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let c = Catalog::builtin();
+    let truth = RooflineParams {
+        compute_efficiency: 0.5,
+        memory_efficiency: 0.7,
+        step_overhead_ms: 3.0,
+        ..Default::default()
+    };
+    let r = Roofline::new(
+        c.model("llama-3.1-8b").unwrap(),
+        c.gpu("a100-80gb").unwrap(),
+        1,
+        Precision::Bf16,
+        truth,
+    );
+    let mut csv = String::from("prefill_tokens,decode_seqs,context_tokens,step_ms\n");
+    for p in [0u32, 256, 1024, 4096] {
+        for n in [0u32, 1, 8, 64] {
+            if p + n == 0 {
+                continue;
+            }
+            let shape = BatchShape {
+                decode_seqs: n,
+                decode_context_tokens: n as u64 * 500,
+                prefills: if p > 0 {
+                    vec![PrefillChunk {
+                        context_tokens: 0,
+                        new_tokens: p,
+                    }]
+                } else {
+                    vec![]
+                },
+            };
+            csv.push_str(&format!(
+                "{p},{n},{},{}\n",
+                n * 500,
+                r.step_time_s(&shape) * 1e3
+            ));
+        }
+    }
+    let steps = write(d, "steps.csv", &csv);
+    let profile = d.join("profile.json");
+    let o = fleetsim(&[
+        "calibrate",
+        &steps,
+        "--model",
+        "llama-3.1-8b",
+        "--gpu",
+        "a100-80gb",
+        "--out",
+        profile.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("fit error on these measurements"));
+    let prof = fleetsim::perf::Profile::load(&profile).unwrap();
+    assert!(
+        (prof.params.compute_efficiency - 0.5).abs() < 0.01
+            && (prof.params.step_overhead_ms - 3.0).abs() < 0.06,
+        "{prof:?}"
+    );
+    let scen = |gpu: &str| {
+        format!(
+            r#"{{"model": "llama-3.1-8b", "gpu": "{gpu}", "perf": {{"profile": "{}"}},
+                "workload": {{"synthetic": {{"requests": 1, "arrivals": {{"kind": "constant", "rate_per_s": 1}},
+                    "input_tokens": {{"kind": "fixed", "value": 64}}, "output_tokens": {{"kind": "fixed", "value": 50}}}}}}}}"#,
+            profile.display()
+        )
+    };
+    let s = fleetsim::scenario::Scenario::from_json(&scen("a100-80gb"), Path::new("x")).unwrap();
+    let spec = s.resolve(d).unwrap();
+    assert_eq!(spec.params, prof.params);
+    let e = fleetsim::scenario::Scenario::from_json(&scen("h100-sxm"), Path::new("x"))
+        .unwrap()
+        .resolve(d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("perf.profile") && e.contains("a100-80gb") && e.contains("h100-sxm"),
+        "{e}"
+    );
+    // Bad files.
+    for (text, needle) in [
+        (
+            "prefill_tokens,decode_seqs,step_ms\n1,2,3\n",
+            "missing column `context_tokens`",
+        ),
+        (
+            "prefill_tokens,decode_seqs,context_tokens,step_ms\n1,2,3,4\n5,x,3,4\n",
+            ":3: field `decode_seqs`",
+        ),
+        (
+            "prefill_tokens,decode_seqs,context_tokens,step_ms\n1,2,3,4\n5,6,7,8\n",
+            "at least 4",
+        ),
+        (
+            "prefill_tokens,decode_seqs,context_tokens,step_ms\n1,2,3,-4\n",
+            ":2: field `step_ms`",
+        ),
+    ] {
+        let f = write(d, "bad.csv", text);
+        let o = fleetsim(&[
+            "calibrate",
+            &f,
+            "--model",
+            "llama-3.1-8b",
+            "--gpu",
+            "a100-80gb",
+            "--out",
+            profile.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2));
+        let e = stderr(&o);
+        assert!(
+            e.contains(needle) && e.contains("bad.csv"),
+            "expected `{needle}`: {e}"
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! `fleetsim calibrate`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use fleetsim::catalog::Catalog;
+use fleetsim::perf::fit::{fit, read_steps_csv};
+use fleetsim::perf::Precision;
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Measured steps: CSV `prefill_tokens,decode_seqs,context_tokens,step_ms`.
+    measurements: PathBuf,
+    /// Model the steps were measured on.
+    #[arg(long)]
+    model: String,
+    /// GPU the steps were measured on.
+    #[arg(long)]
+    gpu: String,
+    /// Tensor-parallel GPUs.
+    #[arg(long, default_value_t = 1)]
+    tp: u32,
+    /// Weight precision: bf16 or fp8.
+    #[arg(long, default_value = "bf16")]
+    precision: String,
+    /// Where to write the profile.
+    #[arg(long, default_value = "profile.json")]
+    out: PathBuf,
+}
+
+pub fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
+    let c = Catalog::builtin();
+    let model = c.model(&a.model)?;
+    let gpu = c.gpu(&a.gpu)?;
+    if ![1, 2, 4, 8].contains(&a.tp) {
+        anyhow::bail!("--tp must be 1, 2, 4 or 8, got {}", a.tp);
+    }
+    let precision = match a.precision.to_ascii_lowercase().as_str() {
+        "bf16" => Precision::Bf16,
+        "fp8" => Precision::Fp8,
+        other => anyhow::bail!("--precision must be bf16 or fp8, got `{other}`"),
+    };
+    let samples = read_steps_csv(&a.measurements)?;
+    let p = fit(
+        model,
+        gpu,
+        a.tp,
+        precision,
+        &samples,
+        &a.measurements.display().to_string(),
+    );
+    let mut text = serde_json::to_string_pretty(&p)?;
+    text.push('\n');
+    std::fs::write(&a.out, text).with_context(|| format!("writing {}", a.out.display()))?;
+    println!(
+        "fitted {} steps of {} on {} x {} ({}): compute efficiency {:.3}, memory efficiency {:.3}, overhead {:.3} ms",
+        p.points,
+        p.model,
+        p.tp,
+        p.gpu,
+        p.precision.as_str(),
+        p.params.compute_efficiency,
+        p.params.memory_efficiency,
+        p.params.step_overhead_ms
+    );
+    println!(
+        "fit error on these measurements: rms {:.1}% (log), worst {:.1}%; wrote {} (use it with \"perf\": {{\"profile\": \"{}\"}})",
+        100.0 * p.rms_log_error,
+        100.0 * p.max_abs_error,
+        a.out.display(),
+        a.out.display()
+    );
+    Ok(())
+}

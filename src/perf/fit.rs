@@ -1,0 +1,395 @@
+//! Fitting the roofline model's efficiencies and per-step overhead to measured step times
+//! (`fleetsim calibrate`), and the resulting profile that scenarios load with
+//! `"perf": {"profile": "profile.json"}`.
+//!
+//! Method: minimize the sum of squared log errors, sum (ln predicted - ln measured)^2, over
+//! compute efficiency (0.05-1), memory efficiency (0.05-1) and overhead (0-200 ms), by
+//! coordinate descent with golden-section line searches, started from the defaults. Log error
+//! weighs a 10% miss on a 2 ms decode step like a 10% miss on a 500 ms prefill.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::roofline::{Roofline, RooflineParams};
+use super::{BatchShape, Precision, PrefillChunk};
+use crate::catalog::{Gpu, Model};
+use crate::error::{Error, Result};
+use crate::workload::readers::{field, parse_err, CsvTable};
+
+/// One measured step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepSample {
+    /// The batch.
+    pub shape: BatchShape,
+    /// Measured duration, milliseconds.
+    pub step_ms: f64,
+}
+
+/// Fewest measured steps a fit accepts (three parameters, plus one to check them).
+pub const MIN_POINTS: usize = 4;
+
+/// Reads a step CSV: `prefill_tokens,decode_seqs,context_tokens,step_ms`, one row per measured
+/// forward step: a prefill chunk of `prefill_tokens` new tokens (no prior context) batched with
+/// `decode_seqs` decoding sequences whose contexts sum to `context_tokens`.
+pub fn read_steps_csv(path: &Path) -> Result<Vec<StepSample>> {
+    let mut table = CsvTable::open(path)?;
+    let cols = [
+        table.column(path, "prefill_tokens")?,
+        table.column(path, "decode_seqs")?,
+        table.column(path, "context_tokens")?,
+        table.column(path, "step_ms")?,
+    ];
+    let names = ["prefill_tokens", "decode_seqs", "context_tokens", "step_ms"];
+    let mut out = Vec::new();
+    table.for_each(path, |line, rec| {
+        let mut v = [0f64; 4];
+        for k in 0..4 {
+            let text = field(path, line, rec, cols[k], names[k])?;
+            v[k] = text.trim().parse::<f64>().map_err(|_| {
+                parse_err(
+                    path,
+                    line,
+                    names[k],
+                    format!("expected a number, got `{text}`"),
+                )
+            })?;
+            if !(v[k].is_finite() && v[k] >= 0.0) {
+                return Err(parse_err(
+                    path,
+                    line,
+                    names[k],
+                    format!("must be a non-negative number, got {}", v[k]),
+                ));
+            }
+        }
+        if v[3] <= 0.0 {
+            return Err(parse_err(
+                path,
+                line,
+                "step_ms",
+                "a step takes some time: must be positive",
+            ));
+        }
+        if v[0] == 0.0 && v[1] == 0.0 {
+            return Err(parse_err(
+                path,
+                line,
+                "prefill_tokens",
+                "a step needs prefill tokens or decode sequences",
+            ));
+        }
+        out.push(StepSample {
+            shape: BatchShape {
+                decode_seqs: v[1] as u32,
+                decode_context_tokens: v[2] as u64,
+                prefills: if v[0] > 0.0 {
+                    vec![PrefillChunk {
+                        context_tokens: 0,
+                        new_tokens: v[0] as u32,
+                    }]
+                } else {
+                    vec![]
+                },
+            },
+            step_ms: v[3],
+        });
+        Ok(())
+    })?;
+    if out.len() < MIN_POINTS {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            msg: format!(
+                "{} measured steps; a fit of three parameters needs at least {MIN_POINTS}",
+                out.len()
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// A fitted step-time profile.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Model id it was fitted for.
+    pub model: String,
+    /// GPU id.
+    pub gpu: String,
+    /// Tensor parallelism.
+    pub tp: u32,
+    /// Weight precision.
+    pub precision: Precision,
+    /// The fitted parameters.
+    pub params: RooflineParams,
+    /// Measured steps used.
+    pub points: usize,
+    /// Root-mean-square of ln(predicted / measured).
+    pub rms_log_error: f64,
+    /// Largest |predicted - measured| / measured.
+    pub max_abs_error: f64,
+    /// The measurements it was fitted to.
+    pub source: String,
+}
+
+impl Profile {
+    /// Reads a profile.
+    pub fn load(path: &Path) -> Result<Profile> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            line: e.line() as u64,
+            field: "(profile)".into(),
+            msg: e.to_string(),
+        })
+    }
+}
+
+fn objective(
+    model: &Model,
+    gpu: &Gpu,
+    tp: u32,
+    precision: Precision,
+    p: RooflineParams,
+    s: &[StepSample],
+) -> f64 {
+    let r = Roofline::new(model, gpu, tp, precision, p);
+    s.iter()
+        .map(|x| {
+            let e = (r.step_time_s(&x.shape) * 1e3 / x.step_ms).ln();
+            e * e
+        })
+        .sum()
+}
+
+/// Golden-section minimum of `f` on `[a, b]`.
+fn golden(mut a: f64, mut b: f64, f: impl Fn(f64) -> f64) -> f64 {
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
+    let (mut fc, mut fd) = (f(c), f(d));
+    for _ in 0..60 {
+        if fc < fd {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - g * (b - a);
+            fc = f(c);
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + g * (b - a);
+            fd = f(d);
+        }
+    }
+    (a + b) / 2.0
+}
+
+/// Fits the step-time model for `model` on `tp` x `gpu` at `precision` to `samples`.
+pub fn fit(
+    model: &Model,
+    gpu: &Gpu,
+    tp: u32,
+    precision: Precision,
+    samples: &[StepSample],
+    source: &str,
+) -> Profile {
+    let mut p = RooflineParams::default();
+    let f = |p: RooflineParams| objective(model, gpu, tp, precision, p, samples);
+    for _ in 0..40 {
+        let before = f(p);
+        p.compute_efficiency = golden(0.05, 1.0, |x| {
+            f(RooflineParams {
+                compute_efficiency: x,
+                ..p
+            })
+        });
+        p.memory_efficiency = golden(0.05, 1.0, |x| {
+            f(RooflineParams {
+                memory_efficiency: x,
+                ..p
+            })
+        });
+        p.step_overhead_ms = golden(0.0, 200.0, |x| {
+            f(RooflineParams {
+                step_overhead_ms: x,
+                ..p
+            })
+        });
+        if (before - f(p)).abs() < 1e-14 {
+            break;
+        }
+    }
+    let r = Roofline::new(model, gpu, tp, precision, p);
+    let errs: Vec<f64> = samples
+        .iter()
+        .map(|x| r.step_time_s(&x.shape) * 1e3 / x.step_ms - 1.0)
+        .collect();
+    Profile {
+        model: model.id.clone(),
+        gpu: gpu.id.clone(),
+        tp,
+        precision,
+        params: p,
+        points: samples.len(),
+        rms_log_error: (f(p) / samples.len().max(1) as f64).sqrt(),
+        max_abs_error: errs.iter().map(|e| e.abs()).fold(0.0, f64::max),
+        source: source.to_string(),
+    }
+}
+
+/// The scenario's `perf`: a fitted profile and/or explicit parameters (explicit ones win).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PerfSpec {
+    /// A profile written by `fleetsim calibrate`.
+    #[serde(default)]
+    pub profile: Option<PathBuf>,
+    /// Fraction of peak tensor FLOP/s.
+    #[serde(default)]
+    pub compute_efficiency: Option<f64>,
+    /// Fraction of peak memory bandwidth.
+    #[serde(default)]
+    pub memory_efficiency: Option<f64>,
+    /// Fraction of link bandwidth for all-reduce.
+    #[serde(default)]
+    pub link_efficiency: Option<f64>,
+    /// Fixed time per step, milliseconds.
+    #[serde(default)]
+    pub step_overhead_ms: Option<f64>,
+}
+
+impl PerfSpec {
+    /// The parameters for a replica of `model` on `tp` x `gpu` at `precision`; a profile fitted
+    /// for another setup is an error that says which.
+    pub fn resolve(
+        &self,
+        base_dir: &Path,
+        model: &str,
+        gpu: &str,
+        tp: u32,
+        precision: Precision,
+    ) -> Result<RooflineParams> {
+        let mut p = RooflineParams::default();
+        if let Some(path) = &self.profile {
+            let path = crate::scenario::resolve_path(path, base_dir);
+            let prof = Profile::load(&path)?;
+            if prof.model != model
+                || prof.gpu != gpu
+                || prof.tp != tp
+                || prof.precision != precision
+            {
+                return Err(Error::config(
+                    "perf.profile",
+                    format!(
+                        "{} was fitted for {} on {} x {} ({}), but the scenario runs {} on {} x {} ({})",
+                        path.display(),
+                        prof.model,
+                        prof.tp,
+                        prof.gpu,
+                        prof.precision.as_str(),
+                        model,
+                        tp,
+                        gpu,
+                        precision.as_str()
+                    ),
+                ));
+            }
+            p = prof.params;
+        }
+        if let Some(x) = self.compute_efficiency {
+            p.compute_efficiency = x;
+        }
+        if let Some(x) = self.memory_efficiency {
+            p.memory_efficiency = x;
+        }
+        if let Some(x) = self.link_efficiency {
+            p.link_efficiency = x;
+        }
+        if let Some(x) = self.step_overhead_ms {
+            p.step_overhead_ms = x;
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use rand::{Rng, SeedableRng};
+
+    /// Steps generated from known parameters with up to 0.5% noise (about the spread of CUDA-event
+    /// timings after warm-up) are fitted back within 2%. With 1% noise the overhead of a 70B TP-4
+    /// decode, a fifth of its step, drifts to about 3%: noise, not the optimizer (noise-free steps
+    /// are recovered exactly). Seeds 1 to 8 of the noise all pass.
+    #[test]
+    fn recovers_known_parameters_from_noisy_steps() {
+        let c = Catalog::builtin();
+        for (m, g, tp, prec, truth) in [
+            (
+                "llama-3.1-8b",
+                "h100-sxm",
+                1,
+                Precision::Bf16,
+                (0.55, 0.72, 2.5),
+            ),
+            (
+                "llama-3.1-70b",
+                "a100-80gb",
+                4,
+                Precision::Bf16,
+                (0.45, 0.85, 4.0),
+            ),
+            ("llama-3.1-8b", "l40s", 1, Precision::Fp8, (0.7, 0.6, 3.0)),
+        ] {
+            let (model, gpu) = (c.model(m).unwrap(), c.gpu(g).unwrap());
+            let params = RooflineParams {
+                compute_efficiency: truth.0,
+                memory_efficiency: truth.1,
+                step_overhead_ms: truth.2,
+                ..Default::default()
+            };
+            let r = Roofline::new(model, gpu, tp, prec, params);
+            let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+            let mut samples = Vec::new();
+            // A grid from memory-bound decode to compute-bound prefill, each shape measured
+            // four times (a profiler repeats its measurements).
+            for prefill in [0u32, 128, 512, 2048, 8192].repeat(4) {
+                for decode in [0u32, 1, 16, 64, 256] {
+                    if prefill == 0 && decode == 0 {
+                        continue;
+                    }
+                    let shape = BatchShape {
+                        decode_seqs: decode,
+                        decode_context_tokens: decode as u64 * 1000,
+                        prefills: if prefill > 0 {
+                            vec![PrefillChunk {
+                                context_tokens: 0,
+                                new_tokens: prefill,
+                            }]
+                        } else {
+                            vec![]
+                        },
+                    };
+                    let noise = 1.0 + 0.005 * (rng.gen::<f64>() * 2.0 - 1.0);
+                    samples.push(StepSample {
+                        step_ms: r.step_time_s(&shape) * 1e3 * noise,
+                        shape,
+                    });
+                }
+            }
+            let p = fit(model, gpu, tp, prec, &samples, "synthetic").params;
+            for (name, got, want) in [
+                ("compute", p.compute_efficiency, truth.0),
+                ("memory", p.memory_efficiency, truth.1),
+                ("overhead", p.step_overhead_ms, truth.2),
+            ] {
+                assert!(
+                    (got - want).abs() / want < 0.02,
+                    "{m} on {g}: {name} {got} vs {want}"
+                );
+            }
+        }
+    }
+}
