@@ -200,6 +200,19 @@ impl SweepSpec {
         cost.validate()?;
         for g in &gpus {
             cost.gpu_price(g)?;
+            // Replica settings that are invalid on a GPU are input errors, found before running.
+            for m in &max_num_seqs {
+                let mut rs = scenario.replica.clone();
+                if m.is_some() {
+                    rs.max_num_seqs = *m;
+                }
+                rs.resolve(c.gpu(g)?).map_err(|e| match (e, m) {
+                    (Error::Config { field, msg }, Some(v)) if field == "replica.max_num_seqs" => {
+                        Error::config("sweep.max_num_seqs", format!("{v} on {g}: {msg}"))
+                    }
+                    (e, _) => e,
+                })?;
+            }
         }
         Ok(SweepSpec {
             replicas,

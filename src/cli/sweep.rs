@@ -162,10 +162,12 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         points.len(),
         sweep.requests()
     ))];
+    let mut written = Vec::new();
     let groups = views::latency_groups(&results, &best);
     if !groups.is_empty() {
         let chart = charts::latency::chart(&groups, scenario.slo.as_ref())?;
         charts::write(&a.out, &chart)?;
+        written.push(format!("{}.png/svg", chart.name));
         sections.push(Section::Chart(chart));
     }
     for (i, c) in views::cost_charts(&results).iter().enumerate() {
@@ -174,6 +176,7 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
             chart.name = format!("cost-{}", i + 1);
         }
         charts::write(&a.out, &chart)?;
+        written.push(format!("{}.png/svg", chart.name));
         sections.push(Section::Chart(chart));
     }
     sections.extend(tables.iter().cloned().map(Section::Table));
@@ -188,11 +191,13 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     fleetsim::report::html::write(&a.out, &format!("fleetsim sweep: {name}"), &sections)?;
     if !a.quiet {
         super::print_tables(&tables, a.format);
+        written.push("report.html".into());
         println!(
-            "wrote {}, {}, {}, latency.png/svg, cost.png/svg and report.html",
+            "wrote {}, {}, {}, {}",
             files.json.display(),
             files.csv.display(),
-            files.smallest.display()
+            files.smallest.display(),
+            written.join(", ")
         );
     }
     eprintln!(

@@ -222,6 +222,7 @@ fn sweep_bad_input_fails_before_simulating_and_failed_points_are_recorded() {
         ),
         (vec!["--threads", "0"], "threads"),
         (vec!["--rate-scale", "0"], "positive"),
+        (vec!["--max-num-seqs", "0"], "sweep.max_num_seqs"),
     ] {
         let mut a = vec!["sweep", "--out", out];
         a.extend(args.iter());
