@@ -25,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod fleet;
 pub mod metrics;
+pub mod named;
 pub mod perf;
 pub mod plan;
 pub mod report;

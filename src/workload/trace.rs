@@ -41,11 +41,7 @@ impl TraceFormat {
 
     /// The format's name as scenarios spell it.
     pub fn name(self) -> &'static str {
-        TraceFormat::ALL
-            .iter()
-            .find(|(f, _)| *f == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("?")
+        crate::named::name_of(&TraceFormat::ALL, self)
     }
 
     /// Guesses the format from the first line of a file.
@@ -80,15 +76,7 @@ impl TraceFormat {
 impl FromStr for TraceFormat {
     type Err = Error;
     fn from_str(s: &str) -> Result<TraceFormat> {
-        TraceFormat::ALL
-            .iter()
-            .find(|(_, n)| n.eq_ignore_ascii_case(s))
-            .map(|(f, _)| *f)
-            .ok_or_else(|| Error::Unknown {
-                kind: "trace format",
-                name: s.to_string(),
-                known: TraceFormat::ALL.map(|(_, n)| n).join(", "),
-            })
+        crate::named::parse(&TraceFormat::ALL, s, "trace format")
     }
 }
 

@@ -57,11 +57,7 @@ impl RouterKind {
 
     /// The name scenarios use.
     pub fn name(self) -> &'static str {
-        RouterKind::ALL
-            .iter()
-            .find(|(k, _)| *k == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("?")
+        crate::named::name_of(&RouterKind::ALL, self)
     }
 }
 
@@ -74,15 +70,7 @@ impl fmt::Display for RouterKind {
 impl FromStr for RouterKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<RouterKind> {
-        RouterKind::ALL
-            .iter()
-            .find(|(_, n)| n.eq_ignore_ascii_case(s.trim()))
-            .map(|(k, _)| *k)
-            .ok_or_else(|| Error::Unknown {
-                kind: "router",
-                name: s.to_string(),
-                known: RouterKind::ALL.map(|(_, n)| n).join(", "),
-            })
+        crate::named::parse(&RouterKind::ALL, s, "router")
     }
 }
 

@@ -1,0 +1,26 @@
+//! Closed sets of names (trace formats, routers): one table of (value, name) per set, looked up
+//! both ways here.
+
+use crate::error::{Error, Result};
+
+/// The name of `v` in `table` (`?` if the table lacks it).
+pub fn name_of<T: Copy + PartialEq>(table: &[(T, &'static str)], v: T) -> &'static str {
+    table
+        .iter()
+        .find(|(k, _)| *k == v)
+        .map(|(_, n)| *n)
+        .unwrap_or("?")
+}
+
+/// The value named `s` (case-insensitive, trimmed); the error lists the names of `kind`.
+pub fn parse<T: Copy>(table: &[(T, &'static str)], s: &str, kind: &'static str) -> Result<T> {
+    table
+        .iter()
+        .find(|(_, n)| n.eq_ignore_ascii_case(s.trim()))
+        .map(|(k, _)| *k)
+        .ok_or_else(|| Error::Unknown {
+            kind,
+            name: s.to_string(),
+            known: table.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", "),
+        })
+}
