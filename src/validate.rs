@@ -401,3 +401,95 @@ pub fn markdown(v: &Validation) -> String {
     s.push_str(&t.markdown());
     s
 }
+
+/// Fitted step-time parameters for one GPU and precision.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct GroupFit {
+    /// GPU id.
+    pub gpu: String,
+    /// Weight precision.
+    pub precision: String,
+    /// Throughput figures fitted.
+    pub figures: usize,
+    /// The fitted parameters.
+    pub params: crate::perf::RooflineParams,
+    /// Median |error| with the default parameters.
+    pub median_abs_error_default: f64,
+    /// Median |error| with the fitted ones.
+    pub median_abs_error_fitted: f64,
+    /// Worst |error| with the fitted ones.
+    pub worst_abs_error_fitted: f64,
+}
+
+/// Fits compute efficiency, memory efficiency and per-step overhead per GPU and precision to the
+/// TensorRT-LLM offline throughput figures (ISL/OSL 20000/2000 left out: those runs thrash under
+/// the vLLM admission policy fleetsim models, see docs/VALIDATION.md), minimizing the mean
+/// squared log error by coordinate descent with golden-section searches. Bounds keep the model
+/// physical: efficiencies 0.2 to 1 of peak, overhead 0 to 20 ms.
+pub fn fit_defaults(root: &Path, threads: usize) -> Result<Vec<GroupFit>> {
+    use crate::perf::fit::golden;
+    use crate::perf::RooflineParams;
+    let data: Value = serde_json::from_str(include_str!("catalog/calibration.json"))
+        .map_err(|e| Error::config("calibration.json", e.to_string()))?;
+    let entries = data["entries"].as_array().cloned().unwrap_or_default();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::config("threads", e.to_string()))?;
+    // (group, resolved run, measured output tok/s)
+    let mut runs: Vec<((String, String), crate::scenario::RunSpec, f64)> = Vec::new();
+    for j in jobs(&entries) {
+        let Some(text) = &j.scenario else { continue };
+        if !j.workload.starts_with("offline") || j.workload.contains("20000/2000") {
+            continue;
+        }
+        let spec = Scenario::from_json(text, Path::new("validate")).and_then(|s| s.resolve(root))?;
+        let key = (spec.gpu.id.clone(), spec.replica.precision.as_str().to_string());
+        runs.push((key, spec, j.figures[0].2));
+    }
+    let mut groups: Vec<(String, String)> = runs.iter().map(|r| r.0.clone()).collect();
+    groups.sort();
+    groups.dedup();
+    let mut out = Vec::new();
+    for g in groups {
+        let mine: Vec<(&crate::scenario::RunSpec, f64)> = runs.iter().filter(|r| r.0 == g).map(|r| (&r.1, r.2)).collect();
+        let errors = |p: RooflineParams| -> Vec<f64> {
+            pool.install(|| {
+                mine.par_iter()
+                    .map(|(spec, measured)| {
+                        let mut s = (*spec).clone();
+                        s.params = p;
+                        (s.run().summary.throughput.output_tokens_per_s / measured).ln()
+                    })
+                    .collect()
+            })
+        };
+        let obj = |p: RooflineParams| {
+            let e = errors(p);
+            e.iter().map(|x| x * x).sum::<f64>() / e.len().max(1) as f64
+        };
+        let median_abs = |p: RooflineParams| {
+            let mut e: Vec<f64> = errors(p).iter().map(|x| (x.exp() - 1.0).abs()).collect();
+            e.sort_by(f64::total_cmp);
+            (crate::stats::percentile_sorted(&e, 50.0), e.last().copied().unwrap_or(0.0))
+        };
+        let mut p = RooflineParams::default();
+        let before = median_abs(p).0;
+        for _ in 0..2 {
+            p.compute_efficiency = golden(0.2, 1.0, 10, |x| obj(RooflineParams { compute_efficiency: x, ..p }));
+            p.memory_efficiency = golden(0.3, 1.0, 10, |x| obj(RooflineParams { memory_efficiency: x, ..p }));
+            p.step_overhead_ms = golden(0.0, 20.0, 10, |x| obj(RooflineParams { step_overhead_ms: x, ..p }));
+        }
+        let (after, worst) = median_abs(p);
+        out.push(GroupFit {
+            gpu: g.0.clone(),
+            precision: g.1.clone(),
+            figures: mine.len(),
+            params: p,
+            median_abs_error_default: before,
+            median_abs_error_fitted: after,
+            worst_abs_error_fitted: worst,
+        });
+    }
+    Ok(out)
+}

@@ -84,6 +84,10 @@ struct ValidateArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Also fit efficiencies and overhead per GPU and precision to the TensorRT-LLM throughput
+    /// figures and report them (DIR/fit.json); the defaults are not changed.
+    #[arg(long)]
+    fit: bool,
 }
 
 fn validate(a: ValidateArgs) -> anyhow::Result<()> {
@@ -105,6 +109,30 @@ fn validate(a: ValidateArgs) -> anyhow::Result<()> {
     json.push('\n');
     std::fs::write(a.out.join("validation.json"), json).context("writing validation.json")?;
     print!("{md}");
+    if a.fit {
+        let fits = fleetsim::validate::fit_defaults(&base, a.threads.unwrap_or(0))?;
+        let mut t = fleetsim::report::Table::new(
+            "Fitted per GPU and precision (TensorRT-LLM offline throughput, 20000/2000 left out)",
+            &["gpu", "precision", "figures", "compute eff", "memory eff", "overhead ms", "median |error| default", "median |error| fitted", "worst fitted"],
+        );
+        for f in &fits {
+            t.row(vec![
+                f.gpu.clone(),
+                f.precision.clone(),
+                f.figures.to_string(),
+                format!("{:.3}", f.params.compute_efficiency),
+                format!("{:.3}", f.params.memory_efficiency),
+                format!("{:.2}", f.params.step_overhead_ms),
+                format!("{:.1}%", 100.0 * f.median_abs_error_default),
+                format!("{:.1}%", 100.0 * f.median_abs_error_fitted),
+                format!("{:.1}%", 100.0 * f.worst_abs_error_fitted),
+            ]);
+        }
+        print!("{}", t.markdown());
+        let mut json = serde_json::to_string_pretty(&fits)?;
+        json.push('\n');
+        std::fs::write(a.out.join("fit.json"), json).context("writing fit.json")?;
+    }
     Ok(())
 }
 

@@ -163,11 +163,11 @@ fn objective(
 }
 
 /// Golden-section minimum of `f` on `[a, b]`.
-fn golden(mut a: f64, mut b: f64, f: impl Fn(f64) -> f64) -> f64 {
+pub(crate) fn golden(mut a: f64, mut b: f64, iters: usize, f: impl Fn(f64) -> f64) -> f64 {
     let g = (5f64.sqrt() - 1.0) / 2.0;
     let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
     let (mut fc, mut fd) = (f(c), f(d));
-    for _ in 0..60 {
+    for _ in 0..iters {
         if fc < fd {
             b = d;
             d = c;
@@ -198,19 +198,19 @@ pub fn fit(
     let f = |p: RooflineParams| objective(model, gpu, tp, precision, p, samples);
     for _ in 0..40 {
         let before = f(p);
-        p.compute_efficiency = golden(0.05, 1.0, |x| {
+        p.compute_efficiency = golden(0.05, 1.0, 60, |x| {
             f(RooflineParams {
                 compute_efficiency: x,
                 ..p
             })
         });
-        p.memory_efficiency = golden(0.05, 1.0, |x| {
+        p.memory_efficiency = golden(0.05, 1.0, 60, |x| {
             f(RooflineParams {
                 memory_efficiency: x,
                 ..p
             })
         });
-        p.step_overhead_ms = golden(0.0, 200.0, |x| {
+        p.step_overhead_ms = golden(0.0, 200.0, 60, |x| {
             f(RooflineParams {
                 step_overhead_ms: x,
                 ..p
