@@ -340,6 +340,11 @@ impl RunSpec {
             self.replica.precision,
             self.params,
         )
+        .with_kv_element_bytes(
+            &self.model,
+            self.replica.tp,
+            self.replica.kv_cache_dtype.element_bytes(),
+        )
     }
 
     /// Simulates the scenario.

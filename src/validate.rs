@@ -151,9 +151,12 @@ fn scenario_json(
     workload: &str,
     budget: u32,
 ) -> String {
+    // FP8 deployments in these benchmarks (TensorRT-LLM's FP8 checkpoints, vLLM's FP8 models)
+    // also keep the KV cache in FP8.
+    let kv = if precision == "fp8" { "fp8" } else { "auto" };
     format!(
         r#"{{"seed": 1, "model": "{model}", "gpu": "{gpu}", "workload": {workload},
-            "replica": {{"tp": {tp}, "precision": "{precision}", "max_num_batched_tokens": {budget}, "prefix_caching": false}},
+            "replica": {{"tp": {tp}, "precision": "{precision}", "kv_cache_dtype": "{kv}", "max_num_batched_tokens": {budget}, "prefix_caching": false}},
             "cost": {{"gpu_usd_per_hour": {{"{gpu}": 1.0}}, "apis": []}}}}"#
     )
 }
@@ -443,8 +446,12 @@ pub fn fit_defaults(root: &Path, threads: usize) -> Result<Vec<GroupFit>> {
         if !j.workload.starts_with("offline") || j.workload.contains("20000/2000") {
             continue;
         }
-        let spec = Scenario::from_json(text, Path::new("validate")).and_then(|s| s.resolve(root))?;
-        let key = (spec.gpu.id.clone(), spec.replica.precision.as_str().to_string());
+        let spec =
+            Scenario::from_json(text, Path::new("validate")).and_then(|s| s.resolve(root))?;
+        let key = (
+            spec.gpu.id.clone(),
+            spec.replica.precision.as_str().to_string(),
+        );
         runs.push((key, spec, j.figures[0].2));
     }
     let mut groups: Vec<(String, String)> = runs.iter().map(|r| r.0.clone()).collect();
@@ -452,7 +459,11 @@ pub fn fit_defaults(root: &Path, threads: usize) -> Result<Vec<GroupFit>> {
     groups.dedup();
     let mut out = Vec::new();
     for g in groups {
-        let mine: Vec<(&crate::scenario::RunSpec, f64)> = runs.iter().filter(|r| r.0 == g).map(|r| (&r.1, r.2)).collect();
+        let mine: Vec<(&crate::scenario::RunSpec, f64)> = runs
+            .iter()
+            .filter(|r| r.0 == g)
+            .map(|r| (&r.1, r.2))
+            .collect();
         let errors = |p: RooflineParams| -> Vec<f64> {
             pool.install(|| {
                 mine.par_iter()
@@ -471,14 +482,32 @@ pub fn fit_defaults(root: &Path, threads: usize) -> Result<Vec<GroupFit>> {
         let median_abs = |p: RooflineParams| {
             let mut e: Vec<f64> = errors(p).iter().map(|x| (x.exp() - 1.0).abs()).collect();
             e.sort_by(f64::total_cmp);
-            (crate::stats::percentile_sorted(&e, 50.0), e.last().copied().unwrap_or(0.0))
+            (
+                crate::stats::percentile_sorted(&e, 50.0),
+                e.last().copied().unwrap_or(0.0),
+            )
         };
         let mut p = RooflineParams::default();
         let before = median_abs(p).0;
         for _ in 0..2 {
-            p.compute_efficiency = golden(0.2, 1.0, 10, |x| obj(RooflineParams { compute_efficiency: x, ..p }));
-            p.memory_efficiency = golden(0.3, 1.0, 10, |x| obj(RooflineParams { memory_efficiency: x, ..p }));
-            p.step_overhead_ms = golden(0.0, 20.0, 10, |x| obj(RooflineParams { step_overhead_ms: x, ..p }));
+            p.compute_efficiency = golden(0.2, 1.0, 10, |x| {
+                obj(RooflineParams {
+                    compute_efficiency: x,
+                    ..p
+                })
+            });
+            p.memory_efficiency = golden(0.3, 1.0, 10, |x| {
+                obj(RooflineParams {
+                    memory_efficiency: x,
+                    ..p
+                })
+            });
+            p.step_overhead_ms = golden(0.0, 20.0, 10, |x| {
+                obj(RooflineParams {
+                    step_overhead_ms: x,
+                    ..p
+                })
+            });
         }
         let (after, worst) = median_abs(p);
         out.push(GroupFit {

@@ -113,7 +113,17 @@ fn validate(a: ValidateArgs) -> anyhow::Result<()> {
         let fits = fleetsim::validate::fit_defaults(&base, a.threads.unwrap_or(0))?;
         let mut t = fleetsim::report::Table::new(
             "Fitted per GPU and precision (TensorRT-LLM offline throughput, 20000/2000 left out)",
-            &["gpu", "precision", "figures", "compute eff", "memory eff", "overhead ms", "median |error| default", "median |error| fitted", "worst fitted"],
+            &[
+                "gpu",
+                "precision",
+                "figures",
+                "compute eff",
+                "memory eff",
+                "overhead ms",
+                "median |error| default",
+                "median |error| fitted",
+                "worst fitted",
+            ],
         );
         for f in &fits {
             t.row(vec![

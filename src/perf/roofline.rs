@@ -117,7 +117,7 @@ impl Roofline {
             },
             experts,
             experts_per_token: model.experts_per_token.unwrap_or(1) as f64,
-            kv_bytes_per_token_per_gpu: kv_bytes_per_token_per_gpu(model, tp) as f64,
+            kv_bytes_per_token_per_gpu: kv_bytes_per_token_per_gpu(model, tp, 2) as f64,
             flops_per_s: peak_tflops * 1e12 * params.compute_efficiency,
             bytes_per_s: gpu.mem_bw_tbps * 1e12 * params.memory_efficiency,
             allreduces: if tp > 1 {
@@ -171,6 +171,12 @@ impl Roofline {
         compute_s.max(memory_s) + allreduce_s + self.overhead_s
     }
 
+    /// The same model with KV cache elements of `bytes` bytes (1 for an FP8 KV cache).
+    pub fn with_kv_element_bytes(mut self, model: &Model, tp: u32, bytes: u32) -> Roofline {
+        self.kv_bytes_per_token_per_gpu = kv_bytes_per_token_per_gpu(model, tp, bytes) as f64;
+        self
+    }
+
     /// Time to read the weights once at full (not efficiency-scaled) bandwidth, seconds: the
     /// physical floor of a decode step.
     pub fn weight_read_floor_s(&self, gpu: &Gpu) -> f64 {
@@ -180,9 +186,9 @@ impl Roofline {
 
 /// KV bytes one GPU stores per token: KV heads are split across the tensor-parallel group, and
 /// replicated when there are fewer KV heads than GPUs.
-pub fn kv_bytes_per_token_per_gpu(model: &Model, tp: u32) -> u64 {
+pub fn kv_bytes_per_token_per_gpu(model: &Model, tp: u32, element_bytes: u32) -> u64 {
     let heads_per_gpu = (model.kv_heads as u64).div_ceil(tp.max(1) as u64).max(1);
-    2 * model.layers as u64 * heads_per_gpu * model.head_dim as u64 * 2
+    2 * model.layers as u64 * heads_per_gpu * model.head_dim as u64 * element_bytes as u64
 }
 
 impl StepTimeModel for Roofline {

@@ -50,7 +50,8 @@ impl MemoryPlan {
             * 2.0;
         let reserve = act_bytes / GIB + FIXED_RESERVE_GIB;
         let usable = gpu.memory_gib * cfg.gpu_memory_utilization;
-        let kv_bytes_per_token = kv_bytes_per_token_per_gpu(model, cfg.tp);
+        let kv_bytes_per_token =
+            kv_bytes_per_token_per_gpu(model, cfg.tp, cfg.kv_cache_dtype.element_bytes());
         let block_bytes = kv_bytes_per_token * cfg.block_size as u64;
         let kv_gib = usable - weights - reserve;
         let computed_blocks = if kv_gib > 0.0 {
@@ -156,6 +157,25 @@ mod tests {
         )
         .unwrap();
         assert!(ok.kv_blocks > 0);
+    }
+
+    #[test]
+    fn fp8_kv_cache_holds_twice_the_tokens() {
+        let bf16 = plan("llama-3.1-8b", "h100-sxm", ReplicaSpec::default()).unwrap();
+        let fp8 = plan(
+            "llama-3.1-8b",
+            "h100-sxm",
+            ReplicaSpec {
+                kv_cache_dtype: Some(crate::serving::KvCacheDtype::Fp8),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            fp8.kv_bytes_per_token_per_gpu * 2,
+            bf16.kv_bytes_per_token_per_gpu
+        );
+        assert!((fp8.kv_blocks as i64 - 2 * bf16.kv_blocks as i64).abs() <= 1);
     }
 
     #[test]

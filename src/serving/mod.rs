@@ -20,6 +20,27 @@ use crate::perf::Precision;
 pub use memory::MemoryPlan;
 pub use replica::{PrefixStats, Replica, StepOutcome};
 
+/// Element type of the KV cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvCacheDtype {
+    /// The model's activation type: 16-bit (vLLM's `auto`).
+    #[default]
+    Auto,
+    /// 8-bit floats: half the bytes per token, twice the tokens in the same memory.
+    Fp8,
+}
+
+impl KvCacheDtype {
+    /// Bytes per cached element.
+    pub fn element_bytes(self) -> u32 {
+        match self {
+            KvCacheDtype::Auto => 2,
+            KvCacheDtype::Fp8 => 1,
+        }
+    }
+}
+
 /// Replica settings as a scenario writes them (the scenario's `replica`); unset fields take
 /// vLLM's defaults for the GPU (../shared/reference/scheduler.json).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -52,6 +73,9 @@ pub struct ReplicaSpec {
     /// Automatic prefix caching (on by default, as in vLLM V1).
     #[serde(default)]
     pub prefix_caching: Option<bool>,
+    /// KV cache element type: `auto` (16-bit, default) or `fp8`.
+    #[serde(default)]
+    pub kv_cache_dtype: Option<KvCacheDtype>,
 }
 
 /// Validated replica settings.
@@ -75,6 +99,8 @@ pub struct ReplicaConfig {
     pub kv_cache_tokens: Option<u64>,
     /// Automatic prefix caching.
     pub prefix_caching: bool,
+    /// KV cache element type.
+    pub kv_cache_dtype: KvCacheDtype,
 }
 
 impl ReplicaSpec {
@@ -157,6 +183,7 @@ impl ReplicaSpec {
             max_model_len: self.max_model_len,
             kv_cache_tokens: self.kv_cache_tokens,
             prefix_caching: self.prefix_caching.unwrap_or(true),
+            kv_cache_dtype: self.kv_cache_dtype.unwrap_or_default(),
         })
     }
 }
