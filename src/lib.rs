@@ -19,6 +19,7 @@
 //! Same scenario and seed give byte-identical outputs.
 #![warn(missing_docs)]
 
+pub mod calibrate;
 pub mod catalog;
 pub mod cost;
 pub mod engine;

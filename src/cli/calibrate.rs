@@ -5,13 +5,15 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use fleetsim::catalog::Catalog;
-use fleetsim::perf::fit::{fit, read_steps_csv};
+use fleetsim::perf::fit::{fit, read_bench_json, read_steps_csv};
 use fleetsim::perf::Precision;
 
 #[derive(Args, Debug)]
 pub struct CalibrateArgs {
-    /// Measured steps: CSV `prefill_tokens,decode_seqs,context_tokens,step_ms`.
-    measurements: PathBuf,
+    /// Measured steps (a CSV `prefill_tokens,decode_seqs,context_tokens,step_ms`), or one or
+    /// more `vllm bench serve --save-result` JSON files with per-request lengths.
+    #[arg(required = true, num_args = 1..)]
+    measurements: Vec<PathBuf>,
     /// Model the steps were measured on.
     #[arg(long)]
     model: String,
@@ -41,20 +43,36 @@ pub fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
         "fp8" => Precision::Fp8,
         other => anyhow::bail!("--precision must be bf16 or fp8, got `{other}`"),
     };
-    let samples = read_steps_csv(&a.measurements)?;
-    let p = fit(
-        model,
-        gpu,
-        a.tp,
-        precision,
-        &samples,
-        &a.measurements.display().to_string(),
-    );
+    let json = a.measurements.iter().all(|p| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    });
+    let p = if json {
+        let runs = a
+            .measurements
+            .iter()
+            .map(|p| read_bench_json(p))
+            .collect::<fleetsim::Result<Vec<_>>>()?;
+        fleetsim::calibrate::fit_bench(model, gpu, a.tp, precision, &runs)?
+    } else {
+        if a.measurements.len() != 1 {
+            anyhow::bail!("give one step CSV, or only vllm bench serve JSON files");
+        }
+        let samples = read_steps_csv(&a.measurements[0])?;
+        fit(
+            model,
+            gpu,
+            a.tp,
+            precision,
+            &samples,
+            &a.measurements[0].display().to_string(),
+        )
+    };
     let mut text = serde_json::to_string_pretty(&p)?;
     text.push('\n');
     std::fs::write(&a.out, text).with_context(|| format!("writing {}", a.out.display()))?;
     println!(
-        "fitted {} steps of {} on {} x {} ({}): compute efficiency {:.3}, memory efficiency {:.3}, overhead {:.3} ms",
+        "fitted {} measurements of {} on {} x {} ({}): compute efficiency {:.3}, memory efficiency {:.3}, overhead {:.3} ms",
         p.points,
         p.model,
         p.tp,

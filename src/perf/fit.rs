@@ -393,3 +393,190 @@ mod tests {
         }
     }
 }
+
+/// A serving benchmark result (`vllm bench serve --save-result`, with per-request lengths).
+#[derive(Clone, Debug)]
+pub struct BenchRun {
+    /// The file.
+    pub path: PathBuf,
+    /// (input tokens, output tokens) per request, in send order.
+    pub lengths: Vec<(u32, u32)>,
+    /// Requests per second (`None`: all at once).
+    pub request_rate: Option<f64>,
+    /// Gamma shape of the gaps (1 = Poisson), as vLLM's `--burstiness`.
+    pub burstiness: f64,
+    /// Client concurrency limit.
+    pub max_concurrency: Option<u32>,
+    /// Measured (metric, value): `mean_ttft_ms`, `mean_tpot_ms`, `output_throughput`.
+    pub measured: Vec<(&'static str, f64)>,
+}
+
+/// Reads a `vllm bench serve --save-result` JSON file. It must hold `input_lens` and
+/// `output_lens` (per-request lengths) and at least one of `mean_ttft_ms`, `mean_tpot_ms` and
+/// `output_throughput`.
+pub fn read_bench_json(path: &Path) -> Result<BenchRun> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        line: e.line() as u64,
+        field: "(file)".into(),
+        msg: format!("not JSON: {e}"),
+    })?;
+    let bad = |field: &str, msg: String| Error::Parse {
+        path: path.to_path_buf(),
+        line: 1,
+        field: field.into(),
+        msg,
+    };
+    let list = |key: &str| -> Result<Vec<u32>> {
+        let a = v.get(key).and_then(|x| x.as_array()).ok_or_else(|| {
+            bad(key, "missing: save the benchmark with --save-result (and --save-detailed on newer vLLM) so per-request lengths are kept".into())
+        })?;
+        a.iter()
+            .enumerate()
+            .map(|(i, x)| {
+                x.as_u64()
+                    .filter(|&n| n > 0 && n <= 10_000_000)
+                    .map(|n| n as u32)
+                    .ok_or_else(|| {
+                        bad(
+                            key,
+                            format!("element {i} is not a positive token count: {x}"),
+                        )
+                    })
+            })
+            .collect()
+    };
+    let ins = list("input_lens")?;
+    let outs = list("output_lens")?;
+    if ins.len() != outs.len() || ins.is_empty() {
+        return Err(bad(
+            "output_lens",
+            format!(
+                "{} output lengths for {} input lengths",
+                outs.len(),
+                ins.len()
+            ),
+        ));
+    }
+    let request_rate = match v.get("request_rate") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("inf") => None,
+        Some(x) => match x.as_f64() {
+            Some(r) if r.is_finite() && r > 0.0 => Some(r),
+            Some(r) if r.is_infinite() => None,
+            _ => {
+                return Err(bad(
+                    "request_rate",
+                    format!("expected a positive number or \"inf\", got {x}"),
+                ))
+            }
+        },
+    };
+    let burstiness = v.get("burstiness").and_then(|x| x.as_f64()).unwrap_or(1.0);
+    if !(burstiness.is_finite() && burstiness > 0.0) {
+        return Err(bad(
+            "burstiness",
+            format!("must be positive, got {burstiness}"),
+        ));
+    }
+    let max_concurrency = v
+        .get("max_concurrency")
+        .and_then(|x| x.as_u64())
+        .map(|n| n.max(1) as u32);
+    let mut measured = Vec::new();
+    for key in ["mean_ttft_ms", "mean_tpot_ms", "output_throughput"] {
+        if let Some(x) = v.get(key).and_then(|x| x.as_f64()) {
+            if !(x.is_finite() && x > 0.0) {
+                return Err(bad(key, format!("must be positive, got {x}")));
+            }
+            measured.push((key, x));
+        }
+    }
+    if measured.is_empty() {
+        return Err(bad(
+            "mean_ttft_ms",
+            "none of mean_ttft_ms, mean_tpot_ms, output_throughput is given".into(),
+        ));
+    }
+    Ok(BenchRun {
+        path: path.to_path_buf(),
+        lengths: ins.into_iter().zip(outs).collect(),
+        request_rate,
+        burstiness,
+        max_concurrency,
+        measured,
+    })
+}
+
+/// The figure a benchmark reports, read off a simulated summary.
+pub fn bench_metric(key: &str, s: &crate::metrics::Summary) -> f64 {
+    match key {
+        "mean_ttft_ms" => s.latency.ttft_s.mean * 1e3,
+        "mean_tpot_ms" => s.latency.tpot_s.mean * 1e3,
+        _ => s.throughput.output_tokens_per_s,
+    }
+}
+
+/// Nelder-Mead minimum of `f` over three variables from `x0` with initial steps `step`
+/// (standard reflection 1, expansion 2, contraction 0.5, shrink 0.5). Used where coordinate
+/// descent crawls along a narrow valley (memory efficiency against overhead).
+pub(crate) fn nelder_mead(
+    f: impl Fn([f64; 3]) -> f64,
+    x0: [f64; 3],
+    step: [f64; 3],
+    iters: usize,
+) -> [f64; 3] {
+    let mut pts: Vec<([f64; 3], f64)> = (0..4)
+        .map(|i| {
+            let mut x = x0;
+            if i > 0 {
+                x[i - 1] += step[i - 1];
+            }
+            (x, f(x))
+        })
+        .collect();
+    let lerp = |a: [f64; 3], b: [f64; 3], t: f64| {
+        [
+            a[0] + t * (b[0] - a[0]),
+            a[1] + t * (b[1] - a[1]),
+            a[2] + t * (b[2] - a[2]),
+        ]
+    };
+    for _ in 0..iters {
+        pts.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let c = {
+            let mut c = [0.0; 3];
+            for p in &pts[..3] {
+                for (ck, pk) in c.iter_mut().zip(p.0) {
+                    *ck += pk / 3.0;
+                }
+            }
+            c
+        };
+        let worst = pts[3];
+        let r = lerp(c, worst.0, -1.0);
+        let fr = f(r);
+        if fr < pts[0].1 {
+            let e = lerp(c, worst.0, -2.0);
+            let fe = f(e);
+            pts[3] = if fe < fr { (e, fe) } else { (r, fr) };
+        } else if fr < pts[2].1 {
+            pts[3] = (r, fr);
+        } else {
+            let k = lerp(c, worst.0, 0.5);
+            let fk = f(k);
+            if fk < worst.1 {
+                pts[3] = (k, fk);
+            } else {
+                let best = pts[0].0;
+                for p in pts.iter_mut().skip(1) {
+                    let x = lerp(best, p.0, 0.5);
+                    *p = (x, f(x));
+                }
+            }
+        }
+    }
+    pts.sort_by(|a, b| a.1.total_cmp(&b.1));
+    pts[0].0
+}
