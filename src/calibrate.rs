@@ -10,7 +10,7 @@ use rand_distr::{Distribution, Gamma};
 
 use crate::catalog::{Gpu, Model};
 use crate::error::Result;
-use crate::perf::fit::{bench_metric, golden, nelder_mead, BenchRun, Profile};
+use crate::perf::fit::{bench_metric, descend, nelder_mead, BenchRun, Profile};
 use crate::perf::{Precision, RooflineParams};
 use crate::rng::{stream_rng, Stream};
 use crate::scenario::{RunSpec, Scenario, Traffic};
@@ -97,30 +97,18 @@ pub fn fit_bench(
     // then Nelder-Mead along the valley, parameters clamped to physical ranges.
     let mut best: Option<(f64, RooflineParams)> = None;
     for start_ms in [1.0, 5.0, 20.0] {
-        let mut p = RooflineParams {
+        let p = RooflineParams {
             step_overhead_ms: start_ms,
             ..RooflineParams::default()
         };
-        for _ in 0..3 {
-            p.compute_efficiency = golden(0.05, 1.0, 14, |x| {
-                obj(RooflineParams {
-                    compute_efficiency: x,
-                    ..p
-                })
-            });
-            p.memory_efficiency = golden(0.05, 1.0, 14, |x| {
-                obj(RooflineParams {
-                    memory_efficiency: x,
-                    ..p
-                })
-            });
-            p.step_overhead_ms = golden(0.0, 100.0, 14, |x| {
-                obj(RooflineParams {
-                    step_overhead_ms: x,
-                    ..p
-                })
-            });
-        }
+        let p = descend(
+            &obj,
+            p,
+            [(0.05, 1.0), (0.05, 1.0), (0.0, 100.0)],
+            14,
+            3,
+            false,
+        );
         let o = obj(p);
         if best.as_ref().is_none_or(|b| o < b.0) {
             best = Some((o, p));

@@ -430,7 +430,7 @@ pub struct GroupFit {
 /// squared log error by coordinate descent with golden-section searches. Bounds keep the model
 /// physical: efficiencies 0.2 to 1 of peak, overhead 0 to 20 ms.
 pub fn fit_defaults(root: &Path, threads: usize) -> Result<Vec<GroupFit>> {
-    use crate::perf::fit::golden;
+    use crate::perf::fit::descend;
     use crate::perf::RooflineParams;
     let data: Value = serde_json::from_str(include_str!("catalog/calibration.json"))
         .map_err(|e| Error::config("calibration.json", e.to_string()))?;
@@ -487,28 +487,9 @@ pub fn fit_defaults(root: &Path, threads: usize) -> Result<Vec<GroupFit>> {
                 e.last().copied().unwrap_or(0.0),
             )
         };
-        let mut p = RooflineParams::default();
-        let before = median_abs(p).0;
-        for _ in 0..2 {
-            p.compute_efficiency = golden(0.2, 1.0, 10, |x| {
-                obj(RooflineParams {
-                    compute_efficiency: x,
-                    ..p
-                })
-            });
-            p.memory_efficiency = golden(0.3, 1.0, 10, |x| {
-                obj(RooflineParams {
-                    memory_efficiency: x,
-                    ..p
-                })
-            });
-            p.step_overhead_ms = golden(0.0, 20.0, 10, |x| {
-                obj(RooflineParams {
-                    step_overhead_ms: x,
-                    ..p
-                })
-            });
-        }
+        let before = median_abs(RooflineParams::default()).0;
+        let bounds = [(0.2, 1.0), (0.3, 1.0), (0.0, 20.0)];
+        let p = descend(&obj, RooflineParams::default(), bounds, 10, 2, false);
         let (after, worst) = median_abs(p);
         out.push(GroupFit {
             gpu: g.0.clone(),

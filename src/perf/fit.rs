@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::roofline::{Roofline, RooflineParams};
-use super::{BatchShape, Precision, PrefillChunk};
+use super::{BatchShape, Precision};
 use crate::catalog::{Gpu, Model};
 use crate::error::{Error, Result};
 use crate::workload::readers::{field, parse_err, CsvTable};
@@ -80,18 +80,7 @@ pub fn read_steps_csv(path: &Path) -> Result<Vec<StepSample>> {
             ));
         }
         out.push(StepSample {
-            shape: BatchShape {
-                decode_seqs: v[1] as u32,
-                decode_context_tokens: v[2] as u64,
-                prefills: if v[0] > 0.0 {
-                    vec![PrefillChunk {
-                        context_tokens: 0,
-                        new_tokens: v[0] as u32,
-                    }]
-                } else {
-                    vec![]
-                },
-            },
+            shape: BatchShape::with_prefill(v[1] as u32, v[2] as u64, v[0] as u32),
             step_ms: v[3],
         });
         Ok(())
@@ -185,6 +174,44 @@ pub(crate) fn golden(mut a: f64, mut b: f64, iters: usize, f: impl Fn(f64) -> f6
     (a + b) / 2.0
 }
 
+/// Coordinate descent over compute efficiency, memory efficiency and per-step overhead (in that
+/// order, each by a golden-section search of `iters` steps within its `bounds`), for `rounds`
+/// rounds from `p`; with `stop_when_flat`, it stops early once a round no longer improves `f`.
+pub(crate) fn descend(
+    f: &dyn Fn(RooflineParams) -> f64,
+    mut p: RooflineParams,
+    bounds: [(f64, f64); 3],
+    iters: usize,
+    rounds: usize,
+    stop_when_flat: bool,
+) -> RooflineParams {
+    for _ in 0..rounds {
+        let before = if stop_when_flat { f(p) } else { 0.0 };
+        p.compute_efficiency = golden(bounds[0].0, bounds[0].1, iters, |x| {
+            f(RooflineParams {
+                compute_efficiency: x,
+                ..p
+            })
+        });
+        p.memory_efficiency = golden(bounds[1].0, bounds[1].1, iters, |x| {
+            f(RooflineParams {
+                memory_efficiency: x,
+                ..p
+            })
+        });
+        p.step_overhead_ms = golden(bounds[2].0, bounds[2].1, iters, |x| {
+            f(RooflineParams {
+                step_overhead_ms: x,
+                ..p
+            })
+        });
+        if stop_when_flat && (before - f(p)).abs() < 1e-14 {
+            break;
+        }
+    }
+    p
+}
+
 /// Fits the step-time model for `model` on `tp` x `gpu` at `precision` to `samples`.
 pub fn fit(
     model: &Model,
@@ -194,32 +221,9 @@ pub fn fit(
     samples: &[StepSample],
     source: &str,
 ) -> Profile {
-    let mut p = RooflineParams::default();
     let f = |p: RooflineParams| objective(model, gpu, tp, precision, p, samples);
-    for _ in 0..40 {
-        let before = f(p);
-        p.compute_efficiency = golden(0.05, 1.0, 60, |x| {
-            f(RooflineParams {
-                compute_efficiency: x,
-                ..p
-            })
-        });
-        p.memory_efficiency = golden(0.05, 1.0, 60, |x| {
-            f(RooflineParams {
-                memory_efficiency: x,
-                ..p
-            })
-        });
-        p.step_overhead_ms = golden(0.0, 200.0, 60, |x| {
-            f(RooflineParams {
-                step_overhead_ms: x,
-                ..p
-            })
-        });
-        if (before - f(p)).abs() < 1e-14 {
-            break;
-        }
-    }
+    let bounds = [(0.05, 1.0), (0.05, 1.0), (0.0, 200.0)];
+    let p = descend(&f, RooflineParams::default(), bounds, 60, 40, true);
     let r = Roofline::new(model, gpu, tp, precision, p);
     let errs: Vec<f64> = samples
         .iter()
@@ -360,18 +364,7 @@ mod tests {
                     if prefill == 0 && decode == 0 {
                         continue;
                     }
-                    let shape = BatchShape {
-                        decode_seqs: decode,
-                        decode_context_tokens: decode as u64 * 1000,
-                        prefills: if prefill > 0 {
-                            vec![PrefillChunk {
-                                context_tokens: 0,
-                                new_tokens: prefill,
-                            }]
-                        } else {
-                            vec![]
-                        },
-                    };
+                    let shape = BatchShape::with_prefill(decode, decode as u64 * 1000, prefill);
                     let noise = 1.0 + 0.005 * (rng.gen::<f64>() * 2.0 - 1.0);
                     samples.push(StepSample {
                         step_ms: r.step_time_s(&shape) * 1e3 * noise,

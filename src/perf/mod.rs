@@ -63,6 +63,28 @@ pub struct BatchShape {
 }
 
 impl BatchShape {
+    /// A step of `decode_seqs` decoding sequences whose contexts sum to `decode_context_tokens`,
+    /// plus, when `prefill_tokens` is not 0, one prefill chunk of that many tokens with no prior
+    /// context (the shape of a measured step in a step CSV).
+    pub fn with_prefill(
+        decode_seqs: u32,
+        decode_context_tokens: u64,
+        prefill_tokens: u32,
+    ) -> BatchShape {
+        BatchShape {
+            decode_seqs,
+            decode_context_tokens,
+            prefills: if prefill_tokens > 0 {
+                vec![PrefillChunk {
+                    context_tokens: 0,
+                    new_tokens: prefill_tokens,
+                }]
+            } else {
+                vec![]
+            },
+        }
+    }
+
     /// Tokens computed in this step.
     pub fn tokens(&self) -> u64 {
         self.decode_seqs as u64

@@ -272,7 +272,7 @@ fn bad_input_gets_clear_errors_not_panics() {
 #[test]
 fn calibrate_profile_round_trips_through_a_scenario() {
     use fleetsim::catalog::Catalog;
-    use fleetsim::perf::{BatchShape, Precision, PrefillChunk, Roofline, RooflineParams};
+    use fleetsim::perf::{BatchShape, Precision, Roofline, RooflineParams};
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let c = Catalog::builtin();
@@ -295,18 +295,7 @@ fn calibrate_profile_round_trips_through_a_scenario() {
             if p + n == 0 {
                 continue;
             }
-            let shape = BatchShape {
-                decode_seqs: n,
-                decode_context_tokens: n as u64 * 500,
-                prefills: if p > 0 {
-                    vec![PrefillChunk {
-                        context_tokens: 0,
-                        new_tokens: p,
-                    }]
-                } else {
-                    vec![]
-                },
-            };
+            let shape = BatchShape::with_prefill(n, n as u64 * 500, p);
             csv.push_str(&format!(
                 "{p},{n},{},{}\n",
                 n * 500,
@@ -470,7 +459,7 @@ fn calibrate_from_bench_json_recovers_the_model() {
     assert_eq!(p.points, 9);
     assert!(p.max_abs_error < 0.03, "{p:?}");
     use fleetsim::catalog::Catalog;
-    use fleetsim::perf::{BatchShape, Precision, PrefillChunk, Roofline};
+    use fleetsim::perf::{BatchShape, Precision, Roofline};
     let c = Catalog::builtin();
     let (m, g) = (
         c.model("llama-3.1-8b").unwrap(),
@@ -481,18 +470,7 @@ fn calibrate_from_bench_json_recovers_the_model() {
         Roofline::new(m, g, 1, Precision::Bf16, p.params),
     );
     for (decode, prefill) in [(1u32, 0u32), (16, 0), (64, 0), (8, 512), (0, 2048)] {
-        let shape = BatchShape {
-            decode_seqs: decode,
-            decode_context_tokens: decode as u64 * 600,
-            prefills: if prefill > 0 {
-                vec![PrefillChunk {
-                    context_tokens: 0,
-                    new_tokens: prefill,
-                }]
-            } else {
-                vec![]
-            },
-        };
+        let shape = BatchShape::with_prefill(decode, decode as u64 * 600, prefill);
         let (a, b) = (rt.step_time_s(&shape), rf.step_time_s(&shape));
         assert!(
             (a - b).abs() / a < 0.06,
