@@ -53,7 +53,10 @@ impl MemoryPlan {
         let kv_bytes_per_token =
             kv_bytes_per_token_per_gpu(model, cfg.tp, cfg.kv_cache_dtype.element_bytes());
         let block_bytes = kv_bytes_per_token * cfg.block_size as u64;
-        let kv_gib = usable - weights - reserve;
+        let kv_gib = match cfg.kv_cache_free_memory_fraction {
+            Some(f) => f * (gpu.memory_gib - weights - reserve),
+            None => usable - weights - reserve,
+        };
         let computed_blocks = if kv_gib > 0.0 {
             (kv_gib * GIB / block_bytes as f64).floor() as u64
         } else {
@@ -176,6 +179,41 @@ mod tests {
             bf16.kv_bytes_per_token_per_gpu
         );
         assert!((fp8.kv_blocks as i64 - 2 * bf16.kv_blocks as i64).abs() <= 1);
+    }
+
+    #[test]
+    fn free_memory_fraction_sizes_kv_from_what_weights_leave() {
+        // 70B FP8 on one H100: vLLM's rule (0.9 of 79.6 GiB, less weights and activations) leaves
+        // little KV; TensorRT-LLM's (0.9 of what is left free) leaves several times more.
+        let fp8 = |extra: ReplicaSpec| {
+            plan(
+                "llama-3.1-70b",
+                "h100-sxm",
+                ReplicaSpec {
+                    precision: Some(crate::perf::Precision::Fp8),
+                    ..extra
+                },
+            )
+            .unwrap()
+        };
+        let vllm = fp8(ReplicaSpec::default());
+        let trt = fp8(ReplicaSpec {
+            kv_cache_free_memory_fraction: Some(0.9),
+            ..Default::default()
+        });
+        let free = 79.6 - trt.weights_gib_per_gpu - trt.reserve_gib_per_gpu;
+        assert!((trt.kv_gib_per_gpu - 0.9 * free).abs() < 0.2, "{trt:?}");
+        assert!(trt.kv_blocks > 2 * vllm.kv_blocks, "{trt:?} vs {vllm:?}");
+        let c = Catalog::builtin();
+        let both = ReplicaSpec {
+            kv_cache_free_memory_fraction: Some(0.9),
+            gpu_memory_utilization: Some(0.9),
+            ..Default::default()
+        }
+        .resolve(c.gpu("h100-sxm").unwrap())
+        .unwrap_err()
+        .to_string();
+        assert!(both.contains("not both"), "{both}");
     }
 
     #[test]

@@ -41,6 +41,20 @@ impl KvCacheDtype {
     }
 }
 
+/// When the scheduler admits a waiting request (its capacity policy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchedulerPolicy {
+    /// vLLM's: admit while blocks for the next chunk are free; when blocks run out, preempt the
+    /// newest running request and recompute it later (TensorRT-LLM calls this MAX_UTILIZATION).
+    #[default]
+    Vllm,
+    /// TensorRT-LLM's default (GUARANTEED_NO_EVICT): admit a request only when the blocks for its
+    /// whole prompt and output fit beside what the running requests will still need, so no
+    /// request is ever preempted.
+    GuaranteedNoEvict,
+}
+
 /// Replica settings as a scenario writes them (the scenario's `replica`); unset fields take
 /// vLLM's defaults for the GPU (../shared/reference/scheduler.json).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -76,6 +90,14 @@ pub struct ReplicaSpec {
     /// KV cache element type: `auto` (16-bit, default) or `fp8`.
     #[serde(default)]
     pub kv_cache_dtype: Option<KvCacheDtype>,
+    /// Admission policy: `vllm` (default) or `guaranteed_no_evict` (TensorRT-LLM's).
+    #[serde(default)]
+    pub scheduler_policy: Option<SchedulerPolicy>,
+    /// Size the KV cache as this fraction of the memory left free after weights and activations
+    /// (TensorRT-LLM's `free_gpu_memory_fraction`, default 0.9 there) instead of vLLM's
+    /// `gpu_memory_utilization` of the whole GPU. Give one or the other.
+    #[serde(default)]
+    pub kv_cache_free_memory_fraction: Option<f64>,
 }
 
 /// Validated replica settings.
@@ -101,6 +123,10 @@ pub struct ReplicaConfig {
     pub prefix_caching: bool,
     /// KV cache element type.
     pub kv_cache_dtype: KvCacheDtype,
+    /// Admission policy.
+    pub scheduler_policy: SchedulerPolicy,
+    /// KV cache as a fraction of the memory left free (instead of `gpu_memory_utilization`).
+    pub kv_cache_free_memory_fraction: Option<f64>,
 }
 
 impl ReplicaSpec {
@@ -155,6 +181,20 @@ impl ReplicaSpec {
                 format!("must be in (0, 1], got {util}"),
             ));
         }
+        if let Some(f) = self.kv_cache_free_memory_fraction {
+            if !(f > 0.0 && f <= 1.0) {
+                return Err(Error::config(
+                    "replica.kv_cache_free_memory_fraction",
+                    format!("must be in (0, 1], got {f}"),
+                ));
+            }
+            if self.gpu_memory_utilization.is_some() {
+                return Err(Error::config(
+                    "replica.kv_cache_free_memory_fraction",
+                    "give gpu_memory_utilization (vLLM's rule: a fraction of the whole GPU) or kv_cache_free_memory_fraction (TensorRT-LLM's: a fraction of what weights and activations leave free), not both",
+                ));
+            }
+        }
         if let Some(m) = self.max_model_len {
             if m < 2 {
                 return Err(Error::config(
@@ -184,6 +224,8 @@ impl ReplicaSpec {
             kv_cache_tokens: self.kv_cache_tokens,
             prefix_caching: self.prefix_caching.unwrap_or(true),
             kv_cache_dtype: self.kv_cache_dtype.unwrap_or_default(),
+            scheduler_policy: self.scheduler_policy.unwrap_or_default(),
+            kv_cache_free_memory_fraction: self.kv_cache_free_memory_fraction,
         })
     }
 }

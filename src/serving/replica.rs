@@ -66,6 +66,15 @@ struct Running {
     registered: u32,
     /// Position in its fill bucket (decoders only).
     bucket_pos: u32,
+    /// Blocks it will hold when its last token is computed (for `guaranteed_no_evict`).
+    need: u32,
+}
+
+impl Running {
+    /// Blocks it will still allocate.
+    fn owed(&self) -> u64 {
+        (self.need as u64).saturating_sub(self.table.len() as u64)
+    }
 }
 
 /// Aggregates over all decoding sequences.
@@ -117,6 +126,9 @@ pub struct Replica {
     bs: u32,
     max_model_len: u32,
     limited_by_kv: bool,
+    no_evict: bool,
+    /// Blocks the running requests will still allocate (sum of `Running::owed`).
+    owed: u64,
     kv: BlockPool,
     perf: Arc<dyn StepTimeModel>,
     waiting: VecDeque<Waiting>,
@@ -163,6 +175,8 @@ impl Replica {
             bs: cfg.block_size,
             max_model_len: mem.max_model_len,
             limited_by_kv: mem.max_model_len_limited_by == "the KV cache capacity",
+            no_evict: cfg.scheduler_policy == super::SchedulerPolicy::GuaranteedNoEvict,
+            owed: 0,
             kv: BlockPool::new(mem.kv_blocks, cfg.prefix_caching),
             perf,
             waiting: VecDeque::new(),
@@ -353,6 +367,7 @@ impl Replica {
         self.remove_decoder(seq);
         self.prefilling.remove(&seq);
         let mut run = self.running.remove(&seq).expect("newest exists");
+        self.owed -= run.owed();
         let r = &requests[run.req as usize];
         Self::register_full(&mut self.kv, r, self.bs, &mut run, kv_tokens);
         self.kv.release_all(&run.table);
@@ -405,6 +420,7 @@ impl Replica {
             };
             Self::register_full(&mut self.kv, r, self.bs, run, kv_tokens);
             let b = self.kv.allocate().expect("free blocks were counted");
+            self.owed -= run.owed().min(1);
             run.table.push(b);
         }
         let decode_seqs = self.dec.count;
@@ -442,6 +458,7 @@ impl Replica {
                 continue;
             }
             let run = self.running.get_mut(&seq).expect("not preempted");
+            self.owed -= run.owed().min(new_blocks);
             for _ in 0..new_blocks {
                 run.table
                     .push(self.kv.allocate().expect("free blocks were counted"));
@@ -488,7 +505,15 @@ impl Replica {
             let cached = self.hits.len() as u32 * self.bs;
             let n = (target - cached).min(budget);
             let new_blocks = div_ceil(cached as u64 + n as u64, bs) - self.hits.len() as u64;
-            if new_blocks + free_hits > self.kv.free() {
+            // Blocks it will hold when its last token is computed.
+            let need = div_ceil(r.input_tokens as u64 + r.output_tokens as u64, bs);
+            if self.no_evict {
+                // Admit only if its whole life fits beside what running requests still need.
+                let life = need.saturating_sub(self.hits.len() as u64) + free_hits;
+                if self.owed + life > self.kv.free() {
+                    break;
+                }
+            } else if new_blocks + free_hits > self.kv.free() {
                 break;
             }
             let w = self.waiting.pop_front().expect("front exists");
@@ -522,8 +547,10 @@ impl Replica {
                     table,
                     chain: w.chain,
                     bucket_pos: 0,
+                    need: need as u32,
                 },
             );
+            self.owed += self.running[&seq].owed();
             self.prefilling.insert(seq);
             rec.scheduled(w.req as usize, now);
             budget -= n;
@@ -598,6 +625,7 @@ impl Replica {
             debug_assert_eq!(step, k, "a decoder outlived its last token");
             self.remove_decoder(seq);
             let mut run = self.running.remove(&seq).expect("checked above");
+            self.owed -= run.owed();
             let kv_tokens = run.prompt as u64 + run.output as u64 - 1;
             let r = &requests[run.req as usize];
             Self::register_full(&mut self.kv, r, self.bs, &mut run, kv_tokens);
@@ -630,6 +658,7 @@ impl Replica {
             let (req, output) = (run.req, run.output);
             if g >= output {
                 let run = self.running.remove(&seq).expect("present");
+                self.owed -= run.owed();
                 self.kv.release_all(&run.table);
                 rec.completed(req as usize, now, output);
                 done.push(req);
@@ -700,6 +729,20 @@ impl Replica {
         if self.running.len() as u32 > self.max_num_seqs {
             return Err("more running requests than max_num_seqs".into());
         }
+        let owed: u64 = self.running.values().map(Running::owed).sum();
+        if owed != self.owed {
+            return Err(format!(
+                "running requests owe {owed} blocks, {} tracked",
+                self.owed
+            ));
+        }
+        if self.no_evict && self.owed > self.kv.free() {
+            return Err(format!(
+                "guaranteed_no_evict promised {} blocks with {} free",
+                self.owed,
+                self.kv.free()
+            ));
+        }
         self.kv.check(&holders)
     }
 }
@@ -709,7 +752,7 @@ mod tests {
     use super::*;
     use crate::catalog::Catalog;
 
-    use crate::serving::ReplicaSpec;
+    use crate::serving::{ReplicaSpec, SchedulerPolicy};
 
     /// A model where every step takes 1 ms, so timings are easy to check by hand.
     struct UnitSteps;
@@ -732,12 +775,17 @@ mod tests {
     }
 
     fn replica(seqs: u32, budget: u32, blocks: u64) -> Replica {
+        replica_with(seqs, budget, blocks, SchedulerPolicy::Vllm)
+    }
+
+    fn replica_with(seqs: u32, budget: u32, blocks: u64, policy: SchedulerPolicy) -> Replica {
         let c = Catalog::builtin();
         let gpu = c.gpu("h100-sxm").unwrap();
         let cfg = ReplicaSpec {
             max_num_seqs: Some(seqs),
             max_num_batched_tokens: Some(budget),
             kv_cache_tokens: Some(blocks * 16),
+            scheduler_policy: Some(policy),
             ..Default::default()
         }
         .resolve(gpu)
@@ -813,6 +861,24 @@ mod tests {
         }
         assert_eq!(rep.kv_used_blocks(), 0);
         assert!(rep.kv_peak_used_blocks() <= 4);
+    }
+
+    #[test]
+    fn guaranteed_no_evict_waits_instead_of_preempting() {
+        // The workload that forces a preemption above: under guaranteed_no_evict the second
+        // request (56 tokens = 4 blocks over its life) waits until the first has finished.
+        let mut rep = replica_with(8, 2048, 4, SchedulerPolicy::GuaranteedNoEvict);
+        let reqs = [req(0, 0, 16, 40), req(1, 0, 16, 40)];
+        let rec = drain(&mut rep, &reqs);
+        assert_eq!(rep.preemptions, 0);
+        let first_done = rec.records[0].finish.unwrap();
+        assert_eq!(rec.records[1].scheduled, Some(first_done));
+        assert!(rec.records[1].finish.is_some());
+        // With room for both lives, both run at once.
+        let mut rep = replica_with(8, 2048, 8, SchedulerPolicy::GuaranteedNoEvict);
+        let rec = drain(&mut rep, &reqs);
+        assert_eq!(rec.records[1].scheduled, Some(SimTime::ZERO));
+        assert_eq!(rep.preemptions, 0);
     }
 
     #[test]

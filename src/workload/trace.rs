@@ -134,6 +134,19 @@ pub struct TraceSpec {
     /// --max-concurrency`); arrival times become the earliest send times.
     #[serde(default)]
     pub max_concurrency: Option<u32>,
+    /// Drop rows whose prompt is longer than this many tokens (applied before `limit`), as
+    /// serving benchmarks do: `vllm bench serve` and `sglang.bench_serving` drop ShareGPT
+    /// prompts over 1024 tokens.
+    #[serde(default)]
+    pub max_input_tokens: Option<u32>,
+    /// Drop rows whose prompt plus output is longer than this many tokens (before `limit`); the
+    /// benchmarks' ShareGPT sampler drops pairs over 2048.
+    #[serde(default)]
+    pub max_total_tokens: Option<u32>,
+    /// Multiply every prompt and output length by this factor (rounded, at least 1 token),
+    /// after the length filters: to give a recorded length distribution another mean.
+    #[serde(default = "one")]
+    pub length_scale: f64,
 }
 
 impl TraceSpec {
@@ -152,6 +165,9 @@ impl TraceSpec {
             failed: FailedPolicy::Drop,
             arrivals: None,
             max_concurrency: None,
+            max_input_tokens: None,
+            max_total_tokens: None,
+            length_scale: 1.0,
         }
     }
 
@@ -181,6 +197,26 @@ impl TraceSpec {
                 return Err(Error::config(
                     format!("{field}.end_s"),
                     format!("must be after start_s ({a}), got {b}"),
+                ));
+            }
+        }
+        if !(self.length_scale.is_finite() && self.length_scale > 0.0 && self.length_scale <= 1e3) {
+            return Err(Error::config(
+                format!("{field}.length_scale"),
+                format!(
+                    "must be a positive number up to 1000, got {}",
+                    self.length_scale
+                ),
+            ));
+        }
+        for (name, v) in [
+            ("max_input_tokens", self.max_input_tokens),
+            ("max_total_tokens", self.max_total_tokens),
+        ] {
+            if v == Some(0) {
+                return Err(Error::config(
+                    format!("{field}.{name}"),
+                    "must be at least 1 token",
                 ));
             }
         }
@@ -252,6 +288,44 @@ impl TraceSpec {
                 msg: "the trace has no requests".into(),
             });
         }
+        if self.max_input_tokens.is_some() || self.max_total_tokens.is_some() {
+            let max_in = self.max_input_tokens.unwrap_or(u32::MAX) as u64;
+            let max_total = self.max_total_tokens.unwrap_or(u32::MAX) as u64;
+            let before = rows.len();
+            rows.retain(|r| {
+                r.input_tokens as u64 <= max_in
+                    && r.input_tokens as u64 + r.output_tokens as u64 <= max_total
+            });
+            notes.push(format!(
+                "{}: dropped {} of {before} rows over max_input_tokens {:?} / max_total_tokens {:?}",
+                path.display(),
+                before - rows.len(),
+                self.max_input_tokens,
+                self.max_total_tokens
+            ));
+            if rows.is_empty() {
+                return Err(Error::Input {
+                    path: path.to_path_buf(),
+                    msg: "no requests left after max_input_tokens / max_total_tokens".into(),
+                });
+            }
+        }
+        if self.length_scale != 1.0 {
+            if rows.iter().any(|r| r.prefix.is_some()) {
+                return Err(Error::config(
+                    "workload.trace.length_scale",
+                    format!(
+                        "{} has prefix ids, which describe the prompts as recorded; scaling the lengths would break them",
+                        path.display()
+                    ),
+                ));
+            }
+            let scale = |t: u32| ((t as f64 * self.length_scale).round() as u32).max(1);
+            for r in rows.iter_mut() {
+                r.input_tokens = scale(r.input_tokens);
+                r.output_tokens = scale(r.output_tokens);
+            }
+        }
         if let Some(arr) = &self.arrivals {
             // Length-only rows keep file order; the arrival process gives them times.
             let mut process = arr.build();
@@ -310,5 +384,64 @@ impl TraceSpec {
             });
         }
         Ok(Workload::finish(requests, notes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::readers::test_util::temp_file;
+    use super::*;
+
+    fn lengths_spec(path: &Path) -> TraceSpec {
+        let mut spec = TraceSpec::new(path, TraceFormat::Lengths);
+        spec.arrivals = Some(ArrivalSpec::Constant { rate_per_s: 10.0 });
+        spec
+    }
+
+    #[test]
+    fn length_filters_apply_before_limit_and_scale_after() {
+        let f = temp_file(
+            ".csv",
+            "num_prefill_tokens,num_decode_tokens\n100,100\n2000,10\n1000,1100\n300,50\n10,3\n",
+        );
+        let mut spec = lengths_spec(f.path());
+        spec.max_input_tokens = Some(1024);
+        spec.max_total_tokens = Some(2048);
+        spec.limit = Some(2);
+        spec.length_scale = 0.5;
+        let w = spec.load(f.path(), 1).unwrap();
+        let lens: Vec<(u32, u32)> = w
+            .requests
+            .iter()
+            .map(|r| (r.input_tokens, r.output_tokens))
+            .collect();
+        // Rows 2 (prompt over 1024) and 3 (total over 2048) are dropped, then two kept and halved.
+        assert_eq!(lens, vec![(50, 50), (150, 25)]);
+        assert!(
+            w.notes.iter().any(|n| n.contains("dropped 2 of 5")),
+            "{:?}",
+            w.notes
+        );
+        // A scaled length never reaches zero.
+        spec.limit = None;
+        spec.length_scale = 0.1;
+        let w = spec.load(f.path(), 1).unwrap();
+        assert_eq!(w.requests[2].output_tokens, 1);
+    }
+
+    #[test]
+    fn bad_length_options_are_refused() {
+        let f = temp_file(".csv", "num_prefill_tokens,num_decode_tokens\n100,100\n");
+        let mut spec = lengths_spec(f.path());
+        spec.length_scale = 0.0;
+        let e = spec.load(f.path(), 1).unwrap_err().to_string();
+        assert!(e.contains("length_scale"), "{e}");
+        spec.length_scale = 1.0;
+        spec.max_input_tokens = Some(50);
+        let e = spec.load(f.path(), 1).unwrap_err().to_string();
+        assert!(e.contains("no requests left"), "{e}");
+        spec.max_input_tokens = Some(0);
+        let e = spec.load(f.path(), 1).unwrap_err().to_string();
+        assert!(e.contains("max_input_tokens"), "{e}");
     }
 }

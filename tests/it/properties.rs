@@ -9,7 +9,7 @@ use fleetsim::catalog::Catalog;
 use fleetsim::engine::Simulation;
 use fleetsim::metrics::{Status, Summary};
 use fleetsim::perf::{Precision, Roofline, RooflineParams};
-use fleetsim::serving::{MemoryPlan, Replica, ReplicaSpec};
+use fleetsim::serving::{MemoryPlan, Replica, ReplicaSpec, SchedulerPolicy};
 use fleetsim::time::SimTime;
 use fleetsim::workload::{FollowUp, PrefixIds, Request, Workload};
 use proptest::prelude::*;
@@ -85,6 +85,7 @@ proptest! {
         seqs in 1u32..8,
         extra_budget in 0u32..300,
         caching in any::<bool>(),
+        no_evict in any::<bool>(),
     ) {
         let block = 1u32 << block_pow;
         let c = Catalog::builtin();
@@ -96,6 +97,11 @@ proptest! {
             block_size: Some(block),
             kv_cache_tokens: Some(kv_blocks * block as u64),
             prefix_caching: Some(caching),
+            scheduler_policy: Some(if no_evict {
+                SchedulerPolicy::GuaranteedNoEvict
+            } else {
+                SchedulerPolicy::Vllm
+            }),
             ..Default::default()
         }
         .resolve(gpu)
@@ -123,6 +129,9 @@ proptest! {
         prop_assert_eq!(out.replicas[0].kv_used_blocks(), 0);
         if !caching {
             prop_assert_eq!(s.prefix_cache.hit_tokens, 0);
+        }
+        if no_evict {
+            prop_assert_eq!(out.replicas[0].preemptions, 0);
         }
     }
 }
