@@ -175,6 +175,7 @@ impl Scenario {
             &gpu.id,
             replica.tp,
             replica.precision,
+            crate::catalog::Catalog::builtin().step_time_defaults(gpu, replica.precision),
         )?;
         validate_perf(&params)?;
         Ok(params)
@@ -261,6 +262,20 @@ fn validate_perf(p: &RooflineParams) -> Result<()> {
                 format!("must be a fraction of peak in (0, 1], got {v}"),
             ));
         }
+    }
+    if let Some(l) = p.allreduce_latency_us {
+        if !(l >= 0.0 && l < 100_000.0) {
+            return Err(Error::config(
+                "perf.allreduce_latency_us",
+                format!("must be 0..100000 us, got {l}"),
+            ));
+        }
+    }
+    if !(p.seq_overhead_us >= 0.0 && p.seq_overhead_us < 10_000.0) {
+        return Err(Error::config(
+            "perf.seq_overhead_us",
+            format!("must be 0..10000 us, got {}", p.seq_overhead_us),
+        ));
     }
     if !(p.step_overhead_ms >= 0.0 && p.step_overhead_ms < 1000.0) {
         return Err(Error::config(

@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 pub struct Gpu {
     /// Short id used in scenarios, e.g. `h100-sxm`.
     pub id: String,
+    /// Architecture family (`hopper`, `ampere`, `ada`, `blackwell`, `cdna3`): GPUs of one family
+    /// share fitted step-time efficiencies (catalog/step_time.json).
+    pub family: String,
     /// Full name.
     pub name: String,
     /// Dense BF16 tensor throughput, TFLOP/s.
@@ -171,6 +174,38 @@ struct ApiFile {
     default_apis: Vec<String>,
 }
 
+/// Fitted step-time efficiencies for one GPU family and weight precision (step_time.json).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepTimeFit {
+    /// GPU family.
+    pub family: String,
+    /// Weight precision: `bf16` or `fp8`.
+    pub precision: String,
+    /// Fraction of peak tensor FLOP/s.
+    pub compute_efficiency: f64,
+    /// Fraction of peak memory bandwidth.
+    pub memory_efficiency: f64,
+    /// Fraction of link bandwidth reached by all-reduce.
+    pub link_efficiency: f64,
+    /// Fixed time per step, ms.
+    pub step_overhead_ms: f64,
+    /// Time per sequence in a step, microseconds.
+    pub seq_overhead_us: f64,
+    /// Latency of one tensor-parallel all-reduce, microseconds (absent: the GPU catalog's).
+    #[serde(default)]
+    pub allreduce_latency_us: Option<f64>,
+    /// Published figures it was fitted to.
+    pub figures: u32,
+}
+
+#[derive(Deserialize)]
+struct StepTimeFile {
+    notes: String,
+    source: String,
+    fits: Vec<StepTimeFit>,
+}
+
 #[derive(Deserialize)]
 struct GpuFile {
     #[allow(dead_code)]
@@ -197,6 +232,12 @@ pub struct Catalog {
     pub apis: Vec<Api>,
     /// APIs compared by default.
     pub default_apis: Vec<String>,
+    /// Fitted step-time efficiencies per GPU family and precision.
+    pub step_time: Vec<StepTimeFit>,
+    /// Where the fits come from.
+    pub step_time_source: String,
+    /// How they were fitted.
+    pub step_time_notes: String,
 }
 
 impl Catalog {
@@ -214,7 +255,12 @@ impl Catalog {
                 .expect("built-in prices.json parses");
             let a: ApiFile =
                 serde_json::from_str(include_str!("apis.json")).expect("built-in apis.json parses");
+            let st: StepTimeFile = serde_json::from_str(include_str!("step_time.json"))
+                .expect("built-in step_time.json parses");
             Catalog {
+                step_time: st.fits,
+                step_time_source: st.source,
+                step_time_notes: st.notes,
                 gpus: g.gpus,
                 models: m.models,
                 gpu_prices: p.gpu_prices,
@@ -222,6 +268,35 @@ impl Catalog {
                 default_apis: a.default_apis,
             }
         })
+    }
+
+    /// The default step-time parameters for `gpu` at `precision`: its family's fit at that
+    /// precision, else its family's fit at the other precision, else the generic defaults.
+    pub fn step_time_defaults(
+        &self,
+        gpu: &Gpu,
+        precision: crate::perf::Precision,
+    ) -> crate::perf::RooflineParams {
+        let mine = |p: &str| {
+            self.step_time
+                .iter()
+                .find(|f| f.family == gpu.family && f.precision == p)
+        };
+        let other = match precision {
+            crate::perf::Precision::Bf16 => "fp8",
+            crate::perf::Precision::Fp8 => "bf16",
+        };
+        match mine(precision.as_str()).or_else(|| mine(other)) {
+            Some(f) => crate::perf::RooflineParams {
+                compute_efficiency: f.compute_efficiency,
+                memory_efficiency: f.memory_efficiency,
+                link_efficiency: f.link_efficiency,
+                step_overhead_ms: f.step_overhead_ms,
+                seq_overhead_us: f.seq_overhead_us,
+                allreduce_latency_us: f.allreduce_latency_us,
+            },
+            None => crate::perf::RooflineParams::default(),
+        }
     }
 
     /// Looks up a GPU by id (case-insensitive); the error lists the known ids.

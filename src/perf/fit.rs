@@ -261,11 +261,18 @@ pub struct PerfSpec {
     /// Fixed time per step, milliseconds.
     #[serde(default)]
     pub step_overhead_ms: Option<f64>,
+    /// Time per sequence in a step, microseconds.
+    #[serde(default)]
+    pub seq_overhead_us: Option<f64>,
+    /// Latency of one tensor-parallel all-reduce, microseconds.
+    #[serde(default)]
+    pub allreduce_latency_us: Option<f64>,
 }
 
 impl PerfSpec {
-    /// The parameters for a replica of `model` on `tp` x `gpu` at `precision`; a profile fitted
-    /// for another setup is an error that says which.
+    /// The parameters for a replica of `model` on `tp` x `gpu` at `precision`, starting from
+    /// `defaults` (the catalog's fit for the GPU family); a profile replaces them, and a profile
+    /// fitted for another setup is an error that says which.
     pub fn resolve(
         &self,
         base_dir: &Path,
@@ -273,8 +280,9 @@ impl PerfSpec {
         gpu: &str,
         tp: u32,
         precision: Precision,
+        defaults: RooflineParams,
     ) -> Result<RooflineParams> {
-        let mut p = RooflineParams::default();
+        let mut p = defaults;
         if let Some(path) = &self.profile {
             let path = crate::scenario::resolve_path(path, base_dir);
             let prof = Profile::load(&path)?;
@@ -312,6 +320,12 @@ impl PerfSpec {
         }
         if let Some(x) = self.step_overhead_ms {
             p.step_overhead_ms = x;
+        }
+        if let Some(x) = self.seq_overhead_us {
+            p.seq_overhead_us = x;
+        }
+        if let Some(x) = self.allreduce_latency_us {
+            p.allreduce_latency_us = Some(x);
         }
         Ok(p)
     }

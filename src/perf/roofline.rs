@@ -23,6 +23,11 @@ pub struct RooflineParams {
     pub link_efficiency: f64,
     /// Fixed time added to every step, milliseconds.
     pub step_overhead_ms: f64,
+    /// Time added per sequence in the step (decoding or prefilling), microseconds: sampling,
+    /// scheduling and detokenization work that grows with the batch.
+    pub seq_overhead_us: f64,
+    /// Fixed latency of one tensor-parallel all-reduce, microseconds (`None`: the GPU catalog's).
+    pub allreduce_latency_us: Option<f64>,
 }
 
 impl Default for RooflineParams {
@@ -35,6 +40,8 @@ impl Default for RooflineParams {
             memory_efficiency: 0.8,
             link_efficiency: 0.7,
             step_overhead_ms: 1.0,
+            seq_overhead_us: 0.0,
+            allreduce_latency_us: None,
         }
     }
 }
@@ -63,6 +70,7 @@ pub struct Roofline {
     link_bytes_per_s: f64,
     allreduce_latency_s: f64,
     overhead_s: f64,
+    seq_overhead_s: f64,
 }
 
 impl Roofline {
@@ -127,8 +135,12 @@ impl Roofline {
             },
             allreduce_bytes_per_token: ring * model.hidden_size as f64 * 2.0,
             link_bytes_per_s: link_gbps * 1e9 * params.link_efficiency,
-            allreduce_latency_s: gpu.allreduce_latency_us * 1e-6,
+            allreduce_latency_s: params
+                .allreduce_latency_us
+                .unwrap_or(gpu.allreduce_latency_us)
+                * 1e-6,
             overhead_s: params.step_overhead_ms * 1e-3,
+            seq_overhead_s: params.seq_overhead_us * 1e-6,
         }
     }
 
@@ -168,7 +180,7 @@ impl Roofline {
         let allreduce_s = self.allreduces
             * (self.allreduce_bytes_per_token * tokens / self.link_bytes_per_s
                 + self.allreduce_latency_s);
-        compute_s.max(memory_s) + allreduce_s + self.overhead_s
+        compute_s.max(memory_s) + allreduce_s + self.overhead_s + self.seq_overhead_s * logits
     }
 
     /// The same model with KV cache elements of `bytes` bytes (1 for an FP8 KV cache).
