@@ -264,7 +264,7 @@ fn validate_perf(p: &RooflineParams) -> Result<()> {
         }
     }
     if let Some(l) = p.allreduce_latency_us {
-        if !(l >= 0.0 && l < 100_000.0) {
+        if !(0.0..100_000.0).contains(&l) {
             return Err(Error::config(
                 "perf.allreduce_latency_us",
                 format!("must be 0..100000 us, got {l}"),
