@@ -1,12 +1,18 @@
 //! `fleetsim validate`: re-creates each published measurement in `catalog/calibration.json`
-//! (a copy of ../shared/reference/calibration.json, sources included), simulates it with the
-//! default step-time model, and tabulates measured against predicted.
+//! (a copy of ../shared/reference/calibration.json, sources included) with the engine settings
+//! its source documents (`engine_setup`), simulates it with the default step-time model (the
+//! per-family fit in `catalog/step_time.json`), and tabulates measured against predicted.
 //!
 //! Setups: TensorRT-LLM offline maximum-throughput runs (all requests at time 0, fixed input and
-//! output lengths, output tokens per second); SGLang and vLLM ShareGPT serving runs at a request
-//! rate (median TTFT, TPOT, ITL, E2E) or at an unbounded rate (request and output throughput);
-//! vLLM 0.5.4 runs of 320 ShareGPT prompts sent at once (output throughput, mean ITL). ShareGPT
-//! lengths come from the shipped length statistics.
+//! output lengths, output tokens per second; TensorRT-LLM's no-evict admission and free-memory
+//! KV sizing); SGLang and vLLM ShareGPT serving runs at a request rate (median TTFT, TPOT, ITL,
+//! E2E) or all at once (request and output throughput); vLLM 0.5.4 runs of 320 ShareGPT prompts
+//! sent at once. ShareGPT lengths are the shipped length statistics filtered as the benchmarks
+//! filter prompts and scaled to the benchmarks' mean output ([`sharegpt_length_scale`]).
+//!
+//! A figure is *counted* toward the accuracy targets unless an engine feature fleetsim does not
+//! model dominates it (the row's note says which). [`fit_defaults`] refits the defaults to the
+//! counted figures; [`cross_validate`] checks that fit on held-out workloads.
 
 use std::path::Path;
 
