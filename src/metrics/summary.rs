@@ -195,6 +195,10 @@ pub struct Setup {
     pub max_model_len: u32,
     /// What limits max_model_len.
     pub max_model_len_limited_by: String,
+    /// Admission policy (`vllm` or `guaranteed_no_evict`).
+    pub scheduler_policy: String,
+    /// The step-time parameters used (the GPU family's fitted defaults unless overridden).
+    pub step_time: crate::perf::RooflineParams,
     /// Master seed.
     pub seed: u64,
 }

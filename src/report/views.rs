@@ -16,7 +16,7 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
     let st = &s.setup;
     let mut lat = Table::new(
         format!(
-            "{} ({}) on {} x {} (tp {}), {} routing, max_num_seqs {}, max_num_batched_tokens {}",
+            "{} ({}) on {} x {} (tp {}), {} routing, max_num_seqs {}, max_num_batched_tokens {}, {} scheduler; step time: compute {:.2}, memory {:.2}, overhead {:.2} ms + {:.1} us/seq",
             st.model,
             st.precision,
             st.replicas,
@@ -24,7 +24,12 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
             st.tp,
             st.router,
             st.max_num_seqs,
-            st.max_num_batched_tokens
+            st.max_num_batched_tokens,
+            st.scheduler_policy,
+            st.step_time.compute_efficiency,
+            st.step_time.memory_efficiency,
+            st.step_time.step_overhead_ms,
+            st.step_time.seq_overhead_us
         ),
         &["latency (s)", "mean", "p50", "p90", "p95", "p99", "max"],
     );

@@ -296,12 +296,18 @@ impl TraceSpec {
                 r.input_tokens as u64 <= max_in
                     && r.input_tokens as u64 + r.output_tokens as u64 <= max_total
             });
+            let limits: Vec<String> = [
+                ("max_input_tokens", self.max_input_tokens),
+                ("max_total_tokens", self.max_total_tokens),
+            ]
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
+            .collect();
             notes.push(format!(
-                "{}: dropped {} of {before} rows over max_input_tokens {:?} / max_total_tokens {:?}",
+                "{}: dropped {} of {before} rows over {}",
                 path.display(),
                 before - rows.len(),
-                self.max_input_tokens,
-                self.max_total_tokens
+                limits.join(", ")
             ));
             if rows.is_empty() {
                 return Err(Error::Input {
