@@ -8,6 +8,11 @@
 //! caching, a request admitted from the queue first takes the longest chain of cached blocks
 //! matching its prompt (never its last token), and those tokens skip prefill compute.
 //!
+//! Under `scheduler_policy: guaranteed_no_evict` (TensorRT-LLM's default) a waiting request is
+//! admitted only if the blocks of its whole prompt and output fit in the free blocks beside
+//! `owed`, the blocks running requests will still allocate; so no running request ever needs
+//! preempting. `owed` is kept under both policies and checked by `check_invariants`.
+//!
 //! Decoding sequences are not visited one by one each step. Every running decoder gains exactly
 //! one token per step, so a decoder is described by the step it joined and the tokens it had
 //! then; from those its length at any step follows. The replica keeps, over all decoders: their
