@@ -708,41 +708,30 @@ fn abs_stats(log_errs: &[f64]) -> (f64, f64, usize) {
 }
 
 /// Minimizes the mean squared log error of `runs` from `start`: coordinate descent over compute
-/// efficiency, memory efficiency and overhead, then link efficiency (which only tensor-parallel
-/// runs see), twice.
+/// efficiency, memory efficiency and fixed overhead, then the per-sequence overhead, then link
+/// efficiency and all-reduce latency (which only tensor-parallel runs see); twice.
 fn fit_group(pool: &rayon::ThreadPool, runs: &[&FitRun], start: RooflineParams) -> RooflineParams {
     let obj = |p: RooflineParams| {
         let e = log_errors(pool, runs, p);
         e.iter().map(|x| x * x).sum::<f64>() / e.len().max(1) as f64
     };
+    // Golden-section search of one parameter (set by `set`) within `bounds`, the others fixed.
+    let search = |p: RooflineParams, bounds: (f64, f64), set: fn(&mut RooflineParams, f64)| {
+        crate::perf::fit::golden(bounds.0, bounds.1, 10, |x| {
+            let mut q = p;
+            set(&mut q, x);
+            obj(q)
+        })
+    };
     let mut p = start;
     for _ in 0..2 {
         p = crate::perf::fit::descend(&obj, p, FIT_BOUNDS, 10, 1, false);
-        p.seq_overhead_us = crate::perf::fit::golden(FIT_SEQ_BOUNDS.0, FIT_SEQ_BOUNDS.1, 10, |x| {
-            obj(RooflineParams {
-                seq_overhead_us: x,
-                ..p
-            })
-        });
+        p.seq_overhead_us = search(p, FIT_SEQ_BOUNDS, |q, x| q.seq_overhead_us = x);
         if runs.iter().any(|r| r.spec.replica.tp > 1) {
-            p.link_efficiency =
-                crate::perf::fit::golden(FIT_LINK_BOUNDS.0, FIT_LINK_BOUNDS.1, 10, |x| {
-                    obj(RooflineParams {
-                        link_efficiency: x,
-                        ..p
-                    })
-                });
-            p.allreduce_latency_us = Some(crate::perf::fit::golden(
-                FIT_ALLREDUCE_US_BOUNDS.0,
-                FIT_ALLREDUCE_US_BOUNDS.1,
-                10,
-                |x| {
-                    obj(RooflineParams {
-                        allreduce_latency_us: Some(x),
-                        ..p
-                    })
-                },
-            ));
+            p.link_efficiency = search(p, FIT_LINK_BOUNDS, |q, x| q.link_efficiency = x);
+            p.allreduce_latency_us = Some(search(p, FIT_ALLREDUCE_US_BOUNDS, |q, x| {
+                q.allreduce_latency_us = Some(x)
+            }));
         }
     }
     p
