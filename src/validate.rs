@@ -190,7 +190,6 @@ struct EngineSetup {
     unmodelled: Vec<(&'static str, &'static str)>,
 }
 
-const MULTI_STEP: &str = "not counted: vLLM 0.6.0 ran with --num-scheduler-steps 10 (multi-step scheduling): tokens are streamed 10 at a time and new prompts wait for the 10-step run in flight, which fleetsim does not model";
 const E2E_LENGTHS: &str = "not counted: a median E2E is about the median output length times TPOT, and the benchmark's ShareGPT sample has a shorter median output (about 117 tokens: its median E2E over its median TPOT) than the shipped length statistics give after scaling to the same mean (188): a workload difference, not a step-time one";
 const CPU_BOUND: &str = "not counted: vLLM 0.5.4 was CPU-bound (the source: ~60% GPU power, fixed in 0.6.0; ITL flat at ~18-20 ms from TP 1 to TP 8 for the 8B model): per-step CPU time of that engine version, which fleetsim does not model";
 
@@ -221,13 +220,9 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         // vllm.entrypoints.openai.api_server --max_model_len 4096 (V0 defaults: 256 sequences,
         // no chunked prefill, so a whole prompt of up to 4096 tokens per step).
         EngineSetup {
-            keys: r#""gpu_memory_utilization": 0.9, "max_num_seqs": 256, "max_num_batched_tokens": 4096, "max_model_len": 4096"#.into(),
-            note: "vLLM 0.6.0: 256 seqs, max_model_len 4096, whole prompts per step",
-            unmodelled: vec![
-                ("median TTFT ms", MULTI_STEP),
-                ("median ITL ms", MULTI_STEP),
-                ("median E2E ms", E2E_LENGTHS),
-            ],
+            keys: r#""gpu_memory_utilization": 0.9, "max_num_seqs": 256, "max_num_batched_tokens": 4096, "max_model_len": 4096, "num_scheduler_steps": 10"#.into(),
+            note: "vLLM 0.6.0: --num-scheduler-steps 10 (runs of 10 decode steps, prefill-only steps between), 256 seqs, max_model_len 4096",
+            unmodelled: vec![("median E2E ms", E2E_LENGTHS)],
         }
     } else {
         // LambdaLabsML/vllm-benchmark: --gpu-memory-utilization 0.95, --max-num-seqs 256,

@@ -98,6 +98,11 @@ pub struct ReplicaSpec {
     /// `gpu_memory_utilization` of the whole GPU. Give one or the other.
     #[serde(default)]
     pub kv_cache_free_memory_fraction: Option<f64>,
+    /// Decode steps per scheduler call, as vLLM 0.6's `--num-scheduler-steps` (default 1):
+    /// the scheduler runs between runs of this many decode steps, tokens stream once per run,
+    /// and prompts are computed in prefill-only steps between runs.
+    #[serde(default)]
+    pub num_scheduler_steps: Option<u32>,
 }
 
 /// Validated replica settings.
@@ -127,6 +132,8 @@ pub struct ReplicaConfig {
     pub scheduler_policy: SchedulerPolicy,
     /// KV cache as a fraction of the memory left free (instead of `gpu_memory_utilization`).
     pub kv_cache_free_memory_fraction: Option<f64>,
+    /// Decode steps per scheduler call.
+    pub num_scheduler_steps: u32,
 }
 
 impl ReplicaSpec {
@@ -195,6 +202,13 @@ impl ReplicaSpec {
                 ));
             }
         }
+        let num_scheduler_steps = self.num_scheduler_steps.unwrap_or(1);
+        if !(1..=64).contains(&num_scheduler_steps) {
+            return Err(Error::config(
+                "replica.num_scheduler_steps",
+                format!("must be 1..=64, got {num_scheduler_steps}"),
+            ));
+        }
         if let Some(m) = self.max_model_len {
             if m < 2 {
                 return Err(Error::config(
@@ -226,6 +240,7 @@ impl ReplicaSpec {
             kv_cache_dtype: self.kv_cache_dtype.unwrap_or_default(),
             scheduler_policy: self.scheduler_policy.unwrap_or_default(),
             kv_cache_free_memory_fraction: self.kv_cache_free_memory_fraction,
+            num_scheduler_steps,
         })
     }
 }

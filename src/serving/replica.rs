@@ -13,6 +13,11 @@
 //! `owed`, the blocks running requests will still allocate; so no running request ever needs
 //! preempting. `owed` is kept under both policies and checked by `check_invariants`.
 //!
+//! With `num_scheduler_steps` k > 1 (vLLM 0.6's multi-step scheduling), a scheduling point with
+//! prompts to compute runs a prefill-only step, in which decoders do not advance (the step
+//! counter `k` stays, so their progress formula holds); otherwise it starts a run of k decode
+//! steps that admits nothing. Inter-token gaps are recorded once per run.
+//!
 //! Decoding sequences are not visited one by one each step. Every running decoder gains exactly
 //! one token per step, so a decoder is described by the step it joined and the tokens it had
 //! then; from those its length at any step follows. The replica keeps, over all decoders: their
@@ -101,6 +106,8 @@ struct Plan {
     k: u64,
     start: SimTime,
     decode_seqs: u32,
+    /// Decoders compute a token in this step (false for a multi-step prefill-only step).
+    decoding: bool,
     prefills: Vec<(u64, u32)>,
 }
 
@@ -134,6 +141,14 @@ pub struct Replica {
     no_evict: bool,
     /// Blocks the running requests will still allocate (sum of `Running::owed`).
     owed: u64,
+    /// Decode steps per scheduler call (`num_scheduler_steps`; 1 = every step).
+    multi_steps: u32,
+    /// Decode steps left in the multi-step run in progress (0: at a scheduling point).
+    run_left: u32,
+    /// Time since decoders last streamed tokens (multi-step only), ns.
+    chunk_ns: u64,
+    /// The last step was prefill-only: the next scheduling point runs the decoders.
+    decode_next: bool,
     kv: BlockPool,
     perf: Arc<dyn StepTimeModel>,
     waiting: VecDeque<Waiting>,
@@ -182,6 +197,10 @@ impl Replica {
             limited_by_kv: mem.max_model_len_limited_by == "the KV cache capacity",
             no_evict: cfg.scheduler_policy == super::SchedulerPolicy::GuaranteedNoEvict,
             owed: 0,
+            multi_steps: cfg.num_scheduler_steps,
+            run_left: 0,
+            chunk_ns: 0,
+            decode_next: false,
             kv: BlockPool::new(mem.kv_blocks, cfg.prefix_caching),
             perf,
             waiting: VecDeque::new(),
@@ -388,24 +407,11 @@ impl Replica {
         Some(seq)
     }
 
-    /// Plans and starts the next step at `now` if there is anything to compute.
-    pub fn start_step(
-        &mut self,
-        now: SimTime,
-        requests: &[Request],
-        rec: &mut Recorder,
-    ) -> StepOutcome {
-        debug_assert!(self.plan.is_none(), "a step is already in flight");
+    /// Gives every decoder whose last block is full at step `self.k` a new block, preempting the
+    /// newest running requests while blocks are short; returns the decoders that remain.
+    fn allocate_decoders(&mut self, now: SimTime, requests: &[Request], rec: &mut Recorder) -> u32 {
         let k = self.k;
-        let bs = self.bs as u64;
-        let mut budget = self.budget;
-        // Buffers reused across steps, so a step allocates nothing in the steady state.
-        let mut prefills = std::mem::take(&mut self.spare_prefills);
-        prefills.clear();
-
-        // 1. Decoders, oldest first: those whose last block is full need a new one; when blocks
-        // are short, preempt the newest running requests.
-        let bucket = (k % bs) as usize;
+        let bucket = (k % self.bs as u64) as usize;
         while self.dec.fill[bucket].len() as u64 > self.kv.free() {
             if self.preempt_newest(now, requests, rec).is_none() {
                 break;
@@ -428,12 +434,53 @@ impl Replica {
             self.owed -= run.owed().min(1);
             run.table.push(b);
         }
-        let decode_seqs = self.dec.count;
-        budget -= decode_seqs.min(budget);
+        self.spare_seqs = seqs;
+        self.dec.count
+    }
+
+    /// Plans and starts the next step at `now` if there is anything to compute.
+    pub fn start_step(
+        &mut self,
+        now: SimTime,
+        requests: &[Request],
+        rec: &mut Recorder,
+    ) -> StepOutcome {
+        debug_assert!(self.plan.is_none(), "a step is already in flight");
+        let k = self.k;
+        let bs = self.bs as u64;
+        let mut budget = self.budget;
+        // Buffers reused across steps, so a step allocates nothing in the steady state.
+        let mut prefills = std::mem::take(&mut self.spare_prefills);
+        prefills.clear();
+
+        // With multi-step scheduling (vLLM V0's `num_scheduler_steps`), the scheduler runs only
+        // between runs of decode steps; at such a point, prompts to compute make the step
+        // prefill-only (decoders wait), as vLLM 0.6 schedules without chunked prefill.
+        if self.run_left > 0 && self.dec.count == 0 {
+            self.run_left = 0;
+        }
+        let in_run = self.run_left > 0;
+        // After a prefill-only step, decoders get their run before the next one, so prompts
+        // that keep being preempted cannot starve them.
+        let try_prefill = self.multi_steps > 1
+            && !in_run
+            && (!self.decode_next || self.dec.count == 0)
+            && (!self.prefilling.is_empty() || !self.waiting.is_empty());
+
+        // 1. Decoders, oldest first: those whose last block is full need a new one; when blocks
+        // are short, preempt the newest running requests.
+        let mut decode_seqs = 0;
+        if !try_prefill {
+            decode_seqs = self.allocate_decoders(now, requests, rec);
+            budget -= decode_seqs.min(budget);
+        }
 
         // 2. Running prefills (chunked prompts in progress), in admission order.
+        let mut seqs = std::mem::take(&mut self.spare_seqs);
         seqs.clear();
-        seqs.extend(self.prefilling.iter().copied());
+        if !in_run {
+            seqs.extend(self.prefilling.iter().copied());
+        }
         for &seq in &seqs {
             if budget == 0 {
                 break;
@@ -474,7 +521,7 @@ impl Replica {
         self.spare_seqs = seqs;
 
         // 3. Waiting requests, in order, while budget, sequence slots and blocks last.
-        while budget > 0 && (self.running.len() as u32) < self.max_num_seqs {
+        while !in_run && budget > 0 && (self.running.len() as u32) < self.max_num_seqs {
             let Some(w) = self.waiting.front_mut() else {
                 break;
             };
@@ -562,15 +609,27 @@ impl Replica {
             prefills.push((seq, n));
         }
 
+        // A multi-step scheduling point with nothing to prefill after all: a decode step.
+        if try_prefill && prefills.is_empty() {
+            decode_seqs = self.allocate_decoders(now, requests, rec);
+        }
+        let decoding = !try_prefill || prefills.is_empty();
         if decode_seqs == 0 && prefills.is_empty() {
             self.spare_prefills = prefills;
             return StepOutcome::Idle;
         }
+        if self.multi_steps > 1 && decoding && !in_run {
+            self.run_left = self.multi_steps;
+        }
+        self.decode_next = !decoding;
 
         // The batch shape for the step-time model.
         self.shape.decode_seqs = decode_seqs;
-        self.shape.decode_context_tokens =
-            (self.dec.base_sum + decode_seqs as i64 * k as i64).max(0) as u64;
+        self.shape.decode_context_tokens = if decoding {
+            (self.dec.base_sum + decode_seqs as i64 * k as i64).max(0) as u64
+        } else {
+            0
+        };
         self.shape.prefills.clear();
         for &(seq, n) in &prefills {
             if let Some(Running {
@@ -591,6 +650,7 @@ impl Replica {
             k,
             start: now,
             decode_seqs,
+            decoding,
             prefills,
         });
         StepOutcome::Started(now + SimTime::from_nanos(dur))
@@ -613,10 +673,23 @@ impl Replica {
         self.busy_ns += dur;
         self.steps += 1;
 
-        // Every decoder got one token; those on their last token finish.
-        rec.decode_batch(dur, plan.decode_seqs);
+        // Every decoder got one token; those on their last token finish. Under multi-step
+        // scheduling the tokens of a run reach the client together at its end, so the
+        // inter-token gap recorded is the time since the previous run ended.
+        if self.multi_steps > 1 {
+            self.chunk_ns += dur;
+            if plan.decoding {
+                self.run_left = self.run_left.saturating_sub(1);
+                if self.run_left == 0 {
+                    rec.decode_batch(self.chunk_ns, plan.decode_seqs);
+                    self.chunk_ns = 0;
+                }
+            }
+        } else {
+            rec.decode_batch(dur, plan.decode_seqs);
+        }
         while let Some(&Reverse((step, seq))) = self.dec.finish.peek() {
-            if step > k {
+            if step > k || !plan.decoding {
                 break;
             }
             self.dec.finish.pop();
@@ -639,7 +712,9 @@ impl Replica {
             done.push(run.req);
         }
 
-        // Prefill chunks advance; full blocks join the cache; a finished prompt yields a token.
+        // Prefill chunks advance; full blocks join the cache; a finished prompt yields a token and
+        // decodes from the next decode step (a prefill-only step does not advance the decoders).
+        let next_k = if plan.decoding { k + 1 } else { k };
         for &(seq, n) in &plan.prefills {
             let Some(run) = self.running.get_mut(&seq) else {
                 continue;
@@ -669,11 +744,11 @@ impl Replica {
                 done.push(req);
             } else {
                 rec.token(req as usize, now);
-                self.add_decoder(seq, k + 1, g);
+                self.add_decoder(seq, next_k, g);
             }
         }
         self.spare_prefills = plan.prefills;
-        self.k = k + 1;
+        self.k = next_k;
     }
 
     /// Writes the generated-token counts of running decoders into the recorder (their tokens are
@@ -884,6 +959,69 @@ mod tests {
         let rec = drain(&mut rep, &reqs);
         assert_eq!(rec.records[1].scheduled, Some(SimTime::ZERO));
         assert_eq!(rep.preemptions, 0);
+    }
+
+    /// Runs a replica with 1 ms steps: request 0 at time 0, request 1 joining at 2 ms.
+    fn two_arrivals(num_scheduler_steps: u32) -> Recorder {
+        let c = Catalog::builtin();
+        let gpu = c.gpu("h100-sxm").unwrap();
+        let cfg = ReplicaSpec {
+            max_num_seqs: Some(8),
+            max_num_batched_tokens: Some(2048),
+            kv_cache_tokens: Some(1000 * 16),
+            num_scheduler_steps: Some(num_scheduler_steps),
+            ..Default::default()
+        }
+        .resolve(gpu)
+        .unwrap();
+        let mem = MemoryPlan::new(c.model("llama-3.1-8b").unwrap(), gpu, &cfg).unwrap();
+        let mut rep = Replica::new(0, &cfg, &mem, Arc::new(UnitSteps));
+        let reqs = [req(0, 0, 10, 9), req(1, 2, 10, 3)];
+        let mut rec = Recorder::new(reqs.iter().map(|r| r.arrival));
+        rec.arrived(0, 0, SimTime::ZERO);
+        rep.enqueue(0, &reqs[0]).unwrap();
+        let (mut now, mut done, mut joined) = (SimTime::ZERO, Vec::new(), false);
+        loop {
+            if !joined && now >= reqs[1].arrival {
+                rec.arrived(1, 0, now);
+                rep.enqueue(1, &reqs[1]).unwrap();
+                joined = true;
+            }
+            match rep.start_step(now, &reqs, &mut rec) {
+                StepOutcome::Started(end) => {
+                    now = end;
+                    rep.finish_step(now, &reqs, &mut rec, &mut done);
+                    rep.check_invariants().unwrap();
+                }
+                StepOutcome::Idle if joined => break,
+                StepOutcome::Idle => now = reqs[1].arrival,
+            }
+        }
+        assert_eq!(done.len(), 2);
+        rec
+    }
+
+    #[test]
+    fn multi_step_runs_delay_new_prompts_and_bunch_tokens() {
+        let ms = |x: u64| Some(SimTime::from_nanos(x * 1_000_000));
+        // Every step: request 1 joins the step after it arrives (a mixed step), first token at
+        // 3 ms; request 0 decodes its 8 tokens in steps 1-8.
+        let one = two_arrivals(1);
+        assert_eq!(one.records[1].first_token, ms(3));
+        assert_eq!(one.records[0].finish, ms(9));
+        // Runs of 4 decode steps: request 1 waits for the run that began at 1 ms to end (5 ms),
+        // gets a prefill-only step (first token at 6 ms) during which request 0 waits, so
+        // request 0 finishes a step later.
+        let four = two_arrivals(4);
+        assert_eq!(four.records[1].first_token, ms(6));
+        assert_eq!(four.records[0].finish, ms(10));
+        // Tokens stream once per run: the first run's gap is its 4 steps.
+        assert!(
+            four.itl.percentile_ns(100.0) >= 4_000_000.0,
+            "{}",
+            four.itl.percentile_ns(100.0)
+        );
+        assert!(one.itl.percentile_ns(100.0) <= 1_000_000.0 * 1.01);
     }
 
     #[test]

@@ -86,6 +86,7 @@ proptest! {
         extra_budget in 0u32..300,
         caching in any::<bool>(),
         no_evict in any::<bool>(),
+        scheduler_steps in 1u32..5,
     ) {
         let block = 1u32 << block_pow;
         let c = Catalog::builtin();
@@ -102,6 +103,7 @@ proptest! {
             } else {
                 SchedulerPolicy::Vllm
             }),
+            num_scheduler_steps: Some(scheduler_steps),
             ..Default::default()
         }
         .resolve(gpu)
