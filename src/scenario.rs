@@ -402,11 +402,7 @@ impl RunSpec {
             kv_gib_per_gpu: self.memory.kv_gib_per_gpu,
             max_model_len: self.memory.max_model_len,
             max_model_len_limited_by: self.memory.max_model_len_limited_by.to_string(),
-            scheduler_policy: match self.replica.scheduler_policy {
-                crate::serving::SchedulerPolicy::Vllm => "vllm",
-                crate::serving::SchedulerPolicy::GuaranteedNoEvict => "guaranteed_no_evict",
-            }
-            .to_string(),
+            scheduler_policy: self.replica.scheduler_policy.name().to_string(),
             step_time: self.params,
             seed: self.seed,
         };

@@ -397,17 +397,19 @@ pub fn sharegpt_length_scale(root: &Path, entries: &[Value]) -> Result<f64> {
     Ok(target / mean_out)
 }
 
-/// Runs every entry (in parallel on `threads` threads; 0 = all cores) and returns the report.
-pub fn run(root: &Path, threads: usize) -> Result<Validation> {
+/// The simulations that re-create every entry of the calibration data.
+fn calibration_jobs(root: &Path) -> Result<Vec<Job>> {
     let data: Value = serde_json::from_str(include_str!("catalog/calibration.json"))
         .map_err(|e| Error::config("calibration.json", e.to_string()))?;
     let entries = data["entries"].as_array().cloned().unwrap_or_default();
     let scale = sharegpt_length_scale(root, &entries)?;
-    let jobs = jobs(&entries, scale);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::config("threads", e.to_string()))?;
+    Ok(jobs(&entries, scale))
+}
+
+/// Runs every entry (in parallel on `threads` threads; 0 = all cores) and returns the report.
+pub fn run(root: &Path, threads: usize) -> Result<Validation> {
+    let jobs = calibration_jobs(root)?;
+    let pool = pool(threads)?;
     let results: Vec<std::result::Result<crate::metrics::Summary, String>> = pool.install(|| {
         jobs.par_iter()
             .map(|j| match &j.scenario {
@@ -642,12 +644,8 @@ struct FitRun {
 }
 
 fn fit_runs(root: &Path) -> Result<Vec<FitRun>> {
-    let data: Value = serde_json::from_str(include_str!("catalog/calibration.json"))
-        .map_err(|e| Error::config("calibration.json", e.to_string()))?;
-    let entries = data["entries"].as_array().cloned().unwrap_or_default();
-    let scale = sharegpt_length_scale(root, &entries)?;
     let mut runs = Vec::new();
-    for j in jobs(&entries, scale) {
+    for j in calibration_jobs(root)? {
         let Some(text) = &j.scenario else { continue };
         let figures: Vec<(f64, Read)> = j
             .figures

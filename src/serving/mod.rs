@@ -55,6 +55,19 @@ pub enum SchedulerPolicy {
     GuaranteedNoEvict,
 }
 
+impl SchedulerPolicy {
+    /// All policies with their names, as scenarios spell them.
+    pub const ALL: [(SchedulerPolicy, &'static str); 2] = [
+        (SchedulerPolicy::Vllm, "vllm"),
+        (SchedulerPolicy::GuaranteedNoEvict, "guaranteed_no_evict"),
+    ];
+
+    /// The policy's name as scenarios spell it.
+    pub fn name(self) -> &'static str {
+        crate::named::name_of(&SchedulerPolicy::ALL, self)
+    }
+}
+
 /// Replica settings as a scenario writes them (the scenario's `replica`); unset fields take
 /// vLLM's defaults for the GPU (../shared/reference/scheduler.json).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]

@@ -1025,6 +1025,14 @@ mod tests {
     }
 
     #[test]
+    fn scheduler_policy_names_match_the_scenario_spelling() {
+        for (p, name) in SchedulerPolicy::ALL {
+            assert_eq!(serde_json::to_value(p).unwrap(), name);
+            assert_eq!(p.name(), name);
+        }
+    }
+
+    #[test]
     fn requests_that_can_never_fit_are_rejected() {
         let mut rep = replica(8, 2048, 4); // 64 tokens of KV
         let reqs = [req(0, 0, 60, 10), req(1, 0, 10, 10)];
