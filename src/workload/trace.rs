@@ -147,6 +147,13 @@ pub struct TraceSpec {
     /// after the length filters: to give a recorded length distribution another mean.
     #[serde(default = "one")]
     pub length_scale: f64,
+    /// Multiply every prompt length by this factor as well (after `length_scale`): for a
+    /// benchmark whose prompts and outputs have another ratio than the recorded ones.
+    #[serde(default = "one")]
+    pub input_length_scale: f64,
+    /// Multiply every output length by this factor as well (after `length_scale`).
+    #[serde(default = "one")]
+    pub output_length_scale: f64,
 }
 
 impl TraceSpec {
@@ -168,6 +175,8 @@ impl TraceSpec {
             max_input_tokens: None,
             max_total_tokens: None,
             length_scale: 1.0,
+            input_length_scale: 1.0,
+            output_length_scale: 1.0,
         }
     }
 
@@ -200,14 +209,17 @@ impl TraceSpec {
                 ));
             }
         }
-        if !(self.length_scale.is_finite() && self.length_scale > 0.0 && self.length_scale <= 1e3) {
-            return Err(Error::config(
-                format!("{field}.length_scale"),
-                format!(
-                    "must be a positive number up to 1000, got {}",
-                    self.length_scale
-                ),
-            ));
+        for (name, v) in [
+            ("length_scale", self.length_scale),
+            ("input_length_scale", self.input_length_scale),
+            ("output_length_scale", self.output_length_scale),
+        ] {
+            if !(v.is_finite() && v > 0.0 && v <= 1e3) {
+                return Err(Error::config(
+                    format!("{field}.{name}"),
+                    format!("must be a positive number up to 1000, got {v}"),
+                ));
+            }
         }
         for (name, v) in [
             ("max_input_tokens", self.max_input_tokens),
@@ -316,20 +328,31 @@ impl TraceSpec {
                 });
             }
         }
-        if self.length_scale != 1.0 {
+        let (in_scale, out_scale) = (
+            self.length_scale * self.input_length_scale,
+            self.length_scale * self.output_length_scale,
+        );
+        if in_scale != 1.0 || out_scale != 1.0 {
             if rows.iter().any(|r| r.prefix.is_some()) {
+                let key = if self.length_scale != 1.0 {
+                    "length_scale"
+                } else if self.input_length_scale != 1.0 {
+                    "input_length_scale"
+                } else {
+                    "output_length_scale"
+                };
                 return Err(Error::config(
-                    "workload.trace.length_scale",
+                    format!("workload.trace.{key}"),
                     format!(
                         "{} has prefix ids, which describe the prompts as recorded; scaling the lengths would break them",
                         path.display()
                     ),
                 ));
             }
-            let scale = |t: u32| ((t as f64 * self.length_scale).round() as u32).max(1);
+            let scale = |t: u32, by: f64| ((t as f64 * by).round() as u32).max(1);
             for r in rows.iter_mut() {
-                r.input_tokens = scale(r.input_tokens);
-                r.output_tokens = scale(r.output_tokens);
+                r.input_tokens = scale(r.input_tokens, in_scale);
+                r.output_tokens = scale(r.output_tokens, out_scale);
             }
         }
         if let Some(arr) = &self.arrivals {
@@ -404,6 +427,13 @@ mod tests {
         spec
     }
 
+    fn lens(w: &Workload) -> Vec<(u32, u32)> {
+        w.requests
+            .iter()
+            .map(|r| (r.input_tokens, r.output_tokens))
+            .collect()
+    }
+
     #[test]
     fn length_filters_apply_before_limit_and_scale_after() {
         let f = temp_file(
@@ -416,13 +446,8 @@ mod tests {
         spec.limit = Some(2);
         spec.length_scale = 0.5;
         let w = spec.load(f.path(), 1).unwrap();
-        let lens: Vec<(u32, u32)> = w
-            .requests
-            .iter()
-            .map(|r| (r.input_tokens, r.output_tokens))
-            .collect();
         // Rows 2 (prompt over 1024) and 3 (total over 2048) are dropped, then two kept and halved.
-        assert_eq!(lens, vec![(50, 50), (150, 25)]);
+        assert_eq!(lens(&w), vec![(50, 50), (150, 25)]);
         assert!(
             w.notes.iter().any(|n| n.contains("dropped 2 of 5")),
             "{:?}",
@@ -433,6 +458,12 @@ mod tests {
         spec.length_scale = 0.1;
         let w = spec.load(f.path(), 1).unwrap();
         assert_eq!(w.requests[2].output_tokens, 1);
+        // Prompts and outputs scaled apart, each on top of length_scale.
+        spec.length_scale = 0.5;
+        spec.input_length_scale = 3.0;
+        spec.output_length_scale = 0.2;
+        let w = spec.load(f.path(), 1).unwrap();
+        assert_eq!(lens(&w), vec![(150, 10), (450, 5), (15, 1)]);
     }
 
     #[test]
@@ -443,6 +474,22 @@ mod tests {
         let e = spec.load(f.path(), 1).unwrap_err().to_string();
         assert!(e.contains("length_scale"), "{e}");
         spec.length_scale = 1.0;
+        spec.output_length_scale = f64::NAN;
+        let e = spec.load(f.path(), 1).unwrap_err().to_string();
+        assert!(e.contains("output_length_scale"), "{e}");
+        spec.output_length_scale = 1.0;
+        // Traces with prefix ids refuse every length scale, naming the key that was set.
+        let m = temp_file(
+            ".jsonl",
+            "{\"timestamp\": 0, \"input_length\": 1024, \"output_length\": 10, \"hash_ids\": [1, 2]}\n",
+        );
+        let mut ms = TraceSpec::new(m.path(), TraceFormat::Mooncake);
+        ms.input_length_scale = 2.0;
+        let e = ms.load(m.path(), 1).unwrap_err().to_string();
+        assert!(
+            e.contains("input_length_scale") && e.contains("prefix ids"),
+            "{e}"
+        );
         spec.max_input_tokens = Some(50);
         let e = spec.load(f.path(), 1).unwrap_err().to_string();
         assert!(e.contains("no requests left"), "{e}");
