@@ -128,7 +128,7 @@ fn validate(a: ValidateArgs) -> anyhow::Result<()> {
                 "overhead ms",
                 "per-seq us",
                 "all-reduce us",
-                "median |error| before",
+                "median |error| current",
                 "median |error| fitted",
                 "worst fitted",
             ],
@@ -147,7 +147,7 @@ fn validate(a: ValidateArgs) -> anyhow::Result<()> {
                     .allreduce_latency_us
                     .map(|x| format!("{x:.1}"))
                     .unwrap_or_else(|| "-".into()),
-                format!("{:.1}%", 100.0 * f.median_abs_error_start),
+                format!("{:.1}%", 100.0 * f.median_abs_error_current),
                 format!("{:.1}%", 100.0 * f.median_abs_error_fitted),
                 format!("{:.1}%", 100.0 * f.worst_abs_error_fitted),
             ]);
