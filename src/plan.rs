@@ -167,6 +167,7 @@ fn search(
     scale: f64,
     router: crate::fleet::RouterKind,
     max: u32,
+    capacity: Option<&crate::scenario::ReplicaCapacity>,
 ) -> (Option<u32>, Evals) {
     let mut evals: Evals = BTreeMap::new();
     let eval = |n: u32, evals: &mut Evals| -> bool {
@@ -181,7 +182,7 @@ fn search(
             };
             sweep
                 .point_spec(&p)
-                .map(|s| s.run().summary)
+                .map(|s| s.run_full(false, capacity).summary)
                 .map_err(|e| e.to_string())
         });
         met(r)
@@ -249,9 +250,28 @@ pub fn run(
         .num_threads(threads)
         .build()
         .map_err(|e| Error::config("threads", e.to_string()))?;
+    let first_points: Vec<Point> = spec
+        .gpus
+        .iter()
+        .map(|g| Point {
+            index: 0,
+            gpu: g.clone(),
+            router,
+            max_num_seqs: None,
+            rate_scale: volumes[0],
+            replicas: 1,
+        })
+        .collect();
+    let capacities = pool.install(|| sweep.capacities(&first_points));
     let found: Vec<(Option<u32>, Evals)> = pool.install(|| {
         jobs.par_iter()
-            .map(|(v, g)| search(&sweep, g, *v, router, max_replicas))
+            .map(|(v, g)| {
+                let key = Sweep::capacity_key(&Point {
+                    gpu: g.clone(),
+                    ..first_points[0].clone()
+                });
+                search(&sweep, g, *v, router, max_replicas, capacities.get(&key))
+            })
             .collect()
     });
     let mut rows = Vec::new();

@@ -17,6 +17,8 @@ pub enum Stream {
     Prefixes = 4,
     /// Routing decisions.
     Router = 5,
+    /// The steady Poisson stream a replica's capacity is measured with.
+    Capacity = 6,
 }
 
 /// SplitMix64 finalizer: a cheap bijective mixer used to derive stream seeds.

@@ -12,7 +12,7 @@ use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::fleet::{FleetSpec, RouterKind, MAX_REPLICAS};
 use crate::metrics::Summary;
-use crate::scenario::{RunSpec, Scenario, Traffic};
+use crate::scenario::{ReplicaCapacity, RunSpec, Scenario, Traffic};
 use crate::serving::MemoryPlan;
 
 /// An integer axis: a list, or a range string such as `"1..=16"` or `"1,2,4,8"`.
@@ -396,10 +396,41 @@ impl Sweep {
         })
     }
 
+    /// The points that share a replica capacity: same GPU and replica settings (capacity does
+    /// not depend on the fleet size, the router or the traffic's timing).
+    pub fn capacity_key(p: &Point) -> String {
+        format!("{}|{:?}", p.gpu, p.max_num_seqs)
+    }
+
+    /// One replica's capacity for each group of `points` (by [`Sweep::capacity_key`]), found in
+    /// parallel on the current rayon pool; groups whose spec fails are left out (their points
+    /// record the failure).
+    pub fn capacities(&self, points: &[Point]) -> BTreeMap<String, ReplicaCapacity> {
+        use rayon::prelude::*;
+        let mut firsts: Vec<&Point> = Vec::new();
+        for p in points {
+            if !firsts
+                .iter()
+                .any(|q| Sweep::capacity_key(q) == Sweep::capacity_key(p))
+            {
+                firsts.push(p);
+            }
+        }
+        firsts
+            .par_iter()
+            .filter_map(|p| {
+                let spec = self.point_spec(p).ok()?;
+                Some((Sweep::capacity_key(p), spec.replica_capacity()))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect()
+    }
+
     /// Runs one point, turning a failure into a recorded reason.
-    pub fn run_point(&self, p: &Point) -> PointResult {
+    pub fn run_point(&self, p: &Point, capacity: Option<&ReplicaCapacity>) -> PointResult {
         let (status, error, summary) = match self.point_spec(p) {
-            Ok(spec) => ("ok", None, Some(spec.run().summary)),
+            Ok(spec) => ("ok", None, Some(spec.run_full(false, capacity).summary)),
             Err(e) => ("failed", Some(e.to_string()), None),
         };
         PointResult {

@@ -50,7 +50,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     super::ensure_dir(&a.out)?;
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let result = spec.run_with_timeline(true);
+    let capacity = spec.replica_capacity();
+    let result = spec.run_full(true, Some(&capacity));
     let sim_s = t1.elapsed().as_secs_f64();
     let summary_path = a.out.join("summary.json");
     report::write_summary_json(&summary_path, &result.summary)?;

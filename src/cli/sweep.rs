@@ -125,9 +125,11 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     let results: Mutex<Vec<Option<PointResult>>> = Mutex::new(vec![None; points.len()]);
     let write_error: Mutex<Option<String>> = Mutex::new(None);
     let t1 = Instant::now();
+    let capacities = pool.install(|| sweep.capacities(&points));
+    let t_cap = t1.elapsed().as_secs_f64();
     pool.install(|| {
         points.par_iter().for_each(|p| {
-            let r = sweep.run_point(p);
+            let r = sweep.run_point(p, capacities.get(&Sweep::capacity_key(p)));
             let mut all = results.lock().unwrap_or_else(|e| e.into_inner());
             all[p.index] = Some(r);
             // Rewrite the files with every point finished so far, in input order, so an
@@ -201,11 +203,14 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         );
     }
     eprintln!(
-        "wall time: {:.2} s ({} points on {} threads; {:.2} s loading)",
+        "wall time: {:.2} s ({} points on {} threads; {:.2} s loading, {:.2} s finding {} replica capacit{})",
         t0.elapsed().as_secs_f64(),
         points.len(),
         pool.current_num_threads(),
-        t1.duration_since(t0).as_secs_f64()
+        t1.duration_since(t0).as_secs_f64(),
+        t_cap,
+        capacities.len(),
+        if capacities.len() == 1 { "y" } else { "ies" }
     );
     Ok(())
 }

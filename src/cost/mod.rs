@@ -343,6 +343,16 @@ pub struct CostReport {
     pub busy_gpu_usd: f64,
     /// Idle share of `gpu_usd`.
     pub idle_gpu_usd: f64,
+    /// What decides the used and unused capacity split: `capacity` (the traffic's share of the
+    /// fleet's capacity for this workload, `capacity.utilization`) or `active time` (no capacity
+    /// was computed: the share of time a step is in flight, which overstates use).
+    pub utilization_basis: String,
+    /// The share of GPU cost that pays for capacity the traffic uses (0 to 1).
+    pub used_fraction: f64,
+    /// GPU cost x `used_fraction` over the span, USD.
+    pub used_capacity_usd: f64,
+    /// GPU cost x (1 - `used_fraction`) over the span, USD: the idle GPU bill.
+    pub unused_capacity_usd: f64,
     /// Operations over the span, USD.
     pub ops_usd: f64,
     /// Safety and evaluation overhead over the span, USD.
@@ -353,6 +363,15 @@ pub struct CostReport {
     pub per_million_tokens_usd: f64,
     /// The span's spending rate over 730 hours, USD.
     pub per_month_usd: f64,
+    /// The span both the fleet's and the APIs' monthly figures are extrapolated from, hours:
+    /// the arrival window (last arrival plus one mean gap, or the horizon). Monthly figures are
+    /// for 730 hours of traffic arriving at the offered rate; for the fleet that holds only
+    /// when it keeps up (see `stability`).
+    pub comparison_span_hours: f64,
+    /// GPU capacity the traffic uses, per month, USD.
+    pub used_capacity_usd_per_month: f64,
+    /// GPU capacity the traffic leaves unused, per month, USD.
+    pub unused_capacity_usd_per_month: f64,
     /// Busy GPUs per month, USD.
     pub busy_gpu_usd_per_month: f64,
     /// Idle GPUs per month, USD.
@@ -363,8 +382,8 @@ pub struct CostReport {
     pub safety_usd_per_month: f64,
     /// The same requests on each API.
     pub api: Vec<ApiCost>,
-    /// The cheapest option per month: `self-hosted` or an API id. When the scenario sets an SLO
-    /// the fleet misses, self-hosting is not an option.
+    /// The cheapest option per month: `self-hosted` or an API id. When the fleet is overloaded
+    /// or misses the scenario's SLO, self-hosting is not an option.
     pub cheapest: String,
 }
 
@@ -379,8 +398,10 @@ pub struct FleetUse {
     pub busy_gpu_s: f64,
     /// Input + output tokens of completed requests.
     pub completed_tokens: u64,
-    /// Whether the fleet may be chosen (meets the SLO, or there is none).
+    /// Whether the fleet may be chosen (keeps up, and meets the SLO or there is none).
     pub eligible: bool,
+    /// The traffic's share of the fleet's capacity (`capacity.utilization`), when computed.
+    pub utilization: Option<f64>,
 }
 
 impl CostSpec {
@@ -414,6 +435,11 @@ impl CostSpec {
             0.0
         };
         let traffic_hours = traffic_span_s / 3600.0;
+        let (basis, used) = match fleet.utilization {
+            Some(u) if u.is_finite() => ("capacity", u.clamp(0.0, 1.0)),
+            Some(_) => ("capacity", 1.0),
+            None => ("active time", busy_frac),
+        };
         let api: Vec<ApiCost> = apis
             .iter()
             .map(|(name, s)| ApiCost {
@@ -449,11 +475,18 @@ impl CostSpec {
             gpu_usd,
             busy_gpu_usd,
             idle_gpu_usd: gpu_usd - busy_gpu_usd,
+            utilization_basis: basis.to_string(),
+            used_fraction: used,
+            used_capacity_usd: gpu_usd * used,
+            unused_capacity_usd: gpu_usd * (1.0 - used),
             ops_usd,
             safety_usd,
             total_usd: total,
             per_million_tokens_usd: per_million(total, fleet.completed_tokens),
             per_month_usd: per_month,
+            comparison_span_hours: traffic_hours,
+            used_capacity_usd_per_month: gpu_month * used,
+            unused_capacity_usd_per_month: gpu_month * (1.0 - used),
             busy_gpu_usd_per_month: gpu_month * busy_frac,
             idle_gpu_usd_per_month: gpu_month * (1.0 - busy_frac),
             ops_usd_per_month: ops_month,
@@ -504,6 +537,7 @@ mod tests {
             busy_gpu_s: 7200.0,
             completed_tokens: 3_000_000,
             eligible: true,
+            utilization: Some(0.25),
         };
         let api = ApiSpend {
             usd: 4.0,
@@ -528,6 +562,11 @@ mod tests {
         close(r.per_month_usd, 4380.0 + 2000.0 + 730.0 + 4380.0 / 9.0);
         close(r.per_month_usd, r.total_usd * 730.0 / 1.5);
         close(r.busy_gpu_usd_per_month, 4380.0 * 2.0 / 3.0);
+        // Capacity use: a quarter of the GPU bill buys capacity the traffic uses.
+        close(r.unused_capacity_usd, 9.0 * 0.75);
+        close(r.unused_capacity_usd_per_month, 4380.0 * 0.75);
+        close(r.comparison_span_hours, 1.0);
+        assert_eq!(r.utilization_basis, "capacity");
         // API: $4 per traffic hour -> $2920 a month, $2 per million tokens.
         close(r.api[0].per_month_usd, 2920.0);
         close(r.api[0].per_million_tokens_usd, 2.0);

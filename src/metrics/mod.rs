@@ -12,5 +12,5 @@ pub mod timeline;
 
 pub use recorder::{Recorder, RejectReason, RequestRecord, Status};
 pub use slo::{SloReport, SloSpec};
-pub use summary::{Dist, Setup, Summary};
+pub use summary::{Capacity, Dist, Setup, Stability, Summary};
 pub use timeline::{Timeline, TimelineRecorder};

@@ -107,12 +107,56 @@ pub struct Throughput {
     pub completed_output_tokens: u64,
 }
 
+/// The fleet's capacity for this workload and how much of it the traffic uses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Capacity {
+    /// `slo`: the highest steady rate meeting the SLO; `saturation`: no SLO, the most a replica
+    /// completes per second when never starved.
+    pub basis: String,
+    /// Requests per second of this workload's mix one replica serves (within the SLO, if any).
+    pub replica_requests_per_s: f64,
+    /// The same in output tokens per second.
+    pub replica_output_tokens_per_s: f64,
+    /// One replica's saturation throughput, requests per second, whatever the latency.
+    pub replica_saturation_requests_per_s: f64,
+    /// Replicas x `replica_requests_per_s`.
+    pub fleet_requests_per_s: f64,
+    /// Arrived requests over the arrival window, per second.
+    pub offered_requests_per_s: f64,
+    /// Offered load as a share of the fleet's capacity (time-averaged; above 1: more than it
+    /// serves within the SLO).
+    pub utilization: f64,
+    /// Requests simulated to find the capacity.
+    pub sample_requests: u64,
+    /// Precision of `replica_requests_per_s` as a fraction of it (bisection step).
+    pub relative_precision: f64,
+}
+
+/// Whether the fleet keeps up with its arrivals.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Stability {
+    /// The fleet does not keep up: it served under 90% of the offered rate, or the offered rate
+    /// exceeds the fleet's saturation throughput by more than 5%. An overloaded fleet never meets
+    /// an SLO and is never the cheapest option.
+    pub overloaded: bool,
+    /// Served rate over offered rate: completed / arrived x min(1, arrival window / simulated span).
+    pub served_fraction: f64,
+    /// Arrived requests over the arrival window, per second.
+    pub offered_requests_per_s: f64,
+    /// Completed requests over the simulated span, per second.
+    pub served_requests_per_s: f64,
+    /// Why it is overloaded (null when it is not).
+    pub reason: Option<String>,
+}
+
 /// GPU use.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Gpu {
     /// GPUs provisioned (replicas x tensor parallelism).
     pub count: u64,
-    /// Fraction of provisioned GPU time with a step in flight.
+    /// Fraction of provisioned GPU time with a step in flight ("active" time: a replica decoding
+    /// one sequence counts as active; see `capacity.utilization` for how much of the GPUs'
+    /// capacity the traffic uses).
     pub busy_fraction: f64,
     /// GPU-seconds with a step in flight.
     pub busy_gpu_s: f64,
@@ -214,6 +258,11 @@ pub struct Summary {
     pub latency: Latency,
     /// Throughput.
     pub throughput: Throughput,
+    /// Capacity for this workload and utilization (null when not computed: `validate` and
+    /// `calibrate` runs).
+    pub capacity: Option<Capacity>,
+    /// Whether the fleet keeps up with its arrivals.
+    pub stability: Stability,
     /// GPU use.
     pub gpu: Gpu,
     /// KV cache use.

@@ -24,6 +24,9 @@ use crate::time::SimTime;
 use crate::workload::synth::SyntheticSpec;
 use crate::workload::{Request, TraceSpec, Workload};
 
+pub mod capacity;
+pub use capacity::ReplicaCapacity;
+
 /// Where requests come from (the scenario's `workload`): exactly one of `trace` and `synthetic`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -368,8 +371,14 @@ impl RunSpec {
     }
 
     /// Simulates the scenario, recording a timeline (about 400 bins over the arrival window,
-    /// at least a second each) when asked.
+    /// at least a second each) when asked. No capacity is computed (see [`RunSpec::run_full`]).
     pub fn run_with_timeline(&self, timeline: bool) -> RunResult {
+        self.run_full(timeline, None)
+    }
+
+    /// Simulates the scenario; with a replica's `capacity` for this workload (from
+    /// [`RunSpec::replica_capacity`]), the summary reports utilization and prices unused capacity.
+    pub fn run_full(&self, timeline: bool, capacity: Option<&ReplicaCapacity>) -> RunResult {
         let perf = Arc::new(self.roofline());
         let replicas = (0..self.fleet.replicas)
             .map(|i| Replica::new(i, &self.replica, &self.memory, perf.clone()))
@@ -407,10 +416,29 @@ impl RunSpec {
             seed: self.seed,
         };
         let span_s = summary.sim.simulated_s;
-        summary.slo = self
-            .slo
-            .as_ref()
-            .map(|slo| slo.report(requests, &out.recorder.records, span_s));
+        let window_s = self.traffic.span_s;
+        let offered = summary.requests.arrived as f64 / window_s;
+        summary.capacity = capacity.map(|c| {
+            let fleet = c.requests_per_s * self.fleet.replicas as f64;
+            crate::metrics::Capacity {
+                basis: c.basis.to_string(),
+                replica_requests_per_s: c.requests_per_s,
+                replica_output_tokens_per_s: c.output_tokens_per_s,
+                replica_saturation_requests_per_s: c.saturation_requests_per_s,
+                fleet_requests_per_s: fleet,
+                offered_requests_per_s: offered,
+                utilization: if fleet > 0.0 { offered / fleet } else { f64::INFINITY },
+                sample_requests: c.sample_requests,
+                relative_precision: c.relative_precision,
+            }
+        });
+        summary.stability = self.stability(&summary, capacity);
+        summary.slo = self.slo.as_ref().map(|slo| {
+            let mut r = slo.report(requests, &out.recorder.records, span_s);
+            // A fleet that does not keep up would miss over any longer span.
+            r.met &= !summary.stability.overloaded;
+            r
+        });
         summary.cost = self.price.as_ref().map(|price| {
             let completed_tokens = summary.throughput.completed_input_tokens
                 + summary.throughput.completed_output_tokens;
@@ -419,7 +447,9 @@ impl RunSpec {
                 span_s,
                 busy_gpu_s: summary.gpu.busy_gpu_s,
                 completed_tokens,
-                eligible: summary.slo.as_ref().is_none_or(|s| s.met),
+                eligible: !summary.stability.overloaded
+                    && summary.slo.as_ref().is_none_or(|s| s.met),
+                utilization: summary.capacity.as_ref().map(|c| c.utilization),
             };
             self.cost
                 .report(price, fleet, &self.traffic.apis, self.traffic.span_s)
@@ -427,6 +457,45 @@ impl RunSpec {
         RunResult {
             summary,
             output: out,
+        }
+    }
+
+    /// Whether the fleet kept up with its arrivals (see [`crate::metrics::Stability`]).
+    fn stability(
+        &self,
+        s: &Summary,
+        capacity: Option<&ReplicaCapacity>,
+    ) -> crate::metrics::Stability {
+        let window_s = self.traffic.span_s;
+        let served = capacity::served_fraction(
+            s.requests.completed,
+            s.requests.arrived,
+            window_s,
+            s.sim.simulated_s,
+        );
+        let offered = s.requests.arrived as f64 / window_s;
+        let mut reason = None;
+        if served < capacity::KEEPS_UP {
+            reason = Some(format!(
+                "served {:.1}% of the offered rate ({:.2} of {:.2} requests/s): the backlog grows while requests arrive",
+                100.0 * served,
+                offered * served,
+                offered
+            ));
+        } else if let Some(c) = capacity {
+            let sat = c.saturation_requests_per_s * self.fleet.replicas as f64;
+            if offered > 1.05 * sat {
+                reason = Some(format!(
+                    "offered {offered:.2} requests/s, more than the {sat:.2} requests/s the fleet completes at saturation"
+                ));
+            }
+        }
+        crate::metrics::Stability {
+            overloaded: reason.is_some(),
+            served_fraction: served,
+            offered_requests_per_s: offered,
+            served_requests_per_s: s.throughput.requests_per_s,
+            reason,
         }
     }
 }

@@ -1,0 +1,232 @@
+//! A replica's capacity for a workload, found by simulation.
+//!
+//! Capacity is the highest steady rate of the workload's own request mix that one replica serves
+//! while meeting the SLO; without an SLO it is the replica's saturation throughput (the most it
+//! completes per second when it is never starved). It depends on the request mix, the replica
+//! settings, the step-time model and the SLO, not on the fleet size or the traffic's own timing,
+//! so a sweep computes it once per group and reuses it.
+//!
+//! How it is found:
+//! 1. A sample of the workload's requests (all of them up to [`SAMPLE_REQUESTS`]; beyond that an
+//!    evenly spaced sample, or the first requests in arrival order when requests share prefixes
+//!    or follow one another, so that sharing is kept).
+//! 2. Saturation: every sampled request arrives at time 0 on one replica; the throughput is the
+//!    completions between the 10th and the 90th percentile completion time over that interval,
+//!    which leaves out the ramp-up and the drain.
+//! 3. With an SLO: the same requests arrive as a steady Poisson stream (one seeded draw of
+//!    exponential gaps, rescaled for each rate: common random numbers), and the rate is bisected
+//!    [`BISECTION_STEPS`] times between 0 and the saturation throughput; a rate passes when the
+//!    SLO is met and the replica keeps up (served fraction at least [`KEEPS_UP`]). The answer is
+//!    the highest passing rate, so its precision is saturation / 2^steps.
+
+use std::sync::Arc;
+
+use rand_distr::{Distribution, Exp1};
+use serde::Serialize;
+
+use super::{RunSpec, Traffic};
+use crate::rng::{stream_rng, Stream};
+use crate::time::SimTime;
+use crate::workload::{Request, Workload};
+
+/// Most requests simulated per capacity run.
+pub const SAMPLE_REQUESTS: usize = 4000;
+/// Bisection steps for the SLO-bound rate (precision 1/256 of the saturation rate).
+pub const BISECTION_STEPS: u32 = 8;
+/// A fleet keeps up when it serves at least this share of the offered rate.
+pub const KEEPS_UP: f64 = 0.9;
+
+/// One replica's capacity for a workload.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReplicaCapacity {
+    /// `slo` (the highest rate meeting the SLO) or `saturation` (no SLO: the most it completes).
+    pub basis: &'static str,
+    /// Requests per second of the workload's mix one replica serves (within the SLO, if any).
+    pub requests_per_s: f64,
+    /// The same in output tokens per second.
+    pub output_tokens_per_s: f64,
+    /// Saturation throughput, requests per second, whatever the latency.
+    pub saturation_requests_per_s: f64,
+    /// Requests in the sample simulated.
+    pub sample_requests: u64,
+    /// Precision of `requests_per_s`, as a fraction of it (0 for saturation, which is measured).
+    pub relative_precision: f64,
+}
+
+/// The sample of requests capacity is measured on, renumbered from 0 in arrival order.
+fn sample(requests: &[Request]) -> Vec<Request> {
+    let n = requests.len();
+    if n <= SAMPLE_REQUESTS {
+        return requests.to_vec();
+    }
+    let shared = requests
+        .iter()
+        .any(|r| r.follows.is_some() || r.prefix.is_some());
+    if shared {
+        // Follow-ups refer to earlier requests, so a prefix of the list is closed under them.
+        return requests[..SAMPLE_REQUESTS].to_vec();
+    }
+    (0..SAMPLE_REQUESTS)
+        .map(|i| {
+            let mut r = requests[i * n / SAMPLE_REQUESTS].clone();
+            r.id = i as u64;
+            r
+        })
+        .collect()
+}
+
+/// The served share of the offered rate: completed / arrived, times the arrival window over
+/// the simulated span (a fleet that needs twice the window to finish served half the rate).
+pub fn served_fraction(completed: u64, arrived: u64, window_s: f64, simulated_s: f64) -> f64 {
+    if arrived == 0 {
+        return 1.0;
+    }
+    let stretch = if simulated_s > window_s && simulated_s > 0.0 {
+        window_s / simulated_s
+    } else {
+        1.0
+    };
+    completed as f64 / arrived as f64 * stretch
+}
+
+impl RunSpec {
+    /// One replica of this spec serving `requests` (no API pricing, no client limit).
+    fn one_replica(&self, requests: Vec<Request>, window_s: f64) -> RunSpec {
+        let mut s = self.clone();
+        s.fleet.replicas = 1;
+        s.price = None;
+        s.horizon = None;
+        s.max_concurrency = None;
+        s.traffic = Arc::new(Traffic {
+            workload: Workload {
+                requests,
+                notes: Vec::new(),
+            },
+            apis: Vec::new(),
+            span_s: window_s.max(1e-9),
+        });
+        s
+    }
+
+    /// Finds one replica's capacity for this spec's workload (see the module doc).
+    pub fn replica_capacity(&self) -> ReplicaCapacity {
+        let base = sample(self.requests());
+        let n = base.len();
+        let mean_out = if n > 0 {
+            base.iter().map(|r| r.output_tokens as f64).sum::<f64>() / n as f64
+        } else {
+            0.0
+        };
+        let saturation = self.saturation(&base);
+        let mut cap = ReplicaCapacity {
+            basis: "saturation",
+            requests_per_s: saturation,
+            output_tokens_per_s: saturation * mean_out,
+            saturation_requests_per_s: saturation,
+            sample_requests: n as u64,
+            relative_precision: 0.0,
+        };
+        let Some(slo) = self.slo.as_ref() else {
+            return cap;
+        };
+        if n == 0 || saturation <= 0.0 {
+            cap.basis = "slo";
+            return cap;
+        }
+        // Unit-rate Poisson arrival times, drawn once.
+        let mut rng = stream_rng(self.seed, Stream::Capacity);
+        let mut t = 0.0;
+        let unit: Vec<f64> = (0..n)
+            .map(|_| {
+                let x: f64 = Exp1.sample(&mut rng);
+                t += x;
+                t
+            })
+            .collect();
+        let passes = |rate: f64| -> bool {
+            let mut reqs = base.clone();
+            for (r, &u) in reqs.iter_mut().zip(&unit) {
+                r.arrival = SimTime::from_secs_f64(u / rate);
+            }
+            // The arrival window: N requests span N gaps.
+            let window = unit[n - 1] / rate * n as f64 / (n as f64 - 1.0).max(1.0);
+            let spec = self.one_replica(reqs, window);
+            let mut with_slo = spec.clone();
+            with_slo.slo = Some(slo.clone());
+            let s = with_slo.run().summary;
+            let served = served_fraction(
+                s.requests.completed,
+                s.requests.arrived,
+                window,
+                s.sim.simulated_s,
+            );
+            served >= KEEPS_UP && s.slo.as_ref().is_some_and(|x| x.met)
+        };
+        let (mut lo, mut hi) = (0.0, saturation);
+        for _ in 0..BISECTION_STEPS {
+            let mid = 0.5 * (lo + hi);
+            if passes(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        cap.basis = "slo";
+        cap.requests_per_s = lo;
+        cap.output_tokens_per_s = lo * mean_out;
+        cap.relative_precision = if lo > 0.0 { (hi - lo) / lo } else { 1.0 };
+        cap
+    }
+
+    /// Saturation throughput of one replica on `base`, requests per second.
+    fn saturation(&self, base: &[Request]) -> f64 {
+        let n = base.len();
+        if n == 0 {
+            return 0.0;
+        }
+        let mut reqs = base.to_vec();
+        for r in reqs.iter_mut() {
+            r.arrival = SimTime::ZERO;
+        }
+        let mut spec = self.one_replica(reqs, 1.0);
+        spec.slo = None;
+        let out = spec.run().output;
+        let mut done: Vec<u64> = out
+            .recorder
+            .records
+            .iter()
+            .filter_map(|r| r.finish)
+            .map(|t| t.as_nanos())
+            .collect();
+        done.sort_unstable();
+        let m = done.len();
+        if m == 0 {
+            return 0.0;
+        }
+        if m < 10 {
+            let end = done[m - 1] as f64 / 1e9;
+            return if end > 0.0 { m as f64 / end } else { 0.0 };
+        }
+        let (a, b) = (m / 10, m * 9 / 10);
+        let dt = (done[b] - done[a]) as f64 / 1e9;
+        if dt > 0.0 {
+            (b - a) as f64 / dt
+        } else {
+            let end = done[m - 1] as f64 / 1e9;
+            m as f64 / end.max(1e-9)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_fraction_counts_the_stretch() {
+        assert_eq!(served_fraction(100, 100, 10.0, 10.0), 1.0);
+        assert_eq!(served_fraction(100, 100, 10.0, 20.0), 0.5);
+        assert_eq!(served_fraction(50, 100, 10.0, 5.0), 0.5);
+        assert_eq!(served_fraction(0, 0, 10.0, 5.0), 1.0);
+    }
+}
