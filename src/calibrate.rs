@@ -51,6 +51,7 @@ pub fn replay(base: &RunSpec, run: &BenchRun) -> Result<RunSpec> {
         Workload::finish(requests, vec![]),
         &spec.cost,
         None,
+        &spec.model.id,
     )?);
     spec.max_concurrency = run.max_concurrency;
     Ok(spec)

@@ -288,8 +288,8 @@ pub fn run(
         let apis: Vec<ApiAt> = traffic
             .apis
             .iter()
-            .map(|(name, s)| ApiAt {
-                name: name.clone(),
+            .map(|(a, s)| ApiAt {
+                name: a.id.clone(),
                 per_month_usd: s.usd * crate::cost::MONTH_HOURS / span_h,
             })
             .collect();

@@ -461,8 +461,12 @@ pub struct SmallestFleet {
     pub max_num_seqs: Option<u32>,
     /// Rate scale.
     pub rate_scale: f64,
+    /// Tensor-parallel GPUs per replica.
+    pub tp: u32,
     /// Fewest replicas meeting the SLO (null: none in the sweep did).
     pub replicas: Option<u32>,
+    /// GPUs of that fleet: replicas x tp.
+    pub gpus: Option<u64>,
     /// Its SLO attainment.
     pub attainment: Option<f64>,
     /// Its monthly cost, USD.
@@ -517,12 +521,18 @@ pub fn smallest_fleets(results: &[PointResult]) -> Vec<SmallestFleet> {
                 ),
                 None => (None, None, None, None),
             };
+            let tp = pts
+                .iter()
+                .find_map(|r| r.summary.as_ref().map(|s| s.setup.tp))
+                .unwrap_or(1);
             SmallestFleet {
                 gpu: key.0.clone(),
                 router: key.1,
                 max_num_seqs: key.2,
                 rate_scale: f64::from_bits(key.3),
+                tp,
                 replicas,
+                gpus: replicas.map(|n| n as u64 * tp as u64),
                 attainment,
                 per_month_usd: per_month,
                 next_smaller_replicas: prev.map(|p| p.axes.replicas),

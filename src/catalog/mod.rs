@@ -139,6 +139,22 @@ pub struct CachingRule {
     pub write_multiplier: f64,
 }
 
+/// A published typical latency of an API.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiLatency {
+    /// Median time to first token, seconds (null: not published).
+    pub median_ttft_s: Option<f64>,
+    /// Median output tokens per second of one stream (null: not published).
+    pub median_output_tokens_per_s: Option<f64>,
+    /// When it was measured.
+    pub date: String,
+    /// Where it comes from.
+    pub source: String,
+    /// `high`, `medium` or `low`.
+    pub confidence: String,
+}
+
 /// A per-token API.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -147,6 +163,14 @@ pub struct Api {
     pub id: String,
     /// Provider.
     pub provider: String,
+    /// What it serves: an open-weight model id, `closed`, or `unknown` (an API defined in a
+    /// scenario).
+    pub serves: String,
+    /// The model's name as the provider gives it.
+    pub serves_name: String,
+    /// The catalog model whose architecture and size it serves (null: closed or not in the
+    /// catalog); same-model comparisons match on it.
+    pub architecture: Option<String>,
     /// USD per million input tokens.
     pub input: f64,
     /// USD per million cached input tokens.
@@ -155,8 +179,23 @@ pub struct Api {
     pub output: f64,
     /// Prompt-caching rule, if the API discounts cached input.
     pub caching: Option<CachingRule>,
+    /// Hidden reasoning tokens are billed as output (not counted in the spend here).
+    pub reasoning_tokens_billed_as_output: bool,
+    /// When the price was checked.
+    pub date: String,
+    /// `high` (provider's page), `medium` (maintained catalog), `low` (secondary or stale).
+    pub confidence: String,
     /// Where the figures come from.
     pub source: String,
+    /// Published typical latency (null: none published).
+    pub latency: Option<ApiLatency>,
+}
+
+impl Api {
+    /// Whether it serves `model` (a catalog id): the same architecture and size.
+    pub fn serves_model(&self, model: &str) -> bool {
+        self.architecture.as_deref() == Some(model)
+    }
 }
 
 #[derive(Deserialize)]

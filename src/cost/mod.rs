@@ -65,6 +65,10 @@ pub struct ApiPriceOverride {
     /// USD per million output tokens.
     #[serde(default)]
     pub output: Option<f64>,
+    /// For a new API: the catalog model whose architecture it serves (it is then compared as
+    /// an endpoint of the same model).
+    #[serde(default)]
+    pub serves: Option<String>,
 }
 
 /// The scenario's `cost`.
@@ -194,7 +198,14 @@ impl CostSpec {
                 }
             }
         }
-        self.apis()?;
+        for (id, o) in &self.api_prices {
+            if let Some(m) = &o.serves {
+                c.model(m).map_err(|e| {
+                    Error::config(format!("cost.api_prices.{id}.serves"), e.to_string())
+                })?;
+            }
+        }
+        self.apis("")?;
         Ok(())
     }
 
@@ -247,12 +258,23 @@ impl CostSpec {
         }
     }
 
-    /// The APIs to compare, with price overrides applied.
-    pub fn apis(&self) -> Result<Vec<Api>> {
+    /// The APIs to compare for `model`, with price overrides applied: `cost.apis`, or by
+    /// default the catalog's default list plus every endpoint serving `model`'s architecture.
+    /// Endpoints of the same model come first.
+    pub fn apis(&self, model: &str) -> Result<Vec<Api>> {
         let c = Catalog::builtin();
         let ids: Vec<String> = match &self.apis {
             Some(v) => v.clone(),
-            None => c.default_apis.clone(),
+            None => {
+                let mut v: Vec<String> = c
+                    .apis
+                    .iter()
+                    .filter(|a| a.serves_model(model))
+                    .map(|a| a.id.clone())
+                    .collect();
+                v.extend(c.default_apis.iter().cloned());
+                v
+            }
         };
         let mut out = Vec::new();
         for id in &ids {
@@ -280,15 +302,23 @@ impl CostSpec {
                         input: Some(i),
                         output: Some(out),
                         cached_input,
+                        serves,
                     }),
                 ) => Api {
                     id: id.clone(),
                     provider: "scenario".into(),
+                    serves: serves.clone().unwrap_or_else(|| "unknown".into()),
+                    serves_name: serves.clone().unwrap_or_else(|| "unknown".into()),
+                    architecture: serves.clone(),
                     input: *i,
                     cached_input: cached_input.unwrap_or(*i),
                     output: *out,
                     caching: None,
+                    reasoning_tokens_billed_as_output: false,
+                    date: "scenario".into(),
+                    confidence: "scenario".into(),
                     source: "cost.api_prices in the scenario".into(),
+                    latency: None,
                 },
                 (Err(e), _) => {
                     return Err(Error::config(
@@ -297,8 +327,12 @@ impl CostSpec {
                     ))
                 }
             };
-            out.push(api);
+            if !out.iter().any(|a: &Api| a.id == api.id) {
+                out.push(api);
+            }
         }
+        // Same-model endpoints first, otherwise in the order given.
+        out.sort_by_key(|a| !a.serves_model(model));
         Ok(out)
     }
 }
@@ -308,6 +342,22 @@ impl CostSpec {
 pub struct ApiCost {
     /// API id.
     pub name: String,
+    /// What it serves: an open-weight model id, `closed` or `unknown`.
+    pub serves: String,
+    /// Whether it serves the simulated model (same architecture and size).
+    pub same_model: bool,
+    /// Its published median TTFT, seconds (null: none published).
+    pub median_ttft_s: Option<f64>,
+    /// Its published median output tokens per second (null: none published).
+    pub median_output_tokens_per_s: Option<f64>,
+    /// Its published latency against the SLO: `no slo`, `unknown` (nothing published for a
+    /// target), `misses` (a published median already misses a target), `median within` (the
+    /// medians meet the targets; the tail the SLO percentile needs is not published).
+    pub slo_verdict: String,
+    /// Confidence in its price: `high`, `medium`, `low`, or `scenario`.
+    pub price_confidence: String,
+    /// It bills hidden reasoning tokens as output; `usd` counts only the trace's output tokens.
+    pub reasoning_tokens_billed_as_output: bool,
     /// Spend on the workload's requests, USD.
     pub usd: f64,
     /// The workload's traffic rate for 730 hours, USD.
@@ -383,8 +433,11 @@ pub struct CostReport {
     /// The same requests on each API.
     pub api: Vec<ApiCost>,
     /// The cheapest option per month: `self-hosted` or an API id. When the fleet is overloaded
-    /// or misses the scenario's SLO, self-hosting is not an option.
+    /// or misses the scenario's SLO, self-hosting is not an option; nor is an API whose
+    /// published median latency misses it.
     pub cheapest: String,
+    /// The cheapest endpoint of the same model (null: none compared).
+    pub cheapest_same_model_api: Option<String>,
 }
 
 /// What the fleet did, as the cost model needs it.
@@ -404,15 +457,45 @@ pub struct FleetUse {
     pub utilization: Option<f64>,
 }
 
+/// An API's published latency against the SLO (see [`ApiCost::slo_verdict`]).
+pub fn slo_verdict(api: &Api, slo: Option<&crate::metrics::SloSpec>) -> &'static str {
+    let Some(slo) = slo else {
+        return "no slo";
+    };
+    let l = api.latency.as_ref();
+    let ttft = l.and_then(|l| l.median_ttft_s);
+    let tps = l.and_then(|l| l.median_output_tokens_per_s);
+    let mut compared = false;
+    if let (Some(target), Some(t)) = (slo.ttft_s, ttft) {
+        compared = true;
+        if t > target {
+            return "misses";
+        }
+    }
+    if let (Some(target), Some(r)) = (slo.tpot_s, tps) {
+        compared = true;
+        if r > 0.0 && 1.0 / r > target {
+            return "misses";
+        }
+    }
+    if compared {
+        "median within"
+    } else {
+        "unknown"
+    }
+}
+
 impl CostSpec {
-    /// The cost report for a fleet with `price`, given the APIs' spend on the workload
-    /// (`traffic_span_s`: the arrival window the API spend covers).
+    /// The cost report for a fleet of `model` with `price`, given the APIs' spend on the
+    /// workload (`traffic_span_s`: the arrival window the API spend covers).
     pub fn report(
         &self,
         price: &GpuPriceChoice,
         fleet: FleetUse,
-        apis: &[(String, ApiSpend)],
+        apis: &[(Api, ApiSpend)],
         traffic_span_s: f64,
+        model: &str,
+        slo: Option<&crate::metrics::SloSpec>,
     ) -> CostReport {
         let hours = fleet.span_s / 3600.0;
         let gpu_hours = fleet.gpus as f64 * hours;
@@ -442,8 +525,18 @@ impl CostSpec {
         };
         let api: Vec<ApiCost> = apis
             .iter()
-            .map(|(name, s)| ApiCost {
-                name: name.clone(),
+            .map(|(a, s)| ApiCost {
+                name: a.id.clone(),
+                serves: a.serves.clone(),
+                same_model: a.serves_model(model),
+                median_ttft_s: a.latency.as_ref().and_then(|l| l.median_ttft_s),
+                median_output_tokens_per_s: a
+                    .latency
+                    .as_ref()
+                    .and_then(|l| l.median_output_tokens_per_s),
+                slo_verdict: slo_verdict(a, slo).to_string(),
+                price_confidence: a.confidence.clone(),
+                reasoning_tokens_billed_as_output: a.reasoning_tokens_billed_as_output,
                 usd: s.usd,
                 per_month_usd: if traffic_hours > 0.0 {
                     s.usd * MONTH_HOURS / traffic_hours
@@ -459,11 +552,16 @@ impl CostSpec {
         let mut cheapest: Option<(f64, String)> = fleet
             .eligible
             .then(|| (per_month, "self-hosted".to_string()));
-        for a in &api {
+        for a in api.iter().filter(|a| a.slo_verdict != "misses") {
             if cheapest.as_ref().is_none_or(|(c, _)| a.per_month_usd < *c) {
                 cheapest = Some((a.per_month_usd, a.name.clone()));
             }
         }
+        let cheapest_same_model_api = api
+            .iter()
+            .filter(|a| a.same_model)
+            .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd))
+            .map(|a| a.name.clone());
         CostReport {
             gpu_usd_per_hour: p,
             gpu_price_provider: price.provider.clone(),
@@ -493,6 +591,7 @@ impl CostSpec {
             safety_usd_per_month: safety_month,
             api,
             cheapest: cheapest.map(|c| c.1).unwrap_or_default(),
+            cheapest_same_model_api,
         }
     }
 }
@@ -546,7 +645,23 @@ mod tests {
             cached_input_tokens: 0,
             cache_write_tokens: 0,
         };
-        let r = spec.report(&price, fleet, &[("a".into(), api)], 3600.0);
+        let a = Api {
+            id: "a".into(),
+            provider: "x".into(),
+            serves: "llama-3.1-8b".into(),
+            serves_name: "x".into(),
+            architecture: Some("llama-3.1-8b".into()),
+            input: 1.0,
+            cached_input: 1.0,
+            output: 1.0,
+            caching: None,
+            reasoning_tokens_billed_as_output: false,
+            date: "test".into(),
+            confidence: "high".into(),
+            source: "test".into(),
+            latency: None,
+        };
+        let r = spec.report(&price, fleet, &[(a, api)], 3600.0, "llama-3.1-8b", None);
         let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-9, "{a} vs {b}");
         close(r.gpu_hours, 3.0);
         close(r.gpu_usd, 9.0);
@@ -571,6 +686,9 @@ mod tests {
         close(r.api[0].per_month_usd, 2920.0);
         close(r.api[0].per_million_tokens_usd, 2.0);
         assert_eq!(r.cheapest, "a");
+        assert!(r.api[0].same_model);
+        assert_eq!(r.cheapest_same_model_api.as_deref(), Some("a"));
+        assert_eq!(r.api[0].slo_verdict, "no slo");
     }
 
     #[test]

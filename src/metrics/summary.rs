@@ -135,11 +135,12 @@ pub struct Capacity {
 /// Whether the fleet keeps up with its arrivals.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Stability {
-    /// The fleet does not keep up: it served under 90% of the offered rate, or the offered rate
-    /// exceeds the fleet's saturation throughput by more than 5%. An overloaded fleet never meets
+    /// The fleet does not keep up: `served_fraction` is under 0.9, or the offered rate exceeds
+    /// the fleet's saturation throughput (replicas x one replica's) by more than 5%. An overloaded fleet never meets
     /// an SLO and is never the cheapest option.
     pub overloaded: bool,
-    /// Served rate over offered rate: completed / arrived x min(1, arrival window / simulated span).
+    /// Served rate over offered rate: requests completed in the last three quarters of the
+    /// arrival window over requests that arrived in it (the first quarter is warm-up).
     pub served_fraction: f64,
     /// Arrived requests over the arrival window, per second.
     pub offered_requests_per_s: f64,

@@ -11,17 +11,60 @@ fn f(x: f64, digits: usize) -> String {
     format!("{x:.digits$}")
 }
 
+/// "2 replicas of 4 x h100-sxm (TP 4) = 8 GPUs", or "2 x h100-sxm = 2 GPUs" without TP.
+pub fn fleet_shape(replicas: u32, gpu: &str, tp: u32) -> String {
+    let gpus = replicas as u64 * tp as u64;
+    let plural = |n: u64, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    if tp > 1 {
+        format!(
+            "{} of {tp} x {gpu} (TP {tp}) = {}",
+            plural(replicas as u64, "replica"),
+            plural(gpus, "GPU")
+        )
+    } else {
+        format!("{replicas} x {gpu} = {}", plural(gpus, "GPU"))
+    }
+}
+
+/// The sentence a planner looks for first: what one replica serves of this traffic and how much
+/// of the fleet the traffic uses.
+pub fn capacity_sentence(s: &Summary) -> Option<String> {
+    let c = s.capacity.as_ref()?;
+    let within = if c.basis == "slo" {
+        "within the SLO"
+    } else {
+        "at saturation (no SLO set)"
+    };
+    Some(format!(
+        "one replica serves {:.2} req/s ({:.0} output tok/s) of this traffic {within}; this traffic ({:.2} req/s) uses {:.1}% of the fleet's {:.2} req/s",
+        c.replica_requests_per_s,
+        c.replica_output_tokens_per_s,
+        c.offered_requests_per_s,
+        100.0 * c.utilization,
+        c.fleet_requests_per_s
+    ))
+}
+
+/// The warning for an overloaded fleet, if it is.
+pub fn overload_warning(s: &Summary) -> Option<String> {
+    let st = &s.stability;
+    st.overloaded.then(|| {
+        format!(
+            "OVERLOADED: the fleet does not keep up with its arrivals ({}); latencies grow with the length of the trace, the SLO counts as missed and its cost is not a valid option",
+            st.reason.as_deref().unwrap_or("")
+        )
+    })
+}
+
 /// The tables printed after `fleetsim run`.
 pub fn run_tables(s: &Summary) -> Vec<Table> {
     let st = &s.setup;
     let mut lat = Table::new(
         format!(
-            "{} ({}) on {} x {} (tp {}), {} routing, max_num_seqs {}, max_num_batched_tokens {}, {} scheduler; step time: compute {:.2}, memory {:.2}, overhead {:.2} ms + {:.1} us/seq",
+            "{} ({}) on {}, {} routing, max_num_seqs {}, max_num_batched_tokens {}, {} scheduler; step time: compute {:.2}, memory {:.2}, overhead {:.2} ms + {:.1} us/seq",
             st.model,
             st.precision,
-            st.replicas,
-            st.gpu,
-            st.tp,
+            fleet_shape(st.replicas, &st.gpu, st.tp),
             st.router,
             st.max_num_seqs,
             st.max_num_batched_tokens,
@@ -69,10 +112,25 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
             s.sim.simulated_s
         ),
     ]);
+    if let Some(w) = overload_warning(s) {
+        k.row(vec!["stability".into(), w]);
+    } else {
+        k.row(vec![
+            "stability".into(),
+            format!(
+                "keeps up: served {:.1}% of the offered {:.2} req/s",
+                100.0 * s.stability.served_fraction,
+                s.stability.offered_requests_per_s
+            ),
+        ]);
+    }
+    if let Some(c) = capacity_sentence(s) {
+        k.row(vec!["capacity".into(), c]);
+    }
     k.row(vec![
         "gpus".into(),
         format!(
-            "{} GPUs, busy {:.1}% of the time; KV {} blocks ({} tokens) per replica, peak {:.1}% used",
+            "{} GPUs, a step in flight (active) {:.1}% of the time; KV {} blocks ({} tokens) per replica, peak {:.1}% used",
             s.gpu.count,
             100.0 * s.gpu.busy_fraction,
             s.kv.capacity_blocks,
@@ -108,24 +166,28 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
     if let Some(c) = &s.cost {
         let mut t = Table::new(
             format!(
-                "Cost: {} GPUs at ${}/GPU-hour ({} {}); per month = 730 h at the simulated rate",
+                "Cost: {} GPUs at ${}/GPU-hour ({} {}); per month = 730 h of this traffic at its offered rate",
                 s.gpu.count, c.gpu_usd_per_hour, c.gpu_price_provider, c.gpu_price_plan
             ),
             &[
                 "option",
                 "$/month",
                 "$/M tokens",
-                "busy GPU $/month",
-                "idle GPU $/month",
+                "used GPU $/month",
+                "unused GPU $/month",
                 "ops+safety $/month",
             ],
         );
         t.row(vec![
-            "self-hosted".into(),
+            if s.stability.overloaded {
+                "self-hosted (OVERLOADED)".into()
+            } else {
+                "self-hosted".into()
+            },
             f(c.per_month_usd, 0),
             f(c.per_million_tokens_usd, 3),
-            f(c.busy_gpu_usd_per_month, 0),
-            f(c.idle_gpu_usd_per_month, 0),
+            f(c.used_capacity_usd_per_month, 0),
+            f(c.unused_capacity_usd_per_month, 0),
             f(c.ops_usd_per_month + c.safety_usd_per_month, 0),
         ]);
         for a in &c.api {
@@ -139,52 +201,101 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
             ]);
         }
         t.notes.push(format!(
-            "over the {:.2} h simulated: ${:.2} in all (GPUs ${:.2}, of which idle ${:.2}; ops ${:.2}; safety ${:.2}); cheapest: {}",
-            c.span_hours, c.total_usd, c.gpu_usd, c.idle_gpu_usd, c.ops_usd, c.safety_usd, c.cheapest
+            "unused GPU = GPU cost x (1 - utilization), utilization from {}; over the {:.2} h simulated: ${:.2} in all (GPUs ${:.2}, of which unused ${:.2}; ops ${:.2}; safety ${:.2}); cheapest: {}",
+            c.utilization_basis,
+            c.span_hours, c.total_usd, c.gpu_usd, c.unused_capacity_usd, c.ops_usd, c.safety_usd, c.cheapest
         ));
         tables.push(t);
     }
     tables
 }
 
-/// The tables printed after `fleetsim sweep`.
+/// The tables printed after `fleetsim sweep`. Axis columns other than the GPU appear only when
+/// they vary; failed points' reasons go under the table.
 pub fn sweep_tables(
     results: &[PointResult],
     smallest: &[SmallestFleet],
     slo: Option<&SloSpec>,
 ) -> Vec<Table> {
-    let mut t = Table::new(
-        "Sweep",
-        &[
-            "replicas",
-            "gpu",
-            "router",
-            "scale",
-            "p99 ttft s",
-            "p99 tpot s",
-            "busy %",
-            "slo %",
-            "$/month",
-            "$/M tokens",
-            "cheapest",
-        ],
-    );
+    let varies = |g: &dyn Fn(&PointResult) -> String| {
+        results.iter().any(|x| g(x) != g(&results[0]))
+    };
+    let show_router = varies(&|x| x.axes.router.name().to_string());
+    let show_scale = varies(&|x| format!("{}", x.axes.rate_scale));
+    let show_mns = varies(&|x| format!("{:?}", x.axes.max_num_seqs));
+    let mut header: Vec<&str> = vec!["replicas", "GPUs", "gpu"];
+    if show_router {
+        header.push("router");
+    }
+    if show_mns {
+        header.push("max_num_seqs");
+    }
+    if show_scale {
+        header.push("scale");
+    }
+    header.extend([
+        "p99 ttft s",
+        "p99 tpot s",
+        "util %",
+        "active %",
+        "slo %",
+        "$/month",
+        "unused $/month",
+        "$/M tokens",
+        "cheapest",
+    ]);
+    let mut t = Table::new("Sweep", &header);
+    let mut failed = Vec::new();
+    let mut overloaded = 0;
     for r in results {
         let a = &r.axes;
+        let tp = r.summary.as_ref().map(|s| s.setup.tp).unwrap_or(1);
         let mut row = vec![
             a.replicas.to_string(),
+            (a.replicas as u64 * tp as u64).to_string(),
             a.gpu.clone(),
-            a.router.name().into(),
-            format!("{}", a.rate_scale),
         ];
+        if show_router {
+            row.push(a.router.name().into());
+        }
+        if show_mns {
+            row.push(
+                a.max_num_seqs
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "default".into()),
+            );
+        }
+        if show_scale {
+            row.push(format!("{}", a.rate_scale));
+        }
         match &r.summary {
             None => {
-                row.push(format!("failed: {}", r.error.as_deref().unwrap_or("")));
-                row.extend(std::iter::repeat_n(String::new(), 6));
+                row.push("failed (below)".into());
+                failed.push(format!(
+                    "point {} ({} x {}) failed: {}",
+                    r.point,
+                    a.replicas,
+                    a.gpu,
+                    r.error.as_deref().unwrap_or("")
+                ));
             }
             Some(s) => {
+                let over = s.stability.overloaded;
+                overloaded += over as usize;
                 row.push(f(s.latency.ttft_s.p99, 3));
                 row.push(f(s.latency.tpot_s.p99, 4));
+                row.push(
+                    s.capacity
+                        .as_ref()
+                        .map(|c| {
+                            if c.utilization.is_finite() {
+                                format!("{:.1}{}", 100.0 * c.utilization, if over { "!" } else { "" })
+                            } else {
+                                "inf!".into()
+                            }
+                        })
+                        .unwrap_or_else(|| "-".into()),
+                );
                 row.push(f(100.0 * s.gpu.busy_fraction, 1));
                 row.push(
                     s.slo
@@ -201,15 +312,25 @@ pub fn sweep_tables(
                 match &s.cost {
                     Some(c) => {
                         row.push(f(c.per_month_usd, 0));
+                        row.push(f(c.unused_capacity_usd_per_month, 0));
                         row.push(f(c.per_million_tokens_usd, 3));
                         row.push(c.cheapest.clone());
                     }
-                    None => row.extend(["-".into(), "-".into(), "-".into()]),
+                    None => row.extend(["-".into(), "-".into(), "-".into(), "-".into()]),
                 }
             }
         }
         t.row(row);
     }
+    t.notes.push(
+        "util %: offered load as a share of the fleet's capacity for this traffic (within the SLO if set); active %: time with a step in flight; unused $/month: GPU cost x (1 - util)".into(),
+    );
+    if overloaded > 0 {
+        t.notes.push(format!(
+            "OVERLOADED ('!' in util %): {overloaded} point(s) do not keep up with their arrivals; they never meet the SLO and are never the cheapest option"
+        ));
+    }
+    t.notes.extend(failed);
     if let Some(slo) = slo {
         let mut targets = Vec::new();
         if let Some(x) = slo.ttft_s {
@@ -238,7 +359,8 @@ pub fn sweep_tables(
             );
             t.notes.push(match b.replicas {
                 Some(n) => format!(
-                    "smallest fleet meeting the SLO for {head}: {n} replica(s), ${:.0}/month{}",
+                    "smallest fleet meeting the SLO for {head}: {}, ${:.0}/month{}",
+                    fleet_shape(n, &b.gpu, b.tp),
                     b.per_month_usd.unwrap_or(0.0),
                     match (b.next_smaller_replicas, b.next_smaller_attainment) {
                         (Some(m), Some(a)) => format!(" ({m} would reach {:.2}%)", 100.0 * a),

@@ -25,6 +25,7 @@ use rand_distr::{Distribution, Exp1};
 use serde::Serialize;
 
 use super::{RunSpec, Traffic};
+use crate::metrics::{RequestRecord, Status};
 use crate::rng::{stream_rng, Stream};
 use crate::time::SimTime;
 use crate::workload::{Request, Workload};
@@ -75,18 +76,30 @@ fn sample(requests: &[Request]) -> Vec<Request> {
         .collect()
 }
 
-/// The served share of the offered rate: completed / arrived, times the arrival window over
-/// the simulated span (a fleet that needs twice the window to finish served half the rate).
-pub fn served_fraction(completed: u64, arrived: u64, window_s: f64, simulated_s: f64) -> f64 {
-    if arrived == 0 {
-        return 1.0;
+/// The served share of the offered rate: requests completed in the last three quarters of the
+/// arrival window over requests that arrived in it. A fleet that keeps up completes requests as
+/// fast as they arrive (the first quarter is left out as warm-up); one that does not completes
+/// them at its own, lower rate while the backlog grows.
+pub fn served_fraction(records: &[RequestRecord], window_s: f64) -> f64 {
+    let end = SimTime::from_secs_f64(window_s);
+    let start = SimTime::from_secs_f64(window_s / 4.0);
+    let (mut arrived, mut done) = (0u64, 0u64);
+    for r in records {
+        if matches!(r.status, Status::Pending) {
+            continue;
+        }
+        if r.arrival >= start && r.arrival <= end {
+            arrived += 1;
+        }
+        if r.finish.is_some_and(|f| f >= start && f <= end) {
+            done += 1;
+        }
     }
-    let stretch = if simulated_s > window_s && simulated_s > 0.0 {
-        window_s / simulated_s
-    } else {
+    if arrived == 0 {
         1.0
-    };
-    completed as f64 / arrived as f64 * stretch
+    } else {
+        done as f64 / arrived as f64
+    }
 }
 
 impl RunSpec {
@@ -103,6 +116,7 @@ impl RunSpec {
                 notes: Vec::new(),
             },
             apis: Vec::new(),
+            model: self.model.id.clone(),
             span_s: window_s.max(1e-9),
         });
         s
@@ -153,14 +167,9 @@ impl RunSpec {
             let spec = self.one_replica(reqs, window);
             let mut with_slo = spec.clone();
             with_slo.slo = Some(slo.clone());
-            let s = with_slo.run().summary;
-            let served = served_fraction(
-                s.requests.completed,
-                s.requests.arrived,
-                window,
-                s.sim.simulated_s,
-            );
-            served >= KEEPS_UP && s.slo.as_ref().is_some_and(|x| x.met)
+            let r = with_slo.run();
+            let served = served_fraction(&r.output.recorder.records, window);
+            served >= KEEPS_UP && r.summary.slo.as_ref().is_some_and(|x| x.met)
         };
         let (mut lo, mut hi) = (0.0, saturation);
         for _ in 0..BISECTION_STEPS {
@@ -223,10 +232,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn served_fraction_counts_the_stretch() {
-        assert_eq!(served_fraction(100, 100, 10.0, 10.0), 1.0);
-        assert_eq!(served_fraction(100, 100, 10.0, 20.0), 0.5);
-        assert_eq!(served_fraction(50, 100, 10.0, 5.0), 0.5);
-        assert_eq!(served_fraction(0, 0, 10.0, 5.0), 1.0);
+    fn served_fraction_compares_departures_with_arrivals() {
+        let rec = |a: f64, f: Option<f64>| RequestRecord {
+            arrival: SimTime::from_secs_f64(a),
+            finish: f.map(SimTime::from_secs_f64),
+            status: if f.is_some() {
+                Status::Completed
+            } else {
+                Status::InFlight
+            },
+            replica: 0,
+            scheduled: None,
+            first_token: None,
+            last_token: None,
+            generated: 0,
+            preemptions: 0,
+            cached_tokens: 0,
+        };
+        // Keeps up: every request done 1 s after it arrives.
+        let ok: Vec<_> = (0..100).map(|i| rec(i as f64, Some(i as f64 + 1.0))).collect();
+        let f = served_fraction(&ok, 100.0);
+        assert!((f - 1.0).abs() < 0.02, "{f}");
+        // Serves one every 2 s: half the offered rate.
+        let slow: Vec<_> = (0..100)
+            .map(|i| rec(i as f64, Some(2.0 * i as f64 + 1.0)))
+            .collect();
+        let f = served_fraction(&slow, 100.0);
+        assert!((f - 0.5).abs() < 0.03, "{f}");
+        assert_eq!(served_fraction(&[], 10.0), 1.0);
     }
 }

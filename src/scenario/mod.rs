@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Catalog, Gpu, Model};
+use crate::catalog::{Api, Catalog, Gpu, Model};
 use crate::cost::{api_spend, ApiSpend, CostSpec, FleetUse, GpuPriceChoice};
 use crate::engine::{SimOutput, Simulation};
 use crate::error::{Error, Result};
@@ -137,7 +137,7 @@ impl Scenario {
             }
         };
         let workload = self.load_workload(base_dir, replica.block_size)?;
-        let traffic = Traffic::new(workload, &cost_spec, horizon)?;
+        let traffic = Traffic::new(workload, &cost_spec, horizon, &model.id)?;
         Ok(RunSpec {
             seed: self.seed,
             model,
@@ -210,19 +210,29 @@ impl Scenario {
 pub struct Traffic {
     /// The requests.
     pub workload: Workload,
-    /// Each API's spend on them.
-    pub apis: Vec<(String, ApiSpend)>,
+    /// The APIs compared (same-model endpoints first) and each one's spend on them.
+    pub apis: Vec<(Api, ApiSpend)>,
+    /// The model the APIs were chosen for.
+    pub model: String,
     /// The arrival window, seconds: the last arrival plus one mean gap (N requests span N gaps).
     pub span_s: f64,
 }
 
 impl Traffic {
-    /// Prices the workload on the APIs of `cost`.
-    pub fn new(workload: Workload, cost: &CostSpec, horizon: Option<SimTime>) -> Result<Traffic> {
+    /// Prices the workload on the APIs of `cost` compared with a fleet of `model`.
+    pub fn new(
+        workload: Workload,
+        cost: &CostSpec,
+        horizon: Option<SimTime>,
+        model: &str,
+    ) -> Result<Traffic> {
         let apis = cost
-            .apis()?
-            .iter()
-            .map(|a| (a.id.clone(), api_spend(a, &workload.requests, horizon)))
+            .apis(model)?
+            .into_iter()
+            .map(|a| {
+                let spend = api_spend(&a, &workload.requests, horizon);
+                (a, spend)
+            })
             .collect();
         let n = workload.requests.len() as f64;
         let last = workload.span().as_secs_f64();
@@ -236,6 +246,7 @@ impl Traffic {
         Ok(Traffic {
             workload,
             apis,
+            model: model.to_string(),
             span_s,
         })
     }
@@ -249,7 +260,7 @@ impl Traffic {
                 f.think = SimTime::from_secs_f64(f.think.as_secs_f64() / scale);
             }
         }
-        Traffic::new(w, cost, horizon)
+        Traffic::new(w, cost, horizon, &self.model)
     }
 }
 
@@ -432,7 +443,7 @@ impl RunSpec {
                 relative_precision: c.relative_precision,
             }
         });
-        summary.stability = self.stability(&summary, capacity);
+        summary.stability = self.stability(&summary, &out.recorder.records, capacity);
         summary.slo = self.slo.as_ref().map(|slo| {
             let mut r = slo.report(requests, &out.recorder.records, span_s);
             // A fleet that does not keep up would miss over any longer span.
@@ -452,7 +463,14 @@ impl RunSpec {
                 utilization: summary.capacity.as_ref().map(|c| c.utilization),
             };
             self.cost
-                .report(price, fleet, &self.traffic.apis, self.traffic.span_s)
+                .report(
+                    price,
+                    fleet,
+                    &self.traffic.apis,
+                    self.traffic.span_s,
+                    &self.model.id,
+                    self.slo.as_ref(),
+                )
         });
         RunResult {
             summary,
@@ -464,20 +482,16 @@ impl RunSpec {
     fn stability(
         &self,
         s: &Summary,
+        records: &[crate::metrics::RequestRecord],
         capacity: Option<&ReplicaCapacity>,
     ) -> crate::metrics::Stability {
         let window_s = self.traffic.span_s;
-        let served = capacity::served_fraction(
-            s.requests.completed,
-            s.requests.arrived,
-            window_s,
-            s.sim.simulated_s,
-        );
+        let served = capacity::served_fraction(records, window_s);
         let offered = s.requests.arrived as f64 / window_s;
         let mut reason = None;
         if served < capacity::KEEPS_UP {
             reason = Some(format!(
-                "served {:.1}% of the offered rate ({:.2} of {:.2} requests/s): the backlog grows while requests arrive",
+                "completed {:.1}% as many requests as arrived over the arrival window ({:.2} of {:.2} requests/s): the backlog grows while requests arrive",
                 100.0 * served,
                 offered * served,
                 offered

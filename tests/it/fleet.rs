@@ -13,7 +13,11 @@ fn sweep(json: &str, axes: SweepAxes) -> Vec<PointResult> {
     let s = Scenario::from_json(json, Path::new("<test>")).unwrap();
     let spec = SweepSpec::new(&axes, &s).unwrap();
     let sw = Sweep::new(s, spec, &root()).unwrap();
-    sw.points().iter().map(|p| sw.run_point(p)).collect()
+    let pts = sw.points();
+    let caps = sw.capacities(&pts);
+    pts.iter()
+        .map(|p| sw.run_point(p, caps.get(&Sweep::capacity_key(p))))
+        .collect()
 }
 
 const CONV_X8: &str = r#"{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",

@@ -73,7 +73,7 @@ fn sweep_writes_latency_and_cost_charts_and_a_self_contained_report() {
     ]);
     let md = String::from_utf8_lossy(&o.stdout);
     assert!(
-        md.contains("### Sweep") && md.contains("| replicas | gpu |"),
+        md.contains("### Sweep") && md.contains("| replicas | GPUs | gpu |"),
         "{md}"
     );
     check_chart(
