@@ -135,7 +135,13 @@ pub fn fit_bench(
     let p = clamp(x);
     let e = errors(p);
     let n = e.len().max(1) as f64;
+    let worst = e.iter().map(|x| (x.exp() - 1.0).abs()).fold(0.0, f64::max);
     Ok(Profile {
+        warnings: crate::perf::fit::fit_warnings(
+            &p,
+            [(0.05, 1.0), (0.05, 1.0), (0.0, 100.0)],
+            worst,
+        ),
         model: model.id.clone(),
         gpu: gpu.id.clone(),
         tp,
@@ -143,7 +149,7 @@ pub fn fit_bench(
         params: p,
         points: e.len(),
         rms_log_error: (e.iter().map(|x| x * x).sum::<f64>() / n).sqrt(),
-        max_abs_error: e.iter().map(|x| (x.exp() - 1.0).abs()).fold(0.0, f64::max),
+        max_abs_error: worst,
         source: runs
             .iter()
             .map(|r| r.path.display().to_string())

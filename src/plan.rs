@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::fleet::MAX_REPLICAS;
 use crate::metrics::Summary;
 use crate::scenario::Scenario;
-use crate::sweep::{FloatAxis, Point, Sweep, SweepAxes, SweepSpec};
+use crate::sweep::{FloatAxis, IntAxis, Point, ReplicaAxes, Sweep, SweepAxes, SweepSpec};
 
 fn default_max() -> u32 {
     64
@@ -31,6 +31,15 @@ pub struct PlanSpec {
     /// GPU types to size (default: the scenario's).
     #[serde(default)]
     pub gpus: Option<Vec<String>>,
+    /// Tensor-parallel degrees to size, crossed with `gpus` (default: the scenario's).
+    #[serde(default)]
+    pub tp: Option<IntAxis>,
+    /// Weight precisions to size (`bf16`, `fp8`; default: the scenario's).
+    #[serde(default)]
+    pub precision: Option<Vec<String>>,
+    /// Token budgets per step to size (default: the scenario's).
+    #[serde(default)]
+    pub max_num_batched_tokens: Option<IntAxis>,
     /// Largest fleet tried per GPU and volume.
     #[serde(default = "default_max")]
     pub max_replicas: u32,
@@ -41,6 +50,9 @@ impl Default for PlanSpec {
         PlanSpec {
             rate_scales: None,
             gpus: None,
+            tp: None,
+            precision: None,
+            max_num_batched_tokens: None,
             max_replicas: default_max(),
         }
     }
@@ -86,6 +98,12 @@ pub fn parse_volumes(text: &str) -> Result<Vec<f64>> {
 pub struct ApiAt {
     /// API id.
     pub name: String,
+    /// What it serves: an open-weight model id, `closed` or `unknown`.
+    pub serves: String,
+    /// Whether it serves the planned model.
+    pub same_model: bool,
+    /// Its published latency against the SLO (see `cost.api[].slo_verdict`).
+    pub slo_verdict: String,
     /// USD per month.
     pub per_month_usd: f64,
 }
@@ -99,16 +117,33 @@ pub struct PlanRow {
     pub requests_per_s: f64,
     /// Tokens (input + output) per month at that volume.
     pub monthly_tokens: f64,
+    /// The configuration sized: the GPU id, then the replica settings the plan varies.
+    pub config: String,
     /// GPU id.
     pub gpu: String,
+    /// Tensor-parallel GPUs per replica.
+    pub tp: u32,
+    /// Replica settings the plan sets (null: the scenario's own).
+    pub replica: ReplicaAxes,
     /// Smallest fleet meeting the SLO (null: none up to max_replicas, or the model does not fit).
     pub replicas: Option<u32>,
+    /// Its GPUs: replicas x tp.
+    pub gpus: Option<u64>,
     /// Why there is none.
     pub error: Option<String>,
     /// Its monthly cost, USD.
     pub per_month_usd: Option<f64>,
-    /// Share of the monthly bill that pays for idle GPUs.
-    pub idle_share: Option<f64>,
+    /// Share of the monthly bill that pays for GPU capacity the traffic leaves unused
+    /// (`cost.unused_capacity_usd_per_month` / `cost.per_month_usd`).
+    pub unused_share: Option<f64>,
+    /// The traffic's share of that fleet's capacity.
+    pub utilization: Option<f64>,
+    /// Its GPUs per month, USD.
+    pub gpu_usd_per_month: Option<f64>,
+    /// The part of that paying for capacity the traffic leaves unused, USD per month.
+    pub unused_capacity_usd_per_month: Option<f64>,
+    /// One replica's capacity for this traffic within the SLO, requests per second.
+    pub replica_requests_per_s: Option<f64>,
     /// Its SLO attainment.
     pub attainment: Option<f64>,
     /// Its p99 TTFT, seconds.
@@ -119,13 +154,18 @@ pub struct PlanRow {
     pub one_fewer_attainment: Option<f64>,
     /// Each API at this volume.
     pub apis: Vec<ApiAt>,
-    /// The cheapest option: `self-hosted` or an API id.
+    /// The cheapest option: `self-hosted` or an API id (APIs whose published median latency
+    /// misses the SLO are left out).
     pub cheapest: String,
+    /// The cheapest endpoint of the same model (null: none compared).
+    pub cheapest_same_model_api: Option<String>,
 }
 
-/// Where self-hosting on one GPU type breaks even with one API.
+/// Where self-hosting on one configuration breaks even with one API.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Breakeven {
+    /// The configuration (see [`PlanRow::config`]).
+    pub config: String,
     /// GPU id.
     pub gpu: String,
     /// API id.
@@ -164,6 +204,7 @@ fn met(e: &std::result::Result<Summary, String>) -> bool {
 fn search(
     sweep: &Sweep,
     gpu: &str,
+    replica: &ReplicaAxes,
     scale: f64,
     router: crate::fleet::RouterKind,
     max: u32,
@@ -176,7 +217,7 @@ fn search(
                 index: 0,
                 gpu: gpu.to_string(),
                 router,
-                max_num_seqs: None,
+                replica: replica.clone(),
                 rate_scale: scale,
                 replicas: n,
             };
@@ -213,7 +254,8 @@ fn search(
     (Some(hi), evals)
 }
 
-/// Runs the plan for `scenario` (which must set an SLO) over `volumes` and `gpus`.
+/// Runs the plan for `scenario` (which must set an SLO) over `volumes` and `gpus`, crossed with
+/// the replica settings of the scenario's `plan` (tp, precision, max_num_batched_tokens).
 pub fn run(
     scenario: &Scenario,
     base_dir: &std::path::Path,
@@ -234,49 +276,69 @@ pub fn run(
             format!("must be 1..={MAX_REPLICAS}, got {max_replicas}"),
         ));
     }
+    let ps = scenario.plan.clone().unwrap_or_default();
     let axes = SweepAxes {
         gpus: Some(gpus.to_vec()),
         rate_scale: Some(FloatAxis::List(volumes.to_vec())),
+        tp: ps.tp.clone(),
+        precision: ps.precision.clone(),
+        max_num_batched_tokens: ps.max_num_batched_tokens.clone(),
         ..Default::default()
     };
-    let spec = SweepSpec::new(&axes, scenario)?;
+    let spec = SweepSpec::new(&axes, scenario).map_err(|e| match e {
+        Error::Config { field, msg } if field.starts_with("sweep.") => {
+            Error::config(format!("plan.{}", &field["sweep.".len()..]), msg)
+        }
+        e => e,
+    })?;
     let router = spec.routers[0];
     let sweep = Sweep::new(scenario.clone(), spec.clone(), base_dir)?;
-    let jobs: Vec<(f64, String)> = volumes
+    // Configurations in order: GPU, then replica settings.
+    let configs: Vec<(String, ReplicaAxes)> = spec
+        .gpus
         .iter()
-        .flat_map(|&v| spec.gpus.iter().map(move |g| (v, g.clone())))
+        .flat_map(|g| spec.replica.iter().map(move |r| (g.clone(), r.clone())))
+        .collect();
+    let label = |g: &str, r: &ReplicaAxes| {
+        if r.label().is_empty() {
+            g.to_string()
+        } else {
+            format!("{g} / {}", r.label())
+        }
+    };
+    let jobs: Vec<(f64, usize)> = volumes
+        .iter()
+        .flat_map(|&v| (0..configs.len()).map(move |c| (v, c)))
         .collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .map_err(|e| Error::config("threads", e.to_string()))?;
-    let first_points: Vec<Point> = spec
-        .gpus
+    let config_points: Vec<Point> = configs
         .iter()
-        .map(|g| Point {
+        .map(|(g, r)| Point {
             index: 0,
             gpu: g.clone(),
             router,
-            max_num_seqs: None,
+            replica: r.clone(),
             rate_scale: volumes[0],
             replicas: 1,
         })
         .collect();
-    let capacities = pool.install(|| sweep.capacities(&first_points));
+    let capacities = pool.install(|| sweep.capacities(&config_points));
     let found: Vec<(Option<u32>, Evals)> = pool.install(|| {
         jobs.par_iter()
-            .map(|(v, g)| {
-                let key = Sweep::capacity_key(&Point {
-                    gpu: g.clone(),
-                    ..first_points[0].clone()
-                });
-                search(&sweep, g, *v, router, max_replicas, capacities.get(&key))
+            .map(|&(v, c)| {
+                let (g, r) = &configs[c];
+                let key = Sweep::capacity_key(&config_points[c]);
+                search(&sweep, g, r, v, router, max_replicas, capacities.get(&key))
             })
             .collect()
     });
     let mut rows = Vec::new();
-    for ((v, g), (best, evals)) in jobs.iter().zip(found) {
-        let traffic = sweep.traffic(*v);
+    for (&(v, c), (best, evals)) in jobs.iter().zip(found) {
+        let (g, ra) = &configs[c];
+        let traffic = sweep.traffic(v);
         let tokens: u64 = traffic
             .workload
             .requests
@@ -290,6 +352,9 @@ pub fn run(
             .iter()
             .map(|(a, s)| ApiAt {
                 name: a.id.clone(),
+                serves: a.serves.clone(),
+                same_model: a.serves_model(&traffic.model),
+                slo_verdict: crate::cost::slo_verdict(a, scenario.slo.as_ref()).to_string(),
                 per_month_usd: s.usd * crate::cost::MONTH_HOURS / span_h,
             })
             .collect();
@@ -302,28 +367,49 @@ pub fn run(
                 None => format!("no fleet of up to {max_replicas} replicas meets the SLO"),
             }),
         };
+        let tp = evals
+            .values()
+            .find_map(|e| e.as_ref().ok().map(|s| s.setup.tp))
+            .or(ra.tp)
+            .or(scenario.replica.tp)
+            .unwrap_or(1);
         let per_month = cost.map(|c| c.per_month_usd);
         let mut cheapest: Option<(f64, String)> = per_month.map(|m| (m, "self-hosted".to_string()));
-        for a in &apis {
+        for a in apis.iter().filter(|a| a.slo_verdict != "misses") {
             if cheapest.as_ref().is_none_or(|c| a.per_month_usd < c.0) {
                 cheapest = Some((a.per_month_usd, a.name.clone()));
             }
         }
+        let cheapest_same_model_api = apis
+            .iter()
+            .filter(|a| a.same_model)
+            .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd))
+            .map(|a| a.name.clone());
         rows.push(PlanRow {
-            rate_scale: *v,
+            rate_scale: v,
             requests_per_s: traffic.workload.requests.len() as f64 / traffic.span_s,
             monthly_tokens,
+            config: label(g, ra),
             gpu: g.clone(),
+            tp,
+            replica: ra.clone(),
             replicas: best,
+            gpus: best.map(|n| n as u64 * tp as u64),
             error,
             per_month_usd: per_month,
-            idle_share: cost.map(|c| {
+            unused_share: cost.map(|c| {
                 if c.per_month_usd > 0.0 {
-                    c.idle_gpu_usd_per_month / c.per_month_usd
+                    c.unused_capacity_usd_per_month / c.per_month_usd
                 } else {
                     0.0
                 }
             }),
+            utilization: chosen.and_then(|s| s.capacity.as_ref()).map(|c| c.utilization),
+            gpu_usd_per_month: cost.map(|c| c.used_capacity_usd_per_month + c.unused_capacity_usd_per_month),
+            unused_capacity_usd_per_month: cost.map(|c| c.unused_capacity_usd_per_month),
+            replica_requests_per_s: capacities
+                .get(&Sweep::capacity_key(&config_points[c]))
+                .map(|c| c.requests_per_s),
             attainment: chosen.and_then(|s| s.slo.as_ref()).map(|s| s.attainment),
             ttft_p99_s: chosen.map(|s| s.latency.ttft_s.p99),
             tpot_p99_s: chosen.map(|s| s.latency.tpot_s.p99),
@@ -335,10 +421,12 @@ pub fn run(
                 .map(|s| s.attainment),
             apis,
             cheapest: cheapest.map(|c| c.1).unwrap_or_default(),
+            cheapest_same_model_api,
         });
     }
-    let breakeven = breakevens(&rows, &spec.gpus);
-    let recommendation = recommend(&rows, &breakeven, volumes);
+    let labels: Vec<String> = configs.iter().map(|(g, r)| label(g, r)).collect();
+    let breakeven = breakevens(&rows, &labels);
+    let recommendation = recommend(&rows, &breakeven, volumes, &sweep.traffic(volumes[0]).model);
     Ok(Plan {
         rows,
         breakeven,
@@ -349,14 +437,14 @@ pub fn run(
 /// For each GPU and API: the smallest planned volume from which self-hosting is cheaper at every
 /// larger planned volume, and the crossing within the step below it: the volume at which the API
 /// would cost what that fleet costs (the fleet cannot shrink below the size needed there).
-pub fn breakevens(rows: &[PlanRow], gpus: &[String]) -> Vec<Breakeven> {
+pub fn breakevens(rows: &[PlanRow], configs: &[String]) -> Vec<Breakeven> {
     let mut out = Vec::new();
     let api_names: Vec<String> = rows
         .first()
         .map(|r| r.apis.iter().map(|a| a.name.clone()).collect())
         .unwrap_or_default();
-    for g in gpus {
-        let mine: Vec<&PlanRow> = rows.iter().filter(|r| &r.gpu == g).collect();
+    for g in configs {
+        let mine: Vec<&PlanRow> = rows.iter().filter(|r| &r.config == g).collect();
         for (k, api) in api_names.iter().enumerate() {
             let cheaper = |r: &PlanRow| {
                 r.per_month_usd
@@ -381,7 +469,8 @@ pub fn breakevens(rows: &[PlanRow], gpus: &[String]) -> Vec<Breakeven> {
                 None => (None, None, None),
             };
             out.push(Breakeven {
-                gpu: g.clone(),
+                config: g.clone(),
+                gpu: mine.first().map(|r| r.gpu.clone()).unwrap_or_default(),
                 api: api.clone(),
                 monthly_tokens: tokens,
                 per_month_usd: usd,
@@ -393,19 +482,16 @@ pub fn breakevens(rows: &[PlanRow], gpus: &[String]) -> Vec<Breakeven> {
 }
 
 fn money(x: f64) -> String {
-    if x >= 10_000.0 {
-        format!("${:.0}k", x / 1000.0)
-    } else {
-        format!("${x:.0}")
-    }
+    crate::report::views::money(x)
 }
 
 fn tokens_m(x: f64) -> String {
     format!("{:.0} million", x / 1e6)
 }
 
-/// The sentence for the volume closest to the workload's own rate.
-fn recommend(rows: &[PlanRow], be: &[Breakeven], volumes: &[f64]) -> String {
+/// The sentence for the volume closest to the workload's own rate: the cheapest configuration
+/// meeting the SLO with its GPUs, then endpoints of the same model, then the cheapest API.
+fn recommend(rows: &[PlanRow], be: &[Breakeven], volumes: &[f64], model: &str) -> String {
     let base = volumes
         .iter()
         .copied()
@@ -428,41 +514,84 @@ fn recommend(rows: &[PlanRow], be: &[Breakeven], volumes: &[f64]) -> String {
                 .unwrap_or(f64::MAX)
                 .total_cmp(&b.per_month_usd.unwrap_or(f64::MAX))
         });
-    let cheapest_api = first
-        .apis
-        .iter()
-        .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd));
     match best {
         Some(r) => {
+            let gpu_month = r.gpu_usd_per_month.unwrap_or(0.0);
+            let unused = r.unused_capacity_usd_per_month.unwrap_or(0.0);
             s += &format!(
-                "{} x {} meets the SLO for {}/month, {:.1}% of it idle GPUs",
-                r.replicas.unwrap_or(0),
-                r.gpu,
+                "{}{} meets the SLO for {}/month: GPUs {}, of which {} ({:.0}%) pays for capacity this traffic leaves unused",
+                crate::report::views::fleet_shape(r.replicas.unwrap_or(0), &r.gpu, r.tp),
+                if r.config != r.gpu { format!(" ({})", r.config) } else { String::new() },
                 money(r.per_month_usd.unwrap_or(0.0)),
-                100.0 * r.idle_share.unwrap_or(0.0)
+                money(gpu_month),
+                money(unused),
+                if gpu_month > 0.0 { 100.0 * unused / gpu_month } else { 0.0 }
             )
         }
         None => s += "no fleet in the plan meets the SLO",
     }
-    if let Some(a) = cheapest_api {
-        s += &format!("; {} would cost {}/month", a.name, money(a.per_month_usd));
-        let gpu = best.map(|r| r.gpu.clone()).unwrap_or_default();
+    let config = best.map(|r| r.config.clone()).unwrap_or_default();
+    let verdict = |v: &str| match v {
+        "misses" => " (its published median latency misses the SLO)",
+        "median within" => " (published medians within the SLO; its tail is not published)",
+        "unknown" => " (no published latency: whether it meets the SLO is unknown)",
+        _ => "",
+    };
+    let breaks = |name: &str| -> String {
         match be
             .iter()
-            .find(|b| b.api == a.name && b.gpu == gpu)
+            .find(|b| b.api == name && b.config == config)
             .and_then(|b| b.monthly_tokens)
         {
-            Some(t) => {
-                s += &format!(
-                    "; self-hosting on {gpu} breaks even with it above {} tokens/month.",
-                    tokens_m(t)
-                )
+            Some(t) if best.is_some() => format!(
+                "; self-hosting on {config} breaks even with it above {} tokens/month",
+                tokens_m(t)
+            ),
+            Some(_) | None if best.is_some() => {
+                "; self-hosting does not break even with it within the planned volumes".into()
             }
-            None => s += "; self-hosting does not break even with it within the planned volumes.",
+            _ => String::new(),
         }
-    } else {
-        s.push('.');
+    };
+    let same = first
+        .apis
+        .iter()
+        .filter(|a| a.same_model)
+        .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd));
+    match same {
+        Some(a) => {
+            s += &format!(
+                ". The same model ({model}) on {} would cost {}/month{}{}",
+                a.name,
+                money(a.per_month_usd),
+                verdict(&a.slo_verdict),
+                breaks(&a.name)
+            );
+        }
+        None => s += &format!(". No endpoint of the same model ({model}) is in the list"),
     }
+    let cheapest_api = first
+        .apis
+        .iter()
+        .filter(|a| a.slo_verdict != "misses")
+        .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd));
+    if let Some(a) = cheapest_api.filter(|a| Some(a.name.as_str()) != same.map(|x| x.name.as_str())) {
+        let what = if a.same_model {
+            format!("also {model}")
+        } else if a.serves == "closed" {
+            "a different, closed model".to_string()
+        } else {
+            format!("a different model: {}", a.serves)
+        };
+        s += &format!(
+            ". The cheapest API, {} ({what}), would cost {}/month{}{}",
+            a.name,
+            money(a.per_month_usd),
+            verdict(&a.slo_verdict),
+            breaks(&a.name)
+        );
+    }
+    s.push('.');
     s
 }
 

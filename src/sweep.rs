@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::fleet::{FleetSpec, RouterKind, MAX_REPLICAS};
 use crate::metrics::Summary;
 use crate::scenario::{ReplicaCapacity, RunSpec, Scenario, Traffic};
-use crate::serving::MemoryPlan;
+use crate::perf::Precision;
+use crate::serving::{MemoryPlan, ReplicaSpec};
 
 /// An integer axis: a list, or a range string such as `"1..=16"` or `"1,2,4,8"`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -51,6 +52,15 @@ pub struct SweepAxes {
     /// max_num_seqs values.
     #[serde(default)]
     pub max_num_seqs: Option<IntAxis>,
+    /// Tensor-parallel degrees (GPUs per replica).
+    #[serde(default)]
+    pub tp: Option<IntAxis>,
+    /// Weight precisions (`bf16`, `fp8`).
+    #[serde(default)]
+    pub precision: Option<Vec<String>>,
+    /// Prefill token budgets per step (the chunk size of chunked prefill).
+    #[serde(default)]
+    pub max_num_batched_tokens: Option<IntAxis>,
     /// Rate scales applied to the workload's times (2 = twice the request rate).
     #[serde(default)]
     pub rate_scale: Option<FloatAxis>,
@@ -136,10 +146,62 @@ pub struct SweepSpec {
     pub gpus: Vec<String>,
     /// Routers.
     pub routers: Vec<RouterKind>,
-    /// max_num_seqs values (`None`: the scenario's own or the GPU's default).
-    pub max_num_seqs: Vec<Option<u32>>,
+    /// Replica settings per point (`None` in a field: the scenario's own or the default), in
+    /// order: tp, precision, max_num_seqs, max_num_batched_tokens.
+    pub replica: Vec<ReplicaAxes>,
     /// Rate scales.
     pub rate_scale: Vec<f64>,
+}
+
+/// Replica settings a sweep point sets (null: the scenario's own or the default).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ReplicaAxes {
+    /// Tensor-parallel GPUs per replica.
+    pub tp: Option<u32>,
+    /// Weight precision.
+    pub precision: Option<Precision>,
+    /// Most sequences per batch.
+    pub max_num_seqs: Option<u32>,
+    /// Token budget per step.
+    pub max_num_batched_tokens: Option<u32>,
+}
+
+impl ReplicaAxes {
+    /// The scenario's replica settings with these applied.
+    pub fn apply(&self, rs: &ReplicaSpec) -> ReplicaSpec {
+        let mut rs = rs.clone();
+        if self.tp.is_some() {
+            rs.tp = self.tp;
+        }
+        if self.precision.is_some() {
+            rs.precision = self.precision;
+        }
+        if self.max_num_seqs.is_some() {
+            rs.max_num_seqs = self.max_num_seqs;
+        }
+        if self.max_num_batched_tokens.is_some() {
+            rs.max_num_batched_tokens = self.max_num_batched_tokens;
+        }
+        rs
+    }
+
+    /// "tp 4 / fp8 / max_num_seqs 64 / max_num_batched_tokens 2048", the set fields only.
+    pub fn label(&self) -> String {
+        let mut v = Vec::new();
+        if let Some(t) = self.tp {
+            v.push(format!("tp {t}"));
+        }
+        if let Some(p) = self.precision {
+            v.push(p.as_str().to_string());
+        }
+        if let Some(m) = self.max_num_seqs {
+            v.push(format!("max_num_seqs {m}"));
+        }
+        if let Some(m) = self.max_num_batched_tokens {
+            v.push(format!("max_num_batched_tokens {m}"));
+        }
+        v.join(" / ")
+    }
 }
 
 impl SweepSpec {
@@ -175,14 +237,40 @@ impl SweepSpec {
             Some(v) => v.iter().map(|r| r.parse()).collect::<Result<_>>()?,
             None => vec![fleet.router],
         };
-        let max_num_seqs = match &axes.max_num_seqs {
-            Some(a) => a
-                .values("sweep.max_num_seqs")?
-                .into_iter()
-                .map(Some)
-                .collect(),
+        let ints = |a: &Option<IntAxis>, field: &str| -> Result<Vec<Option<u32>>> {
+            Ok(match a {
+                Some(a) => a.values(field)?.into_iter().map(Some).collect(),
+                None => vec![None],
+            })
+        };
+        let max_num_seqs = ints(&axes.max_num_seqs, "sweep.max_num_seqs")?;
+        let tps = ints(&axes.tp, "sweep.tp")?;
+        let mnbt = ints(&axes.max_num_batched_tokens, "sweep.max_num_batched_tokens")?;
+        let precisions: Vec<Option<Precision>> = match &axes.precision {
+            Some(v) if v.is_empty() => {
+                return Err(Error::config("sweep.precision", "the list is empty"))
+            }
+            Some(v) => v
+                .iter()
+                .map(|p| Precision::parse("sweep.precision", p).map(Some))
+                .collect::<Result<_>>()?,
             None => vec![None],
         };
+        let mut replica = Vec::new();
+        for &tp in &tps {
+            for &precision in &precisions {
+                for &m in &max_num_seqs {
+                    for &b in &mnbt {
+                        replica.push(ReplicaAxes {
+                            tp,
+                            precision,
+                            max_num_seqs: m,
+                            max_num_batched_tokens: b,
+                        });
+                    }
+                }
+            }
+        }
         let rate_scale = match &axes.rate_scale {
             Some(a) => a.values("sweep.rate_scale")?,
             None => vec![1.0],
@@ -201,41 +289,49 @@ impl SweepSpec {
         for g in &gpus {
             cost.gpu_price(g)?;
             // Replica settings that are invalid on a GPU are input errors, found before running.
-            for m in &max_num_seqs {
-                let mut rs = scenario.replica.clone();
-                if m.is_some() {
-                    rs.max_num_seqs = *m;
-                }
-                rs.resolve(c.gpu(g)?).map_err(|e| match (e, m) {
-                    (Error::Config { field, msg }, Some(v)) if field == "replica.max_num_seqs" => {
-                        Error::config("sweep.max_num_seqs", format!("{v} on {g}: {msg}"))
-                    }
-                    (e, _) => e,
-                })?;
+            for ra in &replica {
+                ra.apply(&scenario.replica)
+                    .resolve(c.gpu(g)?)
+                    .map_err(|e| match e {
+                        Error::Config { field, msg } if field.starts_with("replica.") => {
+                            let key = &field["replica.".len()..];
+                            let axis = match key {
+                                "max_num_seqs" if ra.max_num_seqs.is_some() => "sweep.max_num_seqs",
+                                "tp" if ra.tp.is_some() => "sweep.tp",
+                                "max_num_batched_tokens" if ra.max_num_batched_tokens.is_some() => {
+                                    "sweep.max_num_batched_tokens"
+                                }
+                                _ => return Error::Config { field, msg },
+                            };
+                            Error::config(axis, format!("{} on {g}: {msg}", ra.label()))
+                        }
+                        e => e,
+                    })?;
             }
         }
         Ok(SweepSpec {
             replicas,
             gpus,
             routers,
-            max_num_seqs,
+            replica,
             rate_scale,
         })
     }
 
-    /// The points, in order: GPU, router, max_num_seqs, rate scale, then replicas innermost.
+    /// The points, in order: GPU, replica settings (tp, precision, max_num_seqs,
+    /// max_num_batched_tokens), router, rate scale, then replicas innermost.
     pub fn points(&self) -> Vec<Point> {
         let mut v = Vec::new();
         for g in &self.gpus {
-            for &r in &self.routers {
-                for &m in &self.max_num_seqs {
+            for ra in &self.replica {
+                for &r in &self.routers {
                     for &s in &self.rate_scale {
                         for &n in &self.replicas {
                             v.push(Point {
                                 index: v.len(),
                                 gpu: g.clone(),
                                 router: r,
-                                max_num_seqs: m,
+                                replica: ra.clone(),
                                 rate_scale: s,
                                 replicas: n,
                             });
@@ -257,8 +353,8 @@ pub struct Point {
     pub gpu: String,
     /// Router.
     pub router: RouterKind,
-    /// max_num_seqs override.
-    pub max_num_seqs: Option<u32>,
+    /// Replica settings set by the sweep.
+    pub replica: ReplicaAxes,
     /// Rate scale.
     pub rate_scale: f64,
     /// Replicas.
@@ -274,8 +370,9 @@ pub struct Axes {
     pub gpu: String,
     /// Router.
     pub router: RouterKind,
-    /// max_num_seqs override (null: the scenario's or the GPU's default).
-    pub max_num_seqs: Option<u32>,
+    /// Replica settings set by the sweep (null: the scenario's own or the default).
+    #[serde(flatten)]
+    pub replica: ReplicaAxes,
     /// Rate scale applied on top of the scenario's own.
     pub rate_scale: f64,
 }
@@ -369,11 +466,7 @@ impl Sweep {
     pub fn point_spec(&self, p: &Point) -> Result<RunSpec> {
         let c = Catalog::builtin();
         let gpu = c.gpu(&p.gpu)?.clone();
-        let mut rs = self.scenario.replica.clone();
-        if p.max_num_seqs.is_some() {
-            rs.max_num_seqs = p.max_num_seqs;
-        }
-        let replica = rs.resolve(&gpu)?;
+        let replica = p.replica.apply(&self.scenario.replica).resolve(&gpu)?;
         let params = self
             .scenario
             .perf_params(&self.base_dir, &self.base.model, &gpu, &replica)?;
@@ -399,7 +492,7 @@ impl Sweep {
     /// The points that share a replica capacity: same GPU and replica settings (capacity does
     /// not depend on the fleet size, the router or the traffic's timing).
     pub fn capacity_key(p: &Point) -> String {
-        format!("{}|{:?}", p.gpu, p.max_num_seqs)
+        format!("{}|{:?}", p.gpu, p.replica)
     }
 
     /// One replica's capacity for each group of `points` (by [`Sweep::capacity_key`]), found in
@@ -439,7 +532,7 @@ impl Sweep {
                 replicas: p.replicas,
                 gpu: p.gpu.clone(),
                 router: p.router,
-                max_num_seqs: p.max_num_seqs,
+                replica: p.replica.clone(),
                 rate_scale: p.rate_scale,
             },
             status,
@@ -449,16 +542,17 @@ impl Sweep {
     }
 }
 
-/// The smallest fleet meeting the SLO in one group of points (same GPU, router, batch limit and
-/// rate scale).
+/// The smallest fleet meeting the SLO in one group of points (same GPU, replica settings,
+/// router and rate scale).
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SmallestFleet {
     /// GPU id.
     pub gpu: String,
     /// Router.
     pub router: RouterKind,
-    /// max_num_seqs override.
-    pub max_num_seqs: Option<u32>,
+    /// Replica settings set by the sweep.
+    #[serde(flatten)]
+    pub replica: ReplicaAxes,
     /// Rate scale.
     pub rate_scale: f64,
     /// Tensor-parallel GPUs per replica.
@@ -480,15 +574,15 @@ pub struct SmallestFleet {
 /// For each group of points, the smallest replica count that meets the SLO. Replica counts are
 /// taken in increasing order; a point that failed counts as missing the SLO.
 pub fn smallest_fleets(results: &[PointResult]) -> Vec<SmallestFleet> {
-    let mut groups: BTreeMap<(String, RouterKind, Option<u32>, u64), Vec<&PointResult>> =
-        BTreeMap::new();
+    type Key = (String, RouterKind, ReplicaAxes, u64);
+    let mut groups: BTreeMap<Key, Vec<&PointResult>> = BTreeMap::new();
     let mut order = Vec::new();
     for r in results {
         let a = &r.axes;
         let key = (
             a.gpu.clone(),
             a.router,
-            a.max_num_seqs,
+            a.replica.clone(),
             a.rate_scale.to_bits(),
         );
         if !groups.contains_key(&key) {
@@ -528,7 +622,7 @@ pub fn smallest_fleets(results: &[PointResult]) -> Vec<SmallestFleet> {
             SmallestFleet {
                 gpu: key.0.clone(),
                 router: key.1,
-                max_num_seqs: key.2,
+                replica: key.2.clone(),
                 rate_scale: f64::from_bits(key.3),
                 tp,
                 replicas,

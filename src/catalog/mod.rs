@@ -115,10 +115,23 @@ pub struct GpuPrice {
     pub gpu: String,
     /// Provider.
     pub provider: String,
-    /// Plan: on-demand, reserved, spot, capacity-block.
+    /// Plan: on-demand, reserved-1y, reserved-3y, spot, capacity-block.
     pub plan: String,
     /// USD per GPU-hour.
     pub usd_per_gpu_hour: f64,
+    /// When the figure was read (as its source dates it).
+    pub date: String,
+    /// `high` (provider's page), `medium` (maintained catalog or dated transcription) or `low`
+    /// (article, aggregator or stale).
+    pub confidence: String,
+    /// How the provider bills time (null: not stated).
+    pub billing_increment: Option<String>,
+    /// A community offer (third-party hosts without a data-centre SLA): never chosen by default.
+    pub community: bool,
+    /// The instance the price is for (null: priced per GPU).
+    pub instance: Option<String>,
+    /// Which figure was chosen where the sources give two, and other caveats.
+    pub note: Option<String>,
     /// Where the price comes from.
     pub source: String,
 }

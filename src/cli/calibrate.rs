@@ -29,6 +29,10 @@ pub struct CalibrateArgs {
     /// Where to write the profile.
     #[arg(long, default_value = "profile.json")]
     out: PathBuf,
+    /// Treat a doubtful fit (a parameter at a bound, worst error above 25%) as an error: the
+    /// profile is still written, and the exit status is 2.
+    #[arg(long)]
+    strict: bool,
 }
 
 pub fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
@@ -89,5 +93,15 @@ pub fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
         a.out.display(),
         a.out.display()
     );
+    for w in &p.warnings {
+        eprintln!("warning: {w}");
+    }
+    if a.strict && !p.warnings.is_empty() {
+        anyhow::bail!(
+            "--strict: the fit is doubtful ({} warning(s) above); {} was written for inspection",
+            p.warnings.len(),
+            a.out.display()
+        );
+    }
     Ok(())
 }

@@ -17,6 +17,9 @@ pub fn run(a: CatalogArgs) -> anyhow::Result<()> {
             "gpus": c.gpus,
             "models": c.models,
             "step_time": {"fits": c.step_time, "source": c.step_time_source, "notes": c.step_time_notes},
+            "gpu_prices": c.gpu_prices,
+            "apis": c.apis,
+            "default_apis": c.default_apis,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -88,6 +91,56 @@ pub fn run(a: CatalogArgs) -> anyhow::Result<()> {
         );
     }
     println!("(step-time defaults fitted per GPU family and precision; other precisions use the family's fit, other families 0.6 / 0.8 / 0.7 / 1 ms / 0 us)");
+    println!();
+    println!(
+        "{:<11} {:<16} {:<14} {:>9} {:<10} {:<12} chosen by default",
+        "gpu", "provider", "plan", "$/GPU-h", "confidence", "date"
+    );
+    let default = fleetsim::cost::CostSpec::default();
+    for p in &c.gpu_prices {
+        let spec = fleetsim::cost::CostSpec {
+            plan: p.plan.clone(),
+            ..default.clone()
+        };
+        let chosen = spec
+            .gpu_price(&p.gpu)
+            .is_ok_and(|x| x.provider == p.provider && x.usd_per_gpu_hour == p.usd_per_gpu_hour);
+        println!(
+            "{:<11} {:<16} {:<14} {:>9.3} {:<10} {:<12} {}",
+            p.gpu,
+            p.provider,
+            p.plan,
+            p.usd_per_gpu_hour,
+            p.confidence,
+            p.date,
+            if chosen { "yes" } else { "" }
+        );
+    }
+    println!("(default: the cheapest non-community offer of medium or high confidence per plan; choose one with cost.provider or give cost.gpu_usd_per_hour)");
+    println!();
+    println!(
+        "{:<24} {:<15} {:>7} {:>7} {:>7} {:<10} {:<10} {:>9} {:>9}  serves",
+        "api", "architecture", "in $/M", "cache", "out $/M", "confidence", "date", "ttft p50", "tok/s p50"
+    );
+    for a in &c.apis {
+        let l = a.latency.as_ref();
+        let o = |x: Option<f64>, d: usize| x.map(|v| format!("{v:.d$}")).unwrap_or_else(|| "unknown".into());
+        println!(
+            "{:<24} {:<15} {:>7.3} {:>7.3} {:>7.3} {:<10} {:<10} {:>9} {:>9}  {}{}",
+            a.id,
+            a.architecture.as_deref().unwrap_or("-"),
+            a.input,
+            a.cached_input,
+            a.output,
+            a.confidence,
+            a.date,
+            o(l.and_then(|l| l.median_ttft_s), 2),
+            o(l.and_then(|l| l.median_output_tokens_per_s), 0),
+            a.serves_name,
+            if a.reasoning_tokens_billed_as_output { " (bills hidden reasoning tokens as output)" } else { "" }
+        );
+    }
+    println!("(compared by default: {} and every endpoint of the scenario's model)", c.default_apis.join(", "));
     println!("\nsources: fleetsim catalog --json");
     Ok(())
 }

@@ -244,3 +244,27 @@ fn ensure_dir(dir: &PathBuf) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create output folder {}", dir.display()))
 }
+
+/// Prints on stderr, once each, the warnings about the GPU prices `gpus` are costed at and the
+/// low-confidence API prices compared with `model`.
+fn warn_prices(cost: Option<&fleetsim::cost::CostSpec>, gpus: &[String], model: &str) {
+    let spec = cost.cloned().unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    for a in spec.apis(model).unwrap_or_default() {
+        if a.confidence == "low" {
+            eprintln!(
+                "warning: the {} API price (${}/M input, ${}/M output, {}) is of low confidence: {}",
+                a.id, a.input, a.output, a.date, a.source
+            );
+        }
+    }
+    for g in gpus {
+        if let Ok(p) = spec.gpu_price(g) {
+            for w in p.warnings {
+                if seen.insert(w.clone()) {
+                    eprintln!("warning: {w}");
+                }
+            }
+        }
+    }
+}

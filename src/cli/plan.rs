@@ -64,6 +64,7 @@ pub fn plan(a: PlanArgs) -> anyhow::Result<()> {
         anyhow::bail!("--threads must be at least 1");
     }
     let max = a.max_replicas.unwrap_or(spec.max_replicas);
+    super::warn_prices(scenario.cost.as_ref(), &gpus, &scenario.model);
     let p = plan::run(
         &scenario,
         &base_dir,
@@ -121,10 +122,12 @@ fn plan_table(p: &plan::Plan) -> Table {
         "scale",
         "req/s",
         "M tokens/month",
-        "gpu",
+        "configuration",
         "replicas",
+        "GPUs",
         "$/month",
-        "idle %",
+        "util %",
+        "unused %",
         "slo %",
         "one fewer slo %",
     ]
@@ -133,29 +136,61 @@ fn plan_table(p: &plan::Plan) -> Table {
     .collect();
     header.extend(apis.iter().map(|a| format!("{a} $/month")));
     header.push("cheapest".into());
+    let same: Vec<String> = p
+        .rows
+        .first()
+        .map(|r| {
+            r.apis
+                .iter()
+                .filter(|a| a.same_model)
+                .map(|a| a.name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut notes = vec![
+        "util %: the traffic's share of the fleet's capacity within the SLO; unused %: share of the monthly bill paying for GPU capacity the traffic leaves unused".to_string(),
+    ];
+    notes.push(if same.is_empty() {
+        "no API in the list serves the same model: every API column is a different model".into()
+    } else {
+        format!(
+            "same model as the plan: {}; the other APIs serve different models",
+            same.join(", ")
+        )
+    });
     let mut t = Table {
         title: "Plan: smallest fleet meeting the SLO at each volume".into(),
         header,
         rows: vec![],
-        notes: vec![],
+        notes,
     };
     for r in &p.rows {
         let mut row = vec![
             format!("{}", r.rate_scale),
             format!("{:.2}", r.requests_per_s),
             format!("{:.0}", r.monthly_tokens / 1e6),
-            r.gpu.clone(),
+            r.config.clone(),
             r.replicas
                 .map(|n| n.to_string())
-                .unwrap_or_else(|| r.error.clone().unwrap_or_default()),
+                .unwrap_or_else(|| "none (below)".into()),
+            r.gpus
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
             opt(r.per_month_usd, 0),
-            opt(r.idle_share.map(|x| 100.0 * x), 1),
+            opt(r.utilization.map(|x| 100.0 * x), 1),
+            opt(r.unused_share.map(|x| 100.0 * x), 1),
             opt(r.attainment.map(|x| 100.0 * x), 2),
             opt(r.one_fewer_attainment.map(|x| 100.0 * x), 2),
         ];
         row.extend(r.apis.iter().map(|a| format!("{:.0}", a.per_month_usd)));
         row.push(r.cheapest.clone());
         t.rows.push(row);
+        if let Some(e) = &r.error {
+            t.notes.push(format!(
+                "x{} on {}: {e}",
+                r.rate_scale, r.config
+            ));
+        }
     }
     t
 }
@@ -164,7 +199,7 @@ fn breakeven_table(p: &plan::Plan) -> Table {
     let mut t = Table::new(
         "Break-even: self-hosting is cheaper above",
         &[
-            "gpu",
+            "configuration",
             "api",
             "M tokens/month",
             "$/month there",
@@ -173,7 +208,7 @@ fn breakeven_table(p: &plan::Plan) -> Table {
     );
     for b in &p.breakeven {
         t.row(vec![
-            b.gpu.clone(),
+            b.config.clone(),
             b.api.clone(),
             b.monthly_tokens
                 .map(|x| format!("{:.0}", x / 1e6))
@@ -194,10 +229,14 @@ fn plan_csv(p: &plan::Plan) -> String {
             r.rate_scale.to_string(),
             r.requests_per_s.to_string(),
             (r.monthly_tokens / 1e6).to_string(),
-            r.gpu.clone(),
+            r.config.clone(),
             r.replicas.map(|n| n.to_string()).unwrap_or_default(),
+            r.gpus.map(|n| n.to_string()).unwrap_or_default(),
             r.per_month_usd.map(|x| x.to_string()).unwrap_or_default(),
-            r.idle_share
+            r.utilization
+                .map(|x| (100.0 * x).to_string())
+                .unwrap_or_default(),
+            r.unused_share
                 .map(|x| (100.0 * x).to_string())
                 .unwrap_or_default(),
             r.attainment
@@ -217,8 +256,8 @@ fn plan_csv(p: &plan::Plan) -> String {
 fn breakeven_chart(p: &plan::Plan) -> BreakevenChart {
     let mut gpus: Vec<String> = Vec::new();
     for r in &p.rows {
-        if !gpus.contains(&r.gpu) {
-            gpus.push(r.gpu.clone());
+        if !gpus.contains(&r.config) {
+            gpus.push(r.config.clone());
         }
     }
     let fleets = gpus
@@ -227,7 +266,7 @@ fn breakeven_chart(p: &plan::Plan) -> BreakevenChart {
             let pts = p
                 .rows
                 .iter()
-                .filter(|r| &r.gpu == g)
+                .filter(|r| &r.config == g)
                 .filter_map(|r| r.per_month_usd.map(|m| (r.monthly_tokens, m)))
                 .collect();
             (g.clone(), pts)
@@ -246,7 +285,7 @@ fn breakeven_chart(p: &plan::Plan) -> BreakevenChart {
             let pts = p
                 .rows
                 .iter()
-                .filter(|r| r.gpu == first)
+                .filter(|r| r.config == first)
                 .map(|r| (r.monthly_tokens, r.apis[k].per_month_usd))
                 .collect();
             (name.clone(), pts)
@@ -258,7 +297,7 @@ fn breakeven_chart(p: &plan::Plan) -> BreakevenChart {
         .max_by_key(|g| {
             p.rows
                 .iter()
-                .filter(|r| &r.gpu == *g && r.per_month_usd.is_some())
+                .filter(|r| &r.config == *g && r.per_month_usd.is_some())
                 .filter(|r| {
                     p.rows
                         .iter()
@@ -277,7 +316,7 @@ fn breakeven_chart(p: &plan::Plan) -> BreakevenChart {
         .map(|a| {
             p.breakeven
                 .iter()
-                .find(|b| b.gpu == best && &b.api == a)
+                .find(|b| b.config == best && &b.api == a)
                 .and_then(|b| Some((b.monthly_tokens?, b.per_month_usd?)))
         })
         .collect();

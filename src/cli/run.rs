@@ -60,6 +60,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         spec.requests(),
         &result.output.recorder.records,
     )?;
+    if spec.price.is_some() {
+        super::warn_prices(scenario.cost.as_ref(), &[spec.gpu.id.clone()], &spec.model.id);
+    }
+    if let Some(w) = report::views::overload_warning(&result.summary) {
+        eprintln!("warning: {w}");
+    }
     let tables = report::run_tables(&result.summary);
     let mut sections = vec![fleetsim::report::html::Section::Text(format!(
         "Scenario {} simulated: {} requests.",
@@ -89,6 +95,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     )?;
     if !a.quiet {
         super::print_tables(&tables, a.format);
+        if let Some(c) = report::views::capacity_sentence(&result.summary) {
+            println!("{c}");
+        }
         println!(
             "wrote {}, requests.csv, timeline.csv, timeline.png/svg and report.html",
             summary_path.display()

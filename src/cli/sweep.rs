@@ -36,6 +36,15 @@ pub struct SweepArgs {
     /// max_num_seqs values (overrides sweep.max_num_seqs).
     #[arg(long)]
     max_num_seqs: Option<String>,
+    /// Tensor-parallel degrees, e.g. `1,2,4` (overrides sweep.tp).
+    #[arg(long)]
+    tp: Option<String>,
+    /// Weight precisions, comma separated: bf16, fp8 (overrides sweep.precision).
+    #[arg(long)]
+    precision: Option<String>,
+    /// Token budgets per step (chunk size), e.g. `2048,8192` (overrides sweep.max_num_batched_tokens).
+    #[arg(long)]
+    max_num_batched_tokens: Option<String>,
     /// Rate scales, comma separated (overrides sweep.rate_scale).
     #[arg(long)]
     rate_scale: Option<String>,
@@ -96,10 +105,20 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     if let Some(m) = &a.max_num_seqs {
         axes.max_num_seqs = Some(IntAxis::Text(m.clone()));
     }
+    if let Some(t) = &a.tp {
+        axes.tp = Some(IntAxis::Text(t.clone()));
+    }
+    if let Some(p) = &a.precision {
+        axes.precision = Some(list(p));
+    }
+    if let Some(m) = &a.max_num_batched_tokens {
+        axes.max_num_batched_tokens = Some(IntAxis::Text(m.clone()));
+    }
     if let Some(s) = &a.rate_scale {
         axes.rate_scale = Some(fleetsim::sweep::FloatAxis::Text(s.clone()));
     }
     let spec = SweepSpec::new(&axes, &scenario).with_context(|| format!("sweep of {name}"))?;
+    super::warn_prices(scenario.cost.as_ref(), &spec.gpus, &scenario.model);
     let sweep = Sweep::new(scenario.clone(), spec, &base_dir)
         .with_context(|| format!("scenario {name}"))?;
     let points = sweep.points();
@@ -159,11 +178,15 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     let best = smallest_fleets(&results);
     write_sweep_files(&files, &refs, &best)?;
     let tables = fleetsim::report::sweep_tables(&results, &best, scenario.slo.as_ref());
-    let mut sections = vec![Section::Text(format!(
-        "Sweep of {name}: {} points; the same {} requests for every point.",
-        points.len(),
-        sweep.requests()
-    ))];
+    let answer = views::sweep_answer(&results);
+    let mut sections = vec![
+        Section::Text(answer.clone()),
+        Section::Text(format!(
+            "Sweep of {name}: {} points; the same {} requests for every point.",
+            points.len(),
+            sweep.requests()
+        )),
+    ];
     let mut written = Vec::new();
     let groups = views::latency_groups(&results, &best);
     if !groups.is_empty() {
@@ -191,8 +214,19 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         },
     ));
     fleetsim::report::html::write(&a.out, &format!("fleetsim sweep: {name}"), &sections)?;
+    let overloaded = results
+        .iter()
+        .filter(|r| r.summary.as_ref().is_some_and(|s| s.stability.overloaded))
+        .count();
+    if overloaded > 0 {
+        eprintln!(
+            "warning: {overloaded} of {} points are overloaded (they do not keep up with their arrivals): their latencies grow with the trace's length and their costs are not valid options",
+            results.len()
+        );
+    }
     if !a.quiet {
         super::print_tables(&tables, a.format);
+        println!("{answer}");
         written.push("report.html".into());
         println!(
             "wrote {}, {}, {}, {}",

@@ -141,6 +141,13 @@ mod tests {
         let api = Api {
             id: "x".into(),
             provider: "anthropic".into(),
+            serves: "closed".into(),
+            serves_name: "x".into(),
+            architecture: None,
+            reasoning_tokens_billed_as_output: false,
+            date: "test".into(),
+            confidence: "high".into(),
+            latency: None,
             input: 1.0,
             cached_input: 0.1,
             output: 5.0,

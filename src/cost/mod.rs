@@ -79,7 +79,8 @@ pub struct CostSpec {
     /// cheapest listed price for the plan.
     #[serde(default)]
     pub provider: Option<String>,
-    /// Price plan: `on-demand`, `reserved`, `spot`, `capacity-block`.
+    /// Price plan: `on-demand`, `reserved-1y`, `reserved-3y` (`reserved` is `reserved-1y`),
+    /// `spot`, `capacity-block`.
     #[serde(default = "on_demand")]
     pub plan: String,
     /// USD per GPU-hour by GPU id, overriding the price list.
@@ -124,6 +125,13 @@ pub struct GpuPriceChoice {
     pub plan: String,
     /// Where the price comes from.
     pub source: String,
+    /// When it was read.
+    pub date: String,
+    /// `high`, `medium`, `low`, or `scenario`.
+    pub confidence: String,
+    /// What a planner should know about it: a low-confidence figure, a reserved or spot price
+    /// above the cheapest on-demand one.
+    pub warnings: Vec<String>,
 }
 
 fn non_negative(field: &str, v: f64) -> Result<()> {
@@ -167,7 +175,7 @@ impl CostSpec {
             v.dedup();
             v
         };
-        if !plans.contains(&self.plan.as_str()) {
+        if !plans.contains(&self.plan()) {
             return Err(Error::Unknown {
                 kind: "price plan",
                 name: self.plan.clone(),
@@ -209,35 +217,74 @@ impl CostSpec {
         Ok(())
     }
 
+    /// The plan name as the price list spells it (`reserved` is `reserved-1y`).
+    pub fn plan(&self) -> &str {
+        match self.plan.as_str() {
+            "reserved" => "reserved-1y",
+            p => p,
+        }
+    }
+
     /// The price of one GPU-hour of `gpu`: the scenario's override, else the provider's price
-    /// for the plan, else the cheapest listed price for the plan. An error names what is missing.
+    /// for the plan, else the cheapest listed non-community price of medium or high confidence
+    /// for the plan (a low-confidence one only when nothing else is listed). An error names what
+    /// is missing; warnings name a low-confidence figure and a reserved or spot price above the
+    /// cheapest on-demand one.
     pub fn gpu_price(&self, gpu: &str) -> Result<GpuPriceChoice> {
         if let Some(&p) = self.gpu_usd_per_hour.get(gpu) {
             return Ok(GpuPriceChoice {
                 usd_per_gpu_hour: p,
                 provider: "scenario".into(),
-                plan: self.plan.clone(),
+                plan: self.plan().to_string(),
                 source: "cost.gpu_usd_per_hour in the scenario".into(),
+                date: "scenario".into(),
+                confidence: "scenario".into(),
+                warnings: Vec::new(),
             });
         }
         let c = Catalog::builtin();
-        let best = c
-            .gpu_prices
-            .iter()
-            .filter(|p| p.gpu == gpu && p.plan == self.plan)
-            .filter(|p| {
-                self.provider
-                    .as_ref()
-                    .is_none_or(|want| &p.provider == want)
-            })
-            .min_by(|a, b| a.usd_per_gpu_hour.total_cmp(&b.usd_per_gpu_hour));
-        match best {
-            Some(p) => Ok(GpuPriceChoice {
-                usd_per_gpu_hour: p.usd_per_gpu_hour,
-                provider: p.provider.clone(),
-                plan: p.plan.clone(),
-                source: p.source.clone(),
-            }),
+        let plan = self.plan();
+        let cheapest = |plan: &str| {
+            let offers: Vec<&crate::catalog::GpuPrice> = c
+                .gpu_prices
+                .iter()
+                .filter(|p| p.gpu == gpu && p.plan == plan)
+                .filter(|p| match &self.provider {
+                    Some(want) => &p.provider == want,
+                    None => !p.community,
+                })
+                .collect();
+            pick(offers)
+        };
+        match cheapest(plan) {
+            Some(p) => {
+                let mut warnings = Vec::new();
+                if p.confidence == "low" {
+                    warnings.push(format!(
+                        "the {gpu} {} price ${}/GPU-hour ({}, {}) is of low confidence: {}",
+                        p.plan, p.usd_per_gpu_hour, p.provider, p.date, p.source
+                    ));
+                }
+                if plan != "on-demand" {
+                    if let Some(o) = cheapest_on_demand(gpu) {
+                        if o.usd_per_gpu_hour < p.usd_per_gpu_hour {
+                            warnings.push(format!(
+                                "the {gpu} {} price ${}/GPU-hour ({}) is above the cheapest on-demand price ${}/GPU-hour ({}): {} costs more here",
+                                p.plan, p.usd_per_gpu_hour, p.provider, o.usd_per_gpu_hour, o.provider, p.plan
+                            ));
+                        }
+                    }
+                }
+                Ok(GpuPriceChoice {
+                    usd_per_gpu_hour: p.usd_per_gpu_hour,
+                    provider: p.provider.clone(),
+                    plan: p.plan.clone(),
+                    source: p.source.clone(),
+                    date: p.date.clone(),
+                    confidence: p.confidence.clone(),
+                    warnings,
+                })
+            }
             None => {
                 let listed: Vec<String> = c
                     .gpu_prices
@@ -248,8 +295,7 @@ impl CostSpec {
                 Err(Error::config(
                     format!("cost.gpu_usd_per_hour.{gpu}"),
                     format!(
-                        "no {} price for {gpu}{} in the price list ({}); give one in the scenario, e.g. \"cost\": {{\"gpu_usd_per_hour\": {{\"{gpu}\": 3.5}}}}",
-                        self.plan,
+                        "no {plan} price for {gpu}{} in the price list ({}); give one in the scenario, e.g. \"cost\": {{\"gpu_usd_per_hour\": {{\"{gpu}\": 3.5}}}}",
                         self.provider.as_ref().map(|p| format!(" from {p}")).unwrap_or_default(),
                         if listed.is_empty() { "it lists none".to_string() } else { format!("listed: {}", listed.join("; ")) }
                     ),
@@ -337,6 +383,26 @@ impl CostSpec {
     }
 }
 
+/// The cheapest of `offers` of medium or high confidence, else the cheapest of any.
+fn pick<'a>(offers: Vec<&'a crate::catalog::GpuPrice>) -> Option<&'a crate::catalog::GpuPrice> {
+    fn min<'a>(v: Vec<&'a crate::catalog::GpuPrice>) -> Option<&'a crate::catalog::GpuPrice> {
+        v.into_iter()
+            .min_by(|a, b| a.usd_per_gpu_hour.total_cmp(&b.usd_per_gpu_hour))
+    }
+    min(offers.iter().copied().filter(|p| p.confidence != "low").collect()).or_else(|| min(offers))
+}
+
+/// The cheapest on-demand price of `gpu` that would be chosen by default.
+fn cheapest_on_demand(gpu: &str) -> Option<&'static crate::catalog::GpuPrice> {
+    pick(
+        Catalog::builtin()
+            .gpu_prices
+            .iter()
+            .filter(|p| p.gpu == gpu && p.plan == "on-demand" && !p.community)
+            .collect(),
+    )
+}
+
 /// One API's spend on the workload.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct ApiCost {
@@ -379,6 +445,12 @@ pub struct CostReport {
     pub gpu_price_provider: String,
     /// Its plan.
     pub gpu_price_plan: String,
+    /// When the price was read.
+    pub gpu_price_date: String,
+    /// `high`, `medium`, `low` or `scenario`.
+    pub gpu_price_confidence: String,
+    /// Warnings about the price (low confidence; a reserved or spot price above on-demand).
+    pub gpu_price_warnings: Vec<String>,
     /// Simulated span, hours.
     pub span_hours: f64,
     /// GPU-hours provisioned over the span.
@@ -566,6 +638,9 @@ impl CostSpec {
             gpu_usd_per_hour: p,
             gpu_price_provider: price.provider.clone(),
             gpu_price_plan: price.plan.clone(),
+            gpu_price_date: price.date.clone(),
+            gpu_price_confidence: price.confidence.clone(),
+            gpu_price_warnings: price.warnings.clone(),
             span_hours: hours,
             gpu_hours,
             busy_gpu_hours: busy_hours,
@@ -629,6 +704,9 @@ mod tests {
             provider: "x".into(),
             plan: "on-demand".into(),
             source: "test".into(),
+            date: "test".into(),
+            confidence: "high".into(),
+            warnings: vec![],
         };
         let fleet = FleetUse {
             gpus: 2,
@@ -693,22 +771,74 @@ mod tests {
 
     #[test]
     fn missing_gpu_price_names_the_gpu_and_the_fix() {
-        let e = CostSpec::default()
-            .gpu_price("b200")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("b200") && e.contains("gpu_usd_per_hour"), "{e}");
-        let p = CostSpec::default().gpu_price("h100-sxm").unwrap();
-        assert_eq!(p.usd_per_gpu_hour, 2.99);
-        let spot = CostSpec {
-            plan: "spot".into(),
-            ..Default::default()
+        let spot = |gpu: &str| {
+            CostSpec {
+                plan: "spot".into(),
+                ..Default::default()
+            }
+            .gpu_price(gpu)
         };
-        assert_eq!(spot.gpu_price("h100-sxm").unwrap().usd_per_gpu_hour, 2.25);
+        let e = spot("l40s").unwrap_err().to_string();
+        assert!(e.contains("l40s") && e.contains("gpu_usd_per_hour"), "{e}");
+        // The cheapest trusted data-centre offer (RunPod Community Cloud's $2.69 is not chosen).
+        let p = CostSpec::default().gpu_price("h100-sxm").unwrap();
+        assert_eq!((p.usd_per_gpu_hour, p.provider.as_str()), (3.2, "hyperstack"));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        assert_eq!(spot("h100-sxm").unwrap().usd_per_gpu_hour, 2.4638);
         let aws = CostSpec {
             provider: Some("aws".into()),
             ..Default::default()
         };
-        assert_eq!(aws.gpu_price("h100-sxm").unwrap().usd_per_gpu_hour, 12.29);
+        // After AWS's June 2025 cut (was $12.29).
+        assert_eq!(aws.gpu_price("h100-sxm").unwrap().usd_per_gpu_hour, 6.88);
+        let community = CostSpec {
+            provider: Some("runpod-community".into()),
+            ..Default::default()
+        };
+        assert_eq!(community.gpu_price("h100-sxm").unwrap().usd_per_gpu_hour, 2.69);
+    }
+
+    #[test]
+    fn low_confidence_and_inverted_reserved_prices_warn() {
+        // MI300X spot: only a low-confidence article figure is listed.
+        let p = CostSpec {
+            plan: "spot".into(),
+            ..Default::default()
+        }
+        .gpu_price("mi300x")
+        .unwrap();
+        assert!(
+            p.warnings.iter().any(|w| w.contains("low confidence") && w.contains("1.71")),
+            "{:?}",
+            p.warnings
+        );
+        // L40S reserved-1y ($1.17 at AWS) costs more than RunPod's on-demand $1.09.
+        let r = CostSpec {
+            plan: "reserved".into(),
+            ..Default::default()
+        }
+        .gpu_price("l40s")
+        .unwrap();
+        assert_eq!(r.plan, "reserved-1y");
+        assert!(
+            r.warnings.iter().any(|w| w.contains("above the cheapest on-demand")),
+            "{:?}",
+            r.warnings
+        );
+        // H100 committed terms are listed only at GCP: 3-year ($4.86) is still above $3.20.
+        let r3 = CostSpec {
+            plan: "reserved-3y".into(),
+            ..Default::default()
+        }
+        .gpu_price("h100-sxm")
+        .unwrap();
+        assert!(r3.warnings.iter().any(|w| w.contains("above")), "{:?}", r3.warnings);
+        let a100 = CostSpec {
+            plan: "reserved-1y".into(),
+            ..Default::default()
+        }
+        .gpu_price("a100-80gb")
+        .unwrap();
+        assert_eq!(a100.usd_per_gpu_hour, 2.1752);
     }
 }

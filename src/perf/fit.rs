@@ -119,7 +119,48 @@ pub struct Profile {
     pub max_abs_error: f64,
     /// The measurements it was fitted to.
     pub source: String,
+    /// What makes the fit doubtful: a parameter at a bound of its search range, or a worst
+    /// error above [`FIT_WORST_ERROR_LIMIT`].
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
+
+/// A fit whose worst error on its own measurements passes this fraction is reported as doubtful.
+pub const FIT_WORST_ERROR_LIMIT: f64 = 0.25;
+
+/// Warnings for fitted `params` searched within `bounds` (compute efficiency, memory
+/// efficiency, step overhead ms) with worst relative error `worst`: a parameter within 1% of
+/// the range from a bound is pinned there (the model is compensating for something it lacks).
+pub fn fit_warnings(params: &RooflineParams, bounds: [(f64, f64); 3], worst: f64) -> Vec<String> {
+    let mut w = Vec::new();
+    for ((name, v), (lo, hi)) in [
+        ("compute_efficiency", params.compute_efficiency),
+        ("memory_efficiency", params.memory_efficiency),
+        ("step_overhead_ms", params.step_overhead_ms),
+    ]
+    .into_iter()
+    .zip(bounds)
+    {
+        let tol = 0.01 * (hi - lo);
+        if v <= lo + tol || v >= hi - tol {
+            w.push(format!(
+                "{name} = {v:.4} sits at the {} bound of its range [{lo}, {hi}]: the model cannot fit these measurements with a physical value, so the profile may not hold beyond them",
+                if v <= lo + tol { "lower" } else { "upper" }
+            ));
+        }
+    }
+    if worst > FIT_WORST_ERROR_LIMIT {
+        w.push(format!(
+            "the worst error on the measurements is {:.1}%, above {:.0}%: the model does not describe this engine well",
+            100.0 * worst,
+            100.0 * FIT_WORST_ERROR_LIMIT
+        ));
+    }
+    w
+}
+
+/// Search ranges of the step-CSV fit (compute efficiency, memory efficiency, step overhead ms).
+pub const STEP_FIT_BOUNDS: [(f64, f64); 3] = [(0.05, 1.0), (0.05, 1.0), (0.0, 200.0)];
 
 impl Profile {
     /// Reads a profile.
@@ -222,13 +263,14 @@ pub fn fit(
     source: &str,
 ) -> Profile {
     let f = |p: RooflineParams| objective(model, gpu, tp, precision, p, samples);
-    let bounds = [(0.05, 1.0), (0.05, 1.0), (0.0, 200.0)];
+    let bounds = STEP_FIT_BOUNDS;
     let p = descend(&f, RooflineParams::default(), bounds, 60, 40, true);
     let r = Roofline::new(model, gpu, tp, precision, p);
     let errs: Vec<f64> = samples
         .iter()
         .map(|x| r.step_time_s(&x.shape) * 1e3 / x.step_ms - 1.0)
         .collect();
+    let worst = errs.iter().map(|e| e.abs()).fold(0.0, f64::max);
     Profile {
         model: model.id.clone(),
         gpu: gpu.id.clone(),
@@ -237,8 +279,9 @@ pub fn fit(
         params: p,
         points: samples.len(),
         rms_log_error: (f(p) / samples.len().max(1) as f64).sqrt(),
-        max_abs_error: errs.iter().map(|e| e.abs()).fold(0.0, f64::max),
+        max_abs_error: worst,
         source: source.to_string(),
+        warnings: fit_warnings(&p, bounds, worst),
     }
 }
 

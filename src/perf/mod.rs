@@ -13,7 +13,9 @@ pub use fit::{PerfSpec, Profile};
 pub use roofline::{Roofline, RooflineParams};
 
 /// Weight precision of a deployment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// 16-bit brain float weights and activations.
@@ -29,6 +31,19 @@ impl Precision {
         match self {
             Precision::Bf16 => 2.0,
             Precision::Fp8 => 1.0,
+        }
+    }
+
+    /// Parses a lower-case name.
+    pub fn parse(field: &str, s: &str) -> crate::error::Result<Precision> {
+        match s.trim() {
+            "bf16" => Ok(Precision::Bf16),
+            "fp8" => Ok(Precision::Fp8),
+            other => Err(crate::error::Error::Unknown {
+                kind: "precision",
+                name: format!("{other} (in {field})"),
+                known: "bf16, fp8".into(),
+            }),
         }
     }
 

@@ -222,13 +222,13 @@ pub fn sweep_tables(
     };
     let show_router = varies(&|x| x.axes.router.name().to_string());
     let show_scale = varies(&|x| format!("{}", x.axes.rate_scale));
-    let show_mns = varies(&|x| format!("{:?}", x.axes.max_num_seqs));
+    let show_mns = varies(&|x| x.axes.replica.label());
     let mut header: Vec<&str> = vec!["replicas", "GPUs", "gpu"];
     if show_router {
         header.push("router");
     }
     if show_mns {
-        header.push("max_num_seqs");
+        header.push("replica settings");
     }
     if show_scale {
         header.push("scale");
@@ -242,6 +242,7 @@ pub fn sweep_tables(
         "$/month",
         "unused $/month",
         "$/M tokens",
+        "same-model API $/month",
         "cheapest",
     ]);
     let mut t = Table::new("Sweep", &header);
@@ -259,11 +260,11 @@ pub fn sweep_tables(
             row.push(a.router.name().into());
         }
         if show_mns {
-            row.push(
-                a.max_num_seqs
-                    .map(|m| m.to_string())
-                    .unwrap_or_else(|| "default".into()),
-            );
+            row.push(if a.replica.label().is_empty() {
+                "default".into()
+            } else {
+                a.replica.label()
+            });
         }
         if show_scale {
             row.push(format!("{}", a.rate_scale));
@@ -314,9 +315,16 @@ pub fn sweep_tables(
                         row.push(f(c.per_month_usd, 0));
                         row.push(f(c.unused_capacity_usd_per_month, 0));
                         row.push(f(c.per_million_tokens_usd, 3));
+                        row.push(
+                            c.cheapest_same_model_api
+                                .as_ref()
+                                .and_then(|n| c.api.iter().find(|a| &a.name == n))
+                                .map(|a| format!("{:.0} {}", a.per_month_usd, a.name))
+                                .unwrap_or_else(|| "none listed".into()),
+                        );
                         row.push(c.cheapest.clone());
                     }
-                    None => row.extend(["-".into(), "-".into(), "-".into(), "-".into()]),
+                    None => row.extend(std::iter::repeat_n("-".to_string(), 5)),
                 }
             }
         }
@@ -353,9 +361,11 @@ pub fn sweep_tables(
                 b.gpu,
                 b.router.name(),
                 b.rate_scale,
-                b.max_num_seqs
-                    .map(|m| format!(" / max_num_seqs {m}"))
-                    .unwrap_or_default()
+                if b.replica.label().is_empty() {
+                    String::new()
+                } else {
+                    format!(" / {}", b.replica.label())
+                }
             );
             t.notes.push(match b.replicas {
                 Some(n) => format!(
@@ -374,6 +384,122 @@ pub fn sweep_tables(
     vec![t]
 }
 
+/// Whole dollars with thousands separators: `$11,131`.
+pub fn money(x: f64) -> String {
+    let s = format!("{:.0}", x.abs());
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    format!("{}${out}", if x < 0.0 { "-" } else { "" })
+}
+
+/// The one line that answers a sweep across all its groups: the cheapest stable fleet meeting
+/// the SLO (or, without an SLO, the cheapest stable fleet), the same-model API, the cheapest
+/// API, and where the fleet breaks even with them.
+pub fn sweep_answer(results: &[PointResult]) -> String {
+    let ok: Vec<(&PointResult, &Summary)> = results
+        .iter()
+        .filter_map(|r| r.summary.as_ref().map(|s| (r, s)))
+        .collect();
+    let eligible = |s: &Summary| !s.stability.overloaded && s.slo.as_ref().is_none_or(|x| x.met);
+    let best = ok
+        .iter()
+        .filter(|(_, s)| eligible(s) && s.cost.is_some())
+        .min_by(|a, b| {
+            let c = |s: &Summary| s.cost.as_ref().map(|c| c.per_month_usd).unwrap_or(f64::MAX);
+            c(a.1).total_cmp(&c(b.1))
+        });
+    let has_slo = ok.iter().any(|(_, s)| s.slo.is_some());
+    let Some((r, s)) = best else {
+        let over = ok.iter().filter(|(_, s)| s.stability.overloaded).count();
+        return format!(
+            "Answer: no fleet in this sweep {} ({} of {} points overloaded); try more replicas or another GPU.",
+            if has_slo { "keeps up and meets the SLO" } else { "keeps up with the traffic and has a price" },
+            over,
+            results.len()
+        );
+    };
+    let c = s.cost.as_ref().expect("filtered on cost");
+    let mut out = format!(
+        "Answer: the cheapest fleet that keeps up{} is {} ({}{}) at {}/month, {:.0}% of its GPU cost paying for unused capacity",
+        if has_slo { " and meets the SLO" } else { "" },
+        fleet_shape(s.setup.replicas, &s.setup.gpu, s.setup.tp),
+        s.setup.router,
+        if r.axes.rate_scale != 1.0 { format!(", traffic x{}", r.axes.rate_scale) } else { String::new() },
+        money(c.per_month_usd),
+        100.0 * (1.0 - c.used_fraction)
+    );
+    let tokens_month = |a: &crate::cost::ApiCost| {
+        if a.per_million_tokens_usd > 0.0 {
+            a.per_month_usd / a.per_million_tokens_usd * 1e6
+        } else {
+            0.0
+        }
+    };
+    let breakeven = |a: &crate::cost::ApiCost| -> String {
+        if a.per_month_usd <= 0.0 {
+            return String::new();
+        }
+        let ratio = c.per_month_usd / a.per_month_usd;
+        if ratio <= 1.0 {
+            format!(
+                "; the fleet is cheaper down to {:.2}x this traffic ({:.0}M tokens/month), the API below",
+                ratio,
+                ratio * tokens_month(a) / 1e6
+            )
+        } else {
+            format!(
+                "; the fleet would break even at {:.2}x this traffic ({:.0}M tokens/month) if it still sufficed there",
+                ratio,
+                ratio * tokens_month(a) / 1e6
+            )
+        }
+    };
+    let same = c
+        .cheapest_same_model_api
+        .as_ref()
+        .and_then(|n| c.api.iter().find(|a| &a.name == n));
+    match same {
+        Some(a) => {
+            out += &format!(
+                ". Same model ({}) as an API: {} at {}/month{}",
+                s.setup.model,
+                a.name,
+                money(a.per_month_usd),
+                breakeven(a)
+            )
+        }
+        None => out += &format!(". No API in the list serves {}", s.setup.model),
+    }
+    if let Some(a) = c
+        .api
+        .iter()
+        .filter(|a| a.slo_verdict != "misses")
+        .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd))
+        .filter(|a| Some(&a.name) != same.map(|x| &x.name))
+    {
+        out += &format!(
+            ". Cheapest API: {} ({}) at {}/month{}",
+            a.name,
+            if a.same_model {
+                "same model".to_string()
+            } else if a.serves == "closed" {
+                "a different, closed model".to_string()
+            } else {
+                format!("a different model: {}", a.serves)
+            },
+            money(a.per_month_usd),
+            breakeven(a)
+        );
+    }
+    out.push('.');
+    out
+}
+
 /// A group label for a point: its axes other than replicas, where they vary.
 fn group_label(r: &PointResult, results: &[PointResult]) -> String {
     let a = &r.axes;
@@ -382,13 +508,12 @@ fn group_label(r: &PointResult, results: &[PointResult]) -> String {
     if varies(&|x| x.axes.router.name().to_string()) || results.len() == 1 {
         parts.push(a.router.name().into());
     }
-    if varies(&|x| format!("{:?}", x.axes.max_num_seqs)) {
-        parts.push(format!(
-            "max_num_seqs {}",
-            a.max_num_seqs
-                .map(|m| m.to_string())
-                .unwrap_or("default".into())
-        ));
+    if varies(&|x| x.axes.replica.label()) {
+        parts.push(if a.replica.label().is_empty() {
+            "default settings".into()
+        } else {
+            a.replica.label()
+        });
     }
     if varies(&|x| format!("{}", x.axes.rate_scale)) {
         parts.push(format!("x{}", a.rate_scale));
@@ -423,7 +548,7 @@ pub fn latency_groups(results: &[PointResult], smallest: &[SmallestFleet]) -> Ve
                 .find(|b| {
                     b.gpu == a.gpu
                         && b.router == a.router
-                        && b.max_num_seqs == a.max_num_seqs
+                        && b.replica == a.replica
                         && b.rate_scale == a.rate_scale
                 })
                 .and_then(|b| b.replicas);

@@ -220,9 +220,11 @@ fn sweep_bad_input_fails_before_simulating_and_failed_points_are_recorded() {
         (vec!["--replicas", "0,1"], "1..=4096"),
         (vec!["--routers", "fastest"], "least-outstanding"),
         (vec!["--gpus", "tpu-v5"], "h100-sxm"),
+        (vec!["--precision", "int3"], "sweep.precision"),
+        (vec!["--tp", "3"], "sweep.tp"),
         (
-            vec!["--gpus", "h100-sxm,mi300x"],
-            "cost.gpu_usd_per_hour.mi300x",
+            vec!["--max-num-batched-tokens", "0"],
+            "sweep.max_num_batched_tokens",
         ),
         (vec!["--threads", "0"], "threads"),
         (vec!["--rate-scale", "0"], "positive"),

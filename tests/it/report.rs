@@ -197,8 +197,9 @@ fn plan_picks_the_smallest_fleet_and_break_even_agrees_with_the_table() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains("At this volume")
-            && text.contains("meets the SLO for $")
-            && text.contains("breaks even"),
+            && text.contains("4 x h100-sxm = 4 GPUs meets the SLO for $")
+            && text.contains("The same model (llama-3.1-8b) on ")
+            && text.contains("break even"),
         "{text}"
     );
     let v: serde_json::Value =
@@ -218,8 +219,9 @@ fn plan_picks_the_smallest_fleet_and_break_even_agrees_with_the_table() {
     // Break-even: from its volume on, self-hosting is cheaper at every planned volume; at the
     // planned volume just below, the API is cheaper; the crossing lies at or below that volume.
     for b in v["breakeven"].as_array().unwrap() {
-        let (gpu, api) = (b["gpu"].as_str().unwrap(), b["api"].as_str().unwrap());
-        let mine: Vec<&serde_json::Value> = rows.iter().filter(|r| r["gpu"] == gpu).collect();
+        let (config, api) = (b["config"].as_str().unwrap(), b["api"].as_str().unwrap());
+        let mine: Vec<&serde_json::Value> =
+            rows.iter().filter(|r| r["config"] == config).collect();
         let api_cost = |r: &serde_json::Value| {
             r["apis"]
                 .as_array()
