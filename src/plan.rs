@@ -404,8 +404,11 @@ pub fn run(
                     0.0
                 }
             }),
-            utilization: chosen.and_then(|s| s.capacity.as_ref()).map(|c| c.utilization),
-            gpu_usd_per_month: cost.map(|c| c.used_capacity_usd_per_month + c.unused_capacity_usd_per_month),
+            utilization: chosen
+                .and_then(|s| s.capacity.as_ref())
+                .map(|c| c.utilization),
+            gpu_usd_per_month: cost
+                .map(|c| c.used_capacity_usd_per_month + c.unused_capacity_usd_per_month),
             unused_capacity_usd_per_month: cost.map(|c| c.unused_capacity_usd_per_month),
             replica_requests_per_s: capacities
                 .get(&Sweep::capacity_key(&config_points[c]))
@@ -575,7 +578,8 @@ fn recommend(rows: &[PlanRow], be: &[Breakeven], volumes: &[f64], model: &str) -
         .iter()
         .filter(|a| a.slo_verdict != "misses")
         .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd));
-    if let Some(a) = cheapest_api.filter(|a| Some(a.name.as_str()) != same.map(|x| x.name.as_str())) {
+    if let Some(a) = cheapest_api.filter(|a| Some(a.name.as_str()) != same.map(|x| x.name.as_str()))
+    {
         let what = if a.same_model {
             format!("also {model}")
         } else if a.serves == "closed" {

@@ -12,8 +12,8 @@ use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::fleet::{FleetSpec, RouterKind, MAX_REPLICAS};
 use crate::metrics::Summary;
-use crate::scenario::{ReplicaCapacity, RunSpec, Scenario, Traffic};
 use crate::perf::Precision;
+use crate::scenario::{ReplicaCapacity, RunSpec, Scenario, Traffic};
 use crate::serving::{MemoryPlan, ReplicaSpec};
 
 /// An integer axis: a list, or a range string such as `"1..=16"` or `"1,2,4,8"`.

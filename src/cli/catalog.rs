@@ -120,11 +120,22 @@ pub fn run(a: CatalogArgs) -> anyhow::Result<()> {
     println!();
     println!(
         "{:<24} {:<15} {:>7} {:>7} {:>7} {:<10} {:<10} {:>9} {:>9}  serves",
-        "api", "architecture", "in $/M", "cache", "out $/M", "confidence", "date", "ttft p50", "tok/s p50"
+        "api",
+        "architecture",
+        "in $/M",
+        "cache",
+        "out $/M",
+        "confidence",
+        "date",
+        "ttft p50",
+        "tok/s p50"
     );
     for a in &c.apis {
         let l = a.latency.as_ref();
-        let o = |x: Option<f64>, d: usize| x.map(|v| format!("{v:.d$}")).unwrap_or_else(|| "unknown".into());
+        let o = |x: Option<f64>, d: usize| {
+            x.map(|v| format!("{v:.d$}"))
+                .unwrap_or_else(|| "unknown".into())
+        };
         println!(
             "{:<24} {:<15} {:>7.3} {:>7.3} {:>7.3} {:<10} {:<10} {:>9} {:>9}  {}{}",
             a.id,
@@ -137,10 +148,17 @@ pub fn run(a: CatalogArgs) -> anyhow::Result<()> {
             o(l.and_then(|l| l.median_ttft_s), 2),
             o(l.and_then(|l| l.median_output_tokens_per_s), 0),
             a.serves_name,
-            if a.reasoning_tokens_billed_as_output { " (bills hidden reasoning tokens as output)" } else { "" }
+            if a.reasoning_tokens_billed_as_output {
+                " (bills hidden reasoning tokens as output)"
+            } else {
+                ""
+            }
         );
     }
-    println!("(compared by default: {} and every endpoint of the scenario's model)", c.default_apis.join(", "));
+    println!(
+        "(compared by default: {} and every endpoint of the scenario's model)",
+        c.default_apis.join(", ")
+    );
     println!("\nsources: fleetsim catalog --json");
     Ok(())
 }

@@ -173,9 +173,7 @@ fn plan_table(p: &plan::Plan) -> Table {
             r.replicas
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| "none (below)".into()),
-            r.gpus
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".into()),
+            r.gpus.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
             opt(r.per_month_usd, 0),
             opt(r.utilization.map(|x| 100.0 * x), 1),
             opt(r.unused_share.map(|x| 100.0 * x), 1),
@@ -186,10 +184,8 @@ fn plan_table(p: &plan::Plan) -> Table {
         row.push(r.cheapest.clone());
         t.rows.push(row);
         if let Some(e) = &r.error {
-            t.notes.push(format!(
-                "x{} on {}: {e}",
-                r.rate_scale, r.config
-            ));
+            t.notes
+                .push(format!("x{} on {}: {e}", r.rate_scale, r.config));
         }
     }
     t

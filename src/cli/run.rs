@@ -61,7 +61,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         &result.output.recorder.records,
     )?;
     if spec.price.is_some() {
-        super::warn_prices(scenario.cost.as_ref(), &[spec.gpu.id.clone()], &spec.model.id);
+        super::warn_prices(
+            scenario.cost.as_ref(),
+            std::slice::from_ref(&spec.gpu.id),
+            &spec.model.id,
+        );
     }
     if let Some(w) = report::views::overload_warning(&result.summary) {
         eprintln!("warning: {w}");
@@ -79,9 +83,19 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             .map(fleetsim::report::html::Section::Table),
     );
     if let Some(tl) = &result.output.timeline {
-        let chart = report::charts::timeline::chart(tl, spec.fleet.replicas)?;
+        let fleet_capacity = result
+            .summary
+            .capacity
+            .as_ref()
+            .map(|c| c.fleet_requests_per_s);
+        let chart = report::charts::timeline::chart(tl, spec.fleet.replicas, fleet_capacity)?;
         report::charts::write(&a.out, &chart)?;
-        report::write_timeline_csv(&a.out.join("timeline.csv"), tl)?;
+        report::write_timeline_csv(
+            &a.out.join("timeline.csv"),
+            tl,
+            spec.fleet.replicas,
+            fleet_capacity,
+        )?;
         sections.push(fleetsim::report::html::Section::Chart(chart));
     }
     sections.push(fleetsim::report::html::Section::Pre(

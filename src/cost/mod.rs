@@ -384,12 +384,17 @@ impl CostSpec {
 }
 
 /// The cheapest of `offers` of medium or high confidence, else the cheapest of any.
-fn pick<'a>(offers: Vec<&'a crate::catalog::GpuPrice>) -> Option<&'a crate::catalog::GpuPrice> {
-    fn min<'a>(v: Vec<&'a crate::catalog::GpuPrice>) -> Option<&'a crate::catalog::GpuPrice> {
+fn pick(offers: Vec<&crate::catalog::GpuPrice>) -> Option<&crate::catalog::GpuPrice> {
+    fn min(v: Vec<&crate::catalog::GpuPrice>) -> Option<&crate::catalog::GpuPrice> {
         v.into_iter()
             .min_by(|a, b| a.usd_per_gpu_hour.total_cmp(&b.usd_per_gpu_hour))
     }
-    min(offers.iter().copied().filter(|p| p.confidence != "low").collect()).or_else(|| min(offers))
+    min(offers
+        .iter()
+        .copied()
+        .filter(|p| p.confidence != "low")
+        .collect())
+    .or_else(|| min(offers))
 }
 
 /// The cheapest on-demand price of `gpu` that would be chosen by default.
@@ -782,7 +787,10 @@ mod tests {
         assert!(e.contains("l40s") && e.contains("gpu_usd_per_hour"), "{e}");
         // The cheapest trusted data-centre offer (RunPod Community Cloud's $2.69 is not chosen).
         let p = CostSpec::default().gpu_price("h100-sxm").unwrap();
-        assert_eq!((p.usd_per_gpu_hour, p.provider.as_str()), (3.2, "hyperstack"));
+        assert_eq!(
+            (p.usd_per_gpu_hour, p.provider.as_str()),
+            (3.2, "hyperstack")
+        );
         assert!(p.warnings.is_empty(), "{:?}", p.warnings);
         assert_eq!(spot("h100-sxm").unwrap().usd_per_gpu_hour, 2.4638);
         let aws = CostSpec {
@@ -795,7 +803,10 @@ mod tests {
             provider: Some("runpod-community".into()),
             ..Default::default()
         };
-        assert_eq!(community.gpu_price("h100-sxm").unwrap().usd_per_gpu_hour, 2.69);
+        assert_eq!(
+            community.gpu_price("h100-sxm").unwrap().usd_per_gpu_hour,
+            2.69
+        );
     }
 
     #[test]
@@ -808,7 +819,9 @@ mod tests {
         .gpu_price("mi300x")
         .unwrap();
         assert!(
-            p.warnings.iter().any(|w| w.contains("low confidence") && w.contains("1.71")),
+            p.warnings
+                .iter()
+                .any(|w| w.contains("low confidence") && w.contains("1.71")),
             "{:?}",
             p.warnings
         );
@@ -821,7 +834,9 @@ mod tests {
         .unwrap();
         assert_eq!(r.plan, "reserved-1y");
         assert!(
-            r.warnings.iter().any(|w| w.contains("above the cheapest on-demand")),
+            r.warnings
+                .iter()
+                .any(|w| w.contains("above the cheapest on-demand")),
             "{:?}",
             r.warnings
         );
@@ -832,7 +847,11 @@ mod tests {
         }
         .gpu_price("h100-sxm")
         .unwrap();
-        assert!(r3.warnings.iter().any(|w| w.contains("above")), "{:?}", r3.warnings);
+        assert!(
+            r3.warnings.iter().any(|w| w.contains("above")),
+            "{:?}",
+            r3.warnings
+        );
         let a100 = CostSpec {
             plan: "reserved-1y".into(),
             ..Default::default()

@@ -166,7 +166,13 @@ impl<'a> Simulation<'a> {
                 let queued: usize = self.replicas.iter().map(|r| r.num_waiting()).sum();
                 let used: u64 = self.replicas.iter().map(|r| r.kv_used_blocks()).sum();
                 let cap: u64 = self.replicas.iter().map(|r| r.kv_capacity_blocks()).sum();
-                tl.set(busy, queued as f64, 100.0 * used as f64 / cap.max(1) as f64);
+                let running: usize = self.replicas.iter().map(|r| r.num_running()).sum();
+                tl.set(
+                    busy,
+                    queued as f64,
+                    100.0 * used as f64 / cap.max(1) as f64,
+                    running as f64,
+                );
             }
         }
         let end = self.horizon.unwrap_or(now);

@@ -1,5 +1,5 @@
 //! Time series of a run for the timeline chart: arrivals per second, and time averages of busy
-//! replicas, queued requests and KV use over fixed bins.
+//! replicas, queued requests, KV use and running sequences over fixed bins.
 
 use serde::Serialize;
 
@@ -18,6 +18,8 @@ pub struct Timeline {
     pub queued: Vec<f64>,
     /// Time-average KV blocks in use, percent of the fleet's blocks.
     pub kv_used_pct: Vec<f64>,
+    /// Time-average sequences in running batches (all replicas).
+    pub running_seqs: Vec<f64>,
 }
 
 /// Accumulates the series as the simulation runs: each quantity is piecewise constant between
@@ -26,8 +28,8 @@ pub struct Timeline {
 pub struct TimelineRecorder {
     bin_ns: u64,
     last: SimTime,
-    state: [f64; 3],
-    sums: Vec<[f64; 3]>,
+    state: [f64; 4],
+    sums: Vec<[f64; 4]>,
     arrivals: Vec<u64>,
 }
 
@@ -37,7 +39,7 @@ impl TimelineRecorder {
         TimelineRecorder {
             bin_ns: bin.as_nanos().max(1),
             last: SimTime::ZERO,
-            state: [0.0; 3],
+            state: [0.0; 4],
             sums: Vec::new(),
             arrivals: Vec::new(),
         }
@@ -45,7 +47,7 @@ impl TimelineRecorder {
 
     fn grow(&mut self, bin: usize) {
         if self.sums.len() <= bin {
-            self.sums.resize(bin + 1, [0.0; 3]);
+            self.sums.resize(bin + 1, [0.0; 4]);
             self.arrivals.resize(bin + 1, 0);
         }
     }
@@ -59,7 +61,7 @@ impl TimelineRecorder {
             let upto = bin_end.min(end);
             self.grow(bin);
             let dt = (upto - t) as f64;
-            for k in 0..3 {
+            for k in 0..4 {
                 self.sums[bin][k] += self.state[k] * dt;
             }
             t = upto;
@@ -74,9 +76,10 @@ impl TimelineRecorder {
         self.arrivals[bin] += 1;
     }
 
-    /// The state from now on: busy replicas, queued requests, KV use in percent.
-    pub fn set(&mut self, busy: f64, queued: f64, kv_pct: f64) {
-        self.state = [busy, queued, kv_pct];
+    /// The state from now on: busy replicas, queued requests, KV use in percent, running
+    /// sequences.
+    pub fn set(&mut self, busy: f64, queued: f64, kv_pct: f64, running: f64) {
+        self.state = [busy, queued, kv_pct, running];
     }
 
     /// The series up to `end`.
@@ -101,6 +104,7 @@ impl TimelineRecorder {
             busy_replicas: col(0),
             queued: col(1),
             kv_used_pct: col(2),
+            running_seqs: col(3),
         }
     }
 }
@@ -112,14 +116,15 @@ mod tests {
     #[test]
     fn integrates_piecewise_constant_state_over_bins() {
         let mut r = TimelineRecorder::new(SimTime::from_secs_f64(1.0));
-        r.set(2.0, 0.0, 50.0);
+        r.set(2.0, 0.0, 50.0, 6.0);
         r.advance(SimTime::from_secs_f64(1.5));
-        r.set(0.0, 4.0, 0.0);
+        r.set(0.0, 4.0, 0.0, 0.0);
         r.arrival(SimTime::from_secs_f64(1.7));
         let t = r.finish(SimTime::from_secs_f64(2.0));
         assert_eq!(t.busy_replicas, vec![2.0, 1.0]);
         assert_eq!(t.queued, vec![0.0, 2.0]);
         assert_eq!(t.kv_used_pct, vec![50.0, 25.0]);
+        assert_eq!(t.running_seqs, vec![6.0, 3.0]);
         assert_eq!(t.arrivals_per_s, vec![0.0, 1.0]);
     }
 }

@@ -192,17 +192,31 @@ pub fn write_sweep_files(
     write_atomic(&files.csv, &bytes)
 }
 
-/// Writes the timeline as CSV: one row per bin.
-pub fn write_timeline_csv(path: &Path, t: &crate::metrics::Timeline) -> Result<()> {
-    let mut out = String::from("start_s,arrivals_per_s,busy_replicas,queued,kv_used_pct\n");
+/// Writes the timeline as CSV: one row per bin. `replicas` divides the running sequences;
+/// `fleet_capacity_per_s` (the fleet's capacity for this workload, requests per second) gives
+/// each bin's utilization, arrivals over capacity (empty when unknown).
+pub fn write_timeline_csv(
+    path: &Path,
+    t: &crate::metrics::Timeline,
+    replicas: u32,
+    fleet_capacity_per_s: Option<f64>,
+) -> Result<()> {
+    let mut out = String::from(
+        "start_s,arrivals_per_s,busy_replicas,queued,kv_used_pct,running_seqs_per_replica,utilization\n",
+    );
     for i in 0..t.arrivals_per_s.len() {
+        let util = match fleet_capacity_per_s {
+            Some(c) if c > 0.0 => format!("{:.4}", t.arrivals_per_s[i] / c),
+            _ => String::new(),
+        };
         out.push_str(&format!(
-            "{:.3},{:.4},{:.4},{:.4},{:.3}\n",
+            "{:.3},{:.4},{:.4},{:.4},{:.3},{:.3},{util}\n",
             i as f64 * t.bin_s,
             t.arrivals_per_s[i],
             t.busy_replicas[i],
             t.queued[i],
-            t.kv_used_pct[i]
+            t.kv_used_pct[i],
+            t.running_seqs[i] / replicas.max(1) as f64,
         ));
     }
     std::fs::write(path, out).map_err(io(path))

@@ -217,9 +217,8 @@ pub fn sweep_tables(
     smallest: &[SmallestFleet],
     slo: Option<&SloSpec>,
 ) -> Vec<Table> {
-    let varies = |g: &dyn Fn(&PointResult) -> String| {
-        results.iter().any(|x| g(x) != g(&results[0]))
-    };
+    let varies =
+        |g: &dyn Fn(&PointResult) -> String| results.iter().any(|x| g(x) != g(&results[0]));
     let show_router = varies(&|x| x.axes.router.name().to_string());
     let show_scale = varies(&|x| format!("{}", x.axes.rate_scale));
     let show_mns = varies(&|x| x.axes.replica.label());
@@ -290,7 +289,11 @@ pub fn sweep_tables(
                         .as_ref()
                         .map(|c| {
                             if c.utilization.is_finite() {
-                                format!("{:.1}{}", 100.0 * c.utilization, if over { "!" } else { "" })
+                                format!(
+                                    "{:.1}{}",
+                                    100.0 * c.utilization,
+                                    if over { "!" } else { "" }
+                                )
                             } else {
                                 "inf!".into()
                             }
@@ -589,10 +592,10 @@ pub fn cost_charts(results: &[PointResult]) -> Vec<CostChart> {
                     let c = s.cost.as_ref().expect("filtered");
                     CostBar {
                         replicas: r.axes.replicas,
-                        busy_usd: c.busy_gpu_usd_per_month,
-                        idle_usd: c.idle_gpu_usd_per_month,
+                        busy_usd: c.used_capacity_usd_per_month,
+                        idle_usd: c.unused_capacity_usd_per_month,
                         overhead_usd: c.ops_usd_per_month + c.safety_usd_per_month,
-                        meets_slo: s.slo.as_ref().is_none_or(|x| x.met),
+                        meets_slo: !s.stability.overloaded && s.slo.as_ref().is_none_or(|x| x.met),
                     }
                 })
                 .collect();
@@ -607,7 +610,20 @@ pub fn cost_charts(results: &[PointResult]) -> Vec<CostChart> {
                 apis: c0
                     .api
                     .iter()
-                    .map(|a| (a.name.clone(), a.per_month_usd))
+                    .map(|a| {
+                        let tag = if a.same_model {
+                            " (same model)"
+                        } else if a.serves == "closed" {
+                            " (closed model)"
+                        } else {
+                            " (other model)"
+                        };
+                        (
+                            format!("{}{tag}", a.name),
+                            a.per_month_usd,
+                            a.slo_verdict != "misses",
+                        )
+                    })
                     .collect(),
             }
         })

@@ -250,7 +250,9 @@ mod tests {
             cached_tokens: 0,
         };
         // Keeps up: every request done 1 s after it arrives.
-        let ok: Vec<_> = (0..100).map(|i| rec(i as f64, Some(i as f64 + 1.0))).collect();
+        let ok: Vec<_> = (0..100)
+            .map(|i| rec(i as f64, Some(i as f64 + 1.0)))
+            .collect();
         let f = served_fraction(&ok, 100.0);
         assert!((f - 1.0).abs() < 0.02, "{f}");
         // Serves one every 2 s: half the offered rate.

@@ -438,7 +438,11 @@ impl RunSpec {
                 replica_saturation_requests_per_s: c.saturation_requests_per_s,
                 fleet_requests_per_s: fleet,
                 offered_requests_per_s: offered,
-                utilization: if fleet > 0.0 { offered / fleet } else { f64::INFINITY },
+                utilization: if fleet > 0.0 {
+                    offered / fleet
+                } else {
+                    f64::INFINITY
+                },
                 sample_requests: c.sample_requests,
                 relative_precision: c.relative_precision,
             }
@@ -462,15 +466,14 @@ impl RunSpec {
                     && summary.slo.as_ref().is_none_or(|s| s.met),
                 utilization: summary.capacity.as_ref().map(|c| c.utilization),
             };
-            self.cost
-                .report(
-                    price,
-                    fleet,
-                    &self.traffic.apis,
-                    self.traffic.span_s,
-                    &self.model.id,
-                    self.slo.as_ref(),
-                )
+            self.cost.report(
+                price,
+                fleet,
+                &self.traffic.apis,
+                self.traffic.span_s,
+                &self.model.id,
+                self.slo.as_ref(),
+            )
         });
         RunResult {
             summary,

@@ -1,6 +1,7 @@
 //! The integration test binary: CLI behaviour, determinism, agreement with queueing theory, and
 //! the trace readers on the shipped files.
 
+mod capacity;
 mod cli;
 mod fleet;
 mod prefix;

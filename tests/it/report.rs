@@ -220,8 +220,7 @@ fn plan_picks_the_smallest_fleet_and_break_even_agrees_with_the_table() {
     // planned volume just below, the API is cheaper; the crossing lies at or below that volume.
     for b in v["breakeven"].as_array().unwrap() {
         let (config, api) = (b["config"].as_str().unwrap(), b["api"].as_str().unwrap());
-        let mine: Vec<&serde_json::Value> =
-            rows.iter().filter(|r| r["config"] == config).collect();
+        let mine: Vec<&serde_json::Value> = rows.iter().filter(|r| r["config"] == config).collect();
         let api_cost = |r: &serde_json::Value| {
             r["apis"]
                 .as_array()

@@ -132,7 +132,9 @@ fn shipped_examples_run_and_conserve_requests() {
             w.requests.truncate(3000);
             w.requests
                 .retain(|r| r.follows.is_none_or(|f| f.prev < 3000));
-            spec.traffic = std::sync::Arc::new(Traffic::new(w, &spec.cost, spec.horizon, &spec.model.id).unwrap());
+            spec.traffic = std::sync::Arc::new(
+                Traffic::new(w, &spec.cost, spec.horizon, &spec.model.id).unwrap(),
+            );
             let r = spec.run();
             assert_conserved(&r.summary);
             n += 1;

@@ -1,4 +1,5 @@
-//! cost.png/svg: monthly cost against fleet size, stacked busy GPU, idle GPU and operations
+//! cost.png/svg: monthly cost against fleet size, stacked GPU capacity used by the traffic,
+//! GPU capacity left unused (the idle GPU bill: GPU cost x (1 - utilization)) and operations
 //! (with safety), each API's monthly spend on the same traffic as a horizontal line, and the
 //! cheapest option meeting the SLO marked.
 
@@ -15,9 +16,9 @@ use crate::error::Result;
 pub struct CostBar {
     /// Replicas.
     pub replicas: u32,
-    /// GPUs with a step in flight.
+    /// GPU capacity the traffic uses (GPU cost x utilization).
     pub busy_usd: f64,
-    /// Idle GPUs.
+    /// GPU capacity left unused (GPU cost x (1 - utilization)).
     pub idle_usd: f64,
     /// Operations and safety overhead.
     pub overhead_usd: f64,
@@ -32,8 +33,9 @@ pub struct CostChart {
     pub label: String,
     /// One bar per fleet size.
     pub bars: Vec<CostBar>,
-    /// (API id, monthly spend).
-    pub apis: Vec<(String, f64)>,
+    /// (API label, monthly spend, whether it may be the cheapest: its published median
+    /// latency does not miss the SLO).
+    pub apis: Vec<(String, f64, bool)>,
 }
 
 /// Chart title.
@@ -51,7 +53,12 @@ pub fn cheapest(c: &CostChart) -> Option<std::result::Result<u32, usize>> {
         .iter()
         .filter(|b| b.meets_slo)
         .map(|b| (b.busy_usd + b.idle_usd + b.overhead_usd, Ok(b.replicas)));
-    let apis = c.apis.iter().enumerate().map(|(i, a)| (a.1, Err(i)));
+    let apis = c
+        .apis
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.2)
+        .map(|(i, a)| (a.1, Err(i)));
     fleet
         .chain(apis)
         .min_by(|a, b| a.0.total_cmp(&b.0))
@@ -96,12 +103,12 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &CostChart) ->
         LegendEntry {
             color: BUSY,
             swatch: Swatch::Box,
-            text: "GPUs busy (a step in flight)".into(),
+            text: "GPU capacity this traffic uses".into(),
         },
         LegendEntry {
             color: IDLE,
             swatch: Swatch::Box,
-            text: "GPUs idle".into(),
+            text: "GPU capacity left unused (idle)".into(),
         },
         LegendEntry {
             color: OPS,
@@ -109,7 +116,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &CostChart) ->
             text: "operations and safety".into(),
         },
     ];
-    for (i, (name, usd)) in c.apis.iter().enumerate() {
+    for (i, (name, usd, _)) in c.apis.iter().enumerate() {
         let mut text = format!("{name} {}", fmt_usd(*usd));
         if *usd > ymax {
             text.push_str(" (above chart)");
@@ -196,7 +203,7 @@ fn bars<DB: DrawingBackend>(
                 .map_err(de)?;
         }
     }
-    for (i, (_, usd)) in c.apis.iter().enumerate() {
+    for (i, (_, usd, _)) in c.apis.iter().enumerate() {
         if *usd > ymax {
             continue;
         }

@@ -1,5 +1,6 @@
-//! timeline.png/svg: arrivals per second, busy replicas, queued requests and KV use over
-//! simulated time, the picture of idle capacity between traffic peaks.
+//! timeline.png/svg: arrivals per second, utilization (offered load over the fleet's capacity),
+//! running sequences per replica, queued requests and KV use over simulated time: the picture
+//! of unused capacity between traffic peaks.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -9,11 +10,13 @@ use crate::error::Result;
 use crate::metrics::Timeline;
 
 /// Chart title.
-pub const TITLE: &str = "Timeline: traffic, busy replicas, queue and KV cache";
+pub const TITLE: &str = "Timeline: traffic, utilization, batch size, queue and KV cache";
 
-/// Renders the chart.
-pub fn chart(t: &Timeline, replicas: u32) -> Result<Rendered> {
-    render("timeline", TITLE, 1200, 860, |root| draw(root, t, replicas))
+/// Renders the chart; `fleet_capacity_per_s` is the fleet's capacity for this workload.
+pub fn chart(t: &Timeline, replicas: u32, fleet_capacity_per_s: Option<f64>) -> Result<Rendered> {
+    render("timeline", TITLE, 1200, 1040, |root| {
+        draw(root, t, replicas, fleet_capacity_per_s)
+    })
 }
 
 /// Time axis unit for a span: seconds, minutes or hours.
@@ -32,19 +35,31 @@ pub fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     t: &Timeline,
     replicas: u32,
+    fleet_capacity_per_s: Option<f64>,
 ) -> DrawResult {
     let (top, body) = root.split_vertically(44);
     top.titled(TITLE, (FONT, 24)).map_err(de)?;
-    let panels = body.split_evenly((4, 1));
+    let panels = body.split_evenly((5, 1));
     let span = t.bin_s * t.arrivals_per_s.len() as f64;
     let (div, name) = unit(span);
-    let series: [(&str, &[f64], f64); 4] = [
+    let util: Vec<f64> = match fleet_capacity_per_s {
+        Some(c) if c > 0.0 => t.arrivals_per_s.iter().map(|a| 100.0 * a / c).collect(),
+        _ => vec![0.0; t.arrivals_per_s.len()],
+    };
+    let per_replica: Vec<f64> = t
+        .running_seqs
+        .iter()
+        .map(|r| r / replicas.max(1) as f64)
+        .collect();
+    let util_label = if fleet_capacity_per_s.is_some() {
+        "utilization: arrivals as % of the fleet's capacity for this traffic (100% marked)"
+    } else {
+        "utilization: capacity not computed"
+    };
+    let series: [(&str, &[f64], f64); 5] = [
         ("arrivals per second", &t.arrivals_per_s, 0.0),
-        (
-            "busy replicas (a step in flight)",
-            &t.busy_replicas,
-            replicas as f64,
-        ),
+        (util_label, &util, 100.0),
+        ("running sequences per replica (batch size)", &per_replica, 0.0),
         ("queued requests (waiting)", &t.queued, 0.0),
         (
             "KV cache in use (% of the fleet's blocks)",
@@ -85,6 +100,16 @@ pub fn draw<DB: DrawingBackend>(
                 AreaSeries::new(pts.clone(), 0.0, c.mix(0.25)).border_style(c.stroke_width(2)),
             )
             .map_err(de)?;
+        if i == 1 && fleet_capacity_per_s.is_some() {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, 100.0), (span / div, 100.0)],
+                    6,
+                    4,
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(de)?;
+        }
     }
     Ok(())
 }

@@ -1,0 +1,322 @@
+//! What a planner reads: capacity and utilization, overload, GPU counts with tensor
+//! parallelism, like-for-like APIs, price warnings and doubtful calibrations.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use fleetsim::scenario::Scenario;
+
+use crate::util::{root, run_json};
+
+fn fleetsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetsim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("runs the binary")
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn single_server(rate_per_s: f64, requests: u64) -> String {
+    format!(
+        r#"{{"seed": 5, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {{"synthetic": {{"requests": {requests},
+                "arrivals": {{"kind": "poisson", "rate_per_s": {rate_per_s}}},
+                "input_tokens": {{"kind": "fixed", "value": 256}},
+                "output_tokens": {{"kind": "fixed", "value": 16}}}}}},
+            "replica": {{"max_num_seqs": 1}}}}"#
+    )
+}
+
+/// A single deterministic server (max_num_seqs 1, fixed lengths, Poisson arrivals): its
+/// capacity is 1 / service time and its utilization is rate x service time, each within 3%.
+#[test]
+fn single_server_capacity_and_utilization_match_theory() {
+    let s = run_json(&single_server(0.001, 1))
+        .summary
+        .latency
+        .e2e_s
+        .mean;
+    let rate = 0.6 / s;
+    let sc = Scenario::from_json(&single_server(rate, 20_000), Path::new("<test>")).unwrap();
+    let spec = sc.resolve(&root()).unwrap();
+    let cap = spec.replica_capacity();
+    assert_eq!(cap.basis, "saturation");
+    let err = (cap.requests_per_s * s - 1.0).abs();
+    assert!(
+        err < 0.03,
+        "capacity {} vs 1/S {}",
+        cap.requests_per_s,
+        1.0 / s
+    );
+    let r = spec.run_full(false, Some(&cap)).summary;
+    let c = r.capacity.as_ref().unwrap();
+    let theory = rate * s;
+    assert!(
+        (c.utilization - theory).abs() / theory < 0.03,
+        "utilization {} vs rate x S {theory}",
+        c.utilization
+    );
+    // The unused share of the GPU bill is what is left.
+    let cost = r.cost.as_ref().unwrap();
+    assert!((cost.unused_capacity_usd - cost.gpu_usd * (1.0 - c.utilization)).abs() < 1e-9);
+    assert!(!r.stability.overloaded && r.stability.served_fraction > 0.95);
+    // Active time is not utilization: the server has a step in flight about as often.
+    assert!((r.gpu.busy_fraction - theory).abs() < 0.05);
+}
+
+/// On the steady conversation workload a sixth replica adds capacity nobody uses: the 6-replica
+/// fleet reports at least 60% of its GPU cost unused, far more than one replica does.
+#[test]
+fn surplus_replicas_show_as_unused_capacity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    let o = fleetsim(&[
+        "sweep",
+        "examples/steady-conv.json",
+        "--replicas",
+        "1,6",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = json(&out.join("sweep.json"));
+    let unused = |i: usize| {
+        let c = &v[i]["cost"];
+        c["unused_capacity_usd"].as_f64().unwrap() / c["gpu_usd"].as_f64().unwrap()
+    };
+    let (one, six) = (unused(0), unused(1));
+    assert!(six >= 0.6, "6 replicas: {six}");
+    assert!(six > one + 0.4, "6 replicas {six} vs 1 replica {one}");
+    // Both replicas have a step in flight nearly all the time: active time hides the surplus.
+    assert!(v[1]["gpu"]["busy_fraction"].as_f64().unwrap() > 0.9);
+    // Capacity is the same for both points (computed once per group).
+    assert_eq!(
+        v[0]["capacity"]["replica_requests_per_s"],
+        v[1]["capacity"]["replica_requests_per_s"]
+    );
+}
+
+/// A fleet that cannot keep up is flagged, never the cheapest, never meets its SLO, and its
+/// monthly figure covers the same span as the APIs'.
+#[test]
+fn overloaded_fleet_is_flagged_and_never_cheapest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scen = tmp.path().join("over.json");
+    std::fs::write(
+        &scen,
+        r#"{"seed": 2, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"synthetic": {"requests": 3000, "arrivals": {"kind": "poisson", "rate_per_s": 4.0},
+                "input_tokens": {"kind": "fixed", "value": 256}, "output_tokens": {"kind": "fixed", "value": 64}}},
+            "replica": {"max_num_seqs": 1},
+            "slo": {"ttft_s": 1000},
+            "cost": {"apis": ["claude-sonnet-4.5"]}}"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("o");
+    let o = fleetsim(&[
+        "run",
+        scen.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("OVERLOADED"), "{err}");
+    let s = json(&out.join("summary.json"));
+    assert_eq!(s["stability"]["overloaded"], true);
+    assert!(s["stability"]["served_fraction"].as_f64().unwrap() < 0.6);
+    // Every request still met the loose SLO target, yet an overloaded fleet never meets it.
+    assert_eq!(s["slo"]["met"], false);
+    let c = &s["cost"];
+    // The fleet ($2.2k/month) is far cheaper than Sonnet on this traffic, but not an option.
+    assert!(c["per_month_usd"].as_f64().unwrap() < c["api"][0]["per_month_usd"].as_f64().unwrap());
+    assert_eq!(c["cheapest"], "claude-sonnet-4.5");
+    // Same span: the API's monthly figure is its spend over the comparison span x 730 h, and
+    // the fleet's is its hourly rate x 730 h.
+    let span_h = c["comparison_span_hours"].as_f64().unwrap();
+    let api = &c["api"][0];
+    let m = api["usd"].as_f64().unwrap() * 730.0 / span_h;
+    assert!((m - api["per_month_usd"].as_f64().unwrap()).abs() < 1e-6 * m);
+    let fleet = c["gpu_usd_per_hour"].as_f64().unwrap() * 730.0;
+    assert!((c["per_month_usd"].as_f64().unwrap() - fleet).abs() < 1e-6);
+    // The span is the arrival window (last arrival plus a mean gap), not the drain.
+    let last_s = s["sim"]["simulated_s"].as_f64().unwrap();
+    assert!(
+        span_h * 3600.0 < 0.6 * last_s,
+        "{span_h} h vs {last_s} s simulated"
+    );
+}
+
+const TP4: &str = r#"{"seed": 3, "model": "llama-3.1-70b", "gpu": "h100-sxm",
+    "workload": {"synthetic": {"requests": 400, "arrivals": {"kind": "poisson", "rate_per_s": 2.0},
+        "input_tokens": {"kind": "fixed", "value": 512}, "output_tokens": {"kind": "fixed", "value": 64}}},
+    "replica": {"tp": 4},
+    "slo": {"ttft_s": 2, "tpot_s": 0.1},
+    "sweep": {"replicas": [1, 2]}}"#;
+
+/// Tensor parallelism: every output counts replicas x tp GPUs.
+#[test]
+fn tp4_counts_four_gpus_per_replica_in_sweep_and_plan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scen = tmp.path().join("tp4.json");
+    std::fs::write(&scen, TP4).unwrap();
+    let out = tmp.path().join("s");
+    let o = fleetsim(&[
+        "sweep",
+        scen.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("replica of 4 x h100-sxm (TP 4) = 4 GPUs")
+            || text.contains("replicas of 4 x h100-sxm (TP 4) = 8 GPUs"),
+        "{text}"
+    );
+    let v = json(&out.join("sweep.json"));
+    assert_eq!(v[0]["gpu"]["count"], 4);
+    assert_eq!(v[1]["gpu"]["count"], 8);
+    let best = json(&out.join("smallest_fleets.json"));
+    let n = best[0]["replicas"].as_u64().unwrap();
+    assert_eq!(best[0]["gpus"].as_u64().unwrap(), 4 * n);
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains("gpu.count"));
+
+    let pout = tmp.path().join("p");
+    let o = fleetsim(&[
+        "plan",
+        scen.to_str().unwrap(),
+        "--out",
+        pout.to_str().unwrap(),
+        "--volumes",
+        "1",
+        "--max-replicas",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let p = json(&pout.join("plan.json"));
+    let row = &p["rows"][0];
+    let n = row["replicas"].as_u64().unwrap();
+    assert_eq!(row["tp"], 4);
+    assert_eq!(row["gpus"].as_u64().unwrap(), 4 * n);
+    let csv = std::fs::read_to_string(pout.join("plan.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "GPUs")
+        .expect("GPUs column");
+    let cell: u64 = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(col)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(cell, 4 * n);
+    // A 70B plan names the 70B endpoints first and the 8B ones not at all.
+    let rec = p["recommendation"].as_str().unwrap();
+    assert!(rec.contains("The same model (llama-3.1-70b) on "), "{rec}");
+    let apis = row["apis"].as_array().unwrap();
+    assert!(apis[0]["same_model"].as_bool().unwrap(), "{apis:?}");
+    assert!(apis
+        .iter()
+        .all(|a| !a["name"].as_str().unwrap().ends_with("-8b")));
+    let same: Vec<&str> = apis
+        .iter()
+        .filter(|a| a["same_model"] == true)
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert!(same.contains(&"together-llama-3.3-70b"), "{same:?}");
+}
+
+/// A committed price above on-demand, and a low-confidence price, warn by name.
+#[test]
+fn price_warnings_name_the_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scen = tmp.path().join("l40s.json");
+    std::fs::write(
+        &scen,
+        r#"{"model": "llama-3.1-8b", "gpu": "l40s",
+            "workload": {"synthetic": {"requests": 20, "arrivals": {"kind": "poisson", "rate_per_s": 1},
+                "input_tokens": {"kind": "fixed", "value": 100}, "output_tokens": {"kind": "fixed", "value": 10}}},
+            "cost": {"plan": "reserved", "apis": ["together-llama-3.1-70b"]}}"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("o");
+    let o = fleetsim(&[
+        "run",
+        scen.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "reserved-1y price $1.17243/GPU-hour (aws) is above the cheapest on-demand price"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("together-llama-3.1-70b API price") && err.contains("low confidence"),
+        "{err}"
+    );
+    let s = json(&out.join("summary.json"));
+    assert_eq!(s["cost"]["gpu_price_plan"], "reserved-1y");
+    assert_eq!(s["cost"]["gpu_price_warnings"].as_array().unwrap().len(), 1);
+}
+
+/// Steps no physical setting can produce (far faster than the hardware allows) pin the fit at
+/// its bounds: calibrate warns naming the parameter, and --strict exits with status 2.
+#[test]
+fn calibrate_warns_on_a_bound_pinned_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let steps = tmp.path().join("steps.csv");
+    let mut csv = String::from("prefill_tokens,decode_seqs,context_tokens,step_ms\n");
+    for (p, n) in [(0, 1), (0, 64), (2048, 0), (4096, 8)] {
+        csv.push_str(&format!("{p},{n},{},0.05\n", n * 500));
+    }
+    std::fs::write(&steps, csv).unwrap();
+    let profile = tmp.path().join("profile.json");
+    let args = |strict: bool| {
+        let mut a = vec![
+            "calibrate".to_string(),
+            steps.to_string_lossy().to_string(),
+            "--model".into(),
+            "llama-3.1-8b".into(),
+            "--gpu".into(),
+            "h100-sxm".into(),
+            "--out".into(),
+            profile.to_string_lossy().to_string(),
+        ];
+        if strict {
+            a.push("--strict".into());
+        }
+        a
+    };
+    let run = |strict: bool| {
+        let a = args(strict);
+        fleetsim(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let o = run(false);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("sits at the") && err.contains("bound"),
+        "{err}"
+    );
+    assert!(err.contains("worst error"), "{err}");
+    let p = fleetsim::perf::Profile::load(&profile).unwrap();
+    assert!(!p.warnings.is_empty());
+    let o = run(true);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--strict"));
+}
