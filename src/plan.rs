@@ -489,7 +489,7 @@ fn money(x: f64) -> String {
 }
 
 fn tokens_m(x: f64) -> String {
-    format!("{:.0} million", x / 1e6)
+    crate::report::views::tokens_words(x)
 }
 
 /// The sentence for the volume closest to the workload's own rate: the cheapest configuration

@@ -89,7 +89,10 @@ pub fn plan(a: PlanArgs) -> anyhow::Result<()> {
         Section::Chart(chart),
         Section::Table(table.clone()),
         Section::Table(be_table.clone()),
-        Section::Pre("Scenario".into(), serde_json::to_string_pretty(&scenario)?),
+        Section::Pre(
+            "Scenario".into(),
+            fleetsim::report::json_without_nulls(&scenario),
+        ),
     ];
     fleetsim::report::html::write(
         &a.out,
@@ -284,7 +287,12 @@ fn breakeven_chart(p: &plan::Plan) -> BreakevenChart {
                 .filter(|r| r.config == first)
                 .map(|r| (r.monthly_tokens, r.apis[k].per_month_usd))
                 .collect();
-            (name.clone(), pts)
+            let tag = match p.rows.first().and_then(|r| r.apis.get(k)) {
+                Some(a) if a.same_model => " (same model)",
+                Some(a) if a.serves == "closed" => " (closed)",
+                _ => " (other model)",
+            };
+            (format!("{name}{tag}"), pts)
         })
         .collect();
     // Rings for the GPU type that is cheapest at the most volumes, to keep the chart readable.
@@ -321,5 +329,6 @@ fn breakeven_chart(p: &plan::Plan) -> BreakevenChart {
         apis,
         marks,
         marks_for: best,
+        own_volume: p.rows.first().map(|r| r.monthly_tokens / r.rate_scale),
     }
 }

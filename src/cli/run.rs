@@ -100,7 +100,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     }
     sections.push(fleetsim::report::html::Section::Pre(
         "Scenario".into(),
-        serde_json::to_string_pretty(&scenario)?,
+        fleetsim::report::json_without_nulls(&scenario),
     ));
     report::html::write(
         &a.out,

@@ -210,7 +210,7 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         {
             let mut s = scenario.clone();
             s.sweep = Some(axes.clone());
-            serde_json::to_string_pretty(&s)?
+            fleetsim::report::json_without_nulls(&s)
         },
     ));
     fleetsim::report::html::write(&a.out, &format!("fleetsim sweep: {name}"), &sections)?;

@@ -221,3 +221,20 @@ pub fn write_timeline_csv(
     }
     std::fs::write(path, out).map_err(io(path))
 }
+
+/// Pretty JSON of `v` without null fields (unset options), as shown in report.html.
+pub fn json_without_nulls<T: serde::Serialize>(v: &T) -> String {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.retain(|_, x| !x.is_null());
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+    strip(&mut v);
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}

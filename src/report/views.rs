@@ -372,9 +372,9 @@ pub fn sweep_tables(
             );
             t.notes.push(match b.replicas {
                 Some(n) => format!(
-                    "smallest fleet meeting the SLO for {head}: {}, ${:.0}/month{}",
+                    "smallest fleet meeting the SLO for {head}: {}, {}/month{}",
                     fleet_shape(n, &b.gpu, b.tp),
-                    b.per_month_usd.unwrap_or(0.0),
+                    money(b.per_month_usd.unwrap_or(0.0)),
                     match (b.next_smaller_replicas, b.next_smaller_attainment) {
                         (Some(m), Some(a)) => format!(" ({m} would reach {:.2}%)", 100.0 * a),
                         _ => String::new(),
@@ -385,6 +385,17 @@ pub fn sweep_tables(
         }
     }
     vec![t]
+}
+
+/// A token count in words: `3.6 billion`, `250 million`.
+pub fn tokens_words(x: f64) -> String {
+    if x >= 1e12 {
+        format!("{:.1} trillion", x / 1e12)
+    } else if x >= 1e9 {
+        format!("{:.1} billion", x / 1e9)
+    } else {
+        format!("{:.0} million", x / 1e6)
+    }
 }
 
 /// Whole dollars with thousands separators: `$11,131`.
@@ -432,7 +443,16 @@ pub fn sweep_answer(results: &[PointResult]) -> String {
         if has_slo { " and meets the SLO" } else { "" },
         fleet_shape(s.setup.replicas, &s.setup.gpu, s.setup.tp),
         s.setup.router,
-        if r.axes.rate_scale != 1.0 { format!(", traffic x{}", r.axes.rate_scale) } else { String::new() },
+        {
+            let mut extra = String::new();
+            if !r.axes.replica.label().is_empty() {
+                extra += &format!(", {}", r.axes.replica.label());
+            }
+            if r.axes.rate_scale != 1.0 {
+                extra += &format!(", traffic x{}", r.axes.rate_scale);
+            }
+            extra
+        },
         money(c.per_month_usd),
         100.0 * (1.0 - c.used_fraction)
     );
@@ -450,15 +470,15 @@ pub fn sweep_answer(results: &[PointResult]) -> String {
         let ratio = c.per_month_usd / a.per_month_usd;
         if ratio <= 1.0 {
             format!(
-                "; the fleet is cheaper down to {:.2}x this traffic ({:.0}M tokens/month), the API below",
+                "; the fleet is cheaper down to {:.2}x this traffic ({} tokens/month), the API below",
                 ratio,
-                ratio * tokens_month(a) / 1e6
+                tokens_words(ratio * tokens_month(a))
             )
         } else {
             format!(
-                "; the fleet would break even at {:.2}x this traffic ({:.0}M tokens/month) if it still sufficed there",
+                "; the fleet would break even at {:.2}x this traffic ({} tokens/month) if it still sufficed there",
                 ratio,
-                ratio * tokens_month(a) / 1e6
+                tokens_words(ratio * tokens_month(a))
             )
         }
     };
@@ -560,8 +580,10 @@ pub fn latency_groups(results: &[PointResult], smallest: &[SmallestFleet]) -> Ve
                 points: pts
                     .iter()
                     .map(|r| {
-                        let l = &r.summary.as_ref().expect("ok points").latency;
+                        let sm = r.summary.as_ref().expect("ok points");
+                        let l = &sm.latency;
                         LatencyPoint {
+                            overloaded: sm.stability.overloaded,
                             replicas: r.axes.replicas,
                             ttft_p50: l.ttft_s.p50,
                             ttft_p99: l.ttft_s.p99,

@@ -94,8 +94,9 @@ fn sweep_writes_latency_and_cost_charts_and_a_self_contained_report() {
             "Monthly cost against fleet size",
             "replicas in the fleet",
             "USD per month",
-            "GPUs idle",
-            "gpt-4o-mini",
+            "GPU capacity left unused (idle)",
+            "GPU capacity this traffic uses",
+            "gpt-4o-mini (closed model)",
         ],
     );
     check_report(
@@ -109,6 +110,15 @@ fn sweep_writes_latency_and_cost_charts_and_a_self_contained_report() {
             "\"sweep\"",
         ],
     );
+    // The report opens with the answer, and shows the scenario without unset (null) fields.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let answer = html.find("Answer: the cheapest fleet that keeps up and meets the SLO is");
+    assert!(
+        answer.is_some_and(|a| a < html.find("<svg").unwrap()),
+        "{html}"
+    );
+    assert!(!html.contains(": null"));
+    assert!(md.contains("Answer: ") && md.contains("GPUs"), "{md}");
 }
 
 #[test]
@@ -134,7 +144,8 @@ fn run_writes_a_timeline_and_report_and_prints_markdown() {
         &[
             "Timeline",
             "arrivals per second",
-            "busy replicas",
+            "utilization: arrivals as % of the fleet",
+            "running sequences per replica",
             "queued requests",
             "KV cache in use",
             "simulated time (min)",
@@ -151,9 +162,21 @@ fn run_writes_a_timeline_and_report_and_prints_markdown() {
     );
     let csv = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
     assert!(
-        csv.starts_with("start_s,arrivals_per_s,busy_replicas,queued,kv_used_pct")
+        csv.starts_with("start_s,arrivals_per_s,busy_replicas,queued,kv_used_pct,running_seqs_per_replica,utilization")
             && csv.lines().count() > 100
     );
+    // Utilization per bin is arrivals over the fleet's capacity, which summary.json reports.
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let cap = s["capacity"]["fleet_requests_per_s"].as_f64().unwrap();
+    let row: Vec<f64> = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!((row[6] - row[1] / cap).abs() < 1e-3, "{row:?} vs {cap}");
 }
 
 #[test]

@@ -23,6 +23,27 @@ pub struct BreakevenChart {
     pub marks: Vec<Option<(f64, f64)>>,
     /// Which fleet the marks are for.
     pub marks_for: String,
+    /// The workload's own volume (rate x1), tokens per month: marked with a vertical line.
+    pub own_volume: Option<f64>,
+}
+
+/// Log-axis ticks at 1, 2 and 5 times each power of ten within `lo..hi` (at least two).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut v = Vec::new();
+    let mut p = 10f64.powf(lo.log10().floor());
+    while p <= hi {
+        for m in [1.0, 2.0, 5.0] {
+            let x = p * m;
+            if x >= lo && x <= hi {
+                v.push(x);
+            }
+        }
+        p *= 10.0;
+    }
+    if v.len() < 2 {
+        v = vec![lo, hi];
+    }
+    v
 }
 
 /// Chart title.
@@ -75,13 +96,16 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BreakevenChar
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(80)
-        .build_cartesian_2d((xlo..xhi).log_scale(), (ylo..yhi).log_scale())
+        .build_cartesian_2d(
+            (xlo..xhi).log_scale().with_key_points(log_ticks(xlo, xhi)),
+            (ylo..yhi).log_scale().with_key_points(log_ticks(ylo, yhi)),
+        )
         .map_err(de)?;
     chart
         .configure_mesh()
         .x_desc("tokens per month (input + output)")
-        .x_labels(12)
-        .y_labels(10)
+        .x_labels(24)
+        .y_labels(24)
         .y_desc("USD per month")
         .x_label_formatter(&|v| fmt_count(*v))
         .y_label_formatter(&|v| fmt_usd(*v))
@@ -91,6 +115,21 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BreakevenChar
         .draw()
         .map_err(de)?;
     let mut entries = Vec::new();
+    if let Some(v) = c.own_volume.filter(|v| *v > xlo && *v < xhi) {
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(v, ylo), (v, yhi)],
+                3,
+                5,
+                BLACK.stroke_width(2),
+            ))
+            .map_err(de)?;
+        entries.push(LegendEntry {
+            color: BLACK,
+            swatch: Swatch::Dashed,
+            text: format!("this workload's volume ({} tokens/month)", fmt_count(v)),
+        });
+    }
     // Below the smallest planned volume, an API's cost falls in proportion to traffic and a
     // fleet needs at most the smallest planned one: extend the lines to the left edge.
     let x_left = xlo;
@@ -141,7 +180,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BreakevenChar
             .draw_series(DashedLineSeries::new(line, 10, 6, col.stroke_width(2)))
             .map_err(de)?;
         let be = match c.marks.get(i).copied().flatten() {
-            Some((x, _)) => format!(" (break-even {} tokens)", fmt_count(x)),
+            Some((x, _)) => format!(": even at {}", fmt_count(x)),
             None => String::new(),
         };
         entries.push(LegendEntry {

@@ -1,5 +1,7 @@
 //! latency.png/svg: p50 and p99 TTFT and TPOT against fleet size, SLO targets as dashed lines,
-//! the smallest fleet meeting the SLO marked.
+//! the smallest fleet meeting the SLO ringed in its group's colour. One colour per group; lines
+//! join only neighbouring fleet sizes (nothing is drawn through sizes not simulated); overloaded
+//! fleets are hollow.
 
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
@@ -25,6 +27,8 @@ pub struct LatencyPoint {
     pub tpot_p50: f64,
     /// 99th percentile TPOT.
     pub tpot_p99: f64,
+    /// The fleet does not keep up with its arrivals (drawn hollow).
+    pub overloaded: bool,
 }
 
 /// A line of fleets (same GPU, router, limits and traffic).
@@ -79,14 +83,19 @@ pub fn draw<DB: DrawingBackend>(
         entries.push(LegendEntry {
             color: color(i),
             swatch: Swatch::Line,
-            text: format!("{} p99", g.label),
-        });
-        entries.push(LegendEntry {
-            color: color(i),
-            swatch: Swatch::Dashed,
-            text: format!("{} p50", g.label),
+            text: g.label.clone(),
         });
     }
+    entries.push(LegendEntry {
+        color: RGBColor(80, 80, 80),
+        swatch: Swatch::Line,
+        text: "solid: p99".into(),
+    });
+    entries.push(LegendEntry {
+        color: RGBColor(80, 80, 80),
+        swatch: Swatch::Dashed,
+        text: "dashed: p50".into(),
+    });
     if let Some(s) = slo {
         entries.push(LegendEntry {
             color: BLACK,
@@ -94,11 +103,18 @@ pub fn draw<DB: DrawingBackend>(
             text: format!("SLO target ({}% of requests)", s.percentile),
         });
     }
+    if groups.iter().any(|g| g.points.iter().any(|p| p.overloaded)) {
+        entries.push(LegendEntry {
+            color: RGBColor(80, 80, 80),
+            swatch: Swatch::Ring,
+            text: "hollow: overloaded (does not keep up)".into(),
+        });
+    }
     if groups.iter().any(|g| g.smallest.is_some()) {
         entries.push(LegendEntry {
-            color: RGBColor(0, 150, 0),
+            color: RGBColor(80, 80, 80),
             swatch: Swatch::Point,
-            text: "smallest fleet meeting the SLO".into(),
+            text: "ringed: smallest fleet meeting the SLO".into(),
         });
     }
     draw_legend(&legend_area, "Legend", &entries)
@@ -218,31 +234,55 @@ where
     }
     for (i, g) in groups.iter().enumerate() {
         let c = color(i);
-        let p50: Vec<(f64, f64)> = g
-            .points
-            .iter()
-            .map(|p| (p.replicas as f64, pick(p).0))
-            .filter(|q| q.1 > 0.0)
-            .collect();
-        let p99: Vec<(f64, f64)> = g
-            .points
-            .iter()
-            .map(|p| (p.replicas as f64, pick(p).1))
-            .filter(|q| q.1 > 0.0)
-            .collect();
-        chart
-            .draw_series(DashedLineSeries::new(p50.clone(), 6, 4, c.stroke_width(2)))
-            .map_err(de)?;
-        chart
-            .draw_series(LineSeries::new(p99.clone(), c.stroke_width(3)))
-            .map_err(de)?;
-        chart
-            .draw_series(p99.iter().map(|&(a, b)| Circle::new((a, b), 4, c.filled())))
-            .map_err(de)?;
-        if let Some(n) = g.smallest {
-            if let Some(&(a, b)) = p99.iter().find(|q| q.0 == n as f64) {
+        let mut pts = g.points.clone();
+        pts.sort_by_key(|p| p.replicas);
+        // Runs of neighbouring fleet sizes: a line never spans sizes that were not simulated.
+        let mut runs: Vec<Vec<LatencyPoint>> = Vec::new();
+        for p in pts {
+            match runs.last_mut() {
+                Some(r) if r.last().is_some_and(|q| q.replicas + 1 == p.replicas) => r.push(p),
+                _ => runs.push(vec![p]),
+            }
+        }
+        for run in &runs {
+            let p50: Vec<(f64, f64)> = run
+                .iter()
+                .map(|p| (p.replicas as f64, pick(p).0))
+                .filter(|q| q.1 > 0.0)
+                .collect();
+            let p99: Vec<(f64, f64)> = run
+                .iter()
+                .map(|p| (p.replicas as f64, pick(p).1))
+                .filter(|q| q.1 > 0.0)
+                .collect();
+            chart
+                .draw_series(DashedLineSeries::new(p50, 6, 4, c.stroke_width(2)))
+                .map_err(de)?;
+            chart
+                .draw_series(LineSeries::new(p99, c.stroke_width(3)))
+                .map_err(de)?;
+        }
+        for p in &g.points {
+            let y = pick(p).1;
+            if y <= 0.0 {
+                continue;
+            }
+            let at = (p.replicas as f64, y);
+            if p.overloaded {
                 chart
-                    .draw_series([Circle::new((a, b), 9, RGBColor(0, 150, 0).stroke_width(3))])
+                    .draw_series([Circle::new(at, 5, WHITE.filled())])
+                    .map_err(de)?;
+                chart
+                    .draw_series([Circle::new(at, 5, c.stroke_width(2))])
+                    .map_err(de)?;
+            } else {
+                chart
+                    .draw_series([Circle::new(at, 4, c.filled())])
+                    .map_err(de)?;
+            }
+            if g.smallest == Some(p.replicas) {
+                chart
+                    .draw_series([Circle::new(at, 10, c.stroke_width(3))])
                     .map_err(de)?;
             }
         }

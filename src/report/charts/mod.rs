@@ -135,6 +135,8 @@ pub enum Swatch {
     Box,
     /// A point marker.
     Point,
+    /// A hollow ring.
+    Ring,
 }
 
 /// One legend entry.
@@ -186,6 +188,9 @@ pub fn draw_legend<DB: DrawingBackend>(
                 .map_err(de)?,
             Swatch::Point => area
                 .draw(&Circle::new((20, y + 7), 5, c.filled()))
+                .map_err(de)?,
+            Swatch::Ring => area
+                .draw(&Circle::new((20, y + 7), 5, c.stroke_width(2)))
                 .map_err(de)?,
         }
         area.draw(&Text::new(e.text.clone(), (40, y), style.clone()))

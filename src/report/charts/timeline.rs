@@ -59,7 +59,11 @@ pub fn draw<DB: DrawingBackend>(
     let series: [(&str, &[f64], f64); 5] = [
         ("arrivals per second", &t.arrivals_per_s, 0.0),
         (util_label, &util, 100.0),
-        ("running sequences per replica (batch size)", &per_replica, 0.0),
+        (
+            "running sequences per replica (batch size)",
+            &per_replica,
+            0.0,
+        ),
         ("queued requests (waiting)", &t.queued, 0.0),
         (
             "KV cache in use (% of the fleet's blocks)",
