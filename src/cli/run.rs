@@ -49,8 +49,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     }
     super::ensure_dir(&a.out)?;
     let load_s = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
+    let t_cap = Instant::now();
     let capacity = spec.replica_capacity();
+    let cap_s = t_cap.elapsed().as_secs_f64();
+    let t1 = Instant::now();
     let result = spec.run_full(true, Some(&capacity));
     let sim_s = t1.elapsed().as_secs_f64();
     let summary_path = a.out.join("summary.json");
@@ -117,8 +119,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             summary_path.display()
         );
         eprintln!(
-            "wall time: {:.3} s loading, {:.3} s simulating ({:.0} requests/s, {:.0} events/s)",
+            "wall time: {:.3} s loading, {:.3} s finding one replica's capacity ({} requests sampled), {:.3} s simulating ({:.0} requests/s, {:.0} events/s)",
             load_s,
+            cap_s,
+            capacity.sample_requests,
             sim_s,
             spec.requests().len() as f64 / sim_s.max(1e-9),
             result.summary.sim.events as f64 / sim_s.max(1e-9)

@@ -130,8 +130,9 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
     k.row(vec![
         "gpus".into(),
         format!(
-            "{} GPUs, a step in flight (active) {:.1}% of the time; KV {} blocks ({} tokens) per replica, peak {:.1}% used",
+            "{} GPU{}, a step in flight (active) {:.1}% of the time; KV {} blocks ({} tokens) per replica, peak {:.1}% used",
             s.gpu.count,
+            if s.gpu.count == 1 { "" } else { "s" },
             100.0 * s.gpu.busy_fraction,
             s.kv.capacity_blocks,
             s.kv.capacity_tokens,
@@ -166,8 +167,14 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
     if let Some(c) = &s.cost {
         let mut t = Table::new(
             format!(
-                "Cost: {} GPUs at ${}/GPU-hour ({} {}); per month = 730 h of this traffic at its offered rate",
-                s.gpu.count, c.gpu_usd_per_hour, c.gpu_price_provider, c.gpu_price_plan
+                "Cost: {} GPU{} at ${}/GPU-hour ({} {}, {}, {} confidence); per month = 730 h of this traffic at its offered rate",
+                s.gpu.count,
+                if s.gpu.count == 1 { "" } else { "s" },
+                c.gpu_usd_per_hour,
+                c.gpu_price_provider,
+                c.gpu_price_plan,
+                c.gpu_price_date,
+                c.gpu_price_confidence
             ),
             &[
                 "option",
@@ -191,8 +198,15 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
             f(c.ops_usd_per_month + c.safety_usd_per_month, 0),
         ]);
         for a in &c.api {
+            let tag = if a.same_model {
+                "same model"
+            } else if a.serves == "closed" {
+                "closed model"
+            } else {
+                "other model"
+            };
             t.row(vec![
-                a.name.clone(),
+                format!("{} ({tag})", a.name),
                 f(a.per_month_usd, 0),
                 f(a.per_million_tokens_usd, 3),
                 "".into(),
@@ -205,6 +219,30 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
             c.utilization_basis,
             c.span_hours, c.total_usd, c.gpu_usd, c.unused_capacity_usd, c.ops_usd, c.safety_usd, c.cheapest
         ));
+        let reasoning: Vec<&str> = c
+            .api
+            .iter()
+            .filter(|a| a.reasoning_tokens_billed_as_output)
+            .map(|a| a.name.as_str())
+            .collect();
+        if !reasoning.is_empty() {
+            t.notes.push(format!(
+                "{} bill hidden reasoning tokens as output: their figures count only this traffic's output tokens, a lower bound",
+                reasoning.join(", ")
+            ));
+        }
+        let latency: Vec<String> = c
+            .api
+            .iter()
+            .filter(|a| a.slo_verdict != "no slo")
+            .map(|a| format!("{} {}", a.name, a.slo_verdict))
+            .collect();
+        if !latency.is_empty() {
+            t.notes.push(format!(
+                "published API latency against the SLO: {}",
+                latency.join("; ")
+            ));
+        }
         tables.push(t);
     }
     tables
