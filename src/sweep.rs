@@ -407,24 +407,33 @@ impl Sweep {
     /// fitting), loads the workload once and scales it for each rate scale.
     pub fn new(scenario: Scenario, spec: SweepSpec, base_dir: &std::path::Path) -> Result<Sweep> {
         let mut base_scenario = scenario.clone();
-        // Resolve with the first swept GPU so a scenario GPU the model does not fit is no obstacle.
+        // Resolve with the first swept GPU and replica settings so a scenario GPU the model does
+        // not fit is no obstacle.
         base_scenario.gpu = spec.gpus[0].clone();
+        base_scenario.replica = spec.replica[0].apply(&scenario.replica);
         let base = match base_scenario.resolve(base_dir) {
             Ok(b) => b,
             Err(crate::error::Error::DoesNotFit(_)) => {
-                // Find any swept GPU the model fits, for the shared workload; the points record
-                // their own failures.
+                // Find any swept GPU and replica settings the model fits, for the shared
+                // workload; the points record their own failures.
                 let mut found = None;
-                for g in &spec.gpus {
-                    base_scenario.gpu = g.clone();
-                    if let Ok(b) = base_scenario.resolve(base_dir) {
-                        found = Some(b);
-                        break;
+                'search: for g in &spec.gpus {
+                    for ra in &spec.replica {
+                        base_scenario.gpu = g.clone();
+                        base_scenario.replica = ra.apply(&scenario.replica);
+                        if let Ok(b) = base_scenario.resolve(base_dir) {
+                            found = Some(b);
+                            break 'search;
+                        }
                     }
                 }
                 match found {
                     Some(b) => b,
-                    None => base_scenario.resolve(base_dir)?,
+                    None => {
+                        base_scenario.gpu = spec.gpus[0].clone();
+                        base_scenario.replica = spec.replica[0].apply(&scenario.replica);
+                        base_scenario.resolve(base_dir)?
+                    }
                 }
             }
             Err(e) => return Err(e),
