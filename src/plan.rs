@@ -580,13 +580,7 @@ fn recommend(rows: &[PlanRow], be: &[Breakeven], volumes: &[f64], model: &str) -
         .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd));
     if let Some(a) = cheapest_api.filter(|a| Some(a.name.as_str()) != same.map(|x| x.name.as_str()))
     {
-        let what = if a.same_model {
-            format!("also {model}")
-        } else if a.serves == "closed" {
-            "a different, closed model".to_string()
-        } else {
-            format!("a different model: {}", a.serves)
-        };
+        let what = crate::report::views::different_model(a.same_model, &a.serves);
         s += &format!(
             ". The cheapest API, {} ({what}), would cost {}/month{}{}",
             a.name,

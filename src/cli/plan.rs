@@ -288,11 +288,10 @@ fn breakeven_chart(p: &plan::Plan) -> BreakevenChart {
                 .map(|r| (r.monthly_tokens, r.apis[k].per_month_usd))
                 .collect();
             let tag = match p.rows.first().and_then(|r| r.apis.get(k)) {
-                Some(a) if a.same_model => " (same model)",
-                Some(a) if a.serves == "closed" => " (closed)",
-                _ => " (other model)",
+                Some(a) => fleetsim::cost::model_kind(a.same_model, &a.serves),
+                None => "other model",
             };
-            (format!("{name}{tag}"), pts)
+            (format!("{name} ({tag})"), pts)
         })
         .collect();
     // Rings for the GPU type that is cheapest at the most volumes, to keep the chart readable.

@@ -534,6 +534,18 @@ pub struct FleetUse {
     pub utilization: Option<f64>,
 }
 
+/// How an API relates to the simulated model, for labels: `same model`, `closed model` or
+/// `other model`.
+pub fn model_kind(same_model: bool, serves: &str) -> &'static str {
+    if same_model {
+        "same model"
+    } else if serves == "closed" {
+        "closed model"
+    } else {
+        "other model"
+    }
+}
+
 /// An API's published latency against the SLO (see [`ApiCost::slo_verdict`]).
 pub fn slo_verdict(api: &Api, slo: Option<&crate::metrics::SloSpec>) -> &'static str {
     let Some(slo) = slo else {

@@ -198,13 +198,7 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
             f(c.ops_usd_per_month + c.safety_usd_per_month, 0),
         ]);
         for a in &c.api {
-            let tag = if a.same_model {
-                "same model"
-            } else if a.serves == "closed" {
-                "closed model"
-            } else {
-                "other model"
-            };
+            let tag = crate::cost::model_kind(a.same_model, &a.serves);
             t.row(vec![
                 format!("{} ({tag})", a.name),
                 f(a.per_month_usd, 0),
@@ -425,6 +419,15 @@ pub fn sweep_tables(
     vec![t]
 }
 
+/// How an API's model differs from the simulated one, in words.
+pub fn different_model(same_model: bool, serves: &str) -> String {
+    match crate::cost::model_kind(same_model, serves) {
+        "same model" => "same model".into(),
+        "closed model" => "a different, closed model".into(),
+        _ => format!("a different model: {serves}"),
+    }
+}
+
 /// A token count in words: `3.6 billion`, `250 million`.
 pub fn tokens_words(x: f64) -> String {
     if x >= 1e12 {
@@ -546,13 +549,7 @@ pub fn sweep_answer(results: &[PointResult]) -> String {
         out += &format!(
             ". Cheapest API: {} ({}) at {}/month{}",
             a.name,
-            if a.same_model {
-                "same model".to_string()
-            } else if a.serves == "closed" {
-                "a different, closed model".to_string()
-            } else {
-                format!("a different model: {}", a.serves)
-            },
+            different_model(a.same_model, &a.serves),
             money(a.per_month_usd),
             breakeven(a)
         );
@@ -656,6 +653,7 @@ pub fn cost_charts(results: &[PointResult]) -> Vec<CostChart> {
                         idle_usd: c.unused_capacity_usd_per_month,
                         overhead_usd: c.ops_usd_per_month + c.safety_usd_per_month,
                         meets_slo: !s.stability.overloaded && s.slo.as_ref().is_none_or(|x| x.met),
+                        overloaded: s.stability.overloaded,
                     }
                 })
                 .collect();
@@ -671,15 +669,12 @@ pub fn cost_charts(results: &[PointResult]) -> Vec<CostChart> {
                     .api
                     .iter()
                     .map(|a| {
-                        let tag = if a.same_model {
-                            " (same model)"
-                        } else if a.serves == "closed" {
-                            " (closed model)"
-                        } else {
-                            " (other model)"
-                        };
                         (
-                            format!("{}{tag}", a.name),
+                            format!(
+                                "{} ({})",
+                                a.name,
+                                crate::cost::model_kind(a.same_model, &a.serves)
+                            ),
                             a.per_month_usd,
                             a.slo_verdict != "misses",
                         )

@@ -24,6 +24,8 @@ pub struct CostBar {
     pub overhead_usd: f64,
     /// Whether this fleet meets the SLO (or no SLO is set).
     pub meets_slo: bool,
+    /// Whether this fleet does not keep up with its arrivals (labelled `overloaded`).
+    pub overloaded: bool,
 }
 
 /// Chart inputs.
@@ -196,7 +198,11 @@ fn bars<DB: DrawingBackend>(
         if !b.meets_slo {
             chart
                 .draw_series([Text::new(
-                    "misses SLO",
+                    if b.overloaded {
+                        "overloaded"
+                    } else {
+                        "misses SLO"
+                    },
                     (xc - 0.33, base + ymax * 0.035),
                     (FONT, 11).into_font().color(&RED),
                 )])
