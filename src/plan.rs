@@ -289,6 +289,11 @@ pub fn run(
         Error::Config { field, msg } if field.starts_with("sweep.") => {
             Error::config(format!("plan.{}", &field["sweep.".len()..]), msg)
         }
+        Error::Unknown { kind, name, known } => Error::Unknown {
+            kind,
+            name: name.replace("(in sweep.", "(in plan."),
+            known,
+        },
         e => e,
     })?;
     let router = spec.routers[0];
