@@ -6,8 +6,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    color, de, draw_legend, fmt_count, fmt_usd, render, DrawResult, LegendEntry, Rendered, Swatch,
-    FONT,
+    color, de, draw_legend, fmt_count, fmt_usd, log_ticks, render, DrawResult, LegendEntry,
+    Rendered, Swatch, FONT,
 };
 use crate::error::Result;
 
@@ -25,25 +25,6 @@ pub struct BreakevenChart {
     pub marks_for: String,
     /// The workload's own volume (rate x1), tokens per month: marked with a vertical line.
     pub own_volume: Option<f64>,
-}
-
-/// Log-axis ticks at 1, 2 and 5 times each power of ten within `lo..hi` (at least two).
-fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let mut v = Vec::new();
-    let mut p = 10f64.powf(lo.log10().floor());
-    while p <= hi {
-        for m in [1.0, 2.0, 5.0] {
-            let x = p * m;
-            if x >= lo && x <= hi {
-                v.push(x);
-            }
-        }
-        p *= 10.0;
-    }
-    if v.len() < 2 {
-        v = vec![lo, hi];
-    }
-    v
 }
 
 /// Chart title.

@@ -8,8 +8,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    color, de, draw_legend, fmt_seconds, padded, render, wants_log, DrawResult, LegendEntry,
-    Rendered, Swatch, FONT,
+    color, de, draw_legend, fmt_seconds, log_ticks, padded, render, wants_log, DrawResult,
+    LegendEntry, Rendered, Swatch, FONT,
 };
 use crate::error::Result;
 use crate::metrics::SloSpec;
@@ -163,7 +163,7 @@ fn panel<DB: DrawingBackend>(
             caption,
             y_desc,
             x,
-            (a..b).log_scale(),
+            (a..b).log_scale().with_key_points(log_ticks(a, b)),
             groups,
             pick,
             target,

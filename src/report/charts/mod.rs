@@ -232,6 +232,25 @@ pub fn fmt_seconds(s: f64) -> String {
     }
 }
 
+/// Log-axis ticks at 1, 2 and 5 times each power of ten within `lo..hi` (at least two).
+pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut v = Vec::new();
+    let mut p = 10f64.powf(lo.log10().floor());
+    while p <= hi {
+        for m in [1.0, 2.0, 5.0] {
+            let x = p * m;
+            if x >= lo && x <= hi {
+                v.push(x);
+            }
+        }
+        p *= 10.0;
+    }
+    if v.len() < 2 {
+        v = vec![lo, hi];
+    }
+    v
+}
+
 /// Formats dollars for axis labels (`$950`, `$12k`, `$1.2M`).
 pub fn fmt_usd(x: f64) -> String {
     if x >= 1e6 {
