@@ -244,19 +244,7 @@ impl CostSpec {
         }
         let c = Catalog::builtin();
         let plan = self.plan();
-        let cheapest = |plan: &str| {
-            let offers: Vec<&crate::catalog::GpuPrice> = c
-                .gpu_prices
-                .iter()
-                .filter(|p| p.gpu == gpu && p.plan == plan)
-                .filter(|p| match &self.provider {
-                    Some(want) => &p.provider == want,
-                    None => !p.community,
-                })
-                .collect();
-            pick(offers)
-        };
-        match cheapest(plan) {
+        match cheapest_offer(gpu, plan, self.provider.as_deref()) {
             Some(p) => {
                 let mut warnings = Vec::new();
                 if p.confidence == "low" {
@@ -266,7 +254,7 @@ impl CostSpec {
                     ));
                 }
                 if plan != "on-demand" {
-                    if let Some(o) = cheapest_on_demand(gpu) {
+                    if let Some(o) = cheapest_offer(gpu, "on-demand", None) {
                         if o.usd_per_gpu_hour < p.usd_per_gpu_hour {
                             warnings.push(format!(
                                 "the {gpu} {} price ${}/GPU-hour ({}) is above the cheapest on-demand price ${}/GPU-hour ({}): {} costs more here",
@@ -383,29 +371,30 @@ impl CostSpec {
     }
 }
 
-/// The cheapest of `offers` of medium or high confidence, else the cheapest of any.
-fn pick(offers: Vec<&crate::catalog::GpuPrice>) -> Option<&crate::catalog::GpuPrice> {
-    fn min(v: Vec<&crate::catalog::GpuPrice>) -> Option<&crate::catalog::GpuPrice> {
-        v.into_iter()
-            .min_by(|a, b| a.usd_per_gpu_hour.total_cmp(&b.usd_per_gpu_hour))
-    }
-    min(offers
-        .iter()
-        .copied()
-        .filter(|p| p.confidence != "low")
-        .collect())
-    .or_else(|| min(offers))
-}
-
-/// The cheapest on-demand price of `gpu` that would be chosen by default.
-fn cheapest_on_demand(gpu: &str) -> Option<&'static crate::catalog::GpuPrice> {
-    pick(
+/// The offer of `gpu` under `plan` chosen for `provider` (`None`: any non-community provider):
+/// the cheapest of medium or high confidence, else the cheapest of any.
+fn cheapest_offer(
+    gpu: &str,
+    plan: &str,
+    provider: Option<&str>,
+) -> Option<&'static crate::catalog::GpuPrice> {
+    let offers = || {
         Catalog::builtin()
             .gpu_prices
             .iter()
-            .filter(|p| p.gpu == gpu && p.plan == "on-demand" && !p.community)
-            .collect(),
-    )
+            .filter(move |p| p.gpu == gpu && p.plan == plan)
+            .filter(move |p| match provider {
+                Some(want) => p.provider == want,
+                None => !p.community,
+            })
+    };
+    let by_price = |a: &&crate::catalog::GpuPrice, b: &&crate::catalog::GpuPrice| {
+        a.usd_per_gpu_hour.total_cmp(&b.usd_per_gpu_hour)
+    };
+    offers()
+        .filter(|p| p.confidence != "low")
+        .min_by(by_price)
+        .or_else(|| offers().min_by(by_price))
 }
 
 /// One API's spend on the workload.

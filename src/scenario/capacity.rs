@@ -140,9 +140,9 @@ impl RunSpec {
             sample_requests: n as u64,
             relative_precision: 0.0,
         };
-        let Some(slo) = self.slo.as_ref() else {
+        if self.slo.is_none() {
             return cap;
-        };
+        }
         if n == 0 || saturation <= 0.0 {
             cap.basis = "slo";
             return cap;
@@ -164,10 +164,8 @@ impl RunSpec {
             }
             // The arrival window: N requests span N gaps.
             let window = unit[n - 1] / rate * n as f64 / (n as f64 - 1.0).max(1.0);
-            let spec = self.one_replica(reqs, window);
-            let mut with_slo = spec.clone();
-            with_slo.slo = Some(slo.clone());
-            let r = with_slo.run();
+            // `one_replica` keeps this spec's SLO.
+            let r = self.one_replica(reqs, window).run();
             let served = served_fraction(&r.output.recorder.records, window);
             served >= KEEPS_UP && r.summary.slo.as_ref().is_some_and(|x| x.met)
         };
