@@ -202,6 +202,10 @@ pub struct Api {
     pub source: String,
     /// Published typical latency (null: none published).
     pub latency: Option<ApiLatency>,
+    /// Discount of the provider's batch API as a fraction (null: none, or not known to apply).
+    pub batch_fraction_off: Option<f64>,
+    /// What the batch discount applies to.
+    pub batch_note: String,
 }
 
 impl Api {

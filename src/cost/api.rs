@@ -148,6 +148,8 @@ mod tests {
             date: "test".into(),
             confidence: "high".into(),
             latency: None,
+            batch_fraction_off: None,
+            batch_note: String::new(),
             input: 1.0,
             cached_input: 0.1,
             output: 5.0,

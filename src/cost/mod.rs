@@ -353,6 +353,8 @@ impl CostSpec {
                     confidence: "scenario".into(),
                     source: "cost.api_prices in the scenario".into(),
                     latency: None,
+                    batch_fraction_off: None,
+                    batch_note: "defined in the scenario".into(),
                 },
                 (Err(e), _) => {
                     return Err(Error::config(
@@ -418,6 +420,9 @@ pub struct ApiCost {
     pub price_confidence: String,
     /// It bills hidden reasoning tokens as output; `usd` counts only the trace's output tokens.
     pub reasoning_tokens_billed_as_output: bool,
+    /// The same traffic through the provider's batch API (results within a day, so only for
+    /// work that can wait), per month, USD (null: no batch price known).
+    pub batch_per_month_usd: Option<f64>,
     /// Spend on the workload's requests, USD.
     pub usd: f64,
     /// The workload's traffic rate for 730 hours, USD.
@@ -624,6 +629,14 @@ impl CostSpec {
                 per_million_tokens_usd: per_million(s.usd, s.input_tokens + s.output_tokens),
                 cached_input_tokens: s.cached_input_tokens,
                 cache_write_tokens: s.cache_write_tokens,
+                batch_per_month_usd: a.batch_fraction_off.map(|f| {
+                    (1.0 - f)
+                        * if traffic_hours > 0.0 {
+                            s.usd * MONTH_HOURS / traffic_hours
+                        } else {
+                            0.0
+                        }
+                }),
             })
             .collect();
         let per_month = gpu_month + ops_month + safety_month;
@@ -744,6 +757,8 @@ mod tests {
             confidence: "high".into(),
             source: "test".into(),
             latency: None,
+            batch_fraction_off: Some(0.5),
+            batch_note: "test".into(),
         };
         let r = spec.report(&price, fleet, &[(a, api)], 3600.0, "llama-3.1-8b", None);
         let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-9, "{a} vs {b}");
@@ -769,6 +784,7 @@ mod tests {
         // API: $4 per traffic hour -> $2920 a month, $2 per million tokens.
         close(r.api[0].per_month_usd, 2920.0);
         close(r.api[0].per_million_tokens_usd, 2.0);
+        close(r.api[0].batch_per_month_usd.unwrap(), 1460.0);
         assert_eq!(r.cheapest, "a");
         assert!(r.api[0].same_model);
         assert_eq!(r.cheapest_same_model_api.as_deref(), Some("a"));

@@ -183,6 +183,7 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
                 "used GPU $/month",
                 "unused GPU $/month",
                 "ops+safety $/month",
+                "batch API $/month",
             ],
         );
         t.row(vec![
@@ -196,6 +197,7 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
             f(c.used_capacity_usd_per_month, 0),
             f(c.unused_capacity_usd_per_month, 0),
             f(c.ops_usd_per_month + c.safety_usd_per_month, 0),
+            "".into(),
         ]);
         for a in &c.api {
             let tag = crate::cost::model_kind(a.same_model, &a.serves);
@@ -206,6 +208,9 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
                 "".into(),
                 "".into(),
                 "".into(),
+                a.batch_per_month_usd
+                    .map(|b| f(b, 0))
+                    .unwrap_or_else(|| "-".into()),
             ]);
         }
         t.notes.push(format!(
@@ -213,6 +218,11 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
             c.utilization_basis,
             c.span_hours, c.total_usd, c.gpu_usd, c.unused_capacity_usd, c.ops_usd, c.safety_usd, c.cheapest
         ));
+        if c.api.iter().any(|a| a.batch_per_month_usd.is_some()) {
+            t.notes.push(
+                "batch API: the provider's batch discount (results within a day): only for traffic that can wait, not for this SLO".into(),
+            );
+        }
         let reasoning: Vec<&str> = c
             .api
             .iter()
