@@ -111,7 +111,8 @@ pub struct Throughput {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Capacity {
     /// `slo`: the highest steady rate meeting the SLO; `saturation`: no SLO, the most a replica
-    /// completes per second when never starved.
+    /// completes per second when never starved; `saturation (slo unreachable)`: no rate down to
+    /// 1/256 of saturation meets the SLO, so capacity is the saturation throughput.
     pub basis: String,
     /// Requests per second of this workload's mix one replica serves (within the SLO, if any).
     pub replica_requests_per_s: f64,

@@ -30,10 +30,10 @@ pub fn fleet_shape(replicas: u32, gpu: &str, tp: u32) -> String {
 /// of the fleet the traffic uses.
 pub fn capacity_sentence(s: &Summary) -> Option<String> {
     let c = s.capacity.as_ref()?;
-    let within = if c.basis == "slo" {
-        "within the SLO"
-    } else {
-        "at saturation (no SLO set)"
+    let within = match c.basis.as_str() {
+        "slo" => "within the SLO",
+        "saturation" => "at saturation (no SLO set)",
+        _ => "at saturation: no steady rate meets the SLO on one replica (not even 1/256 of its saturation rate), so the SLO is out of reach for this replica",
     };
     Some(format!(
         "one replica serves {:.2} req/s ({:.0} output tok/s) of this traffic {within}; this traffic ({:.2} req/s) uses {:.1}% of the fleet's {:.2} req/s",

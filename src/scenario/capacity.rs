@@ -40,7 +40,8 @@ pub const KEEPS_UP: f64 = 0.9;
 /// One replica's capacity for a workload.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReplicaCapacity {
-    /// `slo` (the highest rate meeting the SLO) or `saturation` (no SLO: the most it completes).
+    /// `slo` (the highest rate meeting the SLO), `saturation` (no SLO: the most it completes),
+    /// or `saturation (slo unreachable)` (no rate down to 1/256 of saturation meets the SLO).
     pub basis: &'static str,
     /// Requests per second of the workload's mix one replica serves (within the SLO, if any).
     pub requests_per_s: f64,
@@ -144,7 +145,7 @@ impl RunSpec {
             return cap;
         }
         if n == 0 || saturation <= 0.0 {
-            cap.basis = "slo";
+            cap.basis = "saturation (slo unreachable)";
             return cap;
         }
         // Unit-rate Poisson arrival times, drawn once.
@@ -178,10 +179,16 @@ impl RunSpec {
                 hi = mid;
             }
         }
+        if lo == 0.0 {
+            // Not even 1/256 of the saturation rate meets the SLO: the SLO is out of reach for
+            // this replica, and capacity falls back to saturation so utilization stays defined.
+            cap.basis = "saturation (slo unreachable)";
+            return cap;
+        }
         cap.basis = "slo";
         cap.requests_per_s = lo;
         cap.output_tokens_per_s = lo * mean_out;
-        cap.relative_precision = if lo > 0.0 { (hi - lo) / lo } else { 1.0 };
+        cap.relative_precision = (hi - lo) / lo;
         cap
     }
 

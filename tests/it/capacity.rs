@@ -320,3 +320,24 @@ fn calibrate_warns_on_a_bound_pinned_fit() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--strict"));
 }
+
+/// An SLO no rate can meet (a TTFT target below one prefill): capacity falls back to the
+/// saturation throughput and says so, instead of a zero capacity and an infinite utilization.
+#[test]
+fn unreachable_slo_falls_back_to_saturation() {
+    let json = single_server(0.5, 500).replace(
+        r#""replica": {"max_num_seqs": 1}"#,
+        r#""replica": {"max_num_seqs": 1}, "slo": {"ttft_s": 0.000001}"#,
+    );
+    let spec = Scenario::from_json(&json, Path::new("<test>"))
+        .unwrap()
+        .resolve(&root())
+        .unwrap();
+    let cap = spec.replica_capacity();
+    assert_eq!(cap.basis, "saturation (slo unreachable)");
+    assert_eq!(cap.requests_per_s, cap.saturation_requests_per_s);
+    let s = spec.run_full(false, Some(&cap)).summary;
+    let u = s.capacity.unwrap().utilization;
+    assert!(u.is_finite() && u > 0.0, "{u}");
+    assert!(!s.slo.unwrap().met);
+}
