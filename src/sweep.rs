@@ -559,12 +559,11 @@ pub struct SmallestFleet {
     pub gpu: String,
     /// Router.
     pub router: RouterKind,
-    /// Replica settings set by the sweep.
-    #[serde(flatten)]
+    /// Replica settings set by the sweep (null fields: the scenario's own).
     pub replica: ReplicaAxes,
     /// Rate scale.
     pub rate_scale: f64,
-    /// Tensor-parallel GPUs per replica.
+    /// Tensor-parallel GPUs per replica (as resolved).
     pub tp: u32,
     /// Fewest replicas meeting the SLO (null: none in the sweep did).
     pub replicas: Option<u32>,

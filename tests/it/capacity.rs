@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use fleetsim::scenario::Scenario;
 
-use crate::util::{root, run_json};
+use crate::util::{assert_no_duplicate_keys, root, run_json};
 
 fn fleetsim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fleetsim"))
@@ -179,6 +179,9 @@ fn tp4_counts_four_gpus_per_replica_in_sweep_and_plan() {
             || text.contains("replicas of 4 x h100-sxm (TP 4) = 8 GPUs"),
         "{text}"
     );
+    for f in ["sweep.json", "smallest_fleets.json"] {
+        assert_no_duplicate_keys(&out.join(f));
+    }
     let v = json(&out.join("sweep.json"));
     assert_eq!(v[0]["gpu"]["count"], 4);
     assert_eq!(v[1]["gpu"]["count"], 8);
@@ -200,6 +203,7 @@ fn tp4_counts_four_gpus_per_replica_in_sweep_and_plan() {
         "4",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_no_duplicate_keys(&pout.join("plan.json"));
     let p = json(&pout.join("plan.json"));
     let row = &p["rows"][0];
     let n = row["replicas"].as_u64().unwrap();
@@ -340,4 +344,16 @@ fn unreachable_slo_falls_back_to_saturation() {
     let u = s.capacity.unwrap().utilization;
     assert!(u.is_finite() && u > 0.0, "{u}");
     assert!(!s.slo.unwrap().met);
+}
+
+/// The duplicate-key check used above catches a repeated key at any depth.
+#[test]
+fn duplicate_key_check_catches_repeats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ok = tmp.path().join("ok.json");
+    std::fs::write(&ok, r#"[{"a": 1, "b": {"a": 2}}]"#).unwrap();
+    assert_no_duplicate_keys(&ok);
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(&bad, r#"[{"a": 1, "b": {"c": 2, "c": 3}}]"#).unwrap();
+    assert!(std::panic::catch_unwind(|| assert_no_duplicate_keys(&bad)).is_err());
 }
