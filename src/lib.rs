@@ -11,9 +11,11 @@
 //! - [`serving`]: one replica: scheduler and KV block manager with prefix cache;
 //! - [`fleet`]: replicas behind a router;
 //! - [`engine`]: the event queue and the simulation loop;
-//! - [`metrics`]: per-request records, SLOs and the [`metrics::Summary`];
-//! - [`cost`]: GPU, operations and API spend;
+//! - [`metrics`]: per-request records, SLOs and the [`metrics::Summary`] (with capacity,
+//!   utilization and stability);
+//! - [`cost`]: GPU, operations and API spend; the idle bill is GPU cost x (1 - utilization);
 //! - [`scenario`]: the JSON scenario, validated into a runnable [`scenario::RunSpec`];
+//!   [`scenario::capacity`] finds one replica's capacity for a workload by simulation;
 //! - [`report`]: exporters (JSON, CSV, text tables).
 //!
 //! Same scenario and seed give byte-identical outputs.
