@@ -3,6 +3,10 @@
 use std::fmt;
 use std::ops::{Add, AddAssign, Sub};
 
+/// The longest simulated span accepted, seconds (about 31.7 years): far beyond any trace, and
+/// far from the end of [`SimTime`] (about 584 years), so time arithmetic never nears overflow.
+pub const MAX_SPAN_S: f64 = 1e9;
+
 /// A point in (or span of) simulated time, in nanoseconds since the start of the simulation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SimTime(pub u64);

@@ -128,11 +128,16 @@ impl Scenario {
         let memory = MemoryPlan::new(&model, &gpu, &replica)?;
         let horizon = match self.workload.horizon_s {
             None => None,
-            Some(h) if h.is_finite() && h > 0.0 => Some(SimTime::from_secs_f64(h)),
+            Some(h) if h.is_finite() && h > 0.0 && h <= crate::time::MAX_SPAN_S => {
+                Some(SimTime::from_secs_f64(h))
+            }
             Some(h) => {
                 return Err(Error::config(
                     "workload.horizon_s",
-                    format!("must be a positive number of seconds, got {h}"),
+                    format!(
+                        "must be a positive number of seconds up to {:e} (about 31.7 years), got {h}",
+                        crate::time::MAX_SPAN_S
+                    ),
                 ))
             }
         };
@@ -184,8 +189,20 @@ impl Scenario {
         Ok(params)
     }
 
-    /// Reads or generates the workload, with prefix ids at `block_size`.
+    /// Reads or generates the workload, with prefix ids at `block_size`. A workload whose
+    /// arrivals span more than [`crate::time::MAX_SPAN_S`] is refused.
     pub fn load_workload(&self, base_dir: &Path, block_size: u32) -> Result<Workload> {
+        let w = self.load_workload_unchecked(base_dir, block_size)?;
+        let field = if self.workload.trace.is_some() {
+            "workload.trace.rate_scale"
+        } else {
+            "workload.synthetic.arrivals"
+        };
+        check_span(&w, field)?;
+        Ok(w)
+    }
+
+    fn load_workload_unchecked(&self, base_dir: &Path, block_size: u32) -> Result<Workload> {
         let resolve = |p: &Path| resolve_path(p, base_dir);
         match (&self.workload.trace, &self.workload.synthetic) {
             (Some(t), None) => {
@@ -260,8 +277,24 @@ impl Traffic {
                 f.think = SimTime::from_secs_f64(f.think.as_secs_f64() / scale);
             }
         }
+        check_span(&w, "sweep.rate_scale")?;
         Traffic::new(w, cost, horizon, &self.model)
     }
+}
+
+/// Refuses a workload whose arrivals span more than [`crate::time::MAX_SPAN_S`], naming `field`.
+fn check_span(w: &Workload, field: &str) -> Result<()> {
+    let span = w.span().as_secs_f64();
+    if span > crate::time::MAX_SPAN_S {
+        return Err(Error::config(
+            field,
+            format!(
+                "the arrivals span {span:.3e} s; the longest simulated span is {:e} s (about 31.7 years): raise the rate or shorten the window",
+                crate::time::MAX_SPAN_S
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn validate_perf(p: &RooflineParams) -> Result<()> {
