@@ -419,8 +419,12 @@ pub fn run(
                 .get(&Sweep::capacity_key(&config_points[c]))
                 .map(|c| c.requests_per_s),
             attainment: chosen.and_then(|s| s.slo.as_ref()).map(|s| s.attainment),
-            ttft_p99_s: chosen.map(|s| s.latency.ttft_s.p99),
-            tpot_p99_s: chosen.map(|s| s.latency.tpot_s.p99),
+            ttft_p99_s: chosen
+                .filter(|s| s.latency.ttft_s.samples > 0)
+                .map(|s| s.latency.ttft_s.p99),
+            tpot_p99_s: chosen
+                .filter(|s| s.latency.tpot_s.samples > 0)
+                .map(|s| s.latency.tpot_s.p99),
             one_fewer_attainment: best
                 .filter(|&n| n > 1)
                 .and_then(|n| evals.get(&(n - 1)))

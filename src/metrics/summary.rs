@@ -12,9 +12,12 @@ use crate::engine::SimOutput;
 use crate::stats::{percentile_sorted, LogHistogram};
 use crate::workload::Request;
 
-/// Distribution summary of a latency, seconds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// Distribution summary of a latency, seconds. With no samples (nothing completed) it is
+/// written as null, not as zeros that would read as an ideal fleet.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Dist {
+    /// Samples summarized (0: the statistics below are meaningless and serialize as null).
+    pub samples: u64,
     /// Mean.
     pub mean: f64,
     /// Median.
@@ -37,6 +40,7 @@ impl Dist {
         }
         xs.sort_by(f64::total_cmp);
         Dist {
+            samples: xs.len() as u64,
             mean: xs.iter().sum::<f64>() / xs.len() as f64,
             p50: percentile_sorted(xs, 50.0),
             p90: percentile_sorted(xs, 90.0),
@@ -52,6 +56,7 @@ impl Dist {
             return Dist::default();
         }
         Dist {
+            samples: h.count(),
             mean: h.mean_ns() / 1e9,
             p50: h.percentile_ns(50.0) / 1e9,
             p90: h.percentile_ns(90.0) / 1e9,
@@ -59,6 +64,23 @@ impl Dist {
             p99: h.percentile_ns(99.0) / 1e9,
             max: h.max_ns() as f64 / 1e9,
         }
+    }
+}
+
+impl Serialize for Dist {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        if self.samples == 0 {
+            return ser.serialize_none();
+        }
+        let mut st = ser.serialize_struct("Dist", 6)?;
+        st.serialize_field("mean", &self.mean)?;
+        st.serialize_field("p50", &self.p50)?;
+        st.serialize_field("p90", &self.p90)?;
+        st.serialize_field("p95", &self.p95)?;
+        st.serialize_field("p99", &self.p99)?;
+        st.serialize_field("max", &self.max)?;
+        st.end()
     }
 }
 
@@ -122,7 +144,8 @@ pub struct Capacity {
     pub replica_saturation_requests_per_s: f64,
     /// Replicas x `replica_requests_per_s`.
     pub fleet_requests_per_s: f64,
-    /// Arrived requests over the arrival window, per second.
+    /// Arrived requests over the arrival window, per second (rejected ones, which no replica
+    /// accepts, left out).
     pub offered_requests_per_s: f64,
     /// Offered load as a share of the fleet's capacity (time-averaged; above 1: more than it
     /// serves within the SLO).
@@ -143,7 +166,7 @@ pub struct Stability {
     /// Served rate over offered rate: requests completed in the last three quarters of the
     /// arrival window over requests that arrived in it (the first quarter is warm-up).
     pub served_fraction: f64,
-    /// Arrived requests over the arrival window, per second.
+    /// Arrived requests over the arrival window, per second (rejected ones left out).
     pub offered_requests_per_s: f64,
     /// Completed requests over the simulated span, per second.
     pub served_requests_per_s: f64,

@@ -166,7 +166,11 @@ mod tests {
         r.arrival(SimTime::from_secs_f64(1e6));
         let end = SimTime::from_secs_f64(3e6);
         let t = r.finish(end);
-        assert!(t.arrivals_per_s.len() <= MAX_BINS, "{}", t.arrivals_per_s.len());
+        assert!(
+            t.arrivals_per_s.len() <= MAX_BINS,
+            "{}",
+            t.arrivals_per_s.len()
+        );
         assert!(t.bin_s >= 3e6 / MAX_BINS as f64);
         // Time averages of a constant state stay that constant; arrivals are all counted.
         let n = t.busy_replicas.len();

@@ -30,6 +30,11 @@ pub fn fleet_shape(replicas: u32, gpu: &str, tp: u32) -> String {
 /// of the fleet the traffic uses.
 pub fn capacity_sentence(s: &Summary) -> Option<String> {
     let c = s.capacity.as_ref()?;
+    if c.replica_saturation_requests_per_s <= 0.0 {
+        return Some(
+            "one replica completes none of this traffic: every request it was given was rejected (see requests.rejected_by_reason)".into(),
+        );
+    }
     let within = match c.basis.as_str() {
         "slo" => "within the SLO",
         "saturation" => "at saturation (no SLO set)",
@@ -83,14 +88,21 @@ pub fn run_tables(s: &Summary) -> Vec<Table> {
         ("e2e_s", &s.latency.e2e_s),
         ("queue_s", &s.latency.queue_s),
     ] {
+        let g = |x: f64| {
+            if d.samples == 0 {
+                "-".to_string()
+            } else {
+                f(x, 4)
+            }
+        };
         lat.row(vec![
             name.into(),
-            f(d.mean, 4),
-            f(d.p50, 4),
-            f(d.p90, 4),
-            f(d.p95, 4),
-            f(d.p99, 4),
-            f(d.max, 4),
+            g(d.mean),
+            g(d.p50),
+            g(d.p90),
+            g(d.p95),
+            g(d.p99),
+            g(d.max),
         ]);
     }
     let mut k = Table::new("", &["figure", "value"]);
@@ -324,8 +336,15 @@ pub fn sweep_tables(
             Some(s) => {
                 let over = s.stability.overloaded;
                 overloaded += over as usize;
-                row.push(f(s.latency.ttft_s.p99, 3));
-                row.push(f(s.latency.tpot_s.p99, 4));
+                let p99 = |d: &crate::metrics::Dist, digits: usize| {
+                    if d.samples == 0 {
+                        "-".to_string()
+                    } else {
+                        f(d.p99, digits)
+                    }
+                };
+                row.push(p99(&s.latency.ttft_s, 3));
+                row.push(p99(&s.latency.tpot_s, 4));
                 row.push(
                     s.capacity
                         .as_ref()

@@ -78,7 +78,8 @@ fn sample(requests: &[Request]) -> Vec<Request> {
 }
 
 /// The served share of the offered rate: requests completed in the last three quarters of the
-/// arrival window over requests that arrived in it. A fleet that keeps up completes requests as
+/// arrival window over requests that arrived in it (rejected requests, which no fleet of this
+/// replica can serve, are left out of both). A fleet that keeps up completes requests as
 /// fast as they arrive (the first quarter is left out as warm-up); one that does not completes
 /// them at its own, lower rate while the backlog grows.
 pub fn served_fraction(records: &[RequestRecord], window_s: f64) -> f64 {
@@ -86,7 +87,7 @@ pub fn served_fraction(records: &[RequestRecord], window_s: f64) -> f64 {
     let start = SimTime::from_secs_f64(window_s / 4.0);
     let (mut arrived, mut done) = (0u64, 0u64);
     for r in records {
-        if matches!(r.status, Status::Pending) {
+        if matches!(r.status, Status::Pending | Status::Rejected(_)) {
             continue;
         }
         if r.arrival >= start && r.arrival <= end {

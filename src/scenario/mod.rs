@@ -135,9 +135,9 @@ impl Scenario {
                 return Err(Error::config(
                     "workload.horizon_s",
                     format!(
-                        "must be a positive number of seconds up to {:e} (about 31.7 years), got {h}",
-                        crate::time::MAX_SPAN_S
-                    ),
+                    "must be a positive number of seconds up to {:e} (about 31.7 years), got {h}",
+                    crate::time::MAX_SPAN_S
+                ),
                 ))
             }
         };
@@ -211,7 +211,13 @@ impl Scenario {
             }
             (None, Some(s)) => {
                 s.validate("workload.synthetic")?;
-                s.generate(self.seed, &resolve, block_size)
+                // The model's own context limit bounds every replica's: longer prompts are
+                // rejected on any GPU, so they need no prefix ids.
+                let max_len = Catalog::builtin()
+                    .model(&self.model)
+                    .map(|m| m.max_model_len)
+                    .unwrap_or(u32::MAX);
+                s.generate(self.seed, &resolve, block_size, max_len)
             }
             _ => Err(Error::config(
                 "workload",
@@ -461,7 +467,8 @@ impl RunSpec {
         };
         let span_s = summary.sim.simulated_s;
         let window_s = self.traffic.span_s;
-        let offered = summary.requests.arrived as f64 / window_s;
+        // Rejected requests (longer than any replica accepts) are not load a fleet can serve.
+        let offered = (summary.requests.arrived - summary.requests.rejected) as f64 / window_s;
         summary.capacity = capacity.map(|c| {
             let fleet = c.requests_per_s * self.fleet.replicas as f64;
             crate::metrics::Capacity {
@@ -471,7 +478,9 @@ impl RunSpec {
                 replica_saturation_requests_per_s: c.saturation_requests_per_s,
                 fleet_requests_per_s: fleet,
                 offered_requests_per_s: offered,
-                utilization: if fleet > 0.0 {
+                utilization: if offered <= 0.0 {
+                    0.0
+                } else if fleet > 0.0 {
                     offered / fleet
                 } else {
                     f64::INFINITY
@@ -523,7 +532,7 @@ impl RunSpec {
     ) -> crate::metrics::Stability {
         let window_s = self.traffic.span_s;
         let served = capacity::served_fraction(records, window_s);
-        let offered = s.requests.arrived as f64 / window_s;
+        let offered = (s.requests.arrived - s.requests.rejected) as f64 / window_s;
         let mut reason = None;
         if served < capacity::KEEPS_UP {
             reason = Some(format!(
@@ -532,7 +541,7 @@ impl RunSpec {
                 offered * served,
                 offered
             ));
-        } else if let Some(c) = capacity {
+        } else if let Some(c) = capacity.filter(|_| offered > 0.0) {
             let sat = c.saturation_requests_per_s * self.fleet.replicas as f64;
             if offered > 1.05 * sat {
                 reason = Some(format!(

@@ -94,12 +94,14 @@ impl SyntheticSpec {
     }
 
     /// Generates the requests. `resolve` maps file paths in the spec (empirical lengths);
-    /// `block_tokens` is the granularity of the prefix ids it gives (the replica's block size).
+    /// `block_tokens` is the granularity of the prefix ids it gives (the replica's block size);
+    /// shared prefixes longer than `max_prompt_tokens` (which every replica rejects) get no ids.
     pub fn generate(
         &self,
         seed: u64,
         resolve: &dyn Fn(&Path) -> PathBuf,
         block_tokens: u32,
+        max_prompt_tokens: u32,
     ) -> Result<Workload> {
         self.validate("workload.synthetic")?;
         let mut arrivals = self.arrivals.build();
@@ -125,6 +127,7 @@ impl SyntheticSpec {
                     d.as_mut(),
                     *zipf_s,
                     block_tokens,
+                    max_prompt_tokens,
                     &mut rng_p,
                 ))
             }
@@ -140,6 +143,7 @@ impl SyntheticSpec {
                     d.as_mut(),
                     *zipf_s,
                     block_tokens,
+                    max_prompt_tokens,
                     &mut rng_p,
                 ))
             }

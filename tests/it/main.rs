@@ -4,6 +4,7 @@
 mod capacity;
 mod cli;
 mod fleet;
+mod hardening;
 mod prefix;
 mod properties;
 mod readers;

@@ -1,0 +1,124 @@
+//! Inputs that once hung, aborted or ate memory (../shared/reliability/crashers), and the other
+//! hardening fixes: each must now end quickly with a clear answer or a clear error.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::util::root;
+
+fn fleetsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetsim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("runs the binary")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().to_string()
+}
+
+const ONE_REQUEST: &str = r#""workload": {"synthetic": {"requests": 1, "arrivals": {"kind": "constant", "rate_per_s": 1},
+    "input_tokens": {"kind": "fixed", "value": 1}, "output_tokens": {"kind": "fixed", "value": 1}}"#;
+
+/// A horizon near the end of simulated time once looped forever; now it is refused with the
+/// field and the largest accepted value.
+#[test]
+fn huge_horizon_is_refused_with_the_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = write(
+        tmp.path(),
+        "h.json",
+        &format!(
+            r#"{{"model": "llama-3.1-8b", "gpu": "h100-sxm", {ONE_REQUEST}, "horizon_s": 1e12}}}}"#
+        ),
+    );
+    let o = fleetsim(&["run", &s, "--out", tmp.path().join("o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("workload.horizon_s") && e.contains("1e9"), "{e}");
+}
+
+/// A trace slowed down past the longest simulated span is refused, naming rate_scale.
+#[test]
+fn trace_stretched_past_the_longest_span_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "two.csv",
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03,10,5\n2023-11-16 18:17:04,10,5\n",
+    );
+    let s = write(
+        tmp.path(),
+        "s.json",
+        r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"trace": {"path": "two.csv", "format": "azure", "rate_scale": 1e-11}}}"#,
+    );
+    let o = fleetsim(&["run", &s, "--out", tmp.path().join("o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("workload.trace.rate_scale") && e.contains("1e9"),
+        "{e}"
+    );
+}
+
+/// Absurdly slow steps once grew the timeline by a bin per simulated second (1.4 GB, a 313 MB
+/// SVG); now the timeline holds at most 2048 bins.
+#[test]
+fn slow_steps_keep_the_timeline_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = write(
+        tmp.path(),
+        "slow.json",
+        r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"synthetic": {"requests": 1, "arrivals": {"kind": "constant", "rate_per_s": 1},
+                "input_tokens": {"kind": "fixed", "value": 100}, "output_tokens": {"kind": "fixed", "value": 10}}},
+            "perf": {"compute_efficiency": 1e-8, "memory_efficiency": 1e-8}}"#,
+    );
+    let out = tmp.path().join("o");
+    let o = fleetsim(&["run", &s, "--out", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert!(v["sim"]["simulated_s"].as_f64().unwrap() > 1e5);
+    let rows = std::fs::read_to_string(out.join("timeline.csv"))
+        .unwrap()
+        .lines()
+        .count();
+    assert!(rows <= 2049, "{rows} timeline rows");
+    assert!(std::fs::metadata(out.join("timeline.svg")).unwrap().len() < 2_000_000);
+}
+
+/// Prompts longer than the model accepts once had their prefix ids built in full (200 requests
+/// on a 10M-token document: 1.0 GB); they are rejected with a reason, and latencies of a run
+/// that completed nothing are null (shown as "-"), not zeros.
+#[test]
+fn rejected_long_documents_and_empty_latencies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = write(
+        tmp.path(),
+        "docs.json",
+        r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"synthetic": {"requests": 200, "arrivals": {"kind": "poisson", "rate_per_s": 20},
+                "input_tokens": {"kind": "fixed", "value": 256}, "output_tokens": {"kind": "fixed", "value": 64},
+                "prefix": {"kind": "document_qa", "documents": 1, "document_tokens": {"kind": "fixed", "value": 10000000}}}}}"#,
+    );
+    let out = tmp.path().join("o");
+    let o = fleetsim(&["run", &s, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(v["requests"]["rejected"], 200);
+    assert!(v["latency"]["ttft_s"].is_null() && v["latency"]["e2e_s"].is_null());
+    assert_eq!(v["stability"]["overloaded"], false);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("ttft_s       -"), "{text}");
+    assert!(!stderr(&o).contains("OVERLOADED"));
+}
