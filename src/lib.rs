@@ -27,6 +27,7 @@ pub mod cost;
 pub mod engine;
 pub mod error;
 pub mod fleet;
+pub mod input;
 pub mod metrics;
 pub mod named;
 pub mod perf;

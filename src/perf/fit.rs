@@ -165,7 +165,7 @@ pub const STEP_FIT_BOUNDS: [(f64, f64); 3] = [(0.05, 1.0), (0.05, 1.0), (0.0, 20
 impl Profile {
     /// Reads a profile.
     pub fn load(path: &Path) -> Result<Profile> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::input::read_text(path)?;
         serde_json::from_str(&text).map_err(|e| Error::Parse {
             path: path.to_path_buf(),
             line: e.line() as u64,
@@ -465,7 +465,7 @@ pub struct BenchRun {
 /// `output_lens` (per-request lengths) and at least one of `mean_ttft_ms`, `mean_tpot_ms` and
 /// `output_throughput`.
 pub fn read_bench_json(path: &Path) -> Result<BenchRun> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::input::read_text(path)?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
         line: e.line() as u64,

@@ -47,7 +47,7 @@ impl TraceFormat {
     /// Guesses the format from the first line of a file.
     pub fn detect(path: &Path) -> Result<TraceFormat> {
         use std::io::BufRead;
-        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let f = crate::input::open_lines(path)?;
         let mut first = String::new();
         std::io::BufReader::new(f)
             .read_line(&mut first)

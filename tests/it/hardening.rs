@@ -122,3 +122,35 @@ fn rejected_long_documents_and_empty_latencies() {
     assert!(text.contains("ttft_s       -"), "{text}");
     assert!(!stderr(&o).contains("OVERLOADED"));
 }
+
+/// A file with no line breaks (`/dev/zero`) once was read until allocation failed (abort, status
+/// 134); now the line cap stops it with the file and line named, for traces and scenarios.
+#[test]
+fn endless_lines_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for format in ["azure", "jsonl", "mooncake", "burstgpt"] {
+        let s = write(
+            tmp.path(),
+            "z.json",
+            &format!(
+                r#"{{"model": "llama-3.1-8b", "gpu": "h100-sxm",
+                    "workload": {{"trace": {{"path": "/dev/zero", "format": "{format}"}}}}}}"#
+            ),
+        );
+        let o = fleetsim(&["run", &s, "--out", tmp.path().join("o").to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{format}");
+        let e = stderr(&o);
+        assert!(
+            e.contains("/dev/zero") && e.contains("line 1 is longer than 8 MiB"),
+            "{format}: {e}"
+        );
+    }
+    let o = fleetsim(&[
+        "run",
+        "/dev/zero",
+        "--out",
+        tmp.path().join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("larger than 64 MiB"), "{}", stderr(&o));
+}

@@ -125,10 +125,6 @@ pub(crate) fn parse_err(path: &Path, line: u64, field: &str, msg: impl Into<Stri
     }
 }
 
-pub(crate) fn io_err(path: &Path, err: std::io::Error) -> Error {
-    Error::io(path, err)
-}
-
 /// Parses a token count: a non-negative integer up to [`MAX_TOKENS`] (a float with no fraction,
 /// such as `12.0`, is accepted), at least `min`.
 pub(crate) fn parse_tokens(path: &Path, line: u64, field: &str, s: &str, min: u64) -> Result<u32> {
@@ -194,13 +190,13 @@ pub(crate) fn secs_to_ns(path: &Path, line: u64, field: &str, s: f64) -> Result<
 
 /// A CSV reader over `path` with column lookup by header name.
 pub(crate) struct CsvTable {
-    pub(crate) reader: csv::Reader<std::fs::File>,
+    pub(crate) reader: csv::Reader<crate::input::LineCapped<std::fs::File>>,
     pub(crate) header: csv::StringRecord,
 }
 
 impl CsvTable {
     pub(crate) fn open(path: &Path) -> Result<CsvTable> {
-        let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+        let file = crate::input::open_lines(path)?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
@@ -284,7 +280,7 @@ pub(crate) fn field<'r>(
 /// Reads a file's lines with 1-based numbers, for JSON-lines formats.
 pub(crate) fn for_each_line(path: &Path, mut f: impl FnMut(u64, &str) -> Result<()>) -> Result<()> {
     use std::io::BufRead;
-    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let file = crate::input::open_lines(path)?;
     let reader = std::io::BufReader::new(file);
     for (i, line) in reader.lines().enumerate() {
         let line_no = i as u64 + 1;
