@@ -154,3 +154,30 @@ fn endless_lines_are_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("larger than 64 MiB"), "{}", stderr(&o));
 }
+
+/// A timestamp past 2262 once overflowed and rows disappeared under a wrong "sorted" note;
+/// impossible dates were accepted. Now each is refused with file, line and field.
+#[test]
+fn impossible_azure_dates_name_file_line_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (bad, why) in [
+        ("2300-01-01 00:00:00", "year 2300 is outside 1900..=2200"),
+        ("2023-02-31 00:00:00", "2023-02 has 28 days, not 31"),
+        ("2023-11-16 -3:00:00", "hour `-3` is not a whole number"),
+    ] {
+        let csv = write(
+            tmp.path(),
+            "t.csv",
+            &format!(
+                "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03,100,10\n{bad},100,10\n"
+            ),
+        );
+        let o = fleetsim(&["trace", "stats", &csv, "--format", "azure"]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let e = stderr(&o);
+        assert!(
+            e.contains("t.csv:3") && e.contains("TIMESTAMP") && e.contains(why),
+            "{bad}: {e}"
+        );
+    }
+}
