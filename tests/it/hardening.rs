@@ -181,3 +181,22 @@ fn impossible_azure_dates_name_file_line_and_field() {
         );
     }
 }
+
+/// `fleetsim catalog | head -1` once panicked on the broken pipe (exit 101); a closed stdout now
+/// ends the program quietly (by SIGPIPE, as Unix tools do).
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsim"))
+        .arg("catalog")
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!e.contains("panicked"), "{e}");
+    assert_ne!(o.status.code(), Some(101));
+}
