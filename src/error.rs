@@ -73,6 +73,25 @@ impl Error {
             msg: msg.into(),
         }
     }
+
+    /// Names the scenario field an unknown name came from; other errors are unchanged.
+    pub fn in_field(self, field: &str) -> Error {
+        match self {
+            e @ Error::Unknown { .. } => Error::config(field, e.to_string()),
+            e => e,
+        }
+    }
+}
+
+/// A number for an error message: plain when it reads well, in scientific notation when it is
+/// very large or small (so 1e308 is not printed as 309 digits).
+pub fn fmt_value(v: f64) -> String {
+    let a = v.abs();
+    if v.is_finite() && a != 0.0 && !(1e-3..1e6).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 /// Result with the library's [`Error`].

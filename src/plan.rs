@@ -289,11 +289,6 @@ pub fn run(
         Error::Config { field, msg } if field.starts_with("sweep.") => {
             Error::config(format!("plan.{}", &field["sweep.".len()..]), msg)
         }
-        Error::Unknown { kind, name, known } => Error::Unknown {
-            kind,
-            name: name.replace("(in sweep.", "(in plan."),
-            known,
-        },
         e => e,
     })?;
     let router = spec.routers[0];

@@ -226,15 +226,26 @@ impl SweepSpec {
             }
             Some(v) => v
                 .iter()
-                .map(|g| c.gpu(g).map(|g| g.id.clone()))
+                .map(|g| {
+                    c.gpu(g)
+                        .map(|g| g.id.clone())
+                        .map_err(|e| e.in_field("sweep.gpus"))
+                })
                 .collect::<Result<_>>()?,
-            None => vec![c.gpu(&scenario.gpu)?.id.clone()],
+            None => vec![c
+                .gpu(&scenario.gpu)
+                .map_err(|e| e.in_field("gpu"))?
+                .id
+                .clone()],
         };
         let routers = match &axes.routers {
             Some(v) if v.is_empty() => {
                 return Err(Error::config("sweep.routers", "the list is empty"))
             }
-            Some(v) => v.iter().map(|r| r.parse()).collect::<Result<_>>()?,
+            Some(v) => v
+                .iter()
+                .map(|r| r.parse().map_err(|e: Error| e.in_field("sweep.routers")))
+                .collect::<Result<_>>()?,
             None => vec![fleet.router],
         };
         let ints = |a: &Option<IntAxis>, field: &str| -> Result<Vec<Option<u32>>> {
@@ -281,7 +292,10 @@ impl SweepSpec {
         {
             return Err(Error::config(
                 "sweep.rate_scale",
-                format!("rate scales must be positive, got {bad}"),
+                format!(
+                    "rate scales must be positive and at most 1e6, got {}",
+                    crate::error::fmt_value(bad)
+                ),
             ));
         }
         let cost = scenario.cost.clone().unwrap_or_default();

@@ -69,6 +69,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             &spec.model.id,
         );
     }
+    if spec.price.is_none() {
+        if let Err(e) = fleetsim::cost::CostSpec::default().gpu_price(&spec.gpu.id) {
+            eprintln!("note: no cost section: {e}");
+        }
+    }
     if let Some(w) = report::views::overload_warning(&result.summary) {
         eprintln!("warning: {w}");
     }

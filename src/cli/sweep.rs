@@ -117,7 +117,36 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     if let Some(s) = &a.rate_scale {
         axes.rate_scale = Some(fleetsim::sweep::FloatAxis::Text(s.clone()));
     }
-    let spec = SweepSpec::new(&axes, &scenario).with_context(|| format!("sweep of {name}"))?;
+    // An axis given on the command line is named as the option the user typed.
+    let given = [
+        ("sweep.replicas", a.replicas.is_some(), "--replicas"),
+        ("sweep.gpus", a.gpus.is_some(), "--gpus"),
+        ("sweep.routers", a.routers.is_some(), "--routers"),
+        (
+            "sweep.max_num_seqs",
+            a.max_num_seqs.is_some(),
+            "--max-num-seqs",
+        ),
+        ("sweep.tp", a.tp.is_some(), "--tp"),
+        ("sweep.precision", a.precision.is_some(), "--precision"),
+        (
+            "sweep.max_num_batched_tokens",
+            a.max_num_batched_tokens.is_some(),
+            "--max-num-batched-tokens",
+        ),
+        ("sweep.rate_scale", a.rate_scale.is_some(), "--rate-scale"),
+    ];
+    let spec = SweepSpec::new(&axes, &scenario)
+        .map_err(|e| match e {
+            fleetsim::Error::Config { field, msg } => {
+                match given.iter().find(|(f, set, _)| *set && *f == field) {
+                    Some((_, _, opt)) => anyhow::anyhow!("option {opt}: {msg}"),
+                    None => fleetsim::Error::Config { field, msg }.into(),
+                }
+            }
+            e => e.into(),
+        })
+        .with_context(|| format!("sweep of {name}"))?;
     super::warn_prices(scenario.cost.as_ref(), &spec.gpus, &scenario.model);
     let sweep = Sweep::new(scenario.clone(), spec, &base_dir)
         .with_context(|| format!("scenario {name}"))?;

@@ -39,11 +39,10 @@ impl Precision {
         match s.trim() {
             "bf16" => Ok(Precision::Bf16),
             "fp8" => Ok(Precision::Fp8),
-            other => Err(crate::error::Error::Unknown {
-                kind: "precision",
-                name: format!("{other} (in {field})"),
-                known: "bf16, fp8".into(),
-            }),
+            other => Err(crate::error::Error::config(
+                field,
+                format!("unknown precision `{other}`; known: bf16, fp8"),
+            )),
         }
     }
 

@@ -108,8 +108,14 @@ impl Scenario {
     /// the second place relative paths are looked up (after the current directory).
     pub fn resolve(&self, base_dir: &Path) -> Result<RunSpec> {
         let catalog = Catalog::builtin();
-        let model = catalog.model(&self.model)?.clone();
-        let gpu = catalog.gpu(&self.gpu)?.clone();
+        let model = catalog
+            .model(&self.model)
+            .map_err(|e| e.in_field("model"))?
+            .clone();
+        let gpu = catalog
+            .gpu(&self.gpu)
+            .map_err(|e| e.in_field("gpu"))?
+            .clone();
         let replica = self.replica.resolve(&gpu)?;
         let params = self.perf_params(base_dir, &model, &gpu, &replica)?;
         let fleet = self.fleet.clone().unwrap_or_default();
@@ -207,7 +213,24 @@ impl Scenario {
         match (&self.workload.trace, &self.workload.synthetic) {
             (Some(t), None) => {
                 t.validate("workload.trace")?;
-                t.load_for_blocks(&resolve(&t.path), self.seed, Some(block_size))
+                let path = resolve(&t.path);
+                if !path.exists() {
+                    let cwd = std::env::current_dir().unwrap_or_default();
+                    return Err(Error::config(
+                        "workload.trace.path",
+                        format!(
+                            "`{}` not found: looked in the current directory ({}){}",
+                            t.path.display(),
+                            cwd.display(),
+                            if t.path.is_absolute() {
+                                String::new()
+                            } else {
+                                format!(" and the scenario's folder ({})", base_dir.display())
+                            }
+                        ),
+                    ));
+                }
+                t.load_for_blocks(&path, self.seed, Some(block_size))
             }
             (None, Some(s)) => {
                 s.validate("workload.synthetic")?;

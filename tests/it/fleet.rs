@@ -218,17 +218,30 @@ fn sweep_bad_input_fails_before_simulating_and_failed_points_are_recorded() {
         (vec!["--replicas", "5..=3"], "inverted"),
         (vec!["--replicas", "3..3"], "empty"),
         (vec!["--replicas", "0,1"], "1..=4096"),
-        (vec!["--routers", "fastest"], "least-outstanding"),
-        (vec!["--gpus", "tpu-v5"], "h100-sxm"),
-        (vec!["--precision", "int3"], "sweep.precision"),
-        (vec!["--tp", "3"], "sweep.tp"),
+        (
+            vec!["--routers", "fastest"],
+            "option --routers: unknown router",
+        ),
+        (
+            vec!["--gpus", "tpu-v5"],
+            "option --gpus: unknown GPU `tpu-v5`; known: h100-sxm",
+        ),
+        (
+            vec!["--precision", "int3"],
+            "option --precision: unknown precision `int3`",
+        ),
+        (vec!["--tp", "3"], "option --tp"),
         (
             vec!["--max-num-batched-tokens", "0"],
-            "sweep.max_num_batched_tokens",
+            "option --max-num-batched-tokens",
         ),
         (vec!["--threads", "0"], "threads"),
         (vec!["--rate-scale", "0"], "positive"),
-        (vec!["--max-num-seqs", "0"], "sweep.max_num_seqs"),
+        (
+            vec!["--rate-scale", "2e6"],
+            "option --rate-scale: rate scales must be positive and at most 1e6, got 2e6",
+        ),
+        (vec!["--max-num-seqs", "0"], "option --max-num-seqs"),
     ] {
         let mut a = vec!["sweep", "--out", out];
         a.extend(args.iter());

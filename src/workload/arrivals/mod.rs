@@ -98,7 +98,10 @@ fn positive(field: &str, name: &str, v: f64) -> Result<()> {
     } else {
         Err(Error::config(
             format!("{field}.{name}"),
-            format!("must be a positive finite number, got {v}"),
+            format!(
+                "must be a positive number below 1e9, got {}",
+                crate::error::fmt_value(v)
+            ),
         ))
     }
 }
@@ -112,9 +115,29 @@ impl ArrivalSpec {
             }
             ArrivalSpec::Gamma { rate_per_s, cv } => {
                 positive(field, "rate_per_s", *rate_per_s)?;
-                positive(field, "cv", *cv)?;
-                if *cv > 100.0 {
-                    return Err(Error::config(format!("{field}.cv"), "must be at most 100"));
+                if !(cv.is_finite() && (1e-3..=100.0).contains(cv)) {
+                    return Err(Error::config(
+                        format!("{field}.cv"),
+                        format!(
+                            "must be 0.001 to 100 (use kind `constant` for evenly spaced arrivals), got {}",
+                            crate::error::fmt_value(*cv)
+                        ),
+                    ));
+                }
+                // The derived Gamma parameters must be valid too (shape 1/cv^2, scale
+                // cv^2/rate), not only the inputs.
+                let shape = 1.0 / (cv * cv);
+                let scale = 1.0 / (rate_per_s * shape);
+                if rand_distr::Gamma::new(shape, scale).is_err() || !scale.is_normal() {
+                    return Err(Error::config(
+                        format!("{field}.cv"),
+                        format!(
+                            "with rate_per_s {} gives Gamma shape {} and scale {}, which cannot be sampled",
+                            crate::error::fmt_value(*rate_per_s),
+                            crate::error::fmt_value(shape),
+                            crate::error::fmt_value(scale)
+                        ),
+                    ));
                 }
                 Ok(())
             }
