@@ -200,3 +200,39 @@ fn a_closed_stdout_ends_quietly() {
     assert!(!e.contains("panicked"), "{e}");
     assert_ne!(o.status.code(), Some(101));
 }
+
+/// Gamma arrivals with a CV of 1e-160 once panicked inside the Gamma sampler (exit 101); the
+/// derived parameters are now checked. A missing trace says where it was looked for.
+#[test]
+fn derived_parameters_and_missing_files_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = write(
+        tmp.path(),
+        "g.json",
+        r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"synthetic": {"requests": 5, "arrivals": {"kind": "gamma", "rate_per_s": 1, "cv": 1e-160},
+                "input_tokens": {"kind": "fixed", "value": 5}, "output_tokens": {"kind": "fixed", "value": 5}}}}"#,
+    );
+    let o = fleetsim(&["run", &s, "--out", tmp.path().join("o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("workload.synthetic.arrivals.cv") && e.contains("1e-160"),
+        "{e}"
+    );
+    let s = write(
+        tmp.path(),
+        "m.json",
+        r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"trace": {"path": "no-such-trace.csv", "format": "azure"}}}"#,
+    );
+    let o = fleetsim(&["run", &s, "--out", tmp.path().join("o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("workload.trace.path")
+            && e.contains("current directory")
+            && e.contains("scenario's folder"),
+        "{e}"
+    );
+}
