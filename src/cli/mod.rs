@@ -106,7 +106,8 @@ fn validate(a: ValidateArgs) -> anyhow::Result<()> {
     } else {
         root
     };
-    let v = fleetsim::validate::run(&base, a.threads.unwrap_or(0))?;
+    let threads = cap_threads(a.threads, 256, "validation runs");
+    let v = fleetsim::validate::run(&base, threads)?;
     ensure_dir(&a.out)?;
     let md = fleetsim::validate::markdown(&v);
     std::fs::write(a.out.join("validation.md"), &md).context("writing validation.md")?;
@@ -115,7 +116,7 @@ fn validate(a: ValidateArgs) -> anyhow::Result<()> {
     std::fs::write(a.out.join("validation.json"), json).context("writing validation.json")?;
     print!("{md}");
     if a.fit {
-        let fits = fleetsim::validate::fit_defaults(&base, a.threads.unwrap_or(0))?;
+        let fits = fleetsim::validate::fit_defaults(&base, threads)?;
         let mut t = fleetsim::report::Table::new(
             "Fitted per GPU and precision (every counted figure on that GPU at that precision)",
             &[
@@ -266,5 +267,19 @@ fn warn_prices(cost: Option<&fleetsim::cost::CostSpec>, gpus: &[String], model: 
                 }
             }
         }
+    }
+}
+
+/// The worker threads to start: `--threads` (0 = one per core), at most one per unit of work
+/// (`work` `what`), saying so on stderr when a request is cut down.
+fn cap_threads(requested: Option<usize>, work: usize, what: &str) -> usize {
+    let work = work.max(1);
+    match requested {
+        Some(n) if n > work => {
+            eprintln!("note: --threads {n} capped at {work}: there are only {work} {what}");
+            work
+        }
+        Some(n) => n,
+        None => 0,
     }
 }

@@ -71,7 +71,11 @@ pub fn plan(a: PlanArgs) -> anyhow::Result<()> {
         &volumes,
         &gpus,
         max,
-        a.threads.unwrap_or(0),
+        super::cap_threads(
+            a.threads,
+            volumes.len() * gpus.len() * 8,
+            "searches (volumes x configurations, 8 each)",
+        ),
     )
     .with_context(|| format!("plan of {}", a.scenario.display()))?;
     super::ensure_dir(&a.out)?;
@@ -222,13 +226,17 @@ fn breakeven_table(p: &plan::Plan) -> Table {
 fn plan_csv(p: &plan::Plan) -> String {
     let t = plan_table(p);
     let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(&t.header);
+    let _ = w.write_record(
+        t.header
+            .iter()
+            .map(|h| fleetsim::report::spreadsheet_safe(h)),
+    );
     for r in &p.rows {
         let mut row = vec![
             r.rate_scale.to_string(),
             r.requests_per_s.to_string(),
             (r.monthly_tokens / 1e6).to_string(),
-            r.config.clone(),
+            fleetsim::report::spreadsheet_safe(&r.config),
             r.replicas.map(|n| n.to_string()).unwrap_or_default(),
             r.gpus.map(|n| n.to_string()).unwrap_or_default(),
             r.per_month_usd.map(|x| x.to_string()).unwrap_or_default(),
@@ -246,7 +254,7 @@ fn plan_csv(p: &plan::Plan) -> String {
                 .unwrap_or_default(),
         ];
         row.extend(r.apis.iter().map(|a| a.per_month_usd.to_string()));
-        row.push(r.cheapest.clone());
+        row.push(fleetsim::report::spreadsheet_safe(&r.cheapest));
         let _ = w.write_record(&row);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()

@@ -152,10 +152,10 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         .with_context(|| format!("scenario {name}"))?;
     let points = sweep.points();
     super::ensure_dir(&a.out)?;
-    let threads = a.threads.unwrap_or(0);
     if a.threads == Some(0) {
         anyhow::bail!("--threads must be at least 1");
     }
+    let threads = super::cap_threads(a.threads, points.len(), "points");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

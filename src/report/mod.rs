@@ -110,6 +110,16 @@ fn to_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<String> {
     Ok(s)
 }
 
+/// A text cell as a spreadsheet will not evaluate it: text starting with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return (a formula to Excel, LibreOffice and Sheets) gets a leading `'`.
+/// For cells that come from user strings (names, ids), never for numbers.
+pub fn spreadsheet_safe(s: &str) -> String {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s.to_string(),
+    }
+}
+
 /// Flattens a JSON value into dotted columns; lists of objects with a `name` are keyed by it.
 pub fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
     use serde_json::Value;
@@ -137,7 +147,7 @@ pub fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, Strin
             }
         }
         Value::Null => out.push((prefix.to_string(), String::new())),
-        Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        Value::String(s) => out.push((prefix.to_string(), spreadsheet_safe(s))),
         other => out.push((prefix.to_string(), other.to_string())),
     }
 }
@@ -175,7 +185,8 @@ pub fn write_sweep_files(
     }
     let mut w = csv::Writer::from_writer(Vec::new());
     let csv_err = |e: csv::Error| Error::io(&files.csv, std::io::Error::other(e));
-    w.write_record(&columns).map_err(csv_err)?;
+    w.write_record(columns.iter().map(|c| spreadsheet_safe(c)))
+        .map_err(csv_err)?;
     for row in &rows {
         let map: std::collections::HashMap<&str, &str> =
             row.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

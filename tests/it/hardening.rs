@@ -236,3 +236,48 @@ fn derived_parameters_and_missing_files_are_clear_errors() {
         "{e}"
     );
 }
+
+/// User strings that a spreadsheet would evaluate (`=`, `+`, `-`, `@`) are written quoted in
+/// sweep.csv and plan.csv; numbers, negative ones included, are left as numbers.
+#[test]
+fn csv_cells_from_user_strings_are_not_formulas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = write(
+        tmp.path(),
+        "f.json",
+        r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"synthetic": {"requests": 20, "arrivals": {"kind": "poisson", "rate_per_s": 1},
+                "input_tokens": {"kind": "fixed", "value": 50}, "output_tokens": {"kind": "fixed", "value": 5}}},
+            "slo": {"ttft_s": 5},
+            "cost": {"apis": ["=HYPERLINK(\"x\")"], "api_prices": {"=HYPERLINK(\"x\")": {"input": 0.001, "output": 0.001}}}}"#,
+    );
+    let out = tmp.path().join("s");
+    let o = fleetsim(&["sweep", &s, "--out", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    for rec in csv::Reader::from_reader(csv.as_bytes()).records() {
+        for cell in rec.unwrap().iter() {
+            assert!(!cell.starts_with('='), "{cell}");
+        }
+    }
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    let out = tmp.path().join("p");
+    let o = fleetsim(&[
+        "plan",
+        &s,
+        "--out",
+        out.to_str().unwrap(),
+        "--volumes",
+        "1",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(out.join("plan.csv")).unwrap();
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    assert!(r.headers().unwrap().iter().all(|h| !h.starts_with('=')));
+    for rec in r.records() {
+        for cell in rec.unwrap().iter() {
+            assert!(!cell.starts_with('='), "{cell}");
+        }
+    }
+}
