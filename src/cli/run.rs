@@ -21,6 +21,12 @@ pub struct RunArgs {
     /// Count and report malformed trace lines instead of stopping at the first.
     #[arg(long)]
     skip_bad_lines: bool,
+    /// Do not write requests.csv (one row per request: hundreds of MB for millions of requests).
+    #[arg(long)]
+    no_requests: bool,
+    /// Do not draw timeline.png/svg (report.html then has no chart); timeline.csv is still written.
+    #[arg(long)]
+    no_charts: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -57,11 +63,13 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let sim_s = t1.elapsed().as_secs_f64();
     let summary_path = a.out.join("summary.json");
     report::write_summary_json(&summary_path, &result.summary)?;
-    report::write_requests_csv(
-        &a.out.join("requests.csv"),
-        spec.requests(),
-        &result.output.recorder.records,
-    )?;
+    if !a.no_requests {
+        report::write_requests_csv(
+            &a.out.join("requests.csv"),
+            spec.requests(),
+            &result.output.recorder.records,
+        )?;
+    }
     if spec.price.is_some() {
         super::warn_prices(
             scenario.cost.as_ref(),
@@ -95,15 +103,17 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             .capacity
             .as_ref()
             .map(|c| c.fleet_requests_per_s);
-        let chart = report::charts::timeline::chart(tl, spec.fleet.replicas, fleet_capacity)?;
-        report::charts::write(&a.out, &chart)?;
         report::write_timeline_csv(
             &a.out.join("timeline.csv"),
             tl,
             spec.fleet.replicas,
             fleet_capacity,
         )?;
-        sections.push(fleetsim::report::html::Section::Chart(chart));
+        if !a.no_charts {
+            let chart = report::charts::timeline::chart(tl, spec.fleet.replicas, fleet_capacity)?;
+            report::charts::write(&a.out, &chart)?;
+            sections.push(fleetsim::report::html::Section::Chart(chart));
+        }
     }
     sections.push(fleetsim::report::html::Section::Pre(
         "Scenario".into(),
@@ -120,8 +130,14 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             println!("{c}");
         }
         println!(
-            "wrote {}, requests.csv, timeline.csv, timeline.png/svg and report.html",
-            summary_path.display()
+            "wrote {}{}, timeline.csv{} and report.html",
+            summary_path.display(),
+            if a.no_requests { "" } else { ", requests.csv" },
+            if a.no_charts {
+                ""
+            } else {
+                ", timeline.png/svg"
+            }
         );
         eprintln!(
             "wall time: {:.3} s loading, {:.3} s finding one replica's capacity ({} requests sampled), {:.3} s simulating ({:.0} requests/s, {:.0} events/s)",

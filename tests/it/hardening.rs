@@ -281,3 +281,31 @@ fn csv_cells_from_user_strings_are_not_formulas() {
         }
     }
 }
+
+/// `--no-requests` and `--no-charts` leave out requests.csv and the timeline pictures (for
+/// million-request runs), and nothing else.
+#[test]
+fn run_can_leave_out_requests_and_charts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    let o = fleetsim(&[
+        "run",
+        "examples/md1-poisson.json",
+        "--out",
+        out.to_str().unwrap(),
+        "--no-requests",
+        "--no-charts",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (f, there) in [
+        ("summary.json", true),
+        ("timeline.csv", true),
+        ("report.html", true),
+        ("requests.csv", false),
+        ("timeline.png", false),
+        ("timeline.svg", false),
+    ] {
+        assert_eq!(out.join(f).exists(), there, "{f}");
+    }
+}
