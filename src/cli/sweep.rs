@@ -10,7 +10,13 @@ use clap::Args;
 use fleetsim::report::html::Section;
 use fleetsim::report::{charts, views, write_sweep_files, SweepFiles};
 use fleetsim::scenario::Scenario;
-use fleetsim::sweep::{smallest_fleets, IntAxis, PointResult, Sweep, SweepSpec};
+use fleetsim::sweep::{smallest_fleets, IntAxis, Point, PointLog, PointResult, Sweep, SweepSpec};
+
+/// Seconds between rebuilds of the summary files while a sweep runs.
+const SUMMARY_EVERY_S: f64 = 2.0;
+
+/// Most groups of points drawn in the latency chart and as cost charts.
+const MAX_CHART_GROUPS: usize = 12;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
@@ -54,6 +60,9 @@ pub struct SweepArgs {
     /// Override the scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Continue an interrupted sweep: points already in DIR/points.jsonl are not run again.
+    #[arg(long)]
+    resume: bool,
     /// No progress bar and no table.
     #[arg(long, short)]
     quiet: bool,
@@ -170,25 +179,55 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
             .progress_chars("=> "),
     );
     let files = SweepFiles::new(&a.out);
-    let results: Mutex<Vec<Option<PointResult>>> = Mutex::new(vec![None; points.len()]);
+    // The journal is the source of truth; the summaries are rebuilt from what it holds.
+    let (log, resumed) = if a.resume {
+        PointLog::resume(&a.out, &points)?
+    } else {
+        (PointLog::create(&a.out)?, Vec::new())
+    };
+    let mut slots: Vec<Option<PointResult>> = vec![None; points.len()];
+    let resumed_n = resumed.len();
+    for r in resumed {
+        let i = r.point;
+        slots[i] = Some(r);
+    }
+    if a.resume {
+        eprintln!(
+            "resuming: {resumed_n} of {} points already in {}",
+            points.len(),
+            a.out.join(fleetsim::sweep::POINT_LOG).display()
+        );
+    }
+    let todo: Vec<&Point> = points.iter().filter(|p| slots[p.index].is_none()).collect();
+    bar.inc(resumed_n as u64);
+    let results: Mutex<(Vec<Option<PointResult>>, PointLog, Instant)> =
+        Mutex::new((slots, log, Instant::now()));
     let write_error: Mutex<Option<String>> = Mutex::new(None);
     let t1 = Instant::now();
-    let capacities = pool.install(|| sweep.capacities(&points));
+    let todo_points: Vec<Point> = todo.iter().map(|p| (*p).clone()).collect();
+    let capacities = pool.install(|| sweep.capacities(&todo_points));
     let t_cap = t1.elapsed().as_secs_f64();
     pool.install(|| {
-        points.par_iter().for_each(|p| {
+        todo.par_iter().for_each(|p| {
             let r = sweep.run_point(p, capacities.get(&Sweep::capacity_key(p)));
-            let mut all = results.lock().unwrap_or_else(|e| e.into_inner());
-            all[p.index] = Some(r);
-            // Rewrite the files with every point finished so far, in input order, so an
-            // interrupted sweep keeps what it did.
-            let done: Vec<&PointResult> = all.iter().flatten().collect();
-            if let Err(e) = write_sweep_files(
-                &files,
-                &done,
-                &smallest_fleets(&done.iter().map(|r| (*r).clone()).collect::<Vec<_>>()),
-            ) {
+            let mut guard = results.lock().unwrap_or_else(|e| e.into_inner());
+            let (all, log, last_write) = &mut *guard;
+            let fail = |e: fleetsim::Error| {
                 *write_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+            };
+            if let Err(e) = log.append(&r) {
+                fail(e);
+            }
+            all[p.index] = Some(r);
+            // Summaries at a bounded rate (the journal already holds every finished point), so
+            // the cost stays linear in the number of points.
+            if last_write.elapsed().as_secs_f64() >= SUMMARY_EVERY_S {
+                let done: Vec<PointResult> = all.iter().flatten().cloned().collect();
+                let refs: Vec<&PointResult> = done.iter().collect();
+                if let Err(e) = write_sweep_files(&files, &refs, &smallest_fleets(&done)) {
+                    fail(e);
+                }
+                *last_write = Instant::now();
             }
             bar.inc(1);
         })
@@ -200,6 +239,7 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     let results: Vec<PointResult> = results
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
+        .0
         .into_iter()
         .flatten()
         .collect();
@@ -217,14 +257,27 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         )),
     ];
     let mut written = Vec::new();
-    let groups = views::latency_groups(&results, &best);
+    let mut groups = views::latency_groups(&results, &best);
+    let n_groups = groups.len();
+    if n_groups > MAX_CHART_GROUPS {
+        // A chart of hundreds of groups is unreadable and slow to draw: chart the first ones.
+        groups.truncate(MAX_CHART_GROUPS);
+        sections.push(Section::Text(format!(
+            "The charts show the first {MAX_CHART_GROUPS} of {n_groups} groups of points; every point is in the table and in sweep.csv."
+        )));
+        eprintln!("note: charts show the first {MAX_CHART_GROUPS} of {n_groups} groups; every point is in sweep.csv");
+    }
     if !groups.is_empty() {
         let chart = charts::latency::chart(&groups, scenario.slo.as_ref())?;
         charts::write(&a.out, &chart)?;
         written.push(format!("{}.png/svg", chart.name));
         sections.push(Section::Chart(chart));
     }
-    for (i, c) in views::cost_charts(&results).iter().enumerate() {
+    for (i, c) in views::cost_charts(&results)
+        .iter()
+        .take(MAX_CHART_GROUPS)
+        .enumerate()
+    {
         let mut chart = charts::cost::chart(c)?;
         if i > 0 {
             chart.name = format!("cost-{}", i + 1);
@@ -258,7 +311,8 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         println!("{answer}");
         written.push("report.html".into());
         println!(
-            "wrote {}, {}, {}, {}",
+            "wrote {}, {}, {}, {}, {}",
+            a.out.join(fleetsim::sweep::POINT_LOG).display(),
             files.json.display(),
             files.csv.display(),
             files.smallest.display(),

@@ -400,7 +400,7 @@ fn cheapest_offer(
 }
 
 /// One API's spend on the workload.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ApiCost {
     /// API id.
     pub name: String,
@@ -436,7 +436,7 @@ pub struct ApiCost {
 }
 
 /// The `cost` section of a summary.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct CostReport {
     /// GPU price used, USD per GPU-hour.
     pub gpu_usd_per_hour: f64,

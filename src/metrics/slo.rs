@@ -119,7 +119,7 @@ impl SloSpec {
 }
 
 /// The `slo` section of a summary.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct SloReport {
     /// Share of requests that must meet every target, percent.
     pub percentile: f64,

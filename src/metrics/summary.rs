@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::recorder::Status;
 use super::slo::SloReport;
@@ -73,7 +73,8 @@ impl Serialize for Dist {
         if self.samples == 0 {
             return ser.serialize_none();
         }
-        let mut st = ser.serialize_struct("Dist", 6)?;
+        let mut st = ser.serialize_struct("Dist", 7)?;
+        st.serialize_field("samples", &self.samples)?;
         st.serialize_field("mean", &self.mean)?;
         st.serialize_field("p50", &self.p50)?;
         st.serialize_field("p90", &self.p90)?;
@@ -84,8 +85,42 @@ impl Serialize for Dist {
     }
 }
 
+impl<'de> Deserialize<'de> for Dist {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Dist, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            samples: u64,
+            mean: f64,
+            p50: f64,
+            p90: f64,
+            p95: f64,
+            p99: f64,
+            max: f64,
+        }
+        Ok(match Option::<Fields>::deserialize(d)? {
+            None => Dist::default(),
+            Some(f) => Dist {
+                samples: f.samples,
+                mean: f.mean,
+                p50: f.p50,
+                p90: f.p90,
+                p95: f.p95,
+                p99: f.p99,
+                max: f.max,
+            },
+        })
+    }
+}
+
+/// A float that JSON writes as null when it is not finite (an infinite utilization) reads back
+/// as infinity.
+fn nullable_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+}
+
 /// Request accounting: arrived = completed + rejected + unfinished.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Requests {
     /// Requests that arrived within the simulated span.
     pub arrived: u64,
@@ -100,7 +135,7 @@ pub struct Requests {
 }
 
 /// Latency distributions over completed requests, seconds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     /// Time to first token.
     pub ttft_s: Dist,
@@ -115,7 +150,7 @@ pub struct Latency {
 }
 
 /// Throughput over the simulated span.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
     /// Completed requests per second.
     pub requests_per_s: f64,
@@ -130,7 +165,7 @@ pub struct Throughput {
 }
 
 /// The fleet's capacity for this workload and how much of it the traffic uses.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Capacity {
     /// `slo`: the highest steady rate meeting the SLO; `saturation`: no SLO, the most a replica
     /// completes per second when never starved; `saturation (slo unreachable)`: no rate down to
@@ -148,7 +183,8 @@ pub struct Capacity {
     /// accepts, left out).
     pub offered_requests_per_s: f64,
     /// Offered load as a share of the fleet's capacity (time-averaged; above 1: more than it
-    /// serves within the SLO).
+    /// serves within the SLO; null: load with no capacity at all).
+    #[serde(deserialize_with = "nullable_f64")]
     pub utilization: f64,
     /// Requests simulated to find the capacity.
     pub sample_requests: u64,
@@ -157,7 +193,7 @@ pub struct Capacity {
 }
 
 /// Whether the fleet keeps up with its arrivals.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stability {
     /// The fleet does not keep up: `served_fraction` is under 0.9, or the offered rate exceeds
     /// the fleet's saturation throughput (replicas x one replica's) by more than 5%. An overloaded fleet never meets
@@ -175,7 +211,7 @@ pub struct Stability {
 }
 
 /// GPU use.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Gpu {
     /// GPUs provisioned (replicas x tensor parallelism).
     pub count: u64,
@@ -190,7 +226,7 @@ pub struct Gpu {
 }
 
 /// KV cache use.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Kv {
     /// KV blocks per replica.
     pub capacity_blocks: u64,
@@ -203,7 +239,7 @@ pub struct Kv {
 }
 
 /// Prefix-cache effect.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PrefixCache {
     /// Whether prefix caching was on.
     pub enabled: bool,
@@ -218,7 +254,7 @@ pub struct PrefixCache {
 }
 
 /// Simulation bookkeeping.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sim {
     /// Events processed.
     pub events: u64,
@@ -236,7 +272,7 @@ pub struct Sim {
 }
 
 /// What was simulated: the resolved configuration, so a summary explains itself.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Setup {
     /// Model id.
     pub model: String,
@@ -273,7 +309,7 @@ pub struct Setup {
 }
 
 /// Everything summary.json reports about a run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// The configuration simulated.
     pub setup: Setup,

@@ -309,3 +309,81 @@ fn run_can_leave_out_requests_and_charts() {
         assert_eq!(out.join(f).exists(), there, "{f}");
     }
 }
+
+/// The sweep journal: a sweep killed after some points (its journal cut mid-line) and resumed
+/// with `--resume` runs only the missing points and gives byte-identical summaries; a journal
+/// from another sweep is refused.
+#[test]
+fn resumed_sweep_matches_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = write(
+        tmp.path(),
+        "s.json",
+        r#"{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"trace": {"path": "traces/azure-llm-2023/AzureLLMInferenceTrace_conv.csv",
+                                   "format": "azure", "rate_scale": 8.0, "limit": 1500}},
+            "slo": {"ttft_s": 2, "tpot_s": 0.1},
+            "sweep": {"replicas": "1..=5"}}"#,
+    );
+    let full = tmp.path().join("full");
+    let o = fleetsim(&["sweep", &s, "--out", full.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let journal = std::fs::read_to_string(full.join("points.jsonl")).unwrap();
+    let lines: Vec<&str> = journal.lines().collect();
+    assert_eq!(lines.len(), 5);
+    // Interrupted: two points done, a third cut short.
+    let part = tmp.path().join("part");
+    std::fs::create_dir(&part).unwrap();
+    let cut = format!(
+        "{}\n{}\n{}",
+        lines[0],
+        lines[1],
+        &lines[2][..lines[2].len() / 2]
+    );
+    std::fs::write(part.join("points.jsonl"), cut).unwrap();
+    let o = fleetsim(&[
+        "sweep",
+        &s,
+        "--out",
+        part.to_str().unwrap(),
+        "-q",
+        "--resume",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("resuming: 2 of 5 points"),
+        "{}",
+        stderr(&o)
+    );
+    for f in ["sweep.json", "sweep.csv", "smallest_fleets.json"] {
+        assert_eq!(
+            std::fs::read(part.join(f)).unwrap(),
+            std::fs::read(full.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(part.join("points.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        5
+    );
+    // Another sweep's journal (other replica counts) is refused, naming the file and line.
+    let o = fleetsim(&[
+        "sweep",
+        &s,
+        "--out",
+        full.to_str().unwrap(),
+        "-q",
+        "--resume",
+        "--replicas",
+        "2,4",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("points.jsonl:1") && e.contains("another sweep"),
+        "{e}"
+    );
+}
