@@ -4,6 +4,7 @@
 mod capacity;
 mod cli;
 mod fleet;
+mod fuzz;
 mod hardening;
 mod prefix;
 mod properties;
