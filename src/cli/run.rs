@@ -59,7 +59,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let capacity = spec.replica_capacity();
     let cap_s = t_cap.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let result = spec.run_full(true, Some(&capacity));
+    let progress: Option<Box<dyn FnMut(f64, u64)>> = if a.quiet {
+        None
+    } else {
+        Some(progress_reporter(spec.requests().len() as u64))
+    };
+    let result = spec.run_observed(true, Some(&capacity), progress);
     let sim_s = t1.elapsed().as_secs_f64();
     let summary_path = a.out.join("summary.json");
     report::write_summary_json(&summary_path, &result.summary)?;
@@ -150,4 +155,49 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Progress on stderr for runs longer than two seconds: a bar on a terminal, a line every ten
+/// seconds otherwise (`FLEETSIM_PROGRESS_AFTER_S` and `FLEETSIM_PROGRESS_EVERY_S` change the two
+/// figures, for tests).
+fn progress_reporter(total: u64) -> Box<dyn FnMut(f64, u64)> {
+    use std::io::IsTerminal;
+    let env = |k: &str, d: f64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(d)
+    };
+    let after_s = env("FLEETSIM_PROGRESS_AFTER_S", 2.0);
+    let every_s = env("FLEETSIM_PROGRESS_EVERY_S", 10.0);
+    let start = Instant::now();
+    let mut last_line = 0.0f64;
+    let terminal = std::io::stderr().is_terminal();
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    Box::new(move |sim_s, done| {
+        let wall = start.elapsed().as_secs_f64();
+        if wall < after_s {
+            return;
+        }
+        if terminal {
+            let b = bar.get_or_insert_with(|| {
+                let b = indicatif::ProgressBar::new(total);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{elapsed_precise} [{bar:40}] {pos}/{len} requests {msg}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                b
+            });
+            b.set_position(done);
+            b.set_message(format!("({sim_s:.0} s simulated)"));
+        } else if wall - last_line >= every_s {
+            last_line = wall;
+            eprintln!(
+                "progress: {done} of {total} requests finished, {sim_s:.0} s simulated, {wall:.0} s elapsed"
+            );
+        }
+    })
 }

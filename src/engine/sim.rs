@@ -43,7 +43,14 @@ pub struct Simulation<'a> {
     in_flight: u32,
     /// Requests due but held back by the limit, in order.
     held: std::collections::VecDeque<u32>,
+    /// Requests finished (completed or rejected) so far.
+    finished: u64,
+    /// Called every [`PROGRESS_EVERY`] events with the simulated time and requests finished.
+    progress: Option<Box<dyn FnMut(SimTime, u64) + 'a>>,
 }
+
+/// Events between calls of a simulation's progress callback.
+pub const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// What a finished simulation hands back.
 pub struct SimOutput {
@@ -90,7 +97,16 @@ impl<'a> Simulation<'a> {
             max_in_flight: None,
             in_flight: 0,
             held: std::collections::VecDeque::new(),
+            finished: 0,
+            progress: None,
         }
+    }
+
+    /// Reports progress to `f` (simulated time, requests finished) every [`PROGRESS_EVERY`]
+    /// events; it cannot change the simulation.
+    pub fn with_progress(mut self, f: Box<dyn FnMut(SimTime, u64) + 'a>) -> Self {
+        self.progress = Some(f);
+        self
     }
 
     /// Holds requests back so that at most `n` are in flight, as a benchmark client with
@@ -133,6 +149,11 @@ impl<'a> Simulation<'a> {
             let (t, ev) = self.queue.pop().expect("peeked");
             now = t;
             self.rec.events += 1;
+            if self.rec.events % PROGRESS_EVERY == 0 {
+                if let Some(p) = self.progress.as_mut() {
+                    p(now, self.finished);
+                }
+            }
             if let Some(tl) = self.timeline.as_mut() {
                 tl.advance(now);
                 if matches!(ev, Event::Arrival(_) | Event::FollowUp(_)) {
@@ -202,6 +223,7 @@ impl<'a> Simulation<'a> {
     /// schedule their follow-ups; held requests are sent while slots are free.
     fn settle(&mut self, now: SimTime) {
         loop {
+            self.finished += self.done.len() as u64;
             for k in 0..self.done.len() {
                 let i = self.done[k] as usize;
                 self.in_flight -= 1;

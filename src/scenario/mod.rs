@@ -452,6 +452,17 @@ impl RunSpec {
     /// Simulates the scenario; with a replica's `capacity` for this workload (from
     /// [`RunSpec::replica_capacity`]), the summary reports utilization and prices unused capacity.
     pub fn run_full(&self, timeline: bool, capacity: Option<&ReplicaCapacity>) -> RunResult {
+        self.run_observed(timeline, capacity, None)
+    }
+
+    /// As [`RunSpec::run_full`], reporting progress (simulated seconds, requests finished) to
+    /// `progress` now and then.
+    pub fn run_observed(
+        &self,
+        timeline: bool,
+        capacity: Option<&ReplicaCapacity>,
+        progress: Option<Box<dyn FnMut(f64, u64) + '_>>,
+    ) -> RunResult {
         let perf = Arc::new(self.roofline());
         let replicas = (0..self.fleet.replicas)
             .map(|i| Replica::new(i, &self.replica, &self.memory, perf.clone()))
@@ -461,6 +472,9 @@ impl RunSpec {
         let mut sim = Simulation::new(requests, replicas, self.horizon)
             .with_router(router)
             .with_max_concurrency(self.max_concurrency);
+        if let Some(mut p) = progress {
+            sim = sim.with_progress(Box::new(move |t: SimTime, done| p(t.as_secs_f64(), done)));
+        }
         if timeline {
             let span = self
                 .horizon

@@ -387,3 +387,35 @@ fn resumed_sweep_matches_an_uninterrupted_one() {
         "{e}"
     );
 }
+
+/// A long run reports progress on stderr (thresholds lowered here so a short run shows it), and
+/// `--quiet` silences it.
+#[test]
+fn long_runs_report_progress() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    let run = |quiet: bool| {
+        let mut args = vec![
+            "run",
+            "examples/md1-poisson.json",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if quiet {
+            args.push("-q");
+        }
+        Command::new(env!("CARGO_BIN_EXE_fleetsim"))
+            .args(&args)
+            .current_dir(root())
+            .env("FLEETSIM_PROGRESS_AFTER_S", "0")
+            .env("FLEETSIM_PROGRESS_EVERY_S", "0")
+            .output()
+            .unwrap()
+    };
+    let e = stderr(&run(false));
+    assert!(
+        e.contains("progress: ") && e.contains("requests finished"),
+        "{e}"
+    );
+    assert!(!stderr(&run(true)).contains("progress: "));
+}
