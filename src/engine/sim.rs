@@ -149,7 +149,7 @@ impl<'a> Simulation<'a> {
             let (t, ev) = self.queue.pop().expect("peeked");
             now = t;
             self.rec.events += 1;
-            if self.rec.events % PROGRESS_EVERY == 0 {
+            if self.rec.events.is_multiple_of(PROGRESS_EVERY) {
                 if let Some(p) = self.progress.as_mut() {
                     p(now, self.finished);
                 }
