@@ -77,6 +77,18 @@ pub fn plan(a: PlanArgs) -> anyhow::Result<()> {
             "searches (volumes x configurations, 8 each)",
         ),
     )
+    .map_err(|e| match e {
+        // Values given on the command line are named as the option the user typed.
+        fleetsim::Error::Config { field, msg } if field == "plan.gpus" && a.gpus.is_some() => {
+            anyhow::anyhow!("option --gpus: {msg}")
+        }
+        fleetsim::Error::Config { field, msg }
+            if field == "plan.rate_scales" && a.volumes.is_some() =>
+        {
+            anyhow::anyhow!("option --volumes: {msg}")
+        }
+        e => e.into(),
+    })
     .with_context(|| format!("plan of {}", a.scenario.display()))?;
     super::ensure_dir(&a.out)?;
     let json_path = a.out.join("plan.json");
