@@ -2,19 +2,10 @@
 //! parallelism, like-for-like APIs, price warnings and doubtful calibrations.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use fleetsim::scenario::Scenario;
 
-use crate::util::{assert_no_duplicate_keys, root, run_json};
-
-fn fleetsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleetsim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("runs the binary")
-}
+use crate::util::{assert_no_duplicate_keys, fleetsim, root, run_json};
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()

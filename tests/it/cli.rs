@@ -1,27 +1,8 @@
 //! The `fleetsim` binary as a user runs it: the README's commands, outputs and bad input.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use crate::util::root;
-
-fn fleetsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleetsim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("runs the binary")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.to_string_lossy().to_string()
-}
+use crate::util::{fleetsim, stderr, write};
 
 #[test]
 fn run_writes_summary_and_requests_and_is_byte_identical() {

@@ -1,13 +1,12 @@
 //! Fleets, routers and sweeps.
 
 use std::path::Path;
-use std::process::Command;
 
 use fleetsim::fleet::RouterKind;
 use fleetsim::scenario::Scenario;
 use fleetsim::sweep::{smallest_fleets, IntAxis, PointResult, Sweep, SweepAxes, SweepSpec};
 
-use crate::util::{assert_conserved, root, run_json};
+use crate::util::{assert_conserved, fleetsim, root, run_json};
 
 fn sweep(json: &str, axes: SweepAxes) -> Vec<PointResult> {
     let s = Scenario::from_json(json, Path::new("<test>")).unwrap();
@@ -151,14 +150,6 @@ fn every_router_conserves_requests() {
         assert_eq!(s.setup.router, name);
         assert_eq!(s.gpu.count, 3);
     }
-}
-
-fn fleetsim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_fleetsim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap()
 }
 
 #[test]

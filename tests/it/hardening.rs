@@ -1,28 +1,9 @@
 //! Inputs that once hung, aborted or ate memory (../shared/reliability/crashers), and the other
 //! hardening fixes: each must now end quickly with a clear answer or a clear error.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use crate::util::root;
-
-fn fleetsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleetsim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("runs the binary")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.to_string_lossy().to_string()
-}
+use crate::util::{fleetsim, root, stderr, write};
 
 const ONE_REQUEST: &str = r#""workload": {"synthetic": {"requests": 1, "arrivals": {"kind": "constant", "rate_per_s": 1},
     "input_tokens": {"kind": "fixed", "value": 1}, "output_tokens": {"kind": "fixed", "value": 1}}"#;

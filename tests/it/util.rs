@@ -87,3 +87,24 @@ pub fn assert_no_duplicate_keys(path: &Path) {
         panic!("{}: {e}", path.display());
     }
 }
+
+/// Runs the fleetsim binary from the repository root.
+pub fn fleetsim(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fleetsim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("runs the binary")
+}
+
+/// A command's stderr as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Writes `text` to `dir/name` and returns the path as a string.
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().to_string()
+}
