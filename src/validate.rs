@@ -829,7 +829,7 @@ fn pool(threads: usize) -> Result<rayon::ThreadPool> {
 /// family and precision to the counted figures of `fleetsim validate` (every model and engine
 /// of that family at that precision shares one set), minimizing [`fit_objective`] by
 /// coordinate descent with golden-section searches within [`FIT_BOUNDS`] and
-/// [`FIT_LINK_BOUNDS`] ([`fit_group`]), starting from the generic defaults.
+/// [`FIT_LINK_BOUNDS`] (`fit_group`), starting from the generic defaults.
 pub fn fit_defaults(root: &Path, threads: usize) -> Result<Vec<GroupFit>> {
     let pool = pool(threads)?;
     let runs = fit_runs(root)?;
