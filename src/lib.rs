@@ -9,8 +9,8 @@
 //! - [`catalog`]: GPUs and models as data, each figure with its source;
 //! - [`perf`]: step time from the batch shape;
 //! - [`serving`]: one replica: scheduler and KV block manager with prefix cache;
-//! - [`fleet`]: replicas behind a router;
-//! - [`engine`]: the event queue and the simulation loop;
+//! - [`fleet`]: replicas behind a router, and the simulation loop ([`fleet::Simulation`]);
+//! - [`engine`]: the event kernel (time, queue, random streams), which knows no LLM;
 //! - [`metrics`]: per-request records, SLOs and the [`metrics::Summary`] (with capacity,
 //!   utilization and stability);
 //! - [`cost`]: GPU, operations and API spend; the idle bill is GPU cost x (1 - utilization);
@@ -33,14 +33,13 @@ pub mod named;
 pub mod perf;
 pub mod plan;
 pub mod report;
-pub mod rng;
 pub mod scenario;
 pub mod serving;
 pub mod stats;
 pub mod sweep;
-pub mod time;
 pub mod validate;
 pub mod workload;
 
+pub use engine::{rng, time};
 pub use error::{Error, Result};
 pub use time::SimTime;

@@ -1,8 +1,11 @@
-//! The discrete-event engine: an event queue ordered by (time, insertion sequence) and the loop
-//! that feeds arrivals to replicas and completes their steps.
+//! The discrete-event kernel, which knows nothing of LLMs: simulated time in integer
+//! nanoseconds ([`time`]), an event queue ordered by (time, insertion sequence) ([`queue`]) and
+//! seeded random streams ([`rng`]). It imports nothing else of the crate; the fleet simulation
+//! loop that uses it lives in [`crate::fleet::sim`].
 
 pub mod queue;
-pub mod sim;
+pub mod rng;
+pub mod time;
 
 pub use queue::EventQueue;
-pub use sim::{Event, SimOutput, Simulation};
+pub use time::SimTime;

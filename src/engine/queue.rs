@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::time::SimTime;
+use super::time::SimTime;
 
 struct Entry<E> {
     time: SimTime,

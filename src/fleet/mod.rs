@@ -3,6 +3,7 @@
 //! arrives and picks one; the replica then queues and serves it.
 
 pub mod routers;
+pub mod sim;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,7 @@ use crate::serving::Replica;
 use crate::workload::Request;
 
 pub use routers::RouterKind;
+pub use sim::{Event, SimOutput, Simulation};
 
 /// Picks the replica for each arriving request.
 pub trait Router: Send {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::recorder::Status;
 use super::slo::SloReport;
 use crate::cost::CostReport;
-use crate::engine::SimOutput;
+use crate::fleet::SimOutput;
 use crate::stats::{percentile_sorted, LogHistogram};
 use crate::workload::Request;
 

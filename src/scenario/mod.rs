@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Api, Catalog, Gpu, Model};
 use crate::cost::{api_spend, ApiSpend, CostSpec, FleetUse, GpuPriceChoice};
-use crate::engine::{SimOutput, Simulation};
 use crate::error::{Error, Result};
 use crate::fleet::FleetSpec;
+use crate::fleet::{SimOutput, Simulation};
 use crate::metrics::SloSpec;
 use crate::metrics::{Setup, Summary};
 use crate::perf::{PerfSpec, Roofline, RooflineParams};

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use fleetsim::catalog::Catalog;
-use fleetsim::engine::Simulation;
+use fleetsim::fleet::Simulation;
 use fleetsim::metrics::{Status, Summary};
 use fleetsim::perf::{Precision, Roofline, RooflineParams};
 use fleetsim::serving::{MemoryPlan, Replica, ReplicaSpec, SchedulerPolicy};

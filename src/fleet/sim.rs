@@ -3,8 +3,8 @@
 //! when the request they follow finishes, plus think time. The queue therefore holds at most one
 //! open arrival, the pending follow-ups and one step end per replica.
 
-use super::queue::EventQueue;
-use crate::fleet::Router;
+use super::Router;
+use crate::engine::EventQueue;
 use crate::metrics::{Recorder, Timeline, TimelineRecorder};
 use crate::serving::{Replica, StepOutcome};
 use crate::time::SimTime;
