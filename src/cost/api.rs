@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::catalog::Api;
-use crate::serving::prefix::chain;
 use crate::time::SimTime;
+use crate::workload::block_hash::chain;
 use crate::workload::Request;
 
 /// What one API charges for a list of requests.

@@ -8,7 +8,6 @@
 
 pub mod kv;
 pub mod memory;
-pub mod prefix;
 pub mod replica;
 
 use serde::{Deserialize, Serialize};

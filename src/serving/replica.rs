@@ -32,11 +32,11 @@ use std::sync::Arc;
 
 use super::kv::BlockPool;
 use super::memory::MemoryPlan;
-use super::prefix::Chain;
 use super::ReplicaConfig;
 use crate::metrics::{Recorder, RejectReason};
 use crate::perf::{BatchShape, PrefillChunk, StepTimeModel};
 use crate::time::SimTime;
+use crate::workload::block_hash::Chain;
 use crate::workload::Request;
 
 #[derive(Clone, Debug)]

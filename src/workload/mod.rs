@@ -6,6 +6,7 @@
 //! arrival, ids in arrival order, arrival times relative to the start of the simulation.
 
 pub mod arrivals;
+pub mod block_hash;
 pub mod lengths;
 pub mod prefixes;
 pub mod readers;

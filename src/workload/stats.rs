@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
+use super::block_hash::chain;
 use super::Workload;
-use crate::serving::prefix::chain;
 use crate::stats::{cv, mean, percentile_sorted};
 
 /// Percentiles of a length distribution, tokens.

@@ -5,8 +5,8 @@
 
 use super::least_loaded;
 use crate::fleet::Router;
-use crate::serving::prefix::Chain;
 use crate::serving::Replica;
+use crate::workload::block_hash::Chain;
 use crate::workload::Request;
 
 /// Sends a request to the replica whose prefix cache holds the longest prefix of its prompt,

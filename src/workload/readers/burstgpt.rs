@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
+use super::FailedPolicy;
 use super::{
     field, parse_err, parse_tokens, secs_to_ns, CsvTable, RawRow, RawTrace, ReadOptions, RowSink,
 };
 use crate::error::Result;
-use crate::workload::trace::FailedPolicy;
 
 /// Reads a BurstGPT trace.
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawTrace> {

@@ -9,10 +9,90 @@ pub mod lengths;
 pub mod mooncake;
 
 use std::path::Path;
+use std::str::FromStr;
 
-use super::trace::{FailedPolicy, TraceFormat};
+use serde::{Deserialize, Serialize};
+
 use super::PrefixIds;
 use crate::error::{Error, Result};
+
+/// Trace file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceFormat {
+    /// Azure LLM inference trace: CSV `TIMESTAMP,ContextTokens,GeneratedTokens`.
+    Azure,
+    /// BurstGPT: CSV `Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type`.
+    Burstgpt,
+    /// Mooncake: JSON lines with `timestamp` (ms), `input_length`, `output_length`, `hash_ids`.
+    Mooncake,
+    /// Lengths only: CSV `num_prefill_tokens,num_decode_tokens`; arrivals are synthesized.
+    Lengths,
+    /// fleetsim's own JSON lines (traces/SCHEMA.md).
+    Jsonl,
+}
+
+impl TraceFormat {
+    /// All formats with their names.
+    pub const ALL: [(TraceFormat, &'static str); 5] = [
+        (TraceFormat::Azure, "azure"),
+        (TraceFormat::Burstgpt, "burstgpt"),
+        (TraceFormat::Mooncake, "mooncake"),
+        (TraceFormat::Lengths, "lengths"),
+        (TraceFormat::Jsonl, "jsonl"),
+    ];
+
+    /// The format's name as scenarios spell it.
+    pub fn name(self) -> &'static str {
+        crate::named::name_of(&TraceFormat::ALL, self)
+    }
+
+    /// Guesses the format from the first line of a file.
+    pub fn detect(path: &Path) -> Result<TraceFormat> {
+        use std::io::BufRead;
+        let f = crate::input::open_lines(path)?;
+        let mut first = String::new();
+        std::io::BufReader::new(f)
+            .read_line(&mut first)
+            .map_err(|e| Error::io(path, e))?;
+        let l = first.trim_start_matches('\u{feff}');
+        let guess = if l.contains("TIMESTAMP") && l.contains("ContextTokens") {
+            Some(TraceFormat::Azure)
+        } else if l.contains("Request tokens") {
+            Some(TraceFormat::Burstgpt)
+        } else if l.contains("num_prefill_tokens") {
+            Some(TraceFormat::Lengths)
+        } else if l.contains("\"input_length\"") {
+            Some(TraceFormat::Mooncake)
+        } else if l.contains("\"input_tokens\"") {
+            Some(TraceFormat::Jsonl)
+        } else {
+            None
+        };
+        guess.ok_or_else(|| Error::Input {
+            path: path.to_path_buf(),
+            msg: "cannot tell the trace format from the first line; pass --format (azure, burstgpt, mooncake, lengths, jsonl)".into(),
+        })
+    }
+}
+
+impl FromStr for TraceFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<TraceFormat> {
+        crate::named::parse(&TraceFormat::ALL, s, "trace format")
+    }
+}
+
+/// What to do with BurstGPT rows whose response has zero tokens (failed requests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailedPolicy {
+    /// Leave them out (they produced no answer), and count them in the notes.
+    #[default]
+    Drop,
+    /// Keep them as prompt-only requests that generate one token: the prompt still cost prefill.
+    PrefillOnly,
+}
 
 /// Largest token count accepted in a trace; anything bigger is a corrupt value, not a prompt.
 pub const MAX_TOKENS: u64 = 10_000_000;

@@ -1,4 +1,5 @@
-//! Content identity of KV blocks for the prefix cache.
+//! Content identity of prompt blocks (chained hashes), for prefix caches, routers and API
+//! prompt caching alike.
 //!
 //! vLLM identifies a full block by a chained hash of (parent block's hash, the block's token
 //! ids). fleetsim has no token ids; it has prefix ids (`Request::prefix`): one id per
@@ -9,8 +10,8 @@
 //! within it), gets content unique to its request, so it is never shared with another request
 //! (but a preempted request can still find its own blocks when it is recomputed).
 
+use super::Request;
 use crate::rng::mix64;
-use crate::workload::Request;
 
 const ROOT: u64 = 0x005E_ED0F_B10C_u64;
 
