@@ -1014,4 +1014,38 @@ mod tests {
         assert!((mean_out - 194.3).abs() < 1.0, "mean output {mean_out}");
         assert!(scale.input > scale.output, "{scale:?}");
     }
+
+    #[test]
+    fn fitted_step_time_defaults_are_physical_and_fall_back_by_family() {
+        use crate::catalog::Catalog;
+        use crate::perf::{step_time_defaults, Precision, RooflineParams};
+        let c = Catalog::builtin();
+        assert!(!c.step_time.is_empty() && c.step_time_source.contains("calibration.json"));
+        let within = |x: f64, (lo, hi): (f64, f64)| x >= lo && x <= hi;
+        for f in &c.step_time {
+            assert!(c.gpus.iter().any(|g| g.family == f.family), "{f:?}");
+            assert!(within(f.compute_efficiency, FIT_BOUNDS[0]), "{f:?}");
+            assert!(within(f.memory_efficiency, FIT_BOUNDS[1]), "{f:?}");
+            assert!(within(f.step_overhead_ms, FIT_BOUNDS[2]), "{f:?}");
+            assert!(within(f.link_efficiency, FIT_LINK_BOUNDS), "{f:?}");
+            assert!(within(f.seq_overhead_us, FIT_SEQ_BOUNDS), "{f:?}");
+            if let Some(l) = f.allreduce_latency_us {
+                assert!(within(l, FIT_ALLREDUCE_US_BOUNDS), "{f:?}");
+            }
+            assert!(f.figures >= 10, "{f:?}");
+        }
+        let h100 = c.gpu("h100-sxm").unwrap();
+        let h200 = c.gpu("h200").unwrap();
+        // One set per family: H100 and H200 share it; BF16 falls back to the FP8 fit.
+        let fp8 = step_time_defaults(c, h100, Precision::Fp8);
+        assert_eq!(fp8, step_time_defaults(c, h200, Precision::Fp8));
+        assert_eq!(fp8, step_time_defaults(c, h100, Precision::Bf16));
+        assert_ne!(fp8, RooflineParams::default());
+        // A family without a fit keeps the generic defaults.
+        let b200 = c.gpu("b200").unwrap();
+        assert_eq!(
+            step_time_defaults(c, b200, Precision::Bf16),
+            RooflineParams::default()
+        );
+    }
 }

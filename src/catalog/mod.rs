@@ -326,35 +326,6 @@ impl Catalog {
         })
     }
 
-    /// The default step-time parameters for `gpu` at `precision`: its family's fit at that
-    /// precision, else its family's fit at the other precision, else the generic defaults.
-    pub fn step_time_defaults(
-        &self,
-        gpu: &Gpu,
-        precision: crate::perf::Precision,
-    ) -> crate::perf::RooflineParams {
-        let mine = |p: &str| {
-            self.step_time
-                .iter()
-                .find(|f| f.family == gpu.family && f.precision == p)
-        };
-        let other = match precision {
-            crate::perf::Precision::Bf16 => "fp8",
-            crate::perf::Precision::Fp8 => "bf16",
-        };
-        match mine(precision.as_str()).or_else(|| mine(other)) {
-            Some(f) => crate::perf::RooflineParams {
-                compute_efficiency: f.compute_efficiency,
-                memory_efficiency: f.memory_efficiency,
-                link_efficiency: f.link_efficiency,
-                step_overhead_ms: f.step_overhead_ms,
-                seq_overhead_us: f.seq_overhead_us,
-                allreduce_latency_us: f.allreduce_latency_us,
-            },
-            None => crate::perf::RooflineParams::default(),
-        }
-    }
-
     /// Looks up a GPU by id (case-insensitive); the error lists the known ids.
     pub fn gpu(&self, id: &str) -> Result<&Gpu> {
         find(&self.gpus, id, "GPU", |g| &g.id)
@@ -468,42 +439,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn fitted_step_time_defaults_are_physical_and_fall_back_by_family() {
-        use crate::perf::{Precision, RooflineParams};
-        use crate::validate::{
-            FIT_ALLREDUCE_US_BOUNDS, FIT_BOUNDS, FIT_LINK_BOUNDS, FIT_SEQ_BOUNDS,
-        };
-        let c = Catalog::builtin();
-        assert!(!c.step_time.is_empty() && c.step_time_source.contains("calibration.json"));
-        let within = |x: f64, (lo, hi): (f64, f64)| x >= lo && x <= hi;
-        for f in &c.step_time {
-            assert!(c.gpus.iter().any(|g| g.family == f.family), "{f:?}");
-            assert!(within(f.compute_efficiency, FIT_BOUNDS[0]), "{f:?}");
-            assert!(within(f.memory_efficiency, FIT_BOUNDS[1]), "{f:?}");
-            assert!(within(f.step_overhead_ms, FIT_BOUNDS[2]), "{f:?}");
-            assert!(within(f.link_efficiency, FIT_LINK_BOUNDS), "{f:?}");
-            assert!(within(f.seq_overhead_us, FIT_SEQ_BOUNDS), "{f:?}");
-            if let Some(l) = f.allreduce_latency_us {
-                assert!(within(l, FIT_ALLREDUCE_US_BOUNDS), "{f:?}");
-            }
-            assert!(f.figures >= 10, "{f:?}");
-        }
-        let h100 = c.gpu("h100-sxm").unwrap();
-        let h200 = c.gpu("h200").unwrap();
-        // One set per family: H100 and H200 share it; BF16 falls back to the FP8 fit.
-        let fp8 = c.step_time_defaults(h100, Precision::Fp8);
-        assert_eq!(fp8, c.step_time_defaults(h200, Precision::Fp8));
-        assert_eq!(fp8, c.step_time_defaults(h100, Precision::Bf16));
-        assert_ne!(fp8, RooflineParams::default());
-        // A family without a fit keeps the generic defaults.
-        let b200 = c.gpu("b200").unwrap();
-        assert_eq!(
-            c.step_time_defaults(b200, Precision::Bf16),
-            RooflineParams::default()
-        );
     }
 
     #[test]

@@ -10,6 +10,35 @@ pub mod roofline;
 use serde::{Deserialize, Serialize};
 
 pub use fit::{PerfSpec, Profile};
+
+use crate::catalog::{Catalog, Gpu};
+
+/// The default step-time parameters for `gpu` at `precision`: its family's fit at that
+/// precision (`src/catalog/step_time.json`), else its family's fit at the other precision, else
+/// the generic defaults.
+pub fn step_time_defaults(catalog: &Catalog, gpu: &Gpu, precision: Precision) -> RooflineParams {
+    let mine = |p: &str| {
+        catalog
+            .step_time
+            .iter()
+            .find(|f| f.family == gpu.family && f.precision == p)
+    };
+    let other = match precision {
+        Precision::Bf16 => "fp8",
+        Precision::Fp8 => "bf16",
+    };
+    match mine(precision.as_str()).or_else(|| mine(other)) {
+        Some(f) => RooflineParams {
+            compute_efficiency: f.compute_efficiency,
+            memory_efficiency: f.memory_efficiency,
+            link_efficiency: f.link_efficiency,
+            step_overhead_ms: f.step_overhead_ms,
+            seq_overhead_us: f.seq_overhead_us,
+            allreduce_latency_us: f.allreduce_latency_us,
+        },
+        None => RooflineParams::default(),
+    }
+}
 pub use roofline::{Roofline, RooflineParams};
 
 /// Weight precision of a deployment.

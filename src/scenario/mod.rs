@@ -189,7 +189,7 @@ impl Scenario {
             &gpu.id,
             replica.tp,
             replica.precision,
-            crate::catalog::Catalog::builtin().step_time_defaults(gpu, replica.precision),
+            crate::perf::step_time_defaults(Catalog::builtin(), gpu, replica.precision),
         )?;
         validate_perf(&params)?;
         Ok(params)
