@@ -354,7 +354,11 @@ pub fn run(
                 name: a.id.clone(),
                 serves: a.serves.clone(),
                 same_model: a.serves_model(&traffic.model),
-                slo_verdict: crate::cost::slo_verdict(a, scenario.slo.as_ref()).to_string(),
+                slo_verdict: crate::cost::slo_verdict(
+                    a,
+                    scenario.slo.as_ref().map(|s| s.latency_targets()),
+                )
+                .to_string(),
                 per_month_usd: s.usd * crate::cost::MONTH_HOURS / span_h,
             })
             .collect();

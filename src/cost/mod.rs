@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Api, Catalog};
 use crate::error::{Error, Result};
+use crate::metrics::LatencyTargets;
 
 pub use api::{api_spend, ApiSpend};
 
@@ -541,7 +542,7 @@ pub fn model_kind(same_model: bool, serves: &str) -> &'static str {
 }
 
 /// An API's published latency against the SLO (see [`ApiCost::slo_verdict`]).
-pub fn slo_verdict(api: &Api, slo: Option<&crate::metrics::SloSpec>) -> &'static str {
+pub fn slo_verdict(api: &Api, slo: Option<LatencyTargets>) -> &'static str {
     let Some(slo) = slo else {
         return "no slo";
     };
@@ -578,7 +579,7 @@ impl CostSpec {
         apis: &[(Api, ApiSpend)],
         traffic_span_s: f64,
         model: &str,
-        slo: Option<&crate::metrics::SloSpec>,
+        slo: Option<LatencyTargets>,
     ) -> CostReport {
         let hours = fleet.span_s / 3600.0;
         let gpu_hours = fleet.gpus as f64 * hours;

@@ -11,6 +11,6 @@ pub mod summary;
 pub mod timeline;
 
 pub use recorder::{Recorder, RejectReason, RequestRecord, Status};
-pub use slo::{SloReport, SloSpec};
+pub use slo::{LatencyTargets, SloReport, SloSpec};
 pub use summary::{Capacity, Dist, Setup, Stability, Summary};
 pub use timeline::{Timeline, TimelineRecorder};

@@ -10,6 +10,16 @@ fn p99() -> f64 {
     99.0
 }
 
+/// The per-request latency targets of an SLO that an API's published latency is compared with
+/// (what the cost report needs of an SLO).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LatencyTargets {
+    /// Time-to-first-token target, seconds.
+    pub ttft_s: Option<f64>,
+    /// Time-per-output-token target, seconds.
+    pub tpot_s: Option<f64>,
+}
+
 /// The scenario's `slo`: per-request latency targets (seconds) and the percentage of requests
 /// that must meet all of them. `{"percentile": 99, "ttft_s": 2}` reads "p99 TTFT at most 2 s".
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -59,6 +69,14 @@ impl SloSpec {
             ));
         }
         Ok(())
+    }
+
+    /// The latency targets APIs are compared with.
+    pub fn latency_targets(&self) -> LatencyTargets {
+        LatencyTargets {
+            ttft_s: self.ttft_s,
+            tpot_s: self.tpot_s,
+        }
     }
 
     /// Whether a completed request meets every target.

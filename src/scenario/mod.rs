@@ -551,7 +551,7 @@ impl RunSpec {
                 &self.traffic.apis,
                 self.traffic.span_s,
                 &self.model.id,
-                self.slo.as_ref(),
+                self.slo.as_ref().map(|s| s.latency_targets()),
             )
         });
         RunResult {
