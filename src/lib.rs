@@ -37,6 +37,7 @@ pub mod scenario;
 pub mod serving;
 pub mod stats;
 pub mod sweep;
+pub mod text;
 pub mod validate;
 pub mod workload;
 

@@ -493,11 +493,11 @@ pub fn breakevens(rows: &[PlanRow], configs: &[String]) -> Vec<Breakeven> {
 }
 
 fn money(x: f64) -> String {
-    crate::report::views::money(x)
+    crate::text::money(x)
 }
 
 fn tokens_m(x: f64) -> String {
-    crate::report::views::tokens_words(x)
+    crate::text::tokens_words(x)
 }
 
 /// The sentence for the volume closest to the workload's own rate: the cheapest configuration
@@ -531,7 +531,7 @@ fn recommend(rows: &[PlanRow], be: &[Breakeven], volumes: &[f64], model: &str) -
             let unused = r.unused_capacity_usd_per_month.unwrap_or(0.0);
             s += &format!(
                 "{}{} meets the SLO for {}/month: GPUs {}, of which {} ({:.0}%) pays for capacity this traffic leaves unused",
-                crate::report::views::fleet_shape(r.replicas.unwrap_or(0), &r.gpu, r.tp),
+                crate::text::fleet_shape(r.replicas.unwrap_or(0), &r.gpu, r.tp),
                 if r.config != r.gpu { format!(" ({})", r.config) } else { String::new() },
                 money(r.per_month_usd.unwrap_or(0.0)),
                 money(gpu_month),
@@ -588,7 +588,7 @@ fn recommend(rows: &[PlanRow], be: &[Breakeven], volumes: &[f64], model: &str) -
         .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd));
     if let Some(a) = cheapest_api.filter(|a| Some(a.name.as_str()) != same.map(|x| x.name.as_str()))
     {
-        let what = crate::report::views::different_model(a.same_model, &a.serves);
+        let what = crate::cost::different_model(a.same_model, &a.serves);
         s += &format!(
             ". The cheapest API, {} ({what}), would cost {}/month{}{}",
             a.name,

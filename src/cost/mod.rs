@@ -541,6 +541,15 @@ pub fn model_kind(same_model: bool, serves: &str) -> &'static str {
     }
 }
 
+/// How an API's model differs from the simulated one, in words.
+pub fn different_model(same_model: bool, serves: &str) -> String {
+    match model_kind(same_model, serves) {
+        "same model" => "same model".into(),
+        "closed model" => "a different, closed model".into(),
+        _ => format!("a different model: {serves}"),
+    }
+}
+
 /// An API's published latency against the SLO (see [`ApiCost::slo_verdict`]).
 pub fn slo_verdict(api: &Api, slo: Option<LatencyTargets>) -> &'static str {
     let Some(slo) = slo else {

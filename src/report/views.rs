@@ -4,26 +4,13 @@
 use super::charts::cost::{CostBar, CostChart};
 use super::charts::latency::{LatencyGroup, LatencyPoint};
 use super::table::Table;
+pub use crate::cost::different_model;
 use crate::metrics::{SloSpec, Summary};
 use crate::sweep::{PointResult, SmallestFleet};
+pub use crate::text::{fleet_shape, money, tokens_words};
 
 fn f(x: f64, digits: usize) -> String {
     format!("{x:.digits$}")
-}
-
-/// "2 replicas of 4 x h100-sxm (TP 4) = 8 GPUs", or "2 x h100-sxm = 2 GPUs" without TP.
-pub fn fleet_shape(replicas: u32, gpu: &str, tp: u32) -> String {
-    let gpus = replicas as u64 * tp as u64;
-    let plural = |n: u64, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    if tp > 1 {
-        format!(
-            "{} of {tp} x {gpu} (TP {tp}) = {}",
-            plural(replicas as u64, "replica"),
-            plural(gpus, "GPU")
-        )
-    } else {
-        format!("{replicas} x {gpu} = {}", plural(gpus, "GPU"))
-    }
 }
 
 /// The sentence a planner looks for first: what one replica serves of this traffic and how much
@@ -446,39 +433,6 @@ pub fn sweep_tables(
         }
     }
     vec![t]
-}
-
-/// How an API's model differs from the simulated one, in words.
-pub fn different_model(same_model: bool, serves: &str) -> String {
-    match crate::cost::model_kind(same_model, serves) {
-        "same model" => "same model".into(),
-        "closed model" => "a different, closed model".into(),
-        _ => format!("a different model: {serves}"),
-    }
-}
-
-/// A token count in words: `3.6 billion`, `250 million`.
-pub fn tokens_words(x: f64) -> String {
-    if x >= 1e12 {
-        format!("{:.1} trillion", x / 1e12)
-    } else if x >= 1e9 {
-        format!("{:.1} billion", x / 1e9)
-    } else {
-        format!("{:.0} million", x / 1e6)
-    }
-}
-
-/// Whole dollars with thousands separators: `$11,131`.
-pub fn money(x: f64) -> String {
-    let s = format!("{:.0}", x.abs());
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    format!("{}${out}", if x < 0.0 { "-" } else { "" })
 }
 
 /// The one line that answers a sweep across all its groups: the cheapest stable fleet meeting
