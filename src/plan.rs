@@ -8,55 +8,14 @@
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::fleet::MAX_REPLICAS;
 use crate::metrics::Summary;
+pub use crate::scenario::axes::PlanSpec;
 use crate::scenario::Scenario;
-use crate::sweep::{FloatAxis, IntAxis, Point, ReplicaAxes, Sweep, SweepAxes, SweepSpec};
-
-fn default_max() -> u32 {
-    64
-}
-
-/// The scenario's `plan`.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PlanSpec {
-    /// Traffic volumes as multiples of the workload's rate: a list, `"0.5,1,2"`, or `"a..b"`
-    /// (a, 2a, 4a, ... up to b).
-    #[serde(default)]
-    pub rate_scales: Option<FloatAxis>,
-    /// GPU types to size (default: the scenario's).
-    #[serde(default)]
-    pub gpus: Option<Vec<String>>,
-    /// Tensor-parallel degrees to size, crossed with `gpus` (default: the scenario's).
-    #[serde(default)]
-    pub tp: Option<IntAxis>,
-    /// Weight precisions to size (`bf16`, `fp8`; default: the scenario's).
-    #[serde(default)]
-    pub precision: Option<Vec<String>>,
-    /// Token budgets per step to size (default: the scenario's).
-    #[serde(default)]
-    pub max_num_batched_tokens: Option<IntAxis>,
-    /// Largest fleet tried per GPU and volume.
-    #[serde(default = "default_max")]
-    pub max_replicas: u32,
-}
-
-impl Default for PlanSpec {
-    fn default() -> Self {
-        PlanSpec {
-            rate_scales: None,
-            gpus: None,
-            tp: None,
-            precision: None,
-            max_num_batched_tokens: None,
-            max_replicas: default_max(),
-        }
-    }
-}
+use crate::sweep::{FloatAxis, Point, ReplicaAxes, Sweep, SweepAxes, SweepSpec};
 
 /// Parses a volume list: `a..b` doubles from a up to b; otherwise comma-separated numbers.
 pub fn parse_volumes(text: &str) -> Result<Vec<f64>> {

@@ -19,12 +19,13 @@ use crate::metrics::SloSpec;
 use crate::metrics::{Setup, Summary};
 use crate::perf::{PerfSpec, Roofline, RooflineParams};
 use crate::serving::{MemoryPlan, Replica, ReplicaConfig, ReplicaSpec};
-use crate::sweep::SweepAxes;
 use crate::time::SimTime;
 use crate::workload::synth::SyntheticSpec;
 use crate::workload::{Request, TraceSpec, Workload};
 
+pub mod axes;
 pub mod capacity;
+pub use axes::{PlanSpec, SweepAxes};
 pub use capacity::ReplicaCapacity;
 
 /// Where requests come from (the scenario's `workload`): exactly one of `trace` and `synthetic`.
@@ -75,7 +76,7 @@ pub struct Scenario {
     pub sweep: Option<SweepAxes>,
     /// Volumes and GPU types for `fleetsim plan`.
     #[serde(default)]
-    pub plan: Option<crate::plan::PlanSpec>,
+    pub plan: Option<PlanSpec>,
 }
 
 impl Scenario {
