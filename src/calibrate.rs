@@ -10,7 +10,7 @@ use rand_distr::{Distribution, Gamma};
 
 use crate::catalog::{Gpu, Model};
 use crate::error::Result;
-use crate::perf::fit::{bench_metric, descend, nelder_mead, BenchRun, Profile};
+use crate::perf::fit::{descend, nelder_mead, BenchRun, Profile};
 use crate::perf::{Precision, RooflineParams};
 use crate::rng::{stream_rng, Stream};
 use crate::scenario::{RunSpec, Scenario, Traffic};
@@ -55,6 +55,15 @@ pub fn replay(base: &RunSpec, run: &BenchRun) -> Result<RunSpec> {
     )?);
     spec.max_concurrency = run.max_concurrency;
     Ok(spec)
+}
+
+/// The figure a benchmark reports, read off a simulated summary.
+pub fn bench_metric(key: &str, s: &crate::metrics::Summary) -> f64 {
+    match key {
+        "mean_ttft_ms" => s.latency.ttft_s.mean * 1e3,
+        "mean_tpot_ms" => s.latency.tpot_s.mean * 1e3,
+        _ => s.throughput.output_tokens_per_s,
+    }
 }
 
 /// Fits the step-time model for `model` on `tp` x `gpu` at `precision` to benchmark runs.

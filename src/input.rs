@@ -5,7 +5,7 @@
 //! [`MAX_JSON_BYTES`].
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -90,6 +90,21 @@ pub fn read_text(path: &Path) -> Result<String> {
         });
     }
     Ok(text)
+}
+
+/// Resolves a path from a scenario: as given if it exists relative to the current directory
+/// (or is absolute), else relative to `base_dir`; if neither exists, the path as given (so the
+/// error names what the user wrote).
+pub fn resolve_path(p: &Path, base_dir: &Path) -> PathBuf {
+    if p.is_absolute() || p.exists() {
+        return p.to_path_buf();
+    }
+    let alt = base_dir.join(p);
+    if alt.exists() {
+        alt
+    } else {
+        p.to_path_buf()
+    }
 }
 
 #[cfg(test)]

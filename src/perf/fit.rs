@@ -327,7 +327,7 @@ impl PerfSpec {
     ) -> Result<RooflineParams> {
         let mut p = defaults;
         if let Some(path) = &self.profile {
-            let path = crate::scenario::resolve_path(path, base_dir);
+            let path = crate::input::resolve_path(path, base_dir);
             let prof = Profile::load(&path)?;
             if prof.model != model
                 || prof.gpu != gpu
@@ -557,15 +557,6 @@ pub fn read_bench_json(path: &Path) -> Result<BenchRun> {
         max_concurrency,
         measured,
     })
-}
-
-/// The figure a benchmark reports, read off a simulated summary.
-pub fn bench_metric(key: &str, s: &crate::metrics::Summary) -> f64 {
-    match key {
-        "mean_ttft_ms" => s.latency.ttft_s.mean * 1e3,
-        "mean_tpot_ms" => s.latency.tpot_s.mean * 1e3,
-        _ => s.throughput.output_tokens_per_s,
-    }
 }
 
 /// Nelder-Mead minimum of `f` over three variables from `x0` with initial steps `step`

@@ -5,7 +5,7 @@
 //! Top-level keys: `seed`, `model`, `gpu`, `workload`, `replica`, `perf`, `fleet`, `slo`,
 //! `cost`, `sweep`. Unknown keys anywhere are errors that name the key and its path.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,8 @@ use crate::serving::{MemoryPlan, Replica, ReplicaConfig, ReplicaSpec};
 use crate::time::SimTime;
 use crate::workload::synth::SyntheticSpec;
 use crate::workload::{Request, TraceSpec, Workload};
+
+pub use crate::input::resolve_path;
 
 pub mod axes;
 pub mod capacity;
@@ -361,21 +363,6 @@ fn validate_perf(p: &RooflineParams) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Resolves a path from a scenario: as given if it exists relative to the current directory
-/// (or is absolute), else relative to `base_dir`; if neither exists, the path as given (so the
-/// error names what the user wrote).
-pub fn resolve_path(p: &Path, base_dir: &Path) -> PathBuf {
-    if p.is_absolute() || p.exists() {
-        return p.to_path_buf();
-    }
-    let alt = base_dir.join(p);
-    if alt.exists() {
-        alt
-    } else {
-        p.to_path_buf()
-    }
 }
 
 /// A validated, ready-to-run scenario.

@@ -371,7 +371,8 @@ fn calibrate_profile_round_trips_through_a_scenario() {
 /// with the same step times within 6%), so the test compares step times, not parameters.
 #[test]
 fn calibrate_from_bench_json_recovers_the_model() {
-    use fleetsim::perf::fit::{bench_metric, read_bench_json};
+    use fleetsim::calibrate::bench_metric;
+    use fleetsim::perf::fit::read_bench_json;
     use fleetsim::perf::RooflineParams;
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
