@@ -337,17 +337,17 @@ pub fn run(
             .or(scenario.replica.tp)
             .unwrap_or(1);
         let per_month = cost.map(|c| c.per_month_usd);
-        let mut cheapest: Option<(f64, String)> = per_month.map(|m| (m, "self-hosted".to_string()));
-        for a in apis.iter().filter(|a| a.slo_verdict != "misses") {
-            if cheapest.as_ref().is_none_or(|c| a.per_month_usd < c.0) {
-                cheapest = Some((a.per_month_usd, a.name.clone()));
-            }
-        }
-        let cheapest_same_model_api = apis
+        let options: Vec<crate::cost::ApiOption> = apis
             .iter()
-            .filter(|a| a.same_model)
-            .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd))
-            .map(|a| a.name.clone());
+            .map(|a| crate::cost::ApiOption {
+                name: &a.name,
+                per_month_usd: a.per_month_usd,
+                same_model: a.same_model,
+                slo_verdict: &a.slo_verdict,
+            })
+            .collect();
+        let (cheapest, cheapest_same_model_api) =
+            crate::cost::cheapest_options(per_month, &options);
         rows.push(PlanRow {
             rate_scale: v,
             requests_per_s: traffic.workload.requests.len() as f64 / traffic.span_s,
@@ -390,7 +390,7 @@ pub fn run(
                 .and_then(|s| s.slo.as_ref())
                 .map(|s| s.attainment),
             apis,
-            cheapest: cheapest.map(|c| c.1).unwrap_or_default(),
+            cheapest,
             cheapest_same_model_api,
         });
     }

@@ -550,6 +550,44 @@ pub fn different_model(same_model: bool, serves: &str) -> String {
     }
 }
 
+/// An API as the choice of the cheapest option sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct ApiOption<'a> {
+    /// API id.
+    pub name: &'a str,
+    /// Its monthly spend, USD.
+    pub per_month_usd: f64,
+    /// Whether it serves the simulated model.
+    pub same_model: bool,
+    /// Its published latency against the SLO ([`slo_verdict`]).
+    pub slo_verdict: &'a str,
+}
+
+/// The cheapest option per month, `self-hosted` (when `fleet_per_month_usd` is given: the fleet
+/// keeps up and meets the SLO) or an API whose published median latency does not miss the SLO
+/// (the first listed wins a tie; empty when there is none), and the cheapest endpoint of the
+/// same model.
+pub fn cheapest_options(
+    fleet_per_month_usd: Option<f64>,
+    apis: &[ApiOption],
+) -> (String, Option<String>) {
+    let mut cheapest: Option<(f64, &str)> = fleet_per_month_usd.map(|m| (m, "self-hosted"));
+    for a in apis.iter().filter(|a| a.slo_verdict != "misses") {
+        if cheapest.is_none_or(|(c, _)| a.per_month_usd < c) {
+            cheapest = Some((a.per_month_usd, a.name));
+        }
+    }
+    let same_model = apis
+        .iter()
+        .filter(|a| a.same_model)
+        .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd))
+        .map(|a| a.name.to_string());
+    (
+        cheapest.map(|c| c.1.to_string()).unwrap_or_default(),
+        same_model,
+    )
+}
+
 /// An API's published latency against the SLO (see [`ApiCost::slo_verdict`]).
 pub fn slo_verdict(api: &Api, slo: Option<LatencyTargets>) -> &'static str {
     let Some(slo) = slo else {
@@ -650,19 +688,17 @@ impl CostSpec {
             })
             .collect();
         let per_month = gpu_month + ops_month + safety_month;
-        let mut cheapest: Option<(f64, String)> = fleet
-            .eligible
-            .then(|| (per_month, "self-hosted".to_string()));
-        for a in api.iter().filter(|a| a.slo_verdict != "misses") {
-            if cheapest.as_ref().is_none_or(|(c, _)| a.per_month_usd < *c) {
-                cheapest = Some((a.per_month_usd, a.name.clone()));
-            }
-        }
-        let cheapest_same_model_api = api
+        let options: Vec<ApiOption> = api
             .iter()
-            .filter(|a| a.same_model)
-            .min_by(|a, b| a.per_month_usd.total_cmp(&b.per_month_usd))
-            .map(|a| a.name.clone());
+            .map(|a| ApiOption {
+                name: &a.name,
+                per_month_usd: a.per_month_usd,
+                same_model: a.same_model,
+                slo_verdict: &a.slo_verdict,
+            })
+            .collect();
+        let (cheapest, cheapest_same_model_api) =
+            cheapest_options(fleet.eligible.then_some(per_month), &options);
         CostReport {
             gpu_usd_per_hour: p,
             gpu_price_provider: price.provider.clone(),
@@ -694,7 +730,7 @@ impl CostSpec {
             ops_usd_per_month: ops_month,
             safety_usd_per_month: safety_month,
             api,
-            cheapest: cheapest.map(|c| c.1).unwrap_or_default(),
+            cheapest,
             cheapest_same_model_api,
         }
     }

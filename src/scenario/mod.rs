@@ -491,9 +491,7 @@ impl RunSpec {
             seed: self.seed,
         };
         let span_s = summary.sim.simulated_s;
-        let window_s = self.traffic.span_s;
-        // Rejected requests (longer than any replica accepts) are not load a fleet can serve.
-        let offered = (summary.requests.arrived - summary.requests.rejected) as f64 / window_s;
+        let offered = self.offered_per_s(&summary);
         summary.capacity = capacity.map(|c| {
             let fleet = c.requests_per_s * self.fleet.replicas as f64;
             crate::metrics::Capacity {
@@ -548,6 +546,12 @@ impl RunSpec {
         }
     }
 
+    /// Offered load, requests per second: arrivals over the arrival window. Rejected requests
+    /// (longer than any replica accepts) are not load a fleet can serve.
+    fn offered_per_s(&self, s: &Summary) -> f64 {
+        (s.requests.arrived - s.requests.rejected) as f64 / self.traffic.span_s
+    }
+
     /// Whether the fleet kept up with its arrivals (see [`crate::metrics::Stability`]).
     fn stability(
         &self,
@@ -555,9 +559,8 @@ impl RunSpec {
         records: &[crate::metrics::RequestRecord],
         capacity: Option<&ReplicaCapacity>,
     ) -> crate::metrics::Stability {
-        let window_s = self.traffic.span_s;
-        let served = capacity::served_fraction(records, window_s);
-        let offered = (s.requests.arrived - s.requests.rejected) as f64 / window_s;
+        let served = capacity::served_fraction(records, self.traffic.span_s);
+        let offered = self.offered_per_s(s);
         let mut reason = None;
         if served < capacity::KEEPS_UP {
             reason = Some(format!(
