@@ -13,7 +13,9 @@ import os
 import re
 import sys
 
-ORDER = ["workload", "perf", "serving", "fleet", "metrics", "cost", "scenario",
+# cost and metrics come before serving: pricing needs only the catalog and the workload, and the
+# replica writes what it does into the metrics recorder (docs/ARCHITECTURE.md, "The pipeline").
+ORDER = ["workload", "perf", "cost", "metrics", "serving", "fleet", "scenario",
          "sweep", "plan", "calibrate", "validate", "report", "cli"]
 BASE = {"error", "input", "named", "stats", "engine", "time", "rng", "catalog", "text", "lib",
         "main"}

@@ -17,6 +17,65 @@ use crate::time::SimTime;
 use crate::workload::block_hash::chain;
 use crate::workload::Request;
 
+/// The per-request latency targets of an SLO that an API's published latency is compared with
+/// (what the cost report needs of an SLO; `metrics::SloSpec::latency_targets` makes one).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LatencyTargets {
+    /// Time-to-first-token target, seconds.
+    pub ttft_s: Option<f64>,
+    /// Time-per-output-token target, seconds.
+    pub tpot_s: Option<f64>,
+}
+
+/// How an API relates to the simulated model, for labels: `same model`, `closed model` or
+/// `other model`.
+pub fn model_kind(same_model: bool, serves: &str) -> &'static str {
+    if same_model {
+        "same model"
+    } else if serves == "closed" {
+        "closed model"
+    } else {
+        "other model"
+    }
+}
+
+/// How an API's model differs from the simulated one, in words.
+pub fn different_model(same_model: bool, serves: &str) -> String {
+    match model_kind(same_model, serves) {
+        "same model" => "same model".into(),
+        "closed model" => "a different, closed model".into(),
+        _ => format!("a different model: {serves}"),
+    }
+}
+
+/// An API's published latency against the SLO (see [`super::ApiCost::slo_verdict`]).
+pub fn slo_verdict(api: &Api, slo: Option<LatencyTargets>) -> &'static str {
+    let Some(slo) = slo else {
+        return "no slo";
+    };
+    let l = api.latency.as_ref();
+    let ttft = l.and_then(|l| l.median_ttft_s);
+    let tps = l.and_then(|l| l.median_output_tokens_per_s);
+    let mut compared = false;
+    if let (Some(target), Some(t)) = (slo.ttft_s, ttft) {
+        compared = true;
+        if t > target {
+            return "misses";
+        }
+    }
+    if let (Some(target), Some(r)) = (slo.tpot_s, tps) {
+        compared = true;
+        if r > 0.0 && 1.0 / r > target {
+            return "misses";
+        }
+    }
+    if compared {
+        "median within"
+    } else {
+        "unknown"
+    }
+}
+
 /// What one API charges for a list of requests.
 #[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
 pub struct ApiSpend {

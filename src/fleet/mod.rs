@@ -4,20 +4,22 @@
 
 pub mod routers;
 pub mod sim;
+pub mod view;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::serving::Replica;
 use crate::workload::Request;
 
 pub use routers::RouterKind;
 pub use sim::{Event, SimOutput, Simulation};
+pub use view::{FleetView, ReplicaView};
 
 /// Picks the replica for each arriving request.
 pub trait Router: Send {
-    /// Index into `replicas` of the replica that serves `req`.
-    fn route(&mut self, req: &Request, replicas: &[Replica]) -> usize;
+    /// Index into `replicas` of the replica that serves `req`; routers read replicas only
+    /// through the view.
+    fn route(&mut self, req: &Request, replicas: &dyn FleetView) -> usize;
 }
 
 fn one() -> u32 {

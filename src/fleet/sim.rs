@@ -5,7 +5,7 @@
 
 use super::Router;
 use crate::engine::EventQueue;
-use crate::metrics::{Recorder, Timeline, TimelineRecorder};
+use crate::metrics::{Recorder, ReplicaTotals, Summary, Timeline, TimelineRecorder};
 use crate::serving::{Replica, StepOutcome};
 use crate::time::SimTime;
 use crate::workload::Request;
@@ -56,12 +56,26 @@ pub const PROGRESS_EVERY: u64 = 1 << 16;
 pub struct SimOutput {
     /// Per-request records and samples.
     pub recorder: Recorder,
-    /// The replicas in their final state (busy time, KV peaks, preemptions).
-    pub replicas: Vec<Replica>,
+    /// What each replica did (busy time, steps, KV peaks, preemptions, prefix hits).
+    pub replicas: Vec<ReplicaTotals>,
     /// End of the simulated span (the horizon when one was set, else the last event).
     pub end: SimTime,
     /// Binned time series, when asked for.
     pub timeline: Option<Timeline>,
+}
+
+impl SimOutput {
+    /// The summary of this run (`requests`: the simulated requests; `gpus_per_replica`: the
+    /// tensor-parallel degree). Capacity, stability, SLO and cost are left for the caller.
+    pub fn summarize(&self, requests: &[Request], gpus_per_replica: u32) -> Summary {
+        Summary::new(
+            &self.recorder,
+            &self.replicas,
+            self.end,
+            requests,
+            gpus_per_replica,
+        )
+    }
 }
 
 impl<'a> Simulation<'a> {
@@ -203,7 +217,7 @@ impl<'a> Simulation<'a> {
         }
         SimOutput {
             recorder: self.rec,
-            replicas: self.replicas,
+            replicas: self.replicas.iter().map(Replica::totals).collect(),
             end,
             timeline: self.timeline.map(|t| t.finish(end)),
         }

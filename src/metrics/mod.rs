@@ -9,8 +9,10 @@ pub mod recorder;
 pub mod slo;
 pub mod summary;
 pub mod timeline;
+pub mod totals;
 
 pub use recorder::{Recorder, RejectReason, RequestRecord, Status};
-pub use slo::{LatencyTargets, SloReport, SloSpec};
+pub use slo::{SloReport, SloSpec};
 pub use summary::{Capacity, Dist, Setup, Stability, Summary};
 pub use timeline::{Timeline, TimelineRecorder};
+pub use totals::ReplicaTotals;

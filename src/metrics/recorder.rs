@@ -134,12 +134,23 @@ impl Recorder {
         self.records[req].status = Status::Rejected(why);
     }
 
-    /// Request `req` had tokens scheduled for the first time (no-op after the first).
-    pub fn scheduled(&mut self, req: usize, now: SimTime) {
+    /// Request `req` had tokens scheduled at `now`, with `cached_tokens` of its prompt found in
+    /// the prefix cache. Only the first scheduling is recorded (a preempted request is scheduled
+    /// again); returns whether this was the first.
+    pub fn scheduled(&mut self, req: usize, now: SimTime, cached_tokens: u32) -> bool {
         let r = &mut self.records[req];
-        if r.scheduled.is_none() {
-            r.scheduled = Some(now);
+        if r.scheduled.is_some() {
+            return false;
         }
+        r.scheduled = Some(now);
+        r.cached_tokens = cached_tokens;
+        true
+    }
+
+    /// Request `req` has produced `generated` tokens so far (for requests still decoding when a
+    /// horizon ends the run, whose tokens the replica tracks in aggregate).
+    pub fn progress(&mut self, req: usize, generated: u32) {
+        self.records[req].generated = generated;
     }
 
     /// Request `req` produced one token at `now` outside a batch-wide decode (the token that ends

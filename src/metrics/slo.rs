@@ -3,21 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::recorder::{RequestRecord, Status};
+use crate::cost::LatencyTargets;
 use crate::error::{Error, Result};
 use crate::workload::Request;
 
 fn p99() -> f64 {
     99.0
-}
-
-/// The per-request latency targets of an SLO that an API's published latency is compared with
-/// (what the cost report needs of an SLO).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct LatencyTargets {
-    /// Time-to-first-token target, seconds.
-    pub ttft_s: Option<f64>,
-    /// Time-per-output-token target, seconds.
-    pub tpot_s: Option<f64>,
 }
 
 /// The scenario's `slo`: per-request latency targets (seconds) and the percentage of requests

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::recorder::Status;
 use super::slo::SloReport;
+use super::{Recorder, ReplicaTotals};
 use crate::cost::CostReport;
-use crate::fleet::SimOutput;
 use crate::stats::{percentile_sorted, LogHistogram};
+use crate::time::SimTime;
 use crate::workload::Request;
 
 /// Distribution summary of a latency, seconds. With no samples (nothing completed) it is
@@ -341,9 +342,15 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Reduces a finished simulation. `gpus_per_replica` is the tensor-parallel degree.
-    pub fn new(out: &SimOutput, requests: &[Request], gpus_per_replica: u32) -> Summary {
-        let rec = &out.recorder;
+    /// Reduces a finished simulation: its recorder, each replica's totals and the end of the
+    /// simulated span. `gpus_per_replica` is the tensor-parallel degree.
+    pub fn new(
+        rec: &Recorder,
+        replicas: &[ReplicaTotals],
+        end: SimTime,
+        requests: &[Request],
+        gpus_per_replica: u32,
+    ) -> Summary {
         let mut s = Summary::default();
         let (mut ttft, mut tpot, mut e2e, mut queue) = (vec![], vec![], vec![], vec![]);
         let (mut in_tok, mut out_tok) = (0u64, 0u64);
@@ -386,7 +393,7 @@ impl Summary {
             e2e_s: Dist::from_samples(&mut e2e),
             queue_s: Dist::from_samples(&mut queue),
         };
-        let span = out.end.as_secs_f64();
+        let span = end.as_secs_f64();
         let per_s = |x: f64| if span > 0.0 { x / span } else { 0.0 };
         s.throughput = Throughput {
             requests_per_s: per_s(s.requests.completed as f64),
@@ -395,36 +402,34 @@ impl Summary {
             completed_input_tokens: in_tok,
             completed_output_tokens: out_tok,
         };
-        let busy_s: f64 = out.replicas.iter().map(|r| r.busy_ns as f64 / 1e9).sum();
-        let count = out.replicas.len() as u64 * gpus_per_replica as u64;
+        let busy_s: f64 = replicas.iter().map(|r| r.busy_ns as f64 / 1e9).sum();
+        let count = replicas.len() as u64 * gpus_per_replica as u64;
         let provisioned = count as f64 * span;
         s.gpu = Gpu {
             count,
-            busy_fraction: per_s(busy_s / out.replicas.len() as f64),
+            busy_fraction: per_s(busy_s / replicas.len() as f64),
             busy_gpu_s: busy_s * gpus_per_replica as f64,
             provisioned_gpu_s: provisioned,
         };
-        let cap = out
-            .replicas
+        let cap = replicas
             .iter()
-            .map(|r| r.kv_capacity_blocks())
+            .map(|r| r.kv_capacity_blocks)
             .max()
             .unwrap_or(0);
         s.kv = Kv {
             capacity_blocks: cap,
-            block_size: out.replicas[0].block_size(),
-            capacity_tokens: cap * out.replicas[0].block_size() as u64,
-            peak_used_fraction: out
-                .replicas
+            block_size: replicas[0].block_size,
+            capacity_tokens: cap * replicas[0].block_size as u64,
+            peak_used_fraction: replicas
                 .iter()
-                .map(|r| r.kv_peak_used_blocks() as f64 / r.kv_capacity_blocks().max(1) as f64)
+                .map(|r| r.kv_peak_used_blocks as f64 / r.kv_capacity_blocks.max(1) as f64)
                 .fold(0.0, f64::max),
         };
-        s.preemptions = out.replicas.iter().map(|r| r.preemptions).sum();
-        let hit: u64 = out.replicas.iter().map(|r| r.prefix.hit_tokens).sum();
-        let prompt: u64 = out.replicas.iter().map(|r| r.prefix.prompt_tokens).sum();
+        s.preemptions = replicas.iter().map(|r| r.preemptions).sum();
+        let hit: u64 = replicas.iter().map(|r| r.prefix_hit_tokens).sum();
+        let prompt: u64 = replicas.iter().map(|r| r.prompt_tokens).sum();
         s.prefix_cache = PrefixCache {
-            enabled: out.replicas[0].prefix_caching(),
+            enabled: replicas[0].prefix_caching,
             hit_rate: if prompt > 0 {
                 hit as f64 / prompt as f64
             } else {
@@ -432,15 +437,15 @@ impl Summary {
             },
             hit_tokens: hit,
             prompt_tokens: prompt,
-            evicted_blocks: out.replicas.iter().map(|r| r.kv_evicted_blocks()).sum(),
+            evicted_blocks: replicas.iter().map(|r| r.kv_evicted_blocks).sum(),
         };
         s.sim = Sim {
             events: rec.events,
             simulated_s: span,
-            steps: out.replicas.iter().map(|r| r.steps).sum(),
-            mean_requests_in_system: rec.mean_in_system(out.end),
-            prefill_tokens_computed: out.replicas.iter().map(|r| r.prefill_tokens).sum(),
-            decode_tokens_computed: out.replicas.iter().map(|r| r.decode_tokens).sum(),
+            steps: replicas.iter().map(|r| r.steps).sum(),
+            mean_requests_in_system: rec.mean_in_system(end),
+            prefill_tokens_computed: replicas.iter().map(|r| r.prefill_tokens).sum(),
+            decode_tokens_computed: replicas.iter().map(|r| r.decode_tokens).sum(),
         };
         s
     }

@@ -471,7 +471,7 @@ impl RunSpec {
             sim = sim.with_timeline(SimTime::from_secs_f64((span / 400.0).max(1.0)));
         }
         let out = sim.run();
-        let mut summary = Summary::new(&out, requests, self.replica.tp);
+        let mut summary = out.summarize(requests, self.replica.tp);
         summary.setup = Setup {
             model: self.model.id.clone(),
             gpu: self.gpu.id.clone(),

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::perf::Precision;
 
 pub use memory::MemoryPlan;
-pub use replica::{PrefixStats, Replica, StepOutcome};
+pub use replica::{Replica, StepOutcome};
 
 /// Element type of the KV cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use super::kv::BlockPool;
 use super::memory::MemoryPlan;
 use super::ReplicaConfig;
-use crate::metrics::{Recorder, RejectReason};
+use crate::metrics::{Recorder, RejectReason, ReplicaTotals};
 use crate::perf::{BatchShape, PrefillChunk, StepTimeModel};
 use crate::time::SimTime;
 use crate::workload::block_hash::Chain;
@@ -120,15 +120,6 @@ pub enum StepOutcome {
     Idle,
 }
 
-/// Prefix-cache counters of a replica.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PrefixStats {
-    /// Prompt tokens of requests at their first scheduling.
-    pub prompt_tokens: u64,
-    /// Of those, tokens found in the cache.
-    pub hit_tokens: u64,
-}
-
 /// One replica: scheduler, KV pool and step-time model.
 pub struct Replica {
     /// Index in the fleet.
@@ -162,18 +153,8 @@ pub struct Replica {
     spare_prefills: Vec<(u64, u32)>,
     spare_seqs: Vec<u64>,
     hits: Vec<u32>,
-    /// Time with a step in flight, ns.
-    pub busy_ns: u64,
-    /// Steps executed.
-    pub steps: u64,
-    /// Preemptions.
-    pub preemptions: u64,
-    /// Prefix-cache counters.
-    pub prefix: PrefixStats,
-    /// Prompt (and recomputed) tokens computed in prefill chunks.
-    pub prefill_tokens: u64,
-    /// Tokens computed by decode steps.
-    pub decode_tokens: u64,
+    /// What it has done so far (the KV fields are filled in by [`Replica::totals`]).
+    totals: ReplicaTotals,
 }
 
 fn div_ceil(a: u64, b: u64) -> u64 {
@@ -219,12 +200,23 @@ impl Replica {
             spare_prefills: Vec::new(),
             spare_seqs: Vec::new(),
             hits: Vec::new(),
-            busy_ns: 0,
-            steps: 0,
-            preemptions: 0,
-            prefix: PrefixStats::default(),
-            prefill_tokens: 0,
-            decode_tokens: 0,
+            totals: ReplicaTotals {
+                block_size: cfg.block_size,
+                prefix_caching: cfg.prefix_caching,
+                ..ReplicaTotals::default()
+            },
+        }
+    }
+
+    /// What this replica has done so far: busy time, steps, tokens computed, preemptions,
+    /// prefix-cache hits and KV use. A simulation hands these back, not the replicas.
+    pub fn totals(&self) -> ReplicaTotals {
+        ReplicaTotals {
+            kv_capacity_blocks: self.kv.total(),
+            kv_peak_used_blocks: self.kv.peak_used(),
+            kv_used_blocks_at_end: self.kv.used(),
+            kv_evicted_blocks: self.kv.evicted(),
+            ..self.totals.clone()
         }
     }
 
@@ -246,16 +238,6 @@ impl Replica {
     /// KV blocks in use now.
     pub fn kv_used_blocks(&self) -> u64 {
         self.kv.used()
-    }
-
-    /// Whether prefix caching is on.
-    pub fn prefix_caching(&self) -> bool {
-        self.kv.caching()
-    }
-
-    /// Cached blocks evicted to make room.
-    pub fn kv_evicted_blocks(&self) -> u64 {
-        self.kv.evicted()
     }
 
     /// Requests waiting to be scheduled.
@@ -395,7 +377,7 @@ impl Replica {
         let r = &requests[run.req as usize];
         Self::register_full(&mut self.kv, r, self.bs, &mut run, kv_tokens);
         self.kv.release_all(&run.table);
-        self.preemptions += 1;
+        self.totals.preemptions += 1;
         // A decoder's latest token came at the end of the previous step, which is now.
         rec.preempted(run.req as usize, generated, now);
         self.waiting.push_front(Waiting {
@@ -577,10 +559,9 @@ impl Replica {
             for _ in 0..new_blocks {
                 table.push(self.kv.allocate().expect("free blocks were counted"));
             }
-            if rec.records[w.req as usize].scheduled.is_none() {
-                self.prefix.prompt_tokens += r.input_tokens as u64;
-                self.prefix.hit_tokens += cached as u64;
-                rec.records[w.req as usize].cached_tokens = cached;
+            if rec.scheduled(w.req as usize, now, cached) {
+                self.totals.prompt_tokens += r.input_tokens as u64;
+                self.totals.prefix_hit_tokens += cached as u64;
             }
             let seq = self.next_seq;
             self.next_seq += 1;
@@ -604,7 +585,6 @@ impl Replica {
             );
             self.owed += self.running[&seq].owed();
             self.prefilling.insert(seq);
-            rec.scheduled(w.req as usize, now);
             budget -= n;
             prefills.push((seq, n));
         }
@@ -644,8 +624,8 @@ impl Replica {
             }
         }
         let dur = self.perf.step_time_ns(&self.shape);
-        self.decode_tokens += decode_seqs as u64;
-        self.prefill_tokens += prefills.iter().map(|p| p.1 as u64).sum::<u64>();
+        self.totals.decode_tokens += decode_seqs as u64;
+        self.totals.prefill_tokens += prefills.iter().map(|p| p.1 as u64).sum::<u64>();
         self.plan = Some(Plan {
             k,
             start: now,
@@ -670,8 +650,8 @@ impl Replica {
         };
         let k = plan.k;
         let dur = now.saturating_sub(plan.start).as_nanos();
-        self.busy_ns += dur;
-        self.steps += 1;
+        self.totals.busy_ns += dur;
+        self.totals.steps += 1;
 
         // Every decoder got one token; those on their last token finish. Under multi-step
         // scheduling the tokens of a run reach the client together at its end, so the
@@ -756,7 +736,7 @@ impl Replica {
     pub fn flush_progress(&self, rec: &mut Recorder) {
         for run in self.running.values() {
             if let Phase::Decode { k_join, g_join } = run.phase {
-                rec.records[run.req as usize].generated = g_join + (self.k - k_join) as u32;
+                rec.progress(run.req as usize, g_join + (self.k - k_join) as u32);
             }
         }
     }
@@ -930,7 +910,7 @@ mod tests {
         let mut rep = replica(8, 2048, 4);
         let reqs = [req(0, 0, 16, 40), req(1, 0, 16, 40)];
         let rec = drain(&mut rep, &reqs);
-        assert!(rep.preemptions >= 1);
+        assert!(rep.totals().preemptions >= 1);
         assert!(rec.records[1].preemptions >= 1);
         assert_eq!(
             rec.records[0].preemptions, 0,
@@ -950,7 +930,7 @@ mod tests {
         let mut rep = replica_with(8, 2048, 4, SchedulerPolicy::GuaranteedNoEvict);
         let reqs = [req(0, 0, 16, 40), req(1, 0, 16, 40)];
         let rec = drain(&mut rep, &reqs);
-        assert_eq!(rep.preemptions, 0);
+        assert_eq!(rep.totals().preemptions, 0);
         let first_done = rec.records[0].finish.unwrap();
         assert_eq!(rec.records[1].scheduled, Some(first_done));
         assert!(rec.records[1].finish.is_some());
@@ -958,7 +938,7 @@ mod tests {
         let mut rep = replica_with(8, 2048, 8, SchedulerPolicy::GuaranteedNoEvict);
         let rec = drain(&mut rep, &reqs);
         assert_eq!(rec.records[1].scheduled, Some(SimTime::ZERO));
-        assert_eq!(rep.preemptions, 0);
+        assert_eq!(rep.totals().preemptions, 0);
     }
 
     /// Runs a replica with 1 ms steps: request 0 at time 0, request 1 joining at 2 ms.

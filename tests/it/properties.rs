@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use fleetsim::catalog::Catalog;
 use fleetsim::fleet::Simulation;
-use fleetsim::metrics::{Status, Summary};
+use fleetsim::metrics::Status;
 use fleetsim::perf::{Precision, Roofline, RooflineParams};
 use fleetsim::serving::{MemoryPlan, Replica, ReplicaSpec, SchedulerPolicy};
 use fleetsim::time::SimTime;
@@ -113,7 +113,7 @@ proptest! {
         let requests = build(&gens, block);
         let rep = Replica::new(0, &cfg, &mem, perf);
         let out = Simulation::new(&requests, vec![rep], None).with_invariant_checks().run();
-        let s = Summary::new(&out, &requests, 1);
+        let s = out.summarize(&requests, 1);
         prop_assert_eq!(s.requests.arrived, requests.len() as u64);
         prop_assert_eq!(s.requests.completed + s.requests.rejected, s.requests.arrived);
         prop_assert_eq!(s.requests.unfinished, 0);
@@ -127,8 +127,8 @@ proptest! {
                 other => prop_assert!(false, "request {} ended {:?}", r.id, other),
             }
         }
-        prop_assert!(out.replicas[0].kv_peak_used_blocks() <= kv_blocks);
-        prop_assert_eq!(out.replicas[0].kv_used_blocks(), 0);
+        prop_assert!(out.replicas[0].kv_peak_used_blocks <= kv_blocks);
+        prop_assert_eq!(out.replicas[0].kv_used_blocks_at_end, 0);
         if !caching {
             prop_assert_eq!(s.prefix_cache.hit_tokens, 0);
         }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{FleetSpec, Router};
 use crate::error::{Error, Result};
-use crate::serving::Replica;
+use crate::fleet::FleetView;
 
 pub use least_kv::LeastKv;
 pub use least_outstanding::LeastOutstanding;
@@ -90,11 +90,14 @@ pub fn build(kind: RouterKind, spec: &FleetSpec, seed: u64) -> Box<dyn Router> {
 }
 
 /// The replica with the fewest outstanding requests (lowest index on ties).
-pub(crate) fn least_loaded(replicas: &[Replica]) -> usize {
+pub(crate) fn least_loaded(replicas: &dyn FleetView) -> usize {
     let mut best = 0;
-    for (i, r) in replicas.iter().enumerate().skip(1) {
-        if r.outstanding() < replicas[best].outstanding() {
+    let mut best_load = replicas.get(0).outstanding();
+    for i in 1..replicas.len() {
+        let load = replicas.get(i).outstanding();
+        if load < best_load {
             best = i;
+            best_load = load;
         }
     }
     best

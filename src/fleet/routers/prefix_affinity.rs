@@ -4,8 +4,7 @@
 //! lightseekorg/smg docs/getting-started/load-balancing.md).
 
 use super::least_loaded;
-use crate::fleet::Router;
-use crate::serving::Replica;
+use crate::fleet::{FleetView, Router};
 use crate::workload::block_hash::Chain;
 use crate::workload::Request;
 
@@ -31,9 +30,9 @@ impl PrefixAffinity {
 }
 
 impl Router for PrefixAffinity {
-    fn route(&mut self, req: &Request, replicas: &[Replica]) -> usize {
+    fn route(&mut self, req: &Request, replicas: &dyn FleetView) -> usize {
         let least = least_loaded(replicas);
-        let bs = replicas[0].block_size();
+        let bs = replicas.get(0).block_size();
         self.chain.hashes.clear();
         self.chain.public = 0;
         self.chain
@@ -43,11 +42,14 @@ impl Router for PrefixAffinity {
         }
         let mut best = least;
         let mut best_len = 0;
-        for (i, r) in replicas.iter().enumerate() {
+        for i in 0..replicas.len() {
+            let r = replicas.get(i);
             let len = r.cached_prefix_blocks(&self.chain.hashes);
             // Ties go to the less loaded replica.
             if len > best_len
-                || (len == best_len && len > 0 && r.outstanding() < replicas[best].outstanding())
+                || (len == best_len
+                    && len > 0
+                    && r.outstanding() < replicas.get(best).outstanding())
             {
                 best = i;
                 best_len = len;
@@ -56,7 +58,10 @@ impl Router for PrefixAffinity {
         if best_len == 0 {
             return least;
         }
-        let (load, min) = (replicas[best].outstanding(), replicas[least].outstanding());
+        let (load, min) = (
+            replicas.get(best).outstanding(),
+            replicas.get(least).outstanding(),
+        );
         if load > min + self.margin as usize && load as f64 > self.ratio * min as f64 {
             least
         } else {

@@ -3,9 +3,8 @@
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use crate::fleet::Router;
+use crate::fleet::{FleetView, Router};
 use crate::rng::{stream_rng, Stream};
-use crate::serving::Replica;
 use crate::workload::Request;
 
 /// Sends each request to a replica chosen uniformly at random (the router's own seeded stream).
@@ -23,7 +22,7 @@ impl RandomRouter {
 }
 
 impl Router for RandomRouter {
-    fn route(&mut self, _req: &Request, replicas: &[Replica]) -> usize {
+    fn route(&mut self, _req: &Request, replicas: &dyn FleetView) -> usize {
         self.rng.gen_range(0..replicas.len())
     }
 }

@@ -1,7 +1,6 @@
 //! Round-robin routing.
 
-use crate::fleet::Router;
-use crate::serving::Replica;
+use crate::fleet::{FleetView, Router};
 use crate::workload::Request;
 
 /// Sends requests to replicas in turn.
@@ -11,7 +10,7 @@ pub struct RoundRobin {
 }
 
 impl Router for RoundRobin {
-    fn route(&mut self, _req: &Request, replicas: &[Replica]) -> usize {
+    fn route(&mut self, _req: &Request, replicas: &dyn FleetView) -> usize {
         let i = self.next % replicas.len();
         self.next = i + 1;
         i

@@ -1,9 +1,8 @@
 //! Session-affinity routing by consistent hashing.
 
 use super::least_loaded;
-use crate::fleet::Router;
+use crate::fleet::{FleetView, Router};
 use crate::rng::mix64;
-use crate::serving::Replica;
 use crate::workload::Request;
 
 /// Points per replica on the hash ring (as ketama-style consistent hashing uses, so sessions
@@ -29,7 +28,7 @@ impl SessionAffinity {
 }
 
 impl Router for SessionAffinity {
-    fn route(&mut self, req: &Request, replicas: &[Replica]) -> usize {
+    fn route(&mut self, req: &Request, replicas: &dyn FleetView) -> usize {
         let Some(session) = req.session else {
             return least_loaded(replicas);
         };
