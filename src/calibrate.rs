@@ -4,7 +4,6 @@
 //! measured ones (least squares on log error, coordinate descent with golden-section searches).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use rand_distr::{Distribution, Gamma};
 
@@ -13,13 +12,14 @@ use crate::error::Result;
 use crate::perf::fit::{descend, nelder_mead, BenchRun, Profile};
 use crate::perf::{Precision, RooflineParams};
 use crate::rng::{stream_rng, Stream};
-use crate::scenario::{RunSpec, Scenario, Traffic};
+use crate::scenario::{Overrides, Prepared, RunSpec, Scenario};
 use crate::time::SimTime;
 use crate::workload::{Request, Workload};
 
-/// The run that replays one benchmark file on `base`'s replica: its lengths in order, sent at
-/// its rate (gamma gaps of its burstiness, seeded) or all at once, under its concurrency limit.
-pub fn replay(base: &RunSpec, run: &BenchRun) -> Result<RunSpec> {
+/// The run that replays one benchmark file on the prepared scenario's replica: its lengths in
+/// order, sent at its rate (gamma gaps of its burstiness, seeded) or all at once, under its
+/// concurrency limit.
+pub fn replay(base: &Prepared, run: &BenchRun) -> Result<RunSpec> {
     let mut rng = stream_rng(1, Stream::Arrivals);
     let gaps = run.request_rate.map(|r| {
         let shape = run.burstiness;
@@ -46,15 +46,9 @@ pub fn replay(base: &RunSpec, run: &BenchRun) -> Result<RunSpec> {
             r
         })
         .collect();
-    let mut spec = base.clone();
-    spec.traffic = Arc::new(Traffic::new(
-        Workload::finish(requests, vec![]),
-        &spec.cost,
-        None,
-        &spec.model.id,
-    )?);
-    spec.max_concurrency = run.max_concurrency;
-    Ok(spec)
+    base.clone()
+        .with_workload(Workload::finish(requests, vec![]), run.max_concurrency)?
+        .run_spec(&Overrides::default())
 }
 
 /// The figure a benchmark reports, read off a simulated summary.
@@ -84,7 +78,7 @@ pub fn fit_bench(
         precision.as_str(),
         gpu.id
     );
-    let base = Scenario::from_json(&scenario, Path::new("calibrate"))?.resolve(Path::new("."))?;
+    let base = Scenario::from_json(&scenario, Path::new("calibrate"))?.prepare(Path::new("."))?;
     let specs: Vec<RunSpec> = runs
         .iter()
         .map(|r| replay(&base, r))

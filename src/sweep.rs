@@ -10,12 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
-use crate::fleet::{FleetSpec, RouterKind, MAX_REPLICAS};
+use crate::fleet::{RouterKind, MAX_REPLICAS};
 use crate::metrics::Summary;
 use crate::perf::Precision;
-pub use crate::scenario::axes::{parse_int_axis, FloatAxis, IntAxis, SweepAxes};
-use crate::scenario::{ReplicaCapacity, RunSpec, Scenario, Traffic};
-use crate::serving::{MemoryPlan, ReplicaSpec};
+pub use crate::scenario::axes::{parse_int_axis, FloatAxis, IntAxis, ReplicaAxes, SweepAxes};
+use crate::scenario::{Overrides, Prepared, ReplicaCapacity, RunSpec, Scenario, Traffic};
 
 /// Validated sweep axes.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,57 +30,6 @@ pub struct SweepSpec {
     pub replica: Vec<ReplicaAxes>,
     /// Rate scales.
     pub rate_scale: Vec<f64>,
-}
-
-/// Replica settings a sweep point sets (null: the scenario's own or the default).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ReplicaAxes {
-    /// Tensor-parallel GPUs per replica.
-    pub tp: Option<u32>,
-    /// Weight precision.
-    pub precision: Option<Precision>,
-    /// Most sequences per batch.
-    pub max_num_seqs: Option<u32>,
-    /// Token budget per step.
-    pub max_num_batched_tokens: Option<u32>,
-}
-
-impl ReplicaAxes {
-    /// The scenario's replica settings with these applied.
-    pub fn apply(&self, rs: &ReplicaSpec) -> ReplicaSpec {
-        let mut rs = rs.clone();
-        if self.tp.is_some() {
-            rs.tp = self.tp;
-        }
-        if self.precision.is_some() {
-            rs.precision = self.precision;
-        }
-        if self.max_num_seqs.is_some() {
-            rs.max_num_seqs = self.max_num_seqs;
-        }
-        if self.max_num_batched_tokens.is_some() {
-            rs.max_num_batched_tokens = self.max_num_batched_tokens;
-        }
-        rs
-    }
-
-    /// "tp 4 / fp8 / max_num_seqs 64 / max_num_batched_tokens 2048", the set fields only.
-    pub fn label(&self) -> String {
-        let mut v = Vec::new();
-        if let Some(t) = self.tp {
-            v.push(format!("tp {t}"));
-        }
-        if let Some(p) = self.precision {
-            v.push(p.as_str().to_string());
-        }
-        if let Some(m) = self.max_num_seqs {
-            v.push(format!("max_num_seqs {m}"));
-        }
-        if let Some(m) = self.max_num_batched_tokens {
-            v.push(format!("max_num_batched_tokens {m}"));
-        }
-        v.join(" / ")
-    }
 }
 
 impl SweepSpec {
@@ -287,77 +235,44 @@ pub struct PointResult {
     pub summary: Option<Summary>,
 }
 
-/// The shared inputs of a sweep: the scenario, its base run, and the workload at each scale.
+/// The shared inputs of a sweep: the prepared scenario (its workload loaded once and scaled to
+/// each rate scale) and the axes.
 pub struct Sweep {
-    scenario: Scenario,
-    base: RunSpec,
-    base_dir: std::path::PathBuf,
+    prepared: Prepared,
     spec: SweepSpec,
-    traffic: BTreeMap<u64, Arc<Traffic>>,
 }
 
 impl Sweep {
-    /// Prepares a sweep: resolves the scenario (its own GPU must be valid, not necessarily
-    /// fitting), loads the workload once and scales it for each rate scale.
+    /// Prepares a sweep: checks the scenario, loads the workload once and scales it for each
+    /// rate scale. It fails as a run would when no swept GPU and replica settings can run.
     pub fn new(scenario: Scenario, spec: SweepSpec, base_dir: &std::path::Path) -> Result<Sweep> {
-        let mut base_scenario = scenario.clone();
-        // Resolve with the first swept GPU and replica settings so a scenario GPU the model does
-        // not fit is no obstacle.
-        base_scenario.gpu = spec.gpus[0].clone();
-        base_scenario.replica = spec.replica[0].apply(&scenario.replica);
-        let base = match base_scenario.resolve(base_dir) {
-            Ok(b) => b,
-            Err(crate::error::Error::DoesNotFit(_)) => {
-                // Find any swept GPU and replica settings the model fits, for the shared
-                // workload; the points record their own failures.
-                let mut found = None;
-                'search: for g in &spec.gpus {
-                    for ra in &spec.replica {
-                        base_scenario.gpu = g.clone();
-                        base_scenario.replica = ra.apply(&scenario.replica);
-                        if let Ok(b) = base_scenario.resolve(base_dir) {
-                            found = Some(b);
-                            break 'search;
-                        }
-                    }
-                }
-                match found {
-                    Some(b) => b,
-                    None => {
-                        base_scenario.gpu = spec.gpus[0].clone();
-                        base_scenario.replica = spec.replica[0].apply(&scenario.replica);
-                        base_scenario.resolve(base_dir)?
-                    }
-                }
-            }
-            Err(e) => return Err(e),
+        let prepared = scenario
+            .prepare(base_dir)?
+            .with_rate_scales(&spec.rate_scale)?;
+        let overrides = |g: &String, ra: &ReplicaAxes| Overrides {
+            gpu: Some(g.clone()),
+            replica: ra.clone(),
+            ..Overrides::default()
         };
-        let mut traffic = BTreeMap::new();
-        for &s in &spec.rate_scale {
-            let t = if s == 1.0 {
-                base.traffic.clone()
-            } else {
-                Arc::new(base.traffic.scaled(s, &base.cost, base.horizon)?)
-            };
-            traffic.insert(s.to_bits(), t);
+        let any_runs = spec.gpus.iter().any(|g| {
+            spec.replica
+                .iter()
+                .any(|ra| prepared.run_spec(&overrides(g, ra)).is_ok())
+        });
+        if !any_runs {
+            prepared.run_spec(&overrides(&spec.gpus[0], &spec.replica[0]))?;
         }
-        Ok(Sweep {
-            scenario,
-            base,
-            base_dir: base_dir.to_path_buf(),
-            spec,
-            traffic,
-        })
+        Ok(Sweep { prepared, spec })
     }
 
     /// The workload at a rate scale of the sweep.
     pub fn traffic(&self, rate_scale: f64) -> Arc<Traffic> {
-        self.traffic[&rate_scale.to_bits()].clone()
+        self.prepared.traffic(rate_scale)
     }
 
     /// Requests in the (unscaled) workload.
     pub fn requests(&self) -> usize {
-        self.base.requests().len()
+        self.prepared.traffic(1.0).workload.requests.len()
     }
 
     /// The points.
@@ -367,28 +282,12 @@ impl Sweep {
 
     /// The run of one point.
     pub fn point_spec(&self, p: &Point) -> Result<RunSpec> {
-        let c = Catalog::builtin();
-        let gpu = c.gpu(&p.gpu)?.clone();
-        let replica = p.replica.apply(&self.scenario.replica).resolve(&gpu)?;
-        let params = self
-            .scenario
-            .perf_params(&self.base_dir, &self.base.model, &gpu, &replica)?;
-        let memory = MemoryPlan::new(&self.base.model, &gpu, &replica)?;
-        let price = Some(self.base.cost.gpu_price(&gpu.id)?);
-        let fleet = FleetSpec {
-            replicas: p.replicas,
-            router: p.router,
-            ..self.base.fleet.clone()
-        };
-        Ok(RunSpec {
-            gpu,
-            replica,
-            params,
-            memory,
-            price,
-            fleet,
-            traffic: self.traffic[&p.rate_scale.to_bits()].clone(),
-            ..self.base.clone()
+        self.prepared.run_spec(&Overrides {
+            gpu: Some(p.gpu.clone()),
+            replica: p.replica.clone(),
+            replicas: Some(p.replicas),
+            router: Some(p.router),
+            rate_scale: Some(p.rate_scale),
         })
     }
 

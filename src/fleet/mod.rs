@@ -2,6 +2,7 @@
 //! replicas' state (outstanding requests, KV use, cached prefixes) at the moment a request
 //! arrives and picks one; the replica then queues and serves it.
 
+mod clients;
 pub mod routers;
 pub mod sim;
 pub mod view;

@@ -1,16 +1,14 @@
-//! The simulation loop. Open-loop arrivals are fed one at a time (the next is pushed when the
-//! previous one is handled); closed-loop requests (the next turn of a conversation) are pushed
-//! when the request they follow finishes, plus think time. The queue therefore holds at most one
+//! The simulation loop: arrivals (from [`super::clients`]) are routed to replicas, which run
+//! steps until every request is served or the horizon is reached. The queue holds at most one
 //! open arrival, the pending follow-ups and one step end per replica.
 
+use super::clients::Clients;
 use super::Router;
 use crate::engine::EventQueue;
 use crate::metrics::{Recorder, ReplicaTotals, Summary, Timeline, TimelineRecorder};
 use crate::serving::{Replica, StepOutcome};
 use crate::time::SimTime;
 use crate::workload::Request;
-
-const NONE: u32 = u32::MAX;
 
 /// The closed set of events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,18 +29,11 @@ pub struct Simulation<'a> {
     queue: EventQueue<Event>,
     rec: Recorder,
     horizon: Option<SimTime>,
-    /// Indices of requests that arrive on their own, in arrival order.
-    open: Vec<u32>,
-    /// follower[i]: the request that follows request i, or NONE.
-    follower: Vec<u32>,
+    clients: Clients,
+    /// Requests finished (completed or rejected) by the last event, in order.
     done: Vec<u32>,
     check: bool,
     timeline: Option<TimelineRecorder>,
-    /// Closed-loop client limit (`max_concurrency`): at most this many requests in flight.
-    max_in_flight: Option<u32>,
-    in_flight: u32,
-    /// Requests due but held back by the limit, in order.
-    held: std::collections::VecDeque<u32>,
     /// Requests finished (completed or rejected) so far.
     finished: u64,
     /// Called every [`PROGRESS_EVERY`] events with the simulated time and requests finished.
@@ -87,15 +78,6 @@ impl<'a> Simulation<'a> {
             !replicas.is_empty(),
             "a simulation needs at least one replica"
         );
-        assert!(requests.len() < NONE as usize, "too many requests");
-        let mut follower = vec![NONE; requests.len()];
-        let mut open = Vec::with_capacity(requests.len());
-        for (i, r) in requests.iter().enumerate() {
-            match r.follows {
-                Some(f) if (f.prev as usize) < i => follower[f.prev as usize] = i as u32,
-                _ => open.push(i as u32),
-            }
-        }
         Simulation {
             requests,
             replicas,
@@ -103,14 +85,10 @@ impl<'a> Simulation<'a> {
             queue: EventQueue::new(),
             rec: Recorder::new(requests.iter().map(|r| r.arrival)),
             horizon,
-            open,
-            follower,
+            clients: Clients::new(requests),
             done: Vec::new(),
             check: false,
             timeline: None,
-            max_in_flight: None,
-            in_flight: 0,
-            held: std::collections::VecDeque::new(),
             finished: 0,
             progress: None,
         }
@@ -126,7 +104,7 @@ impl<'a> Simulation<'a> {
     /// Holds requests back so that at most `n` are in flight, as a benchmark client with
     /// `--max-concurrency n` does: a request's arrival time becomes its earliest send time.
     pub fn with_max_concurrency(mut self, n: Option<u32>) -> Self {
-        self.max_in_flight = n;
+        self.clients.set_max_concurrency(n);
         self
     }
 
@@ -151,9 +129,8 @@ impl<'a> Simulation<'a> {
 
     /// Runs to completion (or the horizon).
     pub fn run(mut self) -> SimOutput {
-        if let Some(&first) = self.open.first() {
-            self.queue
-                .push(self.requests[first as usize].arrival, Event::Arrival(0));
+        if let Some(at) = self.clients.first_arrival(self.requests) {
+            self.queue.push(at, Event::Arrival(0));
         }
         let mut now = SimTime::ZERO;
         while let Some(t) = self.queue.peek_time() {
@@ -176,9 +153,8 @@ impl<'a> Simulation<'a> {
             }
             match ev {
                 Event::Arrival(pos) => {
-                    let i = self.open[pos as usize];
-                    if let Some(&next) = self.open.get(pos as usize + 1) {
-                        let at = self.requests[next as usize].arrival.max(now);
+                    let (i, next) = self.clients.open_arrival(pos, now, self.requests);
+                    if let Some(at) = next {
                         self.queue.push(at, Event::Arrival(pos + 1));
                     }
                     self.admit(now, i);
@@ -225,12 +201,9 @@ impl<'a> Simulation<'a> {
 
     /// Sends request `i` now, or holds it back if the concurrency limit is reached.
     fn admit(&mut self, now: SimTime, i: u32) {
-        if self.max_in_flight.is_some_and(|m| self.in_flight >= m) {
-            self.held.push_back(i);
-            return;
+        if self.clients.send_or_hold(i) {
+            self.on_arrival(now, i);
         }
-        self.in_flight += 1;
-        self.on_arrival(now, i);
     }
 
     /// After an event: requests that finished or were rejected free their client slot and
@@ -239,28 +212,13 @@ impl<'a> Simulation<'a> {
         loop {
             self.finished += self.done.len() as u64;
             for k in 0..self.done.len() {
-                let i = self.done[k] as usize;
-                self.in_flight -= 1;
-                let f = self.follower[i];
-                if f != NONE {
-                    let think = self.requests[f as usize]
-                        .follows
-                        .map(|x| x.think)
-                        .unwrap_or_default();
-                    self.queue.push(now + think, Event::FollowUp(f));
+                if let Some((at, f)) = self.clients.finished(self.done[k], now, self.requests) {
+                    self.queue.push(at, Event::FollowUp(f));
                 }
             }
             self.done.clear();
-            let free = self.max_in_flight.is_none_or(|m| self.in_flight < m);
-            match self.held.pop_front() {
-                Some(i) if free => {
-                    self.in_flight += 1;
-                    self.on_arrival(now, i);
-                }
-                Some(i) => {
-                    self.held.push_front(i);
-                    break;
-                }
+            match self.clients.release_held() {
+                Some(i) => self.on_arrival(now, i),
                 None => break,
             }
         }

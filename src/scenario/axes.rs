@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::perf::Precision;
+use crate::serving::ReplicaSpec;
 
 /// An integer axis: a list, or a range string such as `"1..=16"` or `"1,2,4,8"`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -165,5 +167,56 @@ impl Default for PlanSpec {
             max_num_batched_tokens: None,
             max_replicas: default_max(),
         }
+    }
+}
+
+/// Replica settings a sweep point sets (null: the scenario's own or the default).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ReplicaAxes {
+    /// Tensor-parallel GPUs per replica.
+    pub tp: Option<u32>,
+    /// Weight precision.
+    pub precision: Option<Precision>,
+    /// Most sequences per batch.
+    pub max_num_seqs: Option<u32>,
+    /// Token budget per step.
+    pub max_num_batched_tokens: Option<u32>,
+}
+
+impl ReplicaAxes {
+    /// The scenario's replica settings with these applied.
+    pub fn apply(&self, rs: &ReplicaSpec) -> ReplicaSpec {
+        let mut rs = rs.clone();
+        if self.tp.is_some() {
+            rs.tp = self.tp;
+        }
+        if self.precision.is_some() {
+            rs.precision = self.precision;
+        }
+        if self.max_num_seqs.is_some() {
+            rs.max_num_seqs = self.max_num_seqs;
+        }
+        if self.max_num_batched_tokens.is_some() {
+            rs.max_num_batched_tokens = self.max_num_batched_tokens;
+        }
+        rs
+    }
+
+    /// "tp 4 / fp8 / max_num_seqs 64 / max_num_batched_tokens 2048", the set fields only.
+    pub fn label(&self) -> String {
+        let mut v = Vec::new();
+        if let Some(t) = self.tp {
+            v.push(format!("tp {t}"));
+        }
+        if let Some(p) = self.precision {
+            v.push(p.as_str().to_string());
+        }
+        if let Some(m) = self.max_num_seqs {
+            v.push(format!("max_num_seqs {m}"));
+        }
+        if let Some(m) = self.max_num_batched_tokens {
+            v.push(format!("max_num_batched_tokens {m}"));
+        }
+        v.join(" / ")
     }
 }

@@ -17,16 +17,32 @@ const ROOT: u64 = 0x005E_ED0F_B10C_u64;
 
 /// Content id of block `j` (tokens `j*bs..(j+1)*bs`) of request `r`, and whether other
 /// requests can have the same content (false for request-unique content).
+///
+/// Prefix ids and replica blocks are both powers of two in size, so one divides the other: a
+/// block inside a larger id takes (id, sub-block index); a block spanning several smaller ids
+/// takes their combination, and is shared only when every one of them is present and complete.
 pub fn block_content(r: &Request, j: u32, bs: u32) -> (u64, bool) {
     if let Some(p) = &r.prefix {
         let g_tokens = p.block_tokens as u64;
         let start = j as u64 * bs as u64;
-        let g = (start / g_tokens) as usize;
         let len = p.ids.len();
-        let complete = g + 1 < len || len as u64 * g_tokens <= r.input_tokens as u64;
-        if g < len && complete {
-            let sub = (start % g_tokens) / bs as u64;
-            return (mix64(p.ids[g] ^ mix64(sub ^ 0xB10C_0000)), true);
+        // Id `g` is complete when another follows it or it ends within the prompt.
+        let complete = |g: usize| g + 1 < len || len as u64 * g_tokens <= r.input_tokens as u64;
+        if g_tokens >= bs as u64 {
+            let g = (start / g_tokens) as usize;
+            if g < len && complete(g) {
+                let sub = (start % g_tokens) / bs as u64;
+                return (mix64(p.ids[g] ^ mix64(sub ^ 0xB10C_0000)), true);
+            }
+        } else {
+            let first = (start / g_tokens) as usize;
+            let last = first + (bs as u64 / g_tokens) as usize - 1;
+            if last < len && complete(last) {
+                let content = p.ids[first..=last]
+                    .iter()
+                    .fold(0xB10C_5EED_u64, |acc, &id| mix64(acc ^ id));
+                return (content, true);
+            }
         }
     }
     let unique = mix64(mix64(r.id ^ 0xDEAD_BEEF_0000) ^ (j as u64).wrapping_mul(0x9E37_79B9));
@@ -113,6 +129,26 @@ mod tests {
         assert_eq!((ca.public, cb.public), (12, 12));
         // Differ from the third id on, and stay different (the chain carries the difference).
         assert!(ha[8..].iter().zip(&hb[8..]).all(|(x, y)| x != y));
+    }
+
+    #[test]
+    fn blocks_spanning_several_ids_share_only_when_all_are_equal_and_complete() {
+        // 64-token ids, 128-token blocks: block 0 spans ids 0 and 1, block 1 ids 2 and 3.
+        let a = req(0, 300, vec![1, 2, 3, 4]);
+        let b = req(1, 300, vec![1, 2, 3, 9]);
+        let c = req(2, 300, vec![1, 7, 3, 4]);
+        let content = |r: &Request, j| block_content(r, j, 128);
+        assert_eq!(content(&a, 0), content(&b, 0));
+        assert!(content(&a, 0).1);
+        assert_ne!(content(&a, 1).0, content(&b, 1).0);
+        assert_ne!(content(&a, 0).0, content(&c, 0).0);
+        // Three ids: block 1 would need a fourth, so it is the request's own.
+        let d = req(3, 300, vec![1, 2, 3]);
+        assert_eq!(content(&d, 0), content(&a, 0));
+        assert!(!content(&d, 1).1);
+        // A last id running past the prompt (200 tokens, ids to 256) is not complete.
+        let e = req(4, 200, vec![1, 2, 3, 4]);
+        assert!(content(&e, 0).1 && !content(&e, 1).1);
     }
 
     #[test]

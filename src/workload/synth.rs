@@ -18,6 +18,12 @@ use crate::time::SimTime;
 /// Largest synthetic workload, requests (guards against a typo generating gigabytes).
 pub const MAX_SYNTHETIC_REQUESTS: u64 = 50_000_000;
 
+/// Tokens each prefix id of a synthetic workload covers: vLLM's default KV block size. Replica
+/// blocks are powers of two, so a block either lies inside an id or spans several
+/// ([`crate::workload::block_hash::block_content`]); the workload does not depend on the
+/// replica's block size.
+pub const PREFIX_BLOCK_TOKENS: u32 = 16;
+
 /// A synthetic workload (the scenario's `workload.synthetic`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -94,15 +100,15 @@ impl SyntheticSpec {
     }
 
     /// Generates the requests. `resolve` maps file paths in the spec (empirical lengths);
-    /// `block_tokens` is the granularity of the prefix ids it gives (the replica's block size);
-    /// shared prefixes longer than `max_prompt_tokens` (which every replica rejects) get no ids.
+    /// prefix ids cover [`PREFIX_BLOCK_TOKENS`] tokens each; shared prefixes longer than
+    /// `max_prompt_tokens` (which every replica rejects) get no ids.
     pub fn generate(
         &self,
         seed: u64,
         resolve: &dyn Fn(&Path) -> PathBuf,
-        block_tokens: u32,
         max_prompt_tokens: u32,
     ) -> Result<Workload> {
+        let block_tokens = PREFIX_BLOCK_TOKENS;
         self.validate("workload.synthetic")?;
         let mut arrivals = self.arrivals.build();
         let mut inputs = self.input_tokens.build(LengthColumn::Input, resolve)?;

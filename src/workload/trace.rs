@@ -188,24 +188,12 @@ impl TraceSpec {
     /// Reads the trace at `path` (already resolved) and applies the options. `seed` drives the
     /// synthetic arrivals of the `lengths` format.
     pub fn load(&self, path: &Path, seed: u64) -> Result<Workload> {
-        self.load_for_blocks(path, seed, None)
-    }
-
-    /// As [`TraceSpec::load`], also checking that prefix-id granularities are multiples of the
-    /// replica's KV `block_size` (an error naming the line otherwise).
-    pub fn load_for_blocks(
-        &self,
-        path: &Path,
-        seed: u64,
-        block_size: Option<u32>,
-    ) -> Result<Workload> {
         self.validate("workload.trace")?;
         let opts = ReadOptions {
             skip_bad_lines: self.skip_bad_lines,
             models: self.models.clone(),
             log_types: self.log_types.clone(),
             failed: self.failed,
-            block_size,
         };
         let raw = readers::read(self.format, path, &opts)?;
         self.apply(path, raw, seed)

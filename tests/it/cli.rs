@@ -390,7 +390,7 @@ fn calibrate_from_bench_json_recovers_the_model() {
         Path::new("x"),
     )
     .unwrap()
-    .resolve(d)
+    .prepare(d)
     .unwrap();
     let mut files = Vec::new();
     for (k, (rate, conc, lo, hi, olo, ohi)) in [

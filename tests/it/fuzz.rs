@@ -188,7 +188,6 @@ fn trace_case(pick: usize, fmt: usize, skip: bool, inp: &(bool, Vec<Mutation>, V
     let format = seeds[fmt % seeds.len()].0;
     let opts = ReadOptions {
         skip_bad_lines: skip,
-        block_size: Some(16),
         ..Default::default()
     };
     let _ = TraceFormat::detect(&path);

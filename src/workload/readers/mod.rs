@@ -132,8 +132,6 @@ pub struct ReadOptions {
     pub log_types: Option<Vec<String>>,
     /// BurstGPT failed-request policy.
     pub failed: FailedPolicy,
-    /// KV block size prefix-id granularities must be multiples of, when known.
-    pub block_size: Option<u32>,
 }
 
 /// Reads `path` in `format`.

@@ -1,0 +1,238 @@
+//! A resolved run ([`RunSpec`]) and what simulating it gives: the fleet simulation, then the
+//! summary with capacity and utilization, stability, SLO attainment and cost.
+
+use std::sync::Arc;
+
+use crate::catalog::{Gpu, Model};
+use crate::cost::{CostSpec, FleetUse, GpuPriceChoice};
+use crate::fleet::{FleetSpec, SimOutput, Simulation};
+use crate::metrics::{Setup, SloSpec, Summary};
+use crate::perf::{Roofline, RooflineParams};
+use crate::serving::{MemoryPlan, Replica, ReplicaConfig};
+use crate::time::SimTime;
+use crate::workload::Request;
+
+use super::capacity::{self, ReplicaCapacity};
+use super::Traffic;
+
+/// A validated, ready-to-run scenario.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// Master seed.
+    pub seed: u64,
+    /// The model.
+    pub model: Model,
+    /// The GPU.
+    pub gpu: Gpu,
+    /// Replica settings.
+    pub replica: ReplicaConfig,
+    /// Step-time parameters.
+    pub params: RooflineParams,
+    /// Memory layout.
+    pub memory: MemoryPlan,
+    /// Stop time.
+    pub horizon: Option<SimTime>,
+    /// Replicas and router.
+    pub fleet: FleetSpec,
+    /// Latency targets.
+    pub slo: Option<SloSpec>,
+    /// Prices and overheads.
+    pub cost: CostSpec,
+    /// The GPU price, when one is known.
+    pub price: Option<GpuPriceChoice>,
+    /// The requests and their API prices.
+    pub traffic: Arc<Traffic>,
+    /// Closed-loop client limit on requests in flight.
+    pub max_concurrency: Option<u32>,
+}
+
+/// A finished run.
+pub struct RunResult {
+    /// The summary (summary.json).
+    pub summary: Summary,
+    /// The raw output (per-request records for requests.csv).
+    pub output: SimOutput,
+}
+
+impl RunSpec {
+    /// The requests.
+    pub fn requests(&self) -> &[Request] {
+        &self.traffic.workload.requests
+    }
+
+    /// The roofline model of one replica.
+    pub fn roofline(&self) -> Roofline {
+        Roofline::new(
+            &self.model,
+            &self.gpu,
+            self.replica.tp,
+            self.replica.precision,
+            self.params,
+        )
+        .with_kv_element_bytes(
+            &self.model,
+            self.replica.tp,
+            self.replica.kv_cache_dtype.element_bytes(),
+        )
+    }
+
+    /// Simulates the scenario.
+    pub fn run(&self) -> RunResult {
+        self.run_with_timeline(false)
+    }
+
+    /// Simulates the scenario, recording a timeline (about 400 bins over the arrival window,
+    /// at least a second each) when asked. No capacity is computed (see [`RunSpec::run_full`]).
+    pub fn run_with_timeline(&self, timeline: bool) -> RunResult {
+        self.run_full(timeline, None)
+    }
+
+    /// Simulates the scenario; with a replica's `capacity` for this workload (from
+    /// [`RunSpec::replica_capacity`]), the summary reports utilization and prices unused capacity.
+    pub fn run_full(&self, timeline: bool, capacity: Option<&ReplicaCapacity>) -> RunResult {
+        self.run_observed(timeline, capacity, None)
+    }
+
+    /// As [`RunSpec::run_full`], reporting progress (simulated seconds, requests finished) to
+    /// `progress` now and then.
+    pub fn run_observed(
+        &self,
+        timeline: bool,
+        capacity: Option<&ReplicaCapacity>,
+        progress: Option<Box<dyn FnMut(f64, u64) + '_>>,
+    ) -> RunResult {
+        let perf = Arc::new(self.roofline());
+        let replicas = (0..self.fleet.replicas)
+            .map(|i| Replica::new(i, &self.replica, &self.memory, perf.clone()))
+            .collect();
+        let router = self.fleet.build_router(self.fleet.router, self.seed);
+        let requests = self.requests();
+        let mut sim = Simulation::new(requests, replicas, self.horizon)
+            .with_router(router)
+            .with_max_concurrency(self.max_concurrency);
+        if let Some(mut p) = progress {
+            sim = sim.with_progress(Box::new(move |t: SimTime, done| p(t.as_secs_f64(), done)));
+        }
+        if timeline {
+            let span = self
+                .horizon
+                .unwrap_or(self.traffic.workload.span())
+                .as_secs_f64();
+            sim = sim.with_timeline(SimTime::from_secs_f64((span / 400.0).max(1.0)));
+        }
+        let out = sim.run();
+        let mut summary = out.summarize(requests, self.replica.tp);
+        summary.setup = Setup {
+            model: self.model.id.clone(),
+            gpu: self.gpu.id.clone(),
+            precision: self.replica.precision.as_str().to_string(),
+            replicas: self.fleet.replicas,
+            router: self.fleet.router.name().to_string(),
+            tp: self.replica.tp,
+            max_num_seqs: self.replica.max_num_seqs,
+            max_num_batched_tokens: self.replica.max_num_batched_tokens,
+            gpu_memory_utilization: self.replica.gpu_memory_utilization,
+            weights_gib_per_gpu: self.memory.weights_gib_per_gpu,
+            kv_gib_per_gpu: self.memory.kv_gib_per_gpu,
+            max_model_len: self.memory.max_model_len,
+            max_model_len_limited_by: self.memory.max_model_len_limited_by.to_string(),
+            scheduler_policy: self.replica.scheduler_policy.name().to_string(),
+            step_time: self.params,
+            seed: self.seed,
+        };
+        let span_s = summary.sim.simulated_s;
+        let offered = self.offered_per_s(&summary);
+        summary.capacity = capacity.map(|c| {
+            let fleet = c.requests_per_s * self.fleet.replicas as f64;
+            crate::metrics::Capacity {
+                basis: c.basis.to_string(),
+                replica_requests_per_s: c.requests_per_s,
+                replica_output_tokens_per_s: c.output_tokens_per_s,
+                replica_saturation_requests_per_s: c.saturation_requests_per_s,
+                fleet_requests_per_s: fleet,
+                offered_requests_per_s: offered,
+                utilization: if offered <= 0.0 {
+                    0.0
+                } else if fleet > 0.0 {
+                    offered / fleet
+                } else {
+                    f64::INFINITY
+                },
+                sample_requests: c.sample_requests,
+                relative_precision: c.relative_precision,
+            }
+        });
+        summary.stability = self.stability(&summary, &out.recorder.records, capacity);
+        summary.slo = self.slo.as_ref().map(|slo| {
+            let mut r = slo.report(requests, &out.recorder.records, span_s);
+            // A fleet that does not keep up would miss over any longer span.
+            r.met &= !summary.stability.overloaded;
+            r
+        });
+        summary.cost = self.price.as_ref().map(|price| {
+            let completed_tokens = summary.throughput.completed_input_tokens
+                + summary.throughput.completed_output_tokens;
+            let fleet = FleetUse {
+                gpus: summary.gpu.count,
+                span_s,
+                busy_gpu_s: summary.gpu.busy_gpu_s,
+                completed_tokens,
+                eligible: !summary.stability.overloaded
+                    && summary.slo.as_ref().is_none_or(|s| s.met),
+                utilization: summary.capacity.as_ref().map(|c| c.utilization),
+            };
+            self.cost.report(
+                price,
+                fleet,
+                &self.traffic.apis,
+                self.traffic.span_s,
+                &self.model.id,
+                self.slo.as_ref().map(|s| s.latency_targets()),
+            )
+        });
+        RunResult {
+            summary,
+            output: out,
+        }
+    }
+
+    /// Offered load, requests per second: arrivals over the arrival window. Rejected requests
+    /// (longer than any replica accepts) are not load a fleet can serve.
+    fn offered_per_s(&self, s: &Summary) -> f64 {
+        (s.requests.arrived - s.requests.rejected) as f64 / self.traffic.span_s
+    }
+
+    /// Whether the fleet kept up with its arrivals (see [`crate::metrics::Stability`]).
+    fn stability(
+        &self,
+        s: &Summary,
+        records: &[crate::metrics::RequestRecord],
+        capacity: Option<&ReplicaCapacity>,
+    ) -> crate::metrics::Stability {
+        let served = capacity::served_fraction(records, self.traffic.span_s);
+        let offered = self.offered_per_s(s);
+        let mut reason = None;
+        if served < capacity::KEEPS_UP {
+            reason = Some(format!(
+                "completed {:.1}% as many requests as arrived over the arrival window ({:.2} of {:.2} requests/s): the backlog grows while requests arrive",
+                100.0 * served,
+                offered * served,
+                offered
+            ));
+        } else if let Some(c) = capacity.filter(|_| offered > 0.0) {
+            let sat = c.saturation_requests_per_s * self.fleet.replicas as f64;
+            if offered > 1.05 * sat {
+                reason = Some(format!(
+                    "offered {offered:.2} requests/s, more than the {sat:.2} requests/s the fleet completes at saturation"
+                ));
+            }
+        }
+        crate::metrics::Stability {
+            overloaded: reason.is_some(),
+            served_fraction: served,
+            offered_requests_per_s: offered,
+            served_requests_per_s: s.throughput.requests_per_s,
+            reason,
+        }
+    }
+}
