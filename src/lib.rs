@@ -21,24 +21,22 @@
 //! Same scenario and seed give byte-identical outputs.
 #![warn(missing_docs)]
 
-pub mod calibrate;
 pub mod catalog;
 pub mod cost;
 pub mod engine;
 pub mod error;
+pub mod fidelity;
 pub mod fleet;
 pub mod input;
 pub mod metrics;
 pub mod named;
 pub mod perf;
-pub mod plan;
 pub mod report;
 pub mod scenario;
 pub mod serving;
 pub mod stats;
 pub mod sweep;
 pub mod text;
-pub mod validate;
 pub mod workload;
 
 pub use engine::{rng, time};

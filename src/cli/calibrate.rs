@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use fleetsim::catalog::Catalog;
-use fleetsim::perf::fit::{fit, read_bench_json, read_steps_csv};
+use fleetsim::fidelity::calibrate::read_bench_json;
+use fleetsim::fidelity::steps::{fit, read_steps_csv};
 use fleetsim::perf::Precision;
 
 #[derive(Args, Debug)]
@@ -57,7 +58,7 @@ pub fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
             .iter()
             .map(|p| read_bench_json(p))
             .collect::<fleetsim::Result<Vec<_>>>()?;
-        fleetsim::calibrate::fit_bench(model, gpu, a.tp, precision, &runs)?
+        fleetsim::fidelity::calibrate::fit_bench(model, gpu, a.tp, precision, &runs)?
     } else {
         if a.measurements.len() != 1 {
             anyhow::bail!("give one step CSV, or only vllm bench serve JSON files");

@@ -6,6 +6,7 @@ mod plan;
 mod run;
 mod sweep;
 mod trace;
+mod validate;
 
 use std::path::PathBuf;
 
@@ -31,7 +32,7 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Simulate the published measurements in the calibration data and tabulate measured
     /// against predicted: DIR/validation.json and validation.md.
-    Validate(ValidateArgs),
+    Validate(validate::ValidateArgs),
     /// Fit the step-time model to measured step times (CSV prefill_tokens, decode_seqs,
     /// context_tokens, step_ms) and write a profile for `"perf": {"profile": ...}`.
     Calibrate(calibrate::CalibrateArgs),
@@ -61,7 +62,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Run(a) => run::run(a),
         Command::Sweep(a) => sweep::sweep(a),
         Command::Plan(a) => plan::plan(a),
-        Command::Validate(a) => validate(a),
+        Command::Validate(a) => validate::validate(a),
         Command::Calibrate(a) => calibrate::calibrate(a),
         Command::Trace {
             command: TraceCommand::Stats(a),
@@ -74,149 +75,6 @@ pub fn main() -> anyhow::Result<()> {
         } => trace::plot(a),
         Command::Catalog(a) => catalog::run(a),
     }
-}
-
-#[derive(clap::Args, Debug)]
-struct ValidateArgs {
-    /// Output folder (created if missing).
-    #[arg(long, default_value = "fleetsim-out")]
-    out: PathBuf,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Also refit the step-time efficiencies and overhead per GPU family and precision to the
-    /// counted figures and report them (DIR/fit.json, and DIR/step_time.json in the format of
-    /// src/catalog/step_time.json, which holds the defaults; copying it there adopts the fit).
-    #[arg(long)]
-    fit: bool,
-    /// Also cross-validate the fit: fit on one half of the workloads, predict the other
-    /// (DIR/cross_validation.json).
-    #[arg(long)]
-    cross_validate: bool,
-}
-
-fn validate(a: ValidateArgs) -> anyhow::Result<()> {
-    use anyhow::Context;
-    if a.threads == Some(0) {
-        anyhow::bail!("--threads must be at least 1");
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let base = if std::path::Path::new("traces").exists() {
-        PathBuf::from(".")
-    } else {
-        root
-    };
-    let threads = cap_threads(a.threads, 256, "validation runs");
-    let v = fleetsim::validate::run(&base, threads)?;
-    ensure_dir(&a.out)?;
-    let md = fleetsim::validate::markdown(&v);
-    std::fs::write(a.out.join("validation.md"), &md).context("writing validation.md")?;
-    let mut json = serde_json::to_string_pretty(&v)?;
-    json.push('\n');
-    std::fs::write(a.out.join("validation.json"), json).context("writing validation.json")?;
-    print!("{md}");
-    if a.fit {
-        let fits = fleetsim::validate::fit_defaults(&base, threads)?;
-        let mut t = fleetsim::report::Table::new(
-            "Fitted per GPU and precision (every counted figure on that GPU at that precision)",
-            &[
-                "family",
-                "precision",
-                "figures",
-                "compute eff",
-                "memory eff",
-                "link eff",
-                "overhead ms",
-                "per-seq us",
-                "all-reduce us",
-                "median |error| current",
-                "median |error| fitted",
-                "worst fitted",
-            ],
-        );
-        for f in &fits {
-            t.row(vec![
-                f.family.clone(),
-                f.precision.clone(),
-                f.figures.to_string(),
-                format!("{:.3}", f.params.compute_efficiency),
-                format!("{:.3}", f.params.memory_efficiency),
-                format!("{:.3}", f.params.link_efficiency),
-                format!("{:.2}", f.params.step_overhead_ms),
-                format!("{:.2}", f.params.seq_overhead_us),
-                f.params
-                    .allreduce_latency_us
-                    .map(|x| format!("{x:.1}"))
-                    .unwrap_or_else(|| "-".into()),
-                format!("{:.1}%", 100.0 * f.median_abs_error_current),
-                format!("{:.1}%", 100.0 * f.median_abs_error_fitted),
-                format!("{:.1}%", 100.0 * f.worst_abs_error_fitted),
-            ]);
-        }
-        print!("{}", t.markdown());
-        let mut json = serde_json::to_string_pretty(&fits)?;
-        json.push('\n');
-        std::fs::write(a.out.join("fit.json"), json).context("writing fit.json")?;
-        let catalog = fleetsim::catalog::Catalog::builtin();
-        let lines: Vec<String> = fits
-            .iter()
-            .map(|f| {
-                serde_json::json!({
-                    "family": f.family,
-                    "precision": f.precision,
-                    "compute_efficiency": (f.params.compute_efficiency * 1000.0).round() / 1000.0,
-                    "memory_efficiency": (f.params.memory_efficiency * 1000.0).round() / 1000.0,
-                    "link_efficiency": (f.params.link_efficiency * 1000.0).round() / 1000.0,
-                    "step_overhead_ms": (f.params.step_overhead_ms * 100.0).round() / 100.0,
-                    "seq_overhead_us": (f.params.seq_overhead_us * 100.0).round() / 100.0,
-                    "allreduce_latency_us": f.params.allreduce_latency_us.map(|x| (x * 10.0).round() / 10.0),
-                    "figures": f.figures,
-                })
-                .to_string()
-            })
-            .collect();
-        let text = format!(
-            "{{\n \"notes\": {},\n \"source\": {},\n \"fits\": [\n  {}\n ]\n}}\n",
-            serde_json::to_string(&catalog.step_time_notes)?,
-            serde_json::to_string(&catalog.step_time_source)?,
-            lines.join(",\n  ")
-        );
-        std::fs::write(a.out.join("step_time.json"), text).context("writing step_time.json")?;
-    }
-    if a.cross_validate {
-        let folds = fleetsim::validate::cross_validate(&base, a.threads.unwrap_or(0))?;
-        let mut t = fleetsim::report::Table::new(
-            "Two-fold cross-validation of the fit (each fold's parameters fitted on the other fold)",
-            &[
-                "family",
-                "precision",
-                "held-out fold",
-                "fitted figures",
-                "held-out figures",
-                "median |error| fitted",
-                "median |error| held out",
-                "worst held out",
-            ],
-        );
-        for f in &folds {
-            t.row(vec![
-                f.family.clone(),
-                f.precision.clone(),
-                f.held_out_fold.to_string(),
-                f.fitted_figures.to_string(),
-                f.held_out_figures.to_string(),
-                format!("{:.1}%", 100.0 * f.median_abs_error_fitted),
-                format!("{:.1}%", 100.0 * f.median_abs_error_held_out),
-                format!("{:.1}%", 100.0 * f.worst_abs_error_held_out),
-            ]);
-        }
-        print!("{}", t.markdown());
-        let mut json = serde_json::to_string_pretty(&folds)?;
-        json.push('\n');
-        std::fs::write(a.out.join("cross_validation.json"), json)
-            .context("writing cross_validation.json")?;
-    }
-    Ok(())
 }
 
 /// How tables are printed.

@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use fleetsim::plan::{self, parse_volumes};
 use fleetsim::report::charts::{self, breakeven::BreakevenChart};
 use fleetsim::report::html::Section;
 use fleetsim::report::Table;
 use fleetsim::scenario::Scenario;
+use fleetsim::sweep::plan::{self, parse_volumes};
 use fleetsim::sweep::FloatAxis;
 
 #[derive(Args, Debug)]

@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -10,15 +9,11 @@ use clap::Args;
 use fleetsim::report::html::Section;
 use fleetsim::report::{charts, views, write_sweep_files, SweepFiles};
 use fleetsim::scenario::Scenario;
-use fleetsim::sweep::{smallest_fleets, IntAxis, Point, PointLog, PointResult, Sweep, SweepSpec};
-
-/// Seconds between rebuilds of the summary files while a sweep runs.
-const SUMMARY_EVERY_S: f64 = 2.0;
+use fleetsim::sweep::{smallest_fleets, IntAxis, PointResult, RunOptions, Sweep, SweepSpec};
 
 /// Most groups of points drawn in the latency chart and as cost charts.
 const MAX_CHART_GROUPS: usize = 12;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 
 /// The scenario `fleetsim sweep` runs when given none.
 const DEFAULT_SCENARIO: &str = include_str!("../../examples/default-sweep.json");
@@ -165,10 +160,6 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         anyhow::bail!("--threads must be at least 1");
     }
     let threads = super::cap_threads(a.threads, points.len(), "points");
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("cannot start worker threads")?;
     let bar = ProgressBar::new(points.len() as u64);
     if a.quiet || !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -179,70 +170,36 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
             .progress_chars("=> "),
     );
     let files = SweepFiles::new(&a.out);
+    let t1 = Instant::now();
     // The journal is the source of truth; the summaries are rebuilt from what it holds.
-    let (log, resumed) = if a.resume {
-        PointLog::resume(&a.out, &points)?
-    } else {
-        (PointLog::create(&a.out)?, Vec::new())
-    };
-    let mut slots: Vec<Option<PointResult>> = vec![None; points.len()];
-    let resumed_n = resumed.len();
-    for r in resumed {
-        let i = r.point;
-        slots[i] = Some(r);
-    }
+    let run = sweep
+        .run(
+            &points,
+            &RunOptions {
+                threads,
+                out: &a.out,
+                resume: a.resume,
+                summaries: &|done: &[PointResult]| {
+                    let refs: Vec<&PointResult> = done.iter().collect();
+                    write_sweep_files(&files, &refs, &smallest_fleets(done))
+                },
+                on_point: &|| bar.inc(1),
+            },
+        )
+        .map_err(|e| match e {
+            e @ fleetsim::Error::Io { .. } => anyhow::anyhow!("writing sweep results: {e}"),
+            e => e.into(),
+        })?;
+    bar.finish_and_clear();
     if a.resume {
         eprintln!(
-            "resuming: {resumed_n} of {} points already in {}",
+            "resuming: {} of {} points already in {}",
+            run.resumed,
             points.len(),
             a.out.join(fleetsim::sweep::POINT_LOG).display()
         );
     }
-    let todo: Vec<&Point> = points.iter().filter(|p| slots[p.index].is_none()).collect();
-    bar.inc(resumed_n as u64);
-    let results: Mutex<(Vec<Option<PointResult>>, PointLog, Instant)> =
-        Mutex::new((slots, log, Instant::now()));
-    let write_error: Mutex<Option<String>> = Mutex::new(None);
-    let t1 = Instant::now();
-    let todo_points: Vec<Point> = todo.iter().map(|p| (*p).clone()).collect();
-    let capacities = pool.install(|| sweep.capacities(&todo_points));
-    let t_cap = t1.elapsed().as_secs_f64();
-    pool.install(|| {
-        todo.par_iter().for_each(|p| {
-            let r = sweep.run_point(p, capacities.get(&Sweep::capacity_key(p)));
-            let mut guard = results.lock().unwrap_or_else(|e| e.into_inner());
-            let (all, log, last_write) = &mut *guard;
-            let fail = |e: fleetsim::Error| {
-                *write_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
-            };
-            if let Err(e) = log.append(&r) {
-                fail(e);
-            }
-            all[p.index] = Some(r);
-            // Summaries at a bounded rate (the journal already holds every finished point), so
-            // the cost stays linear in the number of points.
-            if last_write.elapsed().as_secs_f64() >= SUMMARY_EVERY_S {
-                let done: Vec<PointResult> = all.iter().flatten().cloned().collect();
-                let refs: Vec<&PointResult> = done.iter().collect();
-                if let Err(e) = write_sweep_files(&files, &refs, &smallest_fleets(&done)) {
-                    fail(e);
-                }
-                *last_write = Instant::now();
-            }
-            bar.inc(1);
-        })
-    });
-    bar.finish_and_clear();
-    if let Some(e) = write_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        anyhow::bail!("writing sweep results: {e}");
-    }
-    let results: Vec<PointResult> = results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .0
-        .into_iter()
-        .flatten()
-        .collect();
+    let results = run.results;
     let refs: Vec<&PointResult> = results.iter().collect();
     let best = smallest_fleets(&results);
     write_sweep_files(&files, &refs, &best)?;
@@ -323,11 +280,11 @@ pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         "wall time: {:.2} s ({} points on {} threads; {:.2} s loading, {:.2} s finding {} replica capacit{})",
         t0.elapsed().as_secs_f64(),
         points.len(),
-        pool.current_num_threads(),
+        run.threads,
         t1.duration_since(t0).as_secs_f64(),
-        t_cap,
-        capacities.len(),
-        if capacities.len() == 1 { "y" } else { "ies" }
+        run.capacity_s,
+        run.capacities,
+        if run.capacities == 1 { "y" } else { "ies" }
     );
     Ok(())
 }

@@ -4,12 +4,12 @@
 //! context, prefill chunks with their context); a [`StepTimeModel`] turns it into nanoseconds.
 //! [`roofline::Roofline`] is the default model.
 
-pub mod fit;
+pub mod profile;
 pub mod roofline;
 
 use serde::{Deserialize, Serialize};
 
-pub use fit::{PerfSpec, Profile};
+pub use profile::{PerfSpec, Profile};
 
 use crate::catalog::{Catalog, Gpu};
 

@@ -5,6 +5,7 @@
 pub mod charts;
 pub mod html;
 pub mod table;
+pub mod validation;
 pub mod views;
 
 pub use table::Table;

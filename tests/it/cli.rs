@@ -371,8 +371,8 @@ fn calibrate_profile_round_trips_through_a_scenario() {
 /// with the same step times within 6%), so the test compares step times, not parameters.
 #[test]
 fn calibrate_from_bench_json_recovers_the_model() {
-    use fleetsim::calibrate::bench_metric;
-    use fleetsim::perf::fit::read_bench_json;
+    use fleetsim::fidelity::calibrate::bench_metric;
+    use fleetsim::fidelity::calibrate::read_bench_json;
     use fleetsim::perf::RooflineParams;
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
@@ -409,7 +409,7 @@ fn calibrate_from_bench_json_recovers_the_model() {
         let path = d.join(format!("run{k}.json"));
         std::fs::write(&path, &stub).unwrap();
         let run = read_bench_json(&path).unwrap();
-        let mut spec = fleetsim::calibrate::replay(&base, &run).unwrap();
+        let mut spec = fleetsim::fidelity::calibrate::replay(&base, &run).unwrap();
         spec.params = truth;
         let s = spec.run().summary;
         let full = stub.replace(

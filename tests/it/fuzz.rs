@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use fleetsim::perf::fit::{read_bench_json, read_steps_csv};
+use fleetsim::fidelity::{calibrate::read_bench_json, steps::read_steps_csv};
 use fleetsim::scenario::Scenario;
 use fleetsim::workload::readers::{read, ReadOptions};
 use fleetsim::workload::TraceFormat;

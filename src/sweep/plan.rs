@@ -269,10 +269,7 @@ pub fn run(
         .iter()
         .flat_map(|&v| (0..configs.len()).map(move |c| (v, c)))
         .collect();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::config("threads", e.to_string()))?;
+    let pool = crate::sweep::thread_pool(threads)?;
     let config_points: Vec<Point> = configs
         .iter()
         .map(|(g, r)| Point {

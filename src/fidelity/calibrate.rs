@@ -3,18 +3,134 @@
 //! overhead are fitted so the simulated mean TTFT, mean TPOT and output throughput match the
 //! measured ones (least squares on log error, coordinate descent with golden-section searches).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rand_distr::{Distribution, Gamma};
 
+use super::optimize::{descend, nelder_mead};
 use crate::catalog::{Gpu, Model};
-use crate::error::Result;
-use crate::perf::fit::{descend, nelder_mead, BenchRun, Profile};
+use crate::error::{Error, Result};
+use crate::perf::Profile;
 use crate::perf::{Precision, RooflineParams};
 use crate::rng::{stream_rng, Stream};
 use crate::scenario::{Overrides, Prepared, RunSpec, Scenario};
 use crate::time::SimTime;
 use crate::workload::{Request, Workload};
+
+/// A serving benchmark result (`vllm bench serve --save-result`, with per-request lengths).
+#[derive(Clone, Debug)]
+pub struct BenchRun {
+    /// The file.
+    pub path: PathBuf,
+    /// (input tokens, output tokens) per request, in send order.
+    pub lengths: Vec<(u32, u32)>,
+    /// Requests per second (`None`: all at once).
+    pub request_rate: Option<f64>,
+    /// Gamma shape of the gaps (1 = Poisson), as vLLM's `--burstiness`.
+    pub burstiness: f64,
+    /// Client concurrency limit.
+    pub max_concurrency: Option<u32>,
+    /// Measured (metric, value): `mean_ttft_ms`, `mean_tpot_ms`, `output_throughput`.
+    pub measured: Vec<(&'static str, f64)>,
+}
+
+/// Reads a `vllm bench serve --save-result` JSON file. It must hold `input_lens` and
+/// `output_lens` (per-request lengths) and at least one of `mean_ttft_ms`, `mean_tpot_ms` and
+/// `output_throughput`.
+pub fn read_bench_json(path: &Path) -> Result<BenchRun> {
+    let text = crate::input::read_text(path)?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        line: e.line() as u64,
+        field: "(file)".into(),
+        msg: format!("not JSON: {e}"),
+    })?;
+    let bad = |field: &str, msg: String| Error::Parse {
+        path: path.to_path_buf(),
+        line: 1,
+        field: field.into(),
+        msg,
+    };
+    let list = |key: &str| -> Result<Vec<u32>> {
+        let a = v.get(key).and_then(|x| x.as_array()).ok_or_else(|| {
+            bad(key, "missing: save the benchmark with --save-result (and --save-detailed on newer vLLM) so per-request lengths are kept".into())
+        })?;
+        a.iter()
+            .enumerate()
+            .map(|(i, x)| {
+                x.as_u64()
+                    .filter(|&n| n > 0 && n <= 10_000_000)
+                    .map(|n| n as u32)
+                    .ok_or_else(|| {
+                        bad(
+                            key,
+                            format!("element {i} is not a positive token count: {x}"),
+                        )
+                    })
+            })
+            .collect()
+    };
+    let ins = list("input_lens")?;
+    let outs = list("output_lens")?;
+    if ins.len() != outs.len() || ins.is_empty() {
+        return Err(bad(
+            "output_lens",
+            format!(
+                "{} output lengths for {} input lengths",
+                outs.len(),
+                ins.len()
+            ),
+        ));
+    }
+    let request_rate = match v.get("request_rate") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("inf") => None,
+        Some(x) => match x.as_f64() {
+            Some(r) if r.is_finite() && r > 0.0 => Some(r),
+            Some(r) if r.is_infinite() => None,
+            _ => {
+                return Err(bad(
+                    "request_rate",
+                    format!("expected a positive number or \"inf\", got {x}"),
+                ))
+            }
+        },
+    };
+    let burstiness = v.get("burstiness").and_then(|x| x.as_f64()).unwrap_or(1.0);
+    if !(burstiness.is_finite() && burstiness > 0.0) {
+        return Err(bad(
+            "burstiness",
+            format!("must be positive, got {burstiness}"),
+        ));
+    }
+    let max_concurrency = v
+        .get("max_concurrency")
+        .and_then(|x| x.as_u64())
+        .map(|n| n.max(1) as u32);
+    let mut measured = Vec::new();
+    for key in ["mean_ttft_ms", "mean_tpot_ms", "output_throughput"] {
+        if let Some(x) = v.get(key).and_then(|x| x.as_f64()) {
+            if !(x.is_finite() && x > 0.0) {
+                return Err(bad(key, format!("must be positive, got {x}")));
+            }
+            measured.push((key, x));
+        }
+    }
+    if measured.is_empty() {
+        return Err(bad(
+            "mean_ttft_ms",
+            "none of mean_ttft_ms, mean_tpot_ms, output_throughput is given".into(),
+        ));
+    }
+    Ok(BenchRun {
+        path: path.to_path_buf(),
+        lengths: ins.into_iter().zip(outs).collect(),
+        request_rate,
+        burstiness,
+        max_concurrency,
+        measured,
+    })
+}
 
 /// The run that replays one benchmark file on the prepared scenario's replica: its lengths in
 /// order, sent at its rate (gamma gaps of its burstiness, seeded) or all at once, under its
@@ -140,11 +256,7 @@ pub fn fit_bench(
     let n = e.len().max(1) as f64;
     let worst = e.iter().map(|x| (x.exp() - 1.0).abs()).fold(0.0, f64::max);
     Ok(Profile {
-        warnings: crate::perf::fit::fit_warnings(
-            &p,
-            [(0.05, 1.0), (0.05, 1.0), (0.0, 100.0)],
-            worst,
-        ),
+        warnings: super::steps::fit_warnings(&p, [(0.05, 1.0), (0.05, 1.0), (0.0, 100.0)], worst),
         model: model.id.clone(),
         gpu: gpu.id.clone(),
         tp,

@@ -1,12 +1,23 @@
 //! Sweeps: one workload, many fleets. A [`SweepSpec`] (replica counts, GPUs, routers, batch
 //! limits, rate scales) expands to points in a fixed order; each point is an independent
-//! simulation of the same requests (common random numbers), run in parallel with rayon. Results
-//! keep input order whatever the thread count.
+//! simulation of the same requests (common random numbers), run in parallel with rayon
+//! ([`run`]: the loop, its journal and summaries as points finish). Results keep input order
+//! whatever the thread count. [`smallest`] finds the smallest fleet meeting the SLO per group;
+//! [`plan`] searches fleet sizes per traffic volume and finds the break-even volumes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+pub mod journal;
+pub mod plan;
+pub mod run;
+pub mod smallest;
+
+pub use journal::{PointLog, POINT_LOG};
+pub use run::{RunOptions, SweepRun, SUMMARY_EVERY_S};
+pub use smallest::{smallest_fleets, SmallestFleet};
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
@@ -15,6 +26,14 @@ use crate::metrics::Summary;
 use crate::perf::Precision;
 pub use crate::scenario::axes::{parse_int_axis, FloatAxis, IntAxis, ReplicaAxes, SweepAxes};
 use crate::scenario::{Overrides, Prepared, ReplicaCapacity, RunSpec, Scenario, Traffic};
+
+/// A pool of `threads` worker threads (0: one per core) for sweeps, plans and validation.
+pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::config("threads", e.to_string()))
+}
 
 /// Validated sweep axes.
 #[derive(Clone, Debug, PartialEq)]
@@ -338,115 +357,6 @@ impl Sweep {
     }
 }
 
-/// The journal of a sweep: `points.jsonl` in the output folder, one finished point per line
-/// (its [`PointResult`] as compact JSON, in the order points finish), appended and flushed as
-/// each point finishes. It is the source of truth: sweep.json, sweep.csv and
-/// smallest_fleets.json are rebuilt from it, and `--resume` skips the points it holds.
-pub struct PointLog {
-    path: std::path::PathBuf,
-    file: std::fs::File,
-}
-
-/// The file name of the journal.
-pub const POINT_LOG: &str = "points.jsonl";
-
-impl PointLog {
-    /// Starts a new journal in `dir` (an old one is replaced).
-    pub fn create(dir: &std::path::Path) -> Result<PointLog> {
-        let path = dir.join(POINT_LOG);
-        let file = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(PointLog { path, file })
-    }
-
-    /// Reopens the journal in `dir` for a sweep of `points`: returns the finished points it holds
-    /// (each checked against the point of the same index: a journal of another sweep is an
-    /// error) and appends from there. A last line cut short by a kill is dropped; a missing
-    /// journal is an empty one.
-    pub fn resume(dir: &std::path::Path, points: &[Point]) -> Result<(PointLog, Vec<PointResult>)> {
-        use std::io::{BufRead, Seek};
-        let path = dir.join(POINT_LOG);
-        if !path.exists() {
-            return Ok((PointLog::create(dir)?, Vec::new()));
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        let mut done: Vec<PointResult> = Vec::new();
-        let mut seen = vec![false; points.len()];
-        let mut good_end = 0u64;
-        {
-            let mut reader = std::io::BufReader::new(crate::input::LineCapped::new(&mut file));
-            let mut line = String::new();
-            let mut line_no = 0u64;
-            let mut offset = 0u64;
-            loop {
-                line.clear();
-                let n = reader
-                    .read_line(&mut line)
-                    .map_err(|e| Error::io(&path, e))?;
-                if n == 0 {
-                    break;
-                }
-                line_no += 1;
-                offset += n as u64;
-                let complete = line.ends_with('\n');
-                let text = line.trim();
-                if text.is_empty() {
-                    good_end = offset;
-                    continue;
-                }
-                let r: PointResult = match serde_json::from_str(text) {
-                    Ok(r) => r,
-                    // A kill mid-write leaves a partial last line: drop it.
-                    Err(_) if !complete => break,
-                    Err(e) => {
-                        return Err(Error::Parse {
-                            path: path.clone(),
-                            line: line_no,
-                            field: "(point)".into(),
-                            msg: format!("not a finished sweep point: {e}"),
-                        })
-                    }
-                };
-                let want = points.get(r.point).map(axes_of);
-                if want.as_ref() != Some(&r.axes) {
-                    return Err(Error::Parse {
-                        path: path.clone(),
-                        line: line_no,
-                        field: "axes".into(),
-                        msg: format!(
-                            "point {} of the journal does not match point {} of this sweep: the journal is from another sweep; remove it or write to another --out",
-                            r.point, r.point
-                        ),
-                    });
-                }
-                if !seen[r.point] {
-                    seen[r.point] = true;
-                    done.push(r);
-                }
-                good_end = offset;
-            }
-        }
-        file.set_len(good_end).map_err(|e| Error::io(&path, e))?;
-        file.seek(std::io::SeekFrom::End(0))
-            .map_err(|e| Error::io(&path, e))?;
-        Ok((PointLog { path, file }, done))
-    }
-
-    /// Appends a finished point and flushes it to the file.
-    pub fn append(&mut self, r: &PointResult) -> Result<()> {
-        use std::io::Write;
-        let mut line = serde_json::to_string(r)
-            .map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
-        line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
-            .map_err(|e| Error::io(&self.path, e))
-    }
-}
-
 /// A point's axis values as a [`PointResult`] records them.
 pub fn axes_of(p: &Point) -> Axes {
     Axes {
@@ -456,99 +366,6 @@ pub fn axes_of(p: &Point) -> Axes {
         replica: p.replica.clone(),
         rate_scale: p.rate_scale,
     }
-}
-
-/// The smallest fleet meeting the SLO in one group of points (same GPU, replica settings,
-/// router and rate scale).
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct SmallestFleet {
-    /// GPU id.
-    pub gpu: String,
-    /// Router.
-    pub router: RouterKind,
-    /// Replica settings set by the sweep (null fields: the scenario's own).
-    pub replica: ReplicaAxes,
-    /// Rate scale.
-    pub rate_scale: f64,
-    /// Tensor-parallel GPUs per replica (as resolved).
-    pub tp: u32,
-    /// Fewest replicas meeting the SLO (null: none in the sweep did).
-    pub replicas: Option<u32>,
-    /// GPUs of that fleet: replicas x tp.
-    pub gpus: Option<u64>,
-    /// Its SLO attainment.
-    pub attainment: Option<f64>,
-    /// Its monthly cost, USD.
-    pub per_month_usd: Option<f64>,
-    /// The next smaller replica count swept, which misses the SLO.
-    pub next_smaller_replicas: Option<u32>,
-    /// Its SLO attainment.
-    pub next_smaller_attainment: Option<f64>,
-}
-
-/// For each group of points, the smallest replica count that meets the SLO. Replica counts are
-/// taken in increasing order; a point that failed counts as missing the SLO.
-pub fn smallest_fleets(results: &[PointResult]) -> Vec<SmallestFleet> {
-    type Key = (String, RouterKind, ReplicaAxes, u64);
-    let mut groups: BTreeMap<Key, Vec<&PointResult>> = BTreeMap::new();
-    let mut order = Vec::new();
-    for r in results {
-        let a = &r.axes;
-        let key = (
-            a.gpu.clone(),
-            a.router,
-            a.replica.clone(),
-            a.rate_scale.to_bits(),
-        );
-        if !groups.contains_key(&key) {
-            order.push(key.clone());
-        }
-        groups.entry(key).or_default().push(r);
-    }
-    let met = |r: &PointResult| {
-        r.summary
-            .as_ref()
-            .and_then(|s| s.slo.as_ref())
-            .map(|s| (s.met, s.attainment))
-    };
-    order
-        .into_iter()
-        .map(|key| {
-            let mut pts = groups[&key].clone();
-            pts.sort_by_key(|r| r.axes.replicas);
-            let best = pts.iter().position(|r| met(r).is_some_and(|m| m.0));
-            let (replicas, attainment, per_month, prev) = match best {
-                Some(i) => (
-                    Some(pts[i].axes.replicas),
-                    met(pts[i]).map(|m| m.1),
-                    pts[i]
-                        .summary
-                        .as_ref()
-                        .and_then(|s| s.cost.as_ref())
-                        .map(|c| c.per_month_usd),
-                    i.checked_sub(1).map(|j| pts[j]),
-                ),
-                None => (None, None, None, None),
-            };
-            let tp = pts
-                .iter()
-                .find_map(|r| r.summary.as_ref().map(|s| s.setup.tp))
-                .unwrap_or(1);
-            SmallestFleet {
-                gpu: key.0.clone(),
-                router: key.1,
-                replica: key.2.clone(),
-                rate_scale: f64::from_bits(key.3),
-                tp,
-                replicas,
-                gpus: replicas.map(|n| n as u64 * tp as u64),
-                attainment,
-                per_month_usd: per_month,
-                next_smaller_replicas: prev.map(|p| p.axes.replicas),
-                next_smaller_attainment: prev.and_then(|p| met(p).map(|m| m.1)),
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

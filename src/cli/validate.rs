@@ -1,0 +1,67 @@
+//! `fleetsim validate`: the published measurements re-created, and optionally the step-time
+//! defaults refitted and cross-validated.
+
+use std::path::PathBuf;
+
+use super::{cap_threads, ensure_dir};
+
+#[derive(clap::Args, Debug)]
+pub struct ValidateArgs {
+    /// Output folder (created if missing).
+    #[arg(long, default_value = "fleetsim-out")]
+    out: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Also refit the step-time efficiencies and overhead per GPU family and precision to the
+    /// counted figures and report them (DIR/fit.json, and DIR/step_time.json in the format of
+    /// src/catalog/step_time.json, which holds the defaults; copying it there adopts the fit).
+    #[arg(long)]
+    fit: bool,
+    /// Also cross-validate the fit: fit on one half of the workloads, predict the other
+    /// (DIR/cross_validation.json).
+    #[arg(long)]
+    cross_validate: bool,
+}
+
+pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if a.threads == Some(0) {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let base = if std::path::Path::new("traces").exists() {
+        PathBuf::from(".")
+    } else {
+        root
+    };
+    let threads = cap_threads(a.threads, 256, "validation runs");
+    let v = fleetsim::fidelity::validate::run(&base, threads)?;
+    ensure_dir(&a.out)?;
+    let md = fleetsim::report::validation::markdown(&v);
+    std::fs::write(a.out.join("validation.md"), &md).context("writing validation.md")?;
+    let mut json = serde_json::to_string_pretty(&v)?;
+    json.push('\n');
+    std::fs::write(a.out.join("validation.json"), json).context("writing validation.json")?;
+    print!("{md}");
+    if a.fit {
+        let fits = fleetsim::fidelity::defaults::fit_defaults(&base, threads)?;
+        let t = fleetsim::report::validation::fit_table(&fits);
+        print!("{}", t.markdown());
+        let mut json = serde_json::to_string_pretty(&fits)?;
+        json.push('\n');
+        std::fs::write(a.out.join("fit.json"), json).context("writing fit.json")?;
+        let text = fleetsim::report::validation::step_time_json(&fits)?;
+        std::fs::write(a.out.join("step_time.json"), text).context("writing step_time.json")?;
+    }
+    if a.cross_validate {
+        let folds = fleetsim::fidelity::defaults::cross_validate(&base, a.threads.unwrap_or(0))?;
+        let t = fleetsim::report::validation::cross_validation_table(&folds);
+        print!("{}", t.markdown());
+        let mut json = serde_json::to_string_pretty(&folds)?;
+        json.push('\n');
+        std::fs::write(a.out.join("cross_validation.json"), json)
+            .context("writing cross_validation.json")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! Fidelity: how far fleetsim's predictions can be trusted, and how to make them closer.
+//!
+//! - [`validate`]: published measurements of 2024-2026 engines re-created and compared
+//!   (`fleetsim validate`, docs/VALIDATION.md).
+//! - [`defaults`]: the per-family step-time defaults refitted to those measurements, and
+//!   cross-validated on held-out workloads.
+//! - [`steps`]: a profile fitted to a user's measured step times (`fleetsim calibrate steps.csv`).
+//! - [`calibrate`]: a profile fitted to a user's serving benchmark runs (`fleetsim calibrate
+//!   run.json ...`), each replayed through the simulator.
+//! - [`optimize`]: the line search, coordinate descent and Nelder-Mead the fits share.
+
+pub mod calibrate;
+pub mod defaults;
+pub mod optimize;
+pub mod steps;
+pub mod validate;

@@ -1,0 +1,180 @@
+//! The validation report (`fleetsim validate`): measured against predicted, the fitted step-time
+//! defaults and their cross-validation, as Markdown tables and the catalog's JSON format.
+
+use super::Table;
+use crate::error::{Error, Result};
+use crate::fidelity::defaults::{FoldCheck, GroupFit};
+use crate::fidelity::validate::{
+    Validation, TARGET_MEDIAN_LATENCY, TARGET_MEDIAN_THROUGHPUT, TARGET_WORST,
+};
+
+/// The report as Markdown.
+pub fn markdown(v: &Validation) -> String {
+    let mut s = String::new();
+    for (title, stats) in [
+        (
+            "Error by metric kind (counted entries: the accuracy targets)",
+            &v.stats,
+        ),
+        (
+            "Error by metric kind (every simulated entry, unmodelled engine features included)",
+            &v.stats_all,
+        ),
+    ] {
+        let mut t = Table::new(title, &["kind", "rows", "median |error|", "worst |error|"]);
+        for k in stats {
+            t.row(vec![
+                format!("{:?}", k.kind).to_lowercase(),
+                k.rows.to_string(),
+                format!("{:.1}%", 100.0 * k.median_abs_error),
+                format!("{:.1}%", 100.0 * k.worst_abs_error),
+            ]);
+        }
+        s.push_str(&t.markdown());
+    }
+    let misses = &v.misses;
+    s.push_str(&format!(
+        "\nTargets (median |error| <= {:.0}% throughput, <= {:.0}% per latency kind, no counted entry worse than {:.0}%): {}\n",
+        100.0 * TARGET_MEDIAN_THROUGHPUT,
+        100.0 * TARGET_MEDIAN_LATENCY,
+        100.0 * TARGET_WORST,
+        if misses.is_empty() {
+            "met.".to_string()
+        } else {
+            format!("{} missed:\n\n- {}\n", misses.len(), misses.join("\n- "))
+        }
+    ));
+    let mut t = Table::new(
+        "Every entry",
+        &[
+            "setup",
+            "workload",
+            "metric",
+            "measured",
+            "predicted",
+            "error",
+            "counted",
+            "note",
+        ],
+    );
+    for r in &v.rows {
+        t.row(vec![
+            r.setup.clone(),
+            r.workload.clone(),
+            r.metric.clone(),
+            format!("{:.2}", r.measured),
+            r.predicted
+                .map(|p| format!("{p:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            r.error
+                .map(|e| format!("{:+.1}%", 100.0 * e))
+                .unwrap_or_else(|| "-".into()),
+            if r.counted { "yes" } else { "no" }.into(),
+            r.note.clone(),
+        ]);
+    }
+    s.push_str(&t.markdown());
+    s
+}
+
+/// The fitted parameters per GPU family and precision.
+pub fn fit_table(fits: &[GroupFit]) -> Table {
+    let mut t = Table::new(
+        "Fitted per GPU and precision (every counted figure on that GPU at that precision)",
+        &[
+            "family",
+            "precision",
+            "figures",
+            "compute eff",
+            "memory eff",
+            "link eff",
+            "overhead ms",
+            "per-seq us",
+            "all-reduce us",
+            "median |error| current",
+            "median |error| fitted",
+            "worst fitted",
+        ],
+    );
+    for f in fits {
+        t.row(vec![
+            f.family.clone(),
+            f.precision.clone(),
+            f.figures.to_string(),
+            format!("{:.3}", f.params.compute_efficiency),
+            format!("{:.3}", f.params.memory_efficiency),
+            format!("{:.3}", f.params.link_efficiency),
+            format!("{:.2}", f.params.step_overhead_ms),
+            format!("{:.2}", f.params.seq_overhead_us),
+            f.params
+                .allreduce_latency_us
+                .map(|x| format!("{x:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            format!("{:.1}%", 100.0 * f.median_abs_error_current),
+            format!("{:.1}%", 100.0 * f.median_abs_error_fitted),
+            format!("{:.1}%", 100.0 * f.worst_abs_error_fitted),
+        ]);
+    }
+    t
+}
+
+/// The cross-validation folds.
+pub fn cross_validation_table(folds: &[FoldCheck]) -> Table {
+    let mut t = Table::new(
+        "Two-fold cross-validation of the fit (each fold's parameters fitted on the other fold)",
+        &[
+            "family",
+            "precision",
+            "held-out fold",
+            "fitted figures",
+            "held-out figures",
+            "median |error| fitted",
+            "median |error| held out",
+            "worst held out",
+        ],
+    );
+    for f in folds {
+        t.row(vec![
+            f.family.clone(),
+            f.precision.clone(),
+            f.held_out_fold.to_string(),
+            f.fitted_figures.to_string(),
+            f.held_out_figures.to_string(),
+            format!("{:.1}%", 100.0 * f.median_abs_error_fitted),
+            format!("{:.1}%", 100.0 * f.median_abs_error_held_out),
+            format!("{:.1}%", 100.0 * f.worst_abs_error_held_out),
+        ]);
+    }
+    t
+}
+
+/// The fits in the format of `src/catalog/step_time.json` (copying it there adopts them),
+/// rounded as that file keeps them.
+pub fn step_time_json(fits: &[GroupFit]) -> Result<String> {
+    let to_json = |e: serde_json::Error| Error::config("step_time.json", e.to_string());
+    let catalog = crate::catalog::Catalog::builtin();
+    let lines: Vec<String> = fits
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "family": f.family,
+                "precision": f.precision,
+                "compute_efficiency": (f.params.compute_efficiency * 1000.0).round() / 1000.0,
+                "memory_efficiency": (f.params.memory_efficiency * 1000.0).round() / 1000.0,
+                "link_efficiency": (f.params.link_efficiency * 1000.0).round() / 1000.0,
+                "step_overhead_ms": (f.params.step_overhead_ms * 100.0).round() / 100.0,
+                "seq_overhead_us": (f.params.seq_overhead_us * 100.0).round() / 100.0,
+                "allreduce_latency_us": f.params.allreduce_latency_us.map(|x| (x * 10.0).round() / 10.0),
+                "figures": f.figures,
+            })
+            .to_string()
+        })
+        .collect();
+    let text = format!(
+        "{{\n \"notes\": {},\n \"source\": {},\n \"fits\": [\n  {}\n ]\n}}\n",
+        serde_json::to_string(&catalog.step_time_notes).map_err(to_json)?,
+        serde_json::to_string(&catalog.step_time_source).map_err(to_json)?,
+        lines.join(",\n  ")
+    );
+    Ok(text)
+}

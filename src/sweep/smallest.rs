@@ -1,0 +1,102 @@
+//! The smallest fleet meeting the SLO in each group of points (same GPU, replica settings,
+//! router and rate scale): smallest_fleets.json.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{PointResult, ReplicaAxes};
+use crate::fleet::RouterKind;
+
+/// The smallest fleet meeting the SLO in one group of points (same GPU, replica settings,
+/// router and rate scale).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SmallestFleet {
+    /// GPU id.
+    pub gpu: String,
+    /// Router.
+    pub router: RouterKind,
+    /// Replica settings set by the sweep (null fields: the scenario's own).
+    pub replica: ReplicaAxes,
+    /// Rate scale.
+    pub rate_scale: f64,
+    /// Tensor-parallel GPUs per replica (as resolved).
+    pub tp: u32,
+    /// Fewest replicas meeting the SLO (null: none in the sweep did).
+    pub replicas: Option<u32>,
+    /// GPUs of that fleet: replicas x tp.
+    pub gpus: Option<u64>,
+    /// Its SLO attainment.
+    pub attainment: Option<f64>,
+    /// Its monthly cost, USD.
+    pub per_month_usd: Option<f64>,
+    /// The next smaller replica count swept, which misses the SLO.
+    pub next_smaller_replicas: Option<u32>,
+    /// Its SLO attainment.
+    pub next_smaller_attainment: Option<f64>,
+}
+
+/// For each group of points, the smallest replica count that meets the SLO. Replica counts are
+/// taken in increasing order; a point that failed counts as missing the SLO.
+pub fn smallest_fleets(results: &[PointResult]) -> Vec<SmallestFleet> {
+    type Key = (String, RouterKind, ReplicaAxes, u64);
+    let mut groups: BTreeMap<Key, Vec<&PointResult>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for r in results {
+        let a = &r.axes;
+        let key = (
+            a.gpu.clone(),
+            a.router,
+            a.replica.clone(),
+            a.rate_scale.to_bits(),
+        );
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(r);
+    }
+    let met = |r: &PointResult| {
+        r.summary
+            .as_ref()
+            .and_then(|s| s.slo.as_ref())
+            .map(|s| (s.met, s.attainment))
+    };
+    order
+        .into_iter()
+        .map(|key| {
+            let mut pts = groups[&key].clone();
+            pts.sort_by_key(|r| r.axes.replicas);
+            let best = pts.iter().position(|r| met(r).is_some_and(|m| m.0));
+            let (replicas, attainment, per_month, prev) = match best {
+                Some(i) => (
+                    Some(pts[i].axes.replicas),
+                    met(pts[i]).map(|m| m.1),
+                    pts[i]
+                        .summary
+                        .as_ref()
+                        .and_then(|s| s.cost.as_ref())
+                        .map(|c| c.per_month_usd),
+                    i.checked_sub(1).map(|j| pts[j]),
+                ),
+                None => (None, None, None, None),
+            };
+            let tp = pts
+                .iter()
+                .find_map(|r| r.summary.as_ref().map(|s| s.setup.tp))
+                .unwrap_or(1);
+            SmallestFleet {
+                gpu: key.0.clone(),
+                router: key.1,
+                replica: key.2.clone(),
+                rate_scale: f64::from_bits(key.3),
+                tp,
+                replicas,
+                gpus: replicas.map(|n| n as u64 * tp as u64),
+                attainment,
+                per_month_usd: per_month,
+                next_smaller_replicas: prev.map(|p| p.axes.replicas),
+                next_smaller_attainment: prev.and_then(|p| met(p).map(|m| m.1)),
+            }
+        })
+        .collect()
+}
