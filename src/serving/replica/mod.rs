@@ -1,0 +1,220 @@
+//! The replica scheduler (vLLM V1 semantics, DESIGN.md "Replica" and "Prefix cache").
+//!
+//! Each step: running requests first (one decode token each, or their next prefill chunk), then
+//! waiting requests in order while the token budget lasts and fewer than `max_num_seqs` run;
+//! prompts are chunked to fit the budget. KV blocks are allocated as tokens are computed; when
+//! they run out, the newest running request is preempted: its blocks are freed, its progress
+//! reset, and it goes back to the front of the waiting queue to be recomputed. With prefix
+//! caching, a request admitted from the queue first takes the longest chain of cached blocks
+//! matching its prompt (never its last token), and those tokens skip prefill compute.
+//!
+//! Under `scheduler_policy: guaranteed_no_evict` (TensorRT-LLM's default) a waiting request is
+//! admitted only if the blocks of its whole prompt and output fit in the free blocks beside
+//! `owed`, the blocks running requests will still allocate; so no running request ever needs
+//! preempting. `owed` is kept under both policies and checked by `check_invariants`.
+//!
+//! With `num_scheduler_steps` k > 1 (vLLM 0.6's multi-step scheduling), a scheduling point with
+//! prompts to compute runs a prefill-only step, in which decoders do not advance (the step
+//! counter `k` stays, so their progress formula holds); otherwise it starts a run of k decode
+//! steps that admits nothing. Inter-token gaps are recorded once per run.
+//!
+//! Decoding sequences are not visited one by one each step. Every running decoder gains exactly
+//! one token per step, so a decoder is described by the step it joined and the tokens it had
+//! then; from those its length at any step follows. The replica keeps, over all decoders: their
+//! count, the sum of their context lengths (for the step-time model), lists of decoders by the
+//! step (modulo the block size) at which they fill a block (for KV allocation and caching), and
+//! a heap of finish steps. A step therefore costs O(requests that start, finish, fill a block or
+
+mod admission;
+mod decoders;
+mod invariants;
+mod sequence;
+mod step;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use self::decoders::Decoders;
+use self::sequence::{Phase, Running, Waiting};
+use super::kv::BlockPool;
+use super::memory::MemoryPlan;
+use super::ReplicaConfig;
+use crate::metrics::{Recorder, ReplicaTotals};
+use crate::perf::{BatchShape, StepTimeModel};
+use crate::time::SimTime;
+
+/// What the replica decided to compute in the step in flight.
+#[derive(Clone, Debug)]
+pub(super) struct Plan {
+    k: u64,
+    start: SimTime,
+    decode_seqs: u32,
+    /// Decoders compute a token in this step (false for a multi-step prefill-only step).
+    decoding: bool,
+    prefills: Vec<(u64, u32)>,
+}
+
+/// Result of asking a replica to start a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// A step started; it ends at this time.
+    Started(SimTime),
+    /// Nothing to compute.
+    Idle,
+}
+
+/// One replica: scheduler, KV pool and step-time model.
+pub struct Replica {
+    /// Index in the fleet.
+    pub id: u32,
+    max_num_seqs: u32,
+    budget: u32,
+    bs: u32,
+    max_model_len: u32,
+    limited_by_kv: bool,
+    no_evict: bool,
+    /// Blocks the running requests will still allocate (sum of `Running::owed`).
+    owed: u64,
+    /// Decode steps per scheduler call (`num_scheduler_steps`; 1 = every step).
+    multi_steps: u32,
+    /// Decode steps left in the multi-step run in progress (0: at a scheduling point).
+    run_left: u32,
+    /// Time since decoders last streamed tokens (multi-step only), ns.
+    chunk_ns: u64,
+    /// The last step was prefill-only: the next scheduling point runs the decoders.
+    decode_next: bool,
+    kv: BlockPool,
+    perf: Arc<dyn StepTimeModel>,
+    waiting: VecDeque<Waiting>,
+    running: BTreeMap<u64, Running>,
+    prefilling: BTreeSet<u64>,
+    next_seq: u64,
+    k: u64,
+    dec: Decoders,
+    plan: Option<Plan>,
+    shape: BatchShape,
+    spare_prefills: Vec<(u64, u32)>,
+    spare_seqs: Vec<u64>,
+    hits: Vec<u32>,
+    /// What it has done so far (the KV fields are filled in by [`Replica::totals`]).
+    totals: ReplicaTotals,
+}
+
+fn div_ceil(a: u64, b: u64) -> u64 {
+    a.div_ceil(b)
+}
+
+impl Replica {
+    /// A replica with the given settings, memory layout and step-time model.
+    pub fn new(
+        id: u32,
+        cfg: &ReplicaConfig,
+        mem: &MemoryPlan,
+        perf: Arc<dyn StepTimeModel>,
+    ) -> Replica {
+        Replica {
+            id,
+            max_num_seqs: cfg.max_num_seqs,
+            budget: cfg.max_num_batched_tokens,
+            bs: cfg.block_size,
+            max_model_len: mem.max_model_len,
+            limited_by_kv: mem.max_model_len_limited_by == "the KV cache capacity",
+            no_evict: cfg.scheduler_policy == super::SchedulerPolicy::GuaranteedNoEvict,
+            owed: 0,
+            multi_steps: cfg.num_scheduler_steps,
+            run_left: 0,
+            chunk_ns: 0,
+            decode_next: false,
+            kv: BlockPool::new(mem.kv_blocks, cfg.prefix_caching),
+            perf,
+            waiting: VecDeque::new(),
+            running: BTreeMap::new(),
+            prefilling: BTreeSet::new(),
+            next_seq: 0,
+            k: 0,
+            dec: Decoders::new(cfg.block_size),
+            plan: None,
+            shape: BatchShape::default(),
+            spare_prefills: Vec::new(),
+            spare_seqs: Vec::new(),
+            hits: Vec::new(),
+            totals: ReplicaTotals {
+                block_size: cfg.block_size,
+                prefix_caching: cfg.prefix_caching,
+                ..ReplicaTotals::default()
+            },
+        }
+    }
+
+    /// What this replica has done so far: busy time, steps, tokens computed, preemptions,
+    /// prefix-cache hits and KV use. A simulation hands these back, not the replicas.
+    pub fn totals(&self) -> ReplicaTotals {
+        ReplicaTotals {
+            kv_capacity_blocks: self.kv.total(),
+            kv_peak_used_blocks: self.kv.peak_used(),
+            kv_used_blocks_at_end: self.kv.used(),
+            kv_evicted_blocks: self.kv.evicted(),
+            ..self.totals.clone()
+        }
+    }
+
+    /// Tokens per KV block.
+    pub fn block_size(&self) -> u32 {
+        self.bs
+    }
+
+    /// KV blocks of this replica.
+    pub fn kv_capacity_blocks(&self) -> u64 {
+        self.kv.total()
+    }
+
+    /// Most KV blocks in use at once.
+    pub fn kv_peak_used_blocks(&self) -> u64 {
+        self.kv.peak_used()
+    }
+
+    /// KV blocks in use now.
+    pub fn kv_used_blocks(&self) -> u64 {
+        self.kv.used()
+    }
+
+    /// Requests waiting to be scheduled.
+    pub fn num_waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Requests in the running batch.
+    pub fn num_running(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Requests waiting or running.
+    pub fn outstanding(&self) -> usize {
+        self.waiting.len() + self.running.len()
+    }
+
+    /// How many of the leading blocks with these (shareable) chain hashes the prefix cache holds.
+    pub fn cached_prefix_blocks(&self, hashes: &[u64]) -> usize {
+        hashes
+            .iter()
+            .take_while(|&&h| self.kv.lookup(h).is_some())
+            .count()
+    }
+
+    /// Whether a step is in flight.
+    pub fn is_busy(&self) -> bool {
+        self.plan.is_some()
+    }
+
+    /// Writes the generated-token counts of running decoders into the recorder (their tokens are
+    /// tracked in aggregate while they run), for reporting requests a horizon left unfinished.
+    pub fn flush_progress(&self, rec: &mut Recorder) {
+        for run in self.running.values() {
+            if let Phase::Decode { k_join, g_join } = run.phase {
+                rec.progress(run.req as usize, g_join + (self.k - k_join) as u32);
+            }
+        }
+    }
+}
