@@ -9,6 +9,9 @@
 //!
 //! Run: `cargo bench --bench engine`
 
+// criterion_group! defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -11,14 +11,15 @@ use crate::error::{Error, Result};
 
 /// Longest line accepted in a trace or measurement file, bytes (8 MiB: a Mooncake line with
 /// tens of thousands of block ids is well under 1 MiB).
-pub const MAX_LINE_BYTES: usize = 8 << 20;
+pub(crate) const MAX_LINE_BYTES: usize = 8 << 20;
 
 /// Largest whole-file JSON accepted (scenario, benchmark result, profile), bytes.
-pub const MAX_JSON_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_JSON_BYTES: u64 = 64 << 20;
 
 /// A reader that fails with `InvalidData` once a line passes [`MAX_LINE_BYTES`], naming the
 /// 1-based line.
-pub struct LineCapped<R> {
+#[derive(Debug)]
+pub(crate) struct LineCapped<R> {
     inner: R,
     line: u64,
     run: usize,
@@ -27,12 +28,12 @@ pub struct LineCapped<R> {
 
 impl<R: Read> LineCapped<R> {
     /// Wraps `inner`.
-    pub fn new(inner: R) -> LineCapped<R> {
+    pub(crate) fn new(inner: R) -> LineCapped<R> {
         LineCapped::with_limit(inner, MAX_LINE_BYTES)
     }
 
     /// Wraps `inner` with a line limit of `max` bytes.
-    pub fn with_limit(inner: R, max: usize) -> LineCapped<R> {
+    pub(crate) fn with_limit(inner: R, max: usize) -> LineCapped<R> {
         LineCapped {
             inner,
             line: 1,
@@ -68,13 +69,13 @@ impl<R: Read> Read for LineCapped<R> {
 }
 
 /// Opens `path` for line-oriented reading with the line cap.
-pub fn open_lines(path: &Path) -> Result<LineCapped<std::fs::File>> {
+pub(crate) fn open_lines(path: &Path) -> Result<LineCapped<std::fs::File>> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     Ok(LineCapped::new(f))
 }
 
 /// Reads a whole text file of at most [`MAX_JSON_BYTES`].
-pub fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut text = String::new();
     f.take(MAX_JSON_BYTES + 1)

@@ -1,25 +1,55 @@
 //! fleetsim: a discrete-event simulator for sizing LLM serving fleets.
 //!
-//! It replays request traces (or synthesizes traffic) against a modelled model-server replica
-//! with vLLM V1 scheduling semantics: continuous batching, chunked prefill, a paged KV cache with
-//! preemption by recompute, and step times from a roofline model of the GPU.
+//! It replays request traces (or synthesizes traffic) against modelled model-server replicas
+//! with vLLM V1 scheduling semantics (continuous batching, chunked prefill, a paged KV cache
+//! with prefix caching and preemption by recompute, step times from a roofline model of the
+//! GPU), behind a router, and prices the fleet against APIs serving the same requests.
 //!
-//! The pipeline, one module each:
-//! - [`workload`]: requests from trace readers and seeded synthesizers;
-//! - [`catalog`]: GPUs and models as data, each figure with its source;
-//! - [`perf`]: step time from the batch shape;
-//! - [`serving`]: one replica: scheduler and KV block manager with prefix cache;
-//! - [`fleet`]: replicas behind a router, and the simulation loop ([`fleet::Simulation`]);
-//! - [`engine`]: the event kernel (time, queue, random streams), which knows no LLM;
-//! - [`metrics`]: per-request records, SLOs and the [`metrics::Summary`] (with capacity,
-//!   utilization and stability);
-//! - [`cost`]: GPU, operations and API spend; the idle bill is GPU cost x (1 - utilization);
-//! - [`scenario`]: the JSON scenario, validated into a runnable [`scenario::RunSpec`];
-//!   [`scenario::capacity`] finds one replica's capacity for a workload by simulation;
-//! - [`report`]: exporters (JSON, CSV, text tables).
+//! # The pipeline, in import order
+//! Each module imports only those above it (docs/ARCHITECTURE.md, "Layering"):
+//! - [`engine`]: the event kernel (time, queue, seeded random streams); it knows no LLM.
+//! - [`catalog`]: GPUs, models, prices and APIs as data, each figure with its source.
+//! - [`workload`]: requests from trace readers and seeded synthesizers.
+//! - [`perf`]: step time from a batch shape.
+//! - [`cost`]: which GPU price applies, API spend with caching rules, the cost report.
+//! - [`metrics`]: the recorder a simulation writes, per-replica totals, SLOs, the
+//!   [`metrics::Summary`].
+//! - [`serving`]: one replica: scheduler, KV blocks, prefix cache.
+//! - [`fleet`]: clients, routers (reading replicas through [`fleet::ReplicaView`]) and the
+//!   simulation loop ([`fleet::Simulation`]).
+//! - [`scenario`]: the JSON a user writes and the one way it becomes a run
+//!   ([`scenario::Scenario::prepare`], [`scenario::Prepared::run_spec`]); capacity by simulation.
+//! - [`sweep`]: many runs of one workload in parallel, smallest fleets, plans and break-even.
+//! - [`fidelity`]: validation against published measurements, calibration, fits.
+//! - [`report`]: files and pictures (JSON, CSV, tables, charts, HTML).
 //!
-//! Same scenario and seed give byte-identical outputs.
-#![warn(missing_docs)]
+//! Same scenario and seed give byte-identical outputs, whatever the thread count.
+//!
+//! # Example
+//! A scenario from JSON, simulated, and a latency figure read off its summary:
+//! ```
+//! use std::path::Path;
+//! use fleetsim::scenario::Scenario;
+//!
+//! let json = r#"{
+//!     "model": "llama-3.1-8b", "gpu": "h100-sxm",
+//!     "workload": {"synthetic": {"requests": 200,
+//!         "arrivals": {"kind": "poisson", "rate_per_s": 4},
+//!         "input_tokens": {"kind": "fixed", "value": 512},
+//!         "output_tokens": {"kind": "fixed", "value": 128}}}
+//! }"#;
+//! let scenario = Scenario::from_json(json, Path::new("example.json"))?;
+//! let run = scenario.resolve(Path::new("."))?;
+//! let summary = run.run().summary;
+//! assert_eq!(summary.requests.completed, 200);
+//! // One H100 at 4 requests/s of 512 + 128 tokens is lightly loaded: a fast first token.
+//! let p99_ttft_s = summary.latency.ttft_s.p99;
+//! assert!(p99_ttft_s > 0.0 && p99_ttft_s < 0.5, "p99 TTFT {p99_ttft_s} s");
+//! # Ok::<(), fleetsim::Error>(())
+//! ```
+//!
+//! Where to read next: `scenario/resolve.rs`, `scenario/run.rs`, `fleet/sim.rs`,
+//! `serving/replica/step.rs`.
 
 pub mod catalog;
 pub mod cost;
@@ -27,16 +57,16 @@ pub mod engine;
 pub mod error;
 pub mod fidelity;
 pub mod fleet;
-pub mod input;
+mod input;
 pub mod metrics;
-pub mod named;
+mod named;
 pub mod perf;
 pub mod report;
 pub mod scenario;
 pub mod serving;
 pub mod stats;
 pub mod sweep;
-pub mod text;
+mod text;
 pub mod workload;
 
 pub use engine::{rng, time};

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 
 /// The name of `v` in `table` (`?` if the table lacks it).
-pub fn name_of<T: Copy + PartialEq>(table: &[(T, &'static str)], v: T) -> &'static str {
+pub(crate) fn name_of<T: Copy + PartialEq>(table: &[(T, &'static str)], v: T) -> &'static str {
     table
         .iter()
         .find(|(k, _)| *k == v)
@@ -13,7 +13,11 @@ pub fn name_of<T: Copy + PartialEq>(table: &[(T, &'static str)], v: T) -> &'stat
 }
 
 /// The value named `s` (case-insensitive, trimmed); the error lists the names of `kind`.
-pub fn parse<T: Copy>(table: &[(T, &'static str)], s: &str, kind: &'static str) -> Result<T> {
+pub(crate) fn parse<T: Copy>(
+    table: &[(T, &'static str)],
+    s: &str,
+    kind: &'static str,
+) -> Result<T> {
     table
         .iter()
         .find(|(_, n)| n.eq_ignore_ascii_case(s.trim()))

@@ -277,6 +277,7 @@ struct ModelFile {
 }
 
 /// The built-in catalog.
+#[derive(Debug)]
 pub struct Catalog {
     /// All GPUs.
     pub gpus: Vec<Gpu>,
@@ -403,7 +404,7 @@ mod tests {
 
     #[test]
     fn kv_bytes_match_reference_figures() {
-        // ../shared/reference/models.json: kv_bytes_per_token_bf16
+        // Published KV bytes per token (BF16) of each model: layers x KV heads x head dim x 2 x 2.
         let c = Catalog::builtin();
         assert_eq!(
             c.model("llama-3.1-8b").unwrap().kv_bytes_per_token_bf16(),

@@ -10,7 +10,7 @@ use fleetsim::fidelity::steps::{fit, read_steps_csv};
 use fleetsim::perf::Precision;
 
 #[derive(Args, Debug)]
-pub struct CalibrateArgs {
+pub(crate) struct CalibrateArgs {
     /// Measured steps (a CSV `prefill_tokens,decode_seqs,context_tokens,step_ms`), or one or
     /// more `vllm bench serve --save-result` JSON files with per-request lengths.
     #[arg(required = true, num_args = 1..)]
@@ -36,7 +36,7 @@ pub struct CalibrateArgs {
     strict: bool,
 }
 
-pub fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
+pub(crate) fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
     let c = Catalog::builtin();
     let model = c.model(&a.model)?;
     let gpu = c.gpu(&a.gpu)?;

@@ -4,13 +4,13 @@ use clap::Args;
 use fleetsim::catalog::Catalog;
 
 #[derive(Args, Debug)]
-pub struct CatalogArgs {
+pub(crate) struct CatalogArgs {
     /// Print JSON (with sources) instead of tables.
     #[arg(long)]
     json: bool,
 }
 
-pub fn run(a: CatalogArgs) -> anyhow::Result<()> {
+pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
     let c = Catalog::builtin();
     if a.json {
         let v = serde_json::json!({

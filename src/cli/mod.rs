@@ -56,7 +56,7 @@ enum TraceCommand {
 }
 
 /// Parses arguments and runs the command.
-pub fn main() -> anyhow::Result<()> {
+pub(crate) fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(a) => run::run(a),
@@ -79,7 +79,7 @@ pub fn main() -> anyhow::Result<()> {
 
 /// How tables are printed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// Aligned text.
     #[default]
     Text,

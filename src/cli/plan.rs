@@ -13,7 +13,7 @@ use fleetsim::sweep::plan::{self, parse_volumes};
 use fleetsim::sweep::FloatAxis;
 
 #[derive(Args, Debug)]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     /// Scenario JSON file (must set `slo`).
     scenario: PathBuf,
     /// Output folder (created if missing).
@@ -40,7 +40,7 @@ pub struct PlanArgs {
     quiet: bool,
 }
 
-pub fn plan(a: PlanArgs) -> anyhow::Result<()> {
+pub(crate) fn plan(a: PlanArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let scenario = Scenario::from_file(&a.scenario)?;
     let base_dir = a.scenario.parent().map(PathBuf::from).unwrap_or_default();

@@ -9,7 +9,7 @@ use fleetsim::report;
 use fleetsim::scenario::Scenario;
 
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Scenario JSON file.
     scenario: PathBuf,
     /// Output folder (created if missing).
@@ -35,7 +35,7 @@ pub struct RunArgs {
     format: super::Format,
 }
 
-pub fn run(a: RunArgs) -> anyhow::Result<()> {
+pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut scenario = Scenario::from_file(&a.scenario)?;
     if let Some(s) = a.seed {

@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 const DEFAULT_SCENARIO: &str = include_str!("../../examples/default-sweep.json");
 
 #[derive(Args, Debug)]
-pub struct SweepArgs {
+pub(crate) struct SweepArgs {
     /// Scenario JSON file (default: the shipped examples/default-sweep.json).
     scenario: Option<PathBuf>,
     /// Output folder (created if missing).
@@ -73,7 +73,7 @@ fn list(s: &str) -> Vec<String> {
         .collect()
 }
 
-pub fn sweep(a: SweepArgs) -> anyhow::Result<()> {
+pub(crate) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let (mut scenario, base_dir, name) = match &a.scenario {
         Some(p) => (

@@ -9,7 +9,7 @@ use fleetsim::workload::stats::TraceStats;
 use fleetsim::workload::{TraceFormat, TraceSpec, Workload};
 
 #[derive(Args, Debug)]
-pub struct StatsArgs {
+pub(crate) struct StatsArgs {
     /// Trace file.
     file: PathBuf,
     /// Format: azure, burstgpt, mooncake, lengths, jsonl (guessed from the first line if left out).
@@ -53,7 +53,7 @@ fn load(spec: &TraceSpec) -> anyhow::Result<Workload> {
     Ok(w)
 }
 
-pub fn stats(a: StatsArgs) -> anyhow::Result<()> {
+pub(crate) fn stats(a: StatsArgs) -> anyhow::Result<()> {
     let spec = trace_spec(&a.file, a.format.as_deref(), a.skip_bad_lines)?;
     let format = spec.format;
     let w = load(&spec)?;
@@ -71,7 +71,7 @@ pub fn stats(a: StatsArgs) -> anyhow::Result<()> {
 }
 
 #[derive(Args, Debug)]
-pub struct ConvertArgs {
+pub(crate) struct ConvertArgs {
     /// Trace file.
     file: PathBuf,
     /// Its format (guessed from the first line if left out).
@@ -97,7 +97,7 @@ pub struct ConvertArgs {
     skip_bad_lines: bool,
 }
 
-pub fn convert(a: ConvertArgs) -> anyhow::Result<()> {
+pub(crate) fn convert(a: ConvertArgs) -> anyhow::Result<()> {
     let mut spec = trace_spec(&a.file, a.format.as_deref(), a.skip_bad_lines)?;
     if spec.format == TraceFormat::Lengths {
         anyhow::bail!(
@@ -115,7 +115,7 @@ pub fn convert(a: ConvertArgs) -> anyhow::Result<()> {
 }
 
 #[derive(Args, Debug)]
-pub struct PlotArgs {
+pub(crate) struct PlotArgs {
     /// Trace file.
     file: PathBuf,
     /// Format (guessed from the first line if left out).
@@ -129,7 +129,7 @@ pub struct PlotArgs {
     skip_bad_lines: bool,
 }
 
-pub fn plot(a: PlotArgs) -> anyhow::Result<()> {
+pub(crate) fn plot(a: PlotArgs) -> anyhow::Result<()> {
     let spec = trace_spec(&a.file, a.format.as_deref(), a.skip_bad_lines)?;
     let format = spec.format;
     let w = load(&spec)?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::{cap_threads, ensure_dir};
 
 #[derive(clap::Args, Debug)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// Output folder (created if missing).
     #[arg(long, default_value = "fleetsim-out")]
     out: PathBuf,
@@ -24,7 +24,7 @@ pub struct ValidateArgs {
     cross_validate: bool,
 }
 
-pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
+pub(crate) fn validate(a: ValidateArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     if a.threads == Some(0) {
         anyhow::bail!("--threads must be at least 1");

@@ -228,22 +228,13 @@ impl CostSpec {
                 price_confidence: a.confidence.clone(),
                 reasoning_tokens_billed_as_output: a.reasoning_tokens_billed_as_output,
                 usd: s.usd,
-                per_month_usd: if traffic_hours > 0.0 {
-                    s.usd * MONTH_HOURS / traffic_hours
-                } else {
-                    0.0
-                },
+                per_month_usd: monthly_usd(s.usd, traffic_hours),
                 per_million_tokens_usd: per_million(s.usd, s.input_tokens + s.output_tokens),
                 cached_input_tokens: s.cached_input_tokens,
                 cache_write_tokens: s.cache_write_tokens,
-                batch_per_month_usd: a.batch_fraction_off.map(|f| {
-                    (1.0 - f)
-                        * if traffic_hours > 0.0 {
-                            s.usd * MONTH_HOURS / traffic_hours
-                        } else {
-                            0.0
-                        }
-                }),
+                batch_per_month_usd: a
+                    .batch_fraction_off
+                    .map(|f| (1.0 - f) * monthly_usd(s.usd, traffic_hours)),
             })
             .collect();
         let per_month = gpu_month + ops_month + safety_month;
@@ -292,6 +283,16 @@ impl CostSpec {
             cheapest,
             cheapest_same_model_api,
         }
+    }
+}
+
+/// What spending `usd` over `span_hours` of traffic costs per month ([`MONTH_HOURS`]); 0 for an
+/// empty span.
+pub fn monthly_usd(usd: f64, span_hours: f64) -> f64 {
+    if span_hours > 0.0 {
+        usd * MONTH_HOURS / span_hours
+    } else {
+        0.0
     }
 }
 

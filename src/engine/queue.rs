@@ -6,6 +6,7 @@ use std::collections::BinaryHeap;
 
 use super::time::SimTime;
 
+#[derive(Debug)]
 struct Entry<E> {
     time: SimTime,
     seq: u64,
@@ -31,6 +32,7 @@ impl<E> Ord for Entry<E> {
 }
 
 /// A priority queue of events by (time, insertion sequence).
+#[derive(Debug)]
 pub struct EventQueue<E> {
     heap: BinaryHeap<Entry<E>>,
     next_seq: u64,

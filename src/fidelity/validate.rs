@@ -1,5 +1,5 @@
 //! `fleetsim validate`: re-creates each published measurement in `catalog/calibration.json`
-//! (a copy of ../shared/reference/calibration.json, sources included) with the engine settings
+//! (published figures of 2024-2026 engines, each with its source) with the engine settings
 //! its source documents (`engine_setup`), simulates it with the default step-time model (the
 //! per-family fit in `catalog/step_time.json`), and tabulates measured against predicted.
 //!
@@ -12,8 +12,9 @@
 //! ([`sharegpt_length_scale`]).
 //!
 //! A figure is *counted* toward the accuracy targets unless an engine feature fleetsim does not
-//! model dominates it (the row's note says which). [`fit_defaults`] refits the defaults to the
-//! counted figures; [`cross_validate`] checks that fit on held-out workloads.
+//! model dominates it (the row's note says which). [`super::defaults::fit_defaults`] refits the
+//! defaults to the counted figures; [`super::defaults::cross_validate`] checks that fit on
+//! held-out workloads.
 
 use std::path::Path;
 

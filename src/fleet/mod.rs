@@ -1,4 +1,4 @@
-//! Fleets: N identical replicas behind a router (DESIGN.md "Data flow"). The router sees the
+//! Fleets: N identical replicas behind a router (docs/ARCHITECTURE.md, "The pipeline"). The router sees the
 //! replicas' state (outstanding requests, KV use, cached prefixes) at the moment a request
 //! arrives and picks one; the replica then queues and serves it.
 

@@ -1,4 +1,4 @@
-//! The simulation loop: arrivals (from [`super::clients`]) are routed to replicas, which run
+//! The simulation loop: arrivals (from the clients, `fleet/clients.rs`) are routed to replicas, which run
 //! steps until every request is served or the horizon is reached. The queue holds at most one
 //! open arrival, the pending follow-ups and one step end per replica.
 
@@ -44,6 +44,7 @@ pub struct Simulation<'a> {
 pub const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// What a finished simulation hands back.
+#[derive(Debug)]
 pub struct SimOutput {
     /// Per-request records and samples.
     pub recorder: Recorder,
@@ -53,6 +54,17 @@ pub struct SimOutput {
     pub end: SimTime,
     /// Binned time series, when asked for.
     pub timeline: Option<Timeline>,
+}
+
+impl std::fmt::Debug for Simulation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulation")
+            .field("requests", &self.requests.len())
+            .field("replicas", &self.replicas)
+            .field("horizon", &self.horizon)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimOutput {

@@ -32,7 +32,7 @@ pub struct Profile {
     /// The measurements it was fitted to.
     pub source: String,
     /// What makes the fit doubtful: a parameter at a bound of its search range, or a worst
-    /// error above [`FIT_WORST_ERROR_LIMIT`].
+    /// error above [`crate::fidelity::steps::FIT_WORST_ERROR_LIMIT`].
     #[serde(default)]
     pub warnings: Vec<String>,
 }

@@ -1,4 +1,4 @@
-//! The roofline step-time model (DESIGN.md, "Step time").
+//! The roofline step-time model (README, "How a replica is modelled").
 //!
 //! A step reads every weight once (for mixture-of-experts, the experts the batch touches), reads
 //! each sequence's KV and writes the new tokens' KV, and computes 2 FLOPs per active parameter per

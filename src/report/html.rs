@@ -8,6 +8,7 @@ use super::table::{escape_html, Table};
 use crate::error::{Error, Result};
 
 /// A part of the page.
+#[derive(Debug)]
 pub enum Section {
     /// A paragraph.
     Text(String),

@@ -76,6 +76,7 @@ pub fn write_requests_csv(
 }
 
 /// Where a sweep writes its results.
+#[derive(Debug)]
 pub struct SweepFiles {
     /// sweep.json: one object per point.
     pub json: std::path::PathBuf,

@@ -47,6 +47,7 @@ pub struct RunSpec {
 }
 
 /// A finished run.
+#[derive(Debug)]
 pub struct RunResult {
     /// The summary (summary.json).
     pub summary: Summary,

@@ -1,4 +1,4 @@
-//! The KV block pool of one replica, with vLLM V1's prefix cache (DESIGN.md "Prefix cache";
+//! The KV block pool of one replica, with vLLM V1's prefix cache (docs/ARCHITECTURE.md, "Semantics";
 //! `vllm/v1/core/block_pool.py`, `kv_cache_utils.py`).
 //!
 //! Blocks are handed to running requests and reference-counted (a cached prefix block can be

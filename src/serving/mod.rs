@@ -1,4 +1,4 @@
-//! One model-server replica with vLLM V1 scheduling semantics (DESIGN.md, "Replica").
+//! One model-server replica with vLLM V1 scheduling semantics (docs/ARCHITECTURE.md, "Semantics").
 //!
 //! - [`memory`] sizes the KV cache from GPU memory, weights and activations;
 //! - [`kv`] is the block pool;
@@ -68,7 +68,8 @@ impl SchedulerPolicy {
 }
 
 /// Replica settings as a scenario writes them (the scenario's `replica`); unset fields take
-/// vLLM's defaults for the GPU (../shared/reference/scheduler.json).
+/// vLLM's defaults for the GPU (vLLM's `EngineArgs` and `SchedulerConfig` defaults; README,
+/// `replica`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicaSpec {

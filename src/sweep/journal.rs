@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 /// (its [`PointResult`] as compact JSON, in the order points finish), appended and flushed as
 /// each point finishes. It is the source of truth: sweep.json, sweep.csv and
 /// smallest_fleets.json are rebuilt from it, and `--resume` skips the points it holds.
+#[derive(Debug)]
 pub struct PointLog {
     path: std::path::PathBuf,
     file: std::fs::File,

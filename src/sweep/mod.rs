@@ -256,6 +256,7 @@ pub struct PointResult {
 
 /// The shared inputs of a sweep: the prepared scenario (its workload loaded once and scaled to
 /// each rate scale) and the axes.
+#[derive(Debug)]
 pub struct Sweep {
     prepared: Prepared,
     spec: SweepSpec,

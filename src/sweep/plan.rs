@@ -315,7 +315,7 @@ pub fn run(
                     scenario.slo.as_ref().map(|s| s.latency_targets()),
                 )
                 .to_string(),
-                per_month_usd: s.usd * crate::cost::MONTH_HOURS / span_h,
+                per_month_usd: crate::cost::monthly_usd(s.usd, span_h),
             })
             .collect();
         let chosen = best.and_then(|n| evals[&n].as_ref().ok());

@@ -6,18 +6,18 @@ use fleetsim::metrics::Summary;
 use fleetsim::scenario::{RunResult, Scenario};
 
 /// The repository root (tests run with the package root as current directory).
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Parses and resolves a scenario given as JSON text, relative paths against the repository root.
-pub fn run_json(json: &str) -> RunResult {
+pub(crate) fn run_json(json: &str) -> RunResult {
     let s = Scenario::from_json(json, Path::new("<test>")).expect("scenario parses");
     s.resolve(&root()).expect("scenario resolves").run()
 }
 
 /// Conservation: every arrived request is completed, rejected or unfinished.
-pub fn assert_conserved(s: &Summary) {
+pub(crate) fn assert_conserved(s: &Summary) {
     let r = &s.requests;
     assert_eq!(
         r.completed + r.rejected + r.unfinished,
@@ -27,7 +27,7 @@ pub fn assert_conserved(s: &Summary) {
 }
 
 /// JSON that fails to parse when any object repeats a key (serde_json keeps the last silently).
-pub struct NoDuplicateKeys;
+pub(crate) struct NoDuplicateKeys;
 
 impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -81,7 +81,7 @@ impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
 }
 
 /// Asserts that the JSON file at `path` repeats no key in any object.
-pub fn assert_no_duplicate_keys(path: &Path) {
+pub(crate) fn assert_no_duplicate_keys(path: &Path) {
     let text = std::fs::read_to_string(path).unwrap();
     if let Err(e) = serde_json::from_str::<NoDuplicateKeys>(&text) {
         panic!("{}: {e}", path.display());
@@ -89,7 +89,7 @@ pub fn assert_no_duplicate_keys(path: &Path) {
 }
 
 /// Runs the fleetsim binary from the repository root.
-pub fn fleetsim(args: &[&str]) -> std::process::Output {
+pub(crate) fn fleetsim(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_fleetsim"))
         .args(args)
         .current_dir(root())
@@ -98,12 +98,12 @@ pub fn fleetsim(args: &[&str]) -> std::process::Output {
 }
 
 /// A command's stderr as text.
-pub fn stderr(o: &std::process::Output) -> String {
+pub(crate) fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
 /// Writes `text` to `dir/name` and returns the path as a string.
-pub fn write(dir: &Path, name: &str, text: &str) -> String {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p.to_string_lossy().to_string()

@@ -5,6 +5,7 @@ use crate::workload::Request;
 
 /// Sends each request to the replica with the lowest fraction of KV blocks held by running
 /// requests (then fewest outstanding requests, then lowest index).
+#[derive(Debug)]
 pub struct LeastKv;
 
 impl Router for LeastKv {

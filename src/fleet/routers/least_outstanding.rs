@@ -5,6 +5,7 @@ use crate::fleet::{FleetView, Router};
 use crate::workload::Request;
 
 /// Sends each request to the replica with the fewest requests waiting or running.
+#[derive(Debug)]
 pub struct LeastOutstanding;
 
 impl Router for LeastOutstanding {

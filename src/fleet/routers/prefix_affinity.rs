@@ -12,6 +12,7 @@ use crate::workload::Request;
 /// unless that replica has more than `margin` outstanding requests beyond the least-loaded
 /// replica and more than `ratio` times its load; then (and when no replica holds any of the
 /// prefix) to the least-loaded replica.
+#[derive(Debug)]
 pub struct PrefixAffinity {
     margin: u32,
     ratio: f64,

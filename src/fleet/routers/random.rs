@@ -8,6 +8,7 @@ use crate::rng::{stream_rng, Stream};
 use crate::workload::Request;
 
 /// Sends each request to a replica chosen uniformly at random (the router's own seeded stream).
+#[derive(Debug)]
 pub struct RandomRouter {
     rng: StdRng,
 }

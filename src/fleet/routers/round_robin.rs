@@ -4,7 +4,7 @@ use crate::fleet::{FleetView, Router};
 use crate::workload::Request;
 
 /// Sends requests to replicas in turn.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct RoundRobin {
     next: usize,
 }

@@ -11,6 +11,7 @@ const VNODES: u64 = 160;
 
 /// Sends all requests of a session to the replica owning the session id's point on a
 /// consistent-hash ring; requests without a session go to the least-loaded replica.
+#[derive(Debug)]
 pub struct SessionAffinity {
     /// (ring position, replica), sorted.
     ring: Vec<(u64, usize)>,

@@ -140,6 +140,7 @@ pub enum Swatch {
 }
 
 /// One legend entry.
+#[derive(Debug)]
 pub struct LegendEntry {
     /// Its colour.
     pub color: RGBColor,

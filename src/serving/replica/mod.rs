@@ -1,4 +1,4 @@
-//! The replica scheduler (vLLM V1 semantics, DESIGN.md "Replica" and "Prefix cache").
+//! The replica scheduler (vLLM V1 semantics; docs/ARCHITECTURE.md, "Semantics").
 //!
 //! Each step: running requests first (one decode token each, or their next prefill chunk), then
 //! waiting requests in order while the token budget lasts and fewer than `max_num_seqs` run;
@@ -100,6 +100,20 @@ pub struct Replica {
     hits: Vec<u32>,
     /// What it has done so far (the KV fields are filled in by [`Replica::totals`]).
     totals: ReplicaTotals,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("id", &self.id)
+            .field("waiting", &self.waiting.len())
+            .field("running", &self.running.len())
+            .field("step", &self.k)
+            .field("kv_used_blocks", &self.kv.used())
+            .field("kv_capacity_blocks", &self.kv.total())
+            .field("busy", &self.plan.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 fn div_ceil(a: u64, b: u64) -> u64 {

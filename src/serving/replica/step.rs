@@ -95,7 +95,7 @@ impl Replica {
 
     /// Plans and starts the next step at `now` if there is anything to compute: decoders first
     /// (each needing a new block gets one, preempting the newest requests when blocks are
-    /// short), then prompts in progress, then waiting requests ([`Replica::admit_waiting`]).
+    /// short), then prompts in progress, then waiting requests (admission.rs).
     pub fn start_step(
         &mut self,
         now: SimTime,

@@ -5,6 +5,7 @@ use rand::rngs::StdRng;
 use super::ArrivalProcess;
 
 /// Evenly spaced arrivals at a fixed rate.
+#[derive(Debug)]
 pub struct Constant {
     gap_s: f64,
 }

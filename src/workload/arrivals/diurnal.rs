@@ -7,6 +7,7 @@ use rand::Rng;
 use super::ArrivalProcess;
 
 /// Poisson arrivals with a periodic rate.
+#[derive(Debug)]
 pub struct Diurnal {
     mean_rate: f64,
     period_s: f64,

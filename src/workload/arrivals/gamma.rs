@@ -6,6 +6,7 @@ use rand_distr::{Distribution, Gamma};
 use super::ArrivalProcess;
 
 /// Gamma renewal process: shape 1/cv^2 and scale cv^2/rate give mean gap 1/rate and the CV asked.
+#[derive(Debug)]
 pub struct GammaRenewal {
     gamma: Gamma<f64>,
 }

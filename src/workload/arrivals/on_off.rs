@@ -8,6 +8,7 @@ use super::ArrivalProcess;
 
 /// Two-state MMPP. The state switches after exponentially distributed dwell times; within a state
 /// arrivals are Poisson at that state's rate. Starts in the quiet state.
+#[derive(Debug)]
 pub struct OnOff {
     rates: [f64; 2],
     dwell: [Exp<f64>; 2],

@@ -6,6 +6,7 @@ use rand_distr::{Distribution, Exp};
 use super::ArrivalProcess;
 
 /// Poisson arrivals: independent exponential gaps.
+#[derive(Debug)]
 pub struct Poisson {
     exp: Exp<f64>,
 }

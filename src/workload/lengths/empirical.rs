@@ -11,6 +11,7 @@ use crate::workload::readers::{self, ReadOptions};
 use crate::workload::trace::TraceFormat;
 
 /// Draws lengths from a list observed in a trace.
+#[derive(Debug)]
 pub struct Empirical {
     values: Vec<u32>,
 }

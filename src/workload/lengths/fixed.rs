@@ -5,6 +5,7 @@ use rand::rngs::StdRng;
 use super::LengthDist;
 
 /// Always `value` tokens.
+#[derive(Debug)]
 pub struct Fixed {
     value: u32,
 }

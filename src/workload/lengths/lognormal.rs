@@ -10,11 +10,12 @@ use super::LengthDist;
 const Z99: f64 = 2.326_347_874_040_841;
 
 /// Log-normal sigma such that the 99th percentile is `p99` when the median is `median`.
-pub fn sigma(median: f64, p99: f64) -> f64 {
+pub(crate) fn sigma(median: f64, p99: f64) -> f64 {
     (p99 / median).ln() / Z99
 }
 
 /// Log-normal lengths, rounded and clamped.
+#[derive(Debug)]
 pub struct LogNormalLengths {
     dist: LogNormal<f64>,
     min: u32,

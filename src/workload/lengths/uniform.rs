@@ -6,6 +6,7 @@ use rand::Rng;
 use super::LengthDist;
 
 /// Uniform over `min..=max` tokens.
+#[derive(Debug)]
 pub struct Uniform {
     min: u32,
     max: u32,

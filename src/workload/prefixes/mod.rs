@@ -139,6 +139,7 @@ pub(crate) fn content_id(tag: u64, a: u64, b: u64) -> u64 {
 }
 
 /// Zipf-distributed index in `0..n` with exponent `s` (uniform when `s` is 0).
+#[derive(Debug)]
 pub(crate) struct Popularity {
     cdf: Vec<f64>,
 }

@@ -27,8 +27,19 @@ pub struct SessionGen<'a> {
     pub system_prompt_tokens: u32,
     /// Context limit that ends a conversation.
     pub max_context_tokens: u32,
-    /// Prefix-id granularity (the replica's block size).
+    /// Tokens each prefix id covers ([`crate::workload::synth::PREFIX_BLOCK_TOKENS`]).
     pub block_tokens: u32,
+}
+
+impl std::fmt::Debug for SessionGen<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionGen")
+            .field("think_time_s", &self.think_time_s)
+            .field("system_prompt_tokens", &self.system_prompt_tokens)
+            .field("max_context_tokens", &self.max_context_tokens)
+            .field("block_tokens", &self.block_tokens)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SessionGen<'_> {

@@ -8,6 +8,7 @@ use crate::workload::lengths::LengthDist;
 use crate::workload::PrefixIds;
 
 /// A pool of shared prefixes.
+#[derive(Debug)]
 pub struct SharedPrefixes {
     tag: u64,
     lengths: Vec<u32>,

@@ -480,7 +480,7 @@ pub(crate) mod test_util {
     use std::io::Write;
 
     /// Writes `content` to a fresh temporary file with the given suffix.
-    pub fn temp_file(suffix: &str, content: &str) -> tempfile::NamedTempFile {
+    pub(crate) fn temp_file(suffix: &str, content: &str) -> tempfile::NamedTempFile {
         let mut f = tempfile::Builder::new().suffix(suffix).tempfile().unwrap();
         f.write_all(content.as_bytes()).unwrap();
         f.flush().unwrap();
