@@ -15,9 +15,9 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use fleetsim::scenario::{RunSpec, Scenario};
+use fleetsim::scenario::{RunConfig, Scenario};
 
-fn spec(json: &str) -> RunSpec {
+fn spec(json: &str) -> RunConfig {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     Scenario::from_json(json, Path::new("bench"))
         .unwrap()
@@ -25,7 +25,7 @@ fn spec(json: &str) -> RunSpec {
         .unwrap()
 }
 
-fn probe(name: &str, spec: &RunSpec) {
+fn probe(name: &str, spec: &RunConfig) {
     let s = spec.run().summary;
     eprintln!(
         "{name}: {} requests, busy {:.1}%, {} steps, {} events, prefix hit rate {:.1}%, {} evicted",

@@ -9,7 +9,7 @@ use clap::Args;
 use fleetsim::report::html::Section;
 use fleetsim::report::{charts, views, write_sweep_files, SweepFiles};
 use fleetsim::scenario::Scenario;
-use fleetsim::sweep::{smallest_fleets, IntAxis, PointResult, RunOptions, Sweep, SweepSpec};
+use fleetsim::sweep::{smallest_fleets, IntAxis, PointResult, RunOptions, Sweep, SweepConfig};
 
 /// Most groups of points drawn in the latency chart and as cost charts.
 const MAX_CHART_GROUPS: usize = 12;
@@ -140,7 +140,7 @@ pub(crate) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         ),
         ("sweep.rate_scale", a.rate_scale.is_some(), "--rate-scale"),
     ];
-    let spec = SweepSpec::new(&axes, &scenario)
+    let spec = SweepConfig::new(&axes, &scenario)
         .map_err(|e| match e {
             fleetsim::Error::Config { field, msg } => {
                 match given.iter().find(|(f, set, _)| *set && *f == field) {

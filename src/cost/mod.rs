@@ -131,7 +131,7 @@ fn non_negative(field: &str, v: f64) -> Result<()> {
 
 impl CostSpec {
     /// Checks amounts and names.
-    pub fn validate(&self) -> Result<()> {
+    pub fn check(&self) -> Result<()> {
         let c = Catalog::builtin();
         for (gpu, &p) in &self.gpu_usd_per_hour {
             c.gpu(gpu)?;

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::perf::Profile;
 use crate::perf::{Precision, RooflineParams};
 use crate::rng::{stream_rng, Stream};
-use crate::scenario::{Overrides, Prepared, RunSpec, Scenario};
+use crate::scenario::{Overrides, Prepared, RunConfig, Scenario};
 use crate::time::SimTime;
 use crate::workload::{Request, Workload};
 
@@ -135,7 +135,7 @@ pub fn read_bench_json(path: &Path) -> Result<BenchRun> {
 /// The run that replays one benchmark file on the prepared scenario's replica: its lengths in
 /// order, sent at its rate (gamma gaps of its burstiness, seeded) or all at once, under its
 /// concurrency limit.
-pub fn replay(base: &Prepared, run: &BenchRun) -> Result<RunSpec> {
+pub fn replay(base: &Prepared, run: &BenchRun) -> Result<RunConfig> {
     let mut rng = stream_rng(1, Stream::Arrivals);
     let gaps = run.request_rate.map(|r| {
         let shape = run.burstiness;
@@ -195,7 +195,7 @@ pub fn fit_bench(
         gpu.id
     );
     let base = Scenario::from_json(&scenario, Path::new("calibrate"))?.prepare(Path::new("."))?;
-    let specs: Vec<RunSpec> = runs
+    let specs: Vec<RunConfig> = runs
         .iter()
         .map(|r| replay(&base, r))
         .collect::<Result<_>>()?;

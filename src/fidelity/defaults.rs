@@ -54,7 +54,7 @@ type Read = fn(&crate::metrics::Summary) -> f64;
 struct FitRun {
     group: (String, String),
     fold: u8,
-    spec: crate::scenario::RunSpec,
+    spec: crate::scenario::RunConfig,
     figures: Vec<(f64, Read)>,
 }
 

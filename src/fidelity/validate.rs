@@ -67,7 +67,7 @@ pub struct Row {
 
 /// Median and worst absolute error of one kind.
 #[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct KindStats {
+pub struct ErrorsByKind {
     /// The kind.
     pub kind: Kind,
     /// Rows with a prediction.
@@ -84,9 +84,9 @@ pub struct Validation {
     /// Every figure.
     pub rows: Vec<Row>,
     /// Per kind, counted rows.
-    pub stats: Vec<KindStats>,
+    pub stats: Vec<ErrorsByKind>,
     /// Per kind, every predicted row.
-    pub stats_all: Vec<KindStats>,
+    pub stats_all: Vec<ErrorsByKind>,
     /// The accuracy targets missed, one line each ([`target_misses`]); empty when all are met.
     pub misses: Vec<String>,
 }
@@ -512,7 +512,7 @@ pub fn run(root: &Path, threads: usize) -> Result<Validation> {
     Ok(v)
 }
 
-fn kind_stats(rows: &[Row], counted_only: bool) -> Vec<KindStats> {
+fn kind_stats(rows: &[Row], counted_only: bool) -> Vec<ErrorsByKind> {
     let mut stats = Vec::new();
     for kind in [Kind::Throughput, Kind::Ttft, Kind::Tpot, Kind::E2e] {
         let mut errs: Vec<f64> = rows
@@ -524,7 +524,7 @@ fn kind_stats(rows: &[Row], counted_only: bool) -> Vec<KindStats> {
             continue;
         }
         errs.sort_by(f64::total_cmp);
-        stats.push(KindStats {
+        stats.push(ErrorsByKind {
             kind,
             rows: errs.len(),
             median_abs_error: crate::stats::percentile_sorted(&errs, 50.0),

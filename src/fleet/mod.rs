@@ -68,7 +68,7 @@ pub const MAX_REPLICAS: u32 = 4096;
 
 impl FleetSpec {
     /// Checks ranges.
-    pub fn validate(&self) -> Result<()> {
+    pub fn check(&self) -> Result<()> {
         if !(1..=MAX_REPLICAS).contains(&self.replicas) {
             return Err(Error::config(
                 "fleet.replicas",

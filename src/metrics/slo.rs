@@ -32,7 +32,7 @@ pub struct SloSpec {
 
 impl SloSpec {
     /// Checks the targets.
-    pub fn validate(&self) -> Result<()> {
+    pub fn check(&self) -> Result<()> {
         if !(self.percentile > 0.0 && self.percentile <= 100.0) {
             return Err(Error::config(
                 "slo.percentile",

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use rand_distr::{Distribution, Exp1};
 use serde::Serialize;
 
-use super::{RunSpec, Traffic};
+use super::{RunConfig, Traffic};
 use crate::metrics::{RequestRecord, Status};
 use crate::rng::{stream_rng, Stream};
 use crate::time::SimTime;
@@ -104,9 +104,9 @@ pub fn served_fraction(records: &[RequestRecord], window_s: f64) -> f64 {
     }
 }
 
-impl RunSpec {
+impl RunConfig {
     /// One replica of this spec serving `requests` (no API pricing, no client limit).
-    fn one_replica(&self, requests: Vec<Request>, window_s: f64) -> RunSpec {
+    fn one_replica(&self, requests: Vec<Request>, window_s: f64) -> RunConfig {
         let mut s = self.clone();
         s.fleet.replicas = 1;
         s.price = None;

@@ -1,6 +1,6 @@
 //! Scenarios: the JSON a user writes ([`Scenario`]), the one way it becomes a run
 //! ([`resolve`]: checked field by field, workload loaded, catalog entries looked up, defaults
-//! filled, memory planned) and the run itself ([`run`]: [`RunSpec::run`] simulates it and
+//! filled, memory planned) and the run itself ([`run`]: [`RunConfig::run`] simulates it and
 //! builds the summary).
 //!
 //! Top-level keys: `seed`, `model`, `gpu`, `workload`, `replica`, `perf`, `fleet`, `slo`,
@@ -29,7 +29,7 @@ pub mod traffic;
 pub use axes::{PlanSpec, ReplicaAxes, SweepAxes};
 pub use capacity::ReplicaCapacity;
 pub use resolve::{Overrides, Prepared};
-pub use run::{RunResult, RunSpec};
+pub use run::{RunConfig, RunResult};
 pub use traffic::Traffic;
 
 /// Where requests come from (the scenario's `workload`): exactly one of `trace` and `synthetic`.

@@ -14,11 +14,11 @@ use crate::cost::CostSpec;
 use crate::error::{Error, Result};
 use crate::fleet::{FleetSpec, RouterKind};
 use crate::perf::RooflineParams;
-use crate::serving::{MemoryPlan, ReplicaConfig};
+use crate::serving::{MemoryLayout, ReplicaConfig};
 use crate::time::SimTime;
 use crate::workload::Workload;
 
-use super::{resolve_path, ReplicaAxes, RunSpec, Scenario, Traffic};
+use super::{resolve_path, ReplicaAxes, RunConfig, Scenario, Traffic};
 
 /// What a command or a sweep point sets over the scenario's own values (`None`: the
 /// scenario's).
@@ -56,7 +56,7 @@ impl Scenario {
     /// Checks the scenario and loads its workload, then resolves it as written: the run
     /// `fleetsim run` simulates. `base_dir` is the scenario file's folder, the second place
     /// relative paths are looked up (after the current directory).
-    pub fn resolve(&self, base_dir: &Path) -> Result<RunSpec> {
+    pub fn resolve(&self, base_dir: &Path) -> Result<RunConfig> {
         self.prepare(base_dir)?.run_spec(&Overrides::default())
     }
 
@@ -70,12 +70,12 @@ impl Scenario {
         // The scenario's own GPU must exist (a command or sweep point may run another).
         catalog.gpu(&self.gpu).map_err(|e| e.in_field("gpu"))?;
         let fleet = self.fleet.clone().unwrap_or_default();
-        fleet.validate()?;
+        fleet.check()?;
         if let Some(slo) = &self.slo {
-            slo.validate()?;
+            slo.check()?;
         }
         let cost = self.cost.clone().unwrap_or_default();
-        cost.validate()?;
+        cost.check()?;
         let horizon = match self.workload.horizon_s {
             None => None,
             Some(h) if h.is_finite() && h > 0.0 && h <= crate::time::MAX_SPAN_S => {
@@ -130,7 +130,7 @@ impl Scenario {
             replica.precision,
             crate::perf::step_time_defaults(Catalog::builtin(), gpu, replica.precision),
         )?;
-        validate_perf(&params)?;
+        check_perf(&params)?;
         Ok(params)
     }
 
@@ -151,7 +151,7 @@ impl Scenario {
         let resolve = |p: &Path| resolve_path(p, base_dir);
         match (&self.workload.trace, &self.workload.synthetic) {
             (Some(t), None) => {
-                t.validate("workload.trace")?;
+                t.check("workload.trace")?;
                 let path = resolve(&t.path);
                 if !path.exists() {
                     let cwd = std::env::current_dir().unwrap_or_default();
@@ -172,7 +172,7 @@ impl Scenario {
                 t.load(&path, self.seed)
             }
             (None, Some(s)) => {
-                s.validate("workload.synthetic")?;
+                s.check("workload.synthetic")?;
                 // The model's own context limit bounds every replica's: longer prompts are
                 // rejected on any GPU, so they need no prefix ids.
                 let max_len = Catalog::builtin()
@@ -235,7 +235,7 @@ impl Prepared {
     }
 
     /// The run of the scenario with `o` applied: the one function that resolves a run.
-    pub fn run_spec(&self, o: &Overrides) -> Result<RunSpec> {
+    pub fn run_spec(&self, o: &Overrides) -> Result<RunConfig> {
         let s = &self.scenario;
         let catalog = Catalog::builtin();
         let gpu = match &o.gpu {
@@ -251,7 +251,7 @@ impl Prepared {
             (Some(_), Err(e)) => return Err(e),
             (None, Err(_)) => None,
         };
-        let memory = MemoryPlan::new(&self.model, &gpu, &replica)?;
+        let memory = MemoryLayout::new(&self.model, &gpu, &replica)?;
         let mut fleet = self.fleet.clone();
         if let Some(n) = o.replicas {
             fleet.replicas = n;
@@ -272,7 +272,7 @@ impl Prepared {
                 )
             })?
             .clone();
-        Ok(RunSpec {
+        Ok(RunConfig {
             seed: s.seed,
             model: self.model.clone(),
             gpu,
@@ -305,7 +305,7 @@ pub(crate) fn check_span(w: &Workload, field: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate_perf(p: &RooflineParams) -> Result<()> {
+fn check_perf(p: &RooflineParams) -> Result<()> {
     for (name, v) in [
         ("compute_efficiency", p.compute_efficiency),
         ("memory_efficiency", p.memory_efficiency),

@@ -1,4 +1,4 @@
-//! A resolved run ([`RunSpec`]) and what simulating it gives: the fleet simulation, then the
+//! A resolved run ([`RunConfig`]) and what simulating it gives: the fleet simulation, then the
 //! summary with capacity and utilization, stability, SLO attainment and cost.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use crate::cost::{CostSpec, FleetUse, GpuPriceChoice};
 use crate::fleet::{FleetSpec, SimOutput, Simulation};
 use crate::metrics::{Setup, SloSpec, Summary};
 use crate::perf::{Roofline, RooflineParams};
-use crate::serving::{MemoryPlan, Replica, ReplicaConfig};
+use crate::serving::{MemoryLayout, Replica, ReplicaConfig};
 use crate::time::SimTime;
 use crate::workload::Request;
 
@@ -17,7 +17,7 @@ use super::Traffic;
 
 /// A validated, ready-to-run scenario.
 #[derive(Clone, Debug)]
-pub struct RunSpec {
+pub struct RunConfig {
     /// Master seed.
     pub seed: u64,
     /// The model.
@@ -29,7 +29,7 @@ pub struct RunSpec {
     /// Step-time parameters.
     pub params: RooflineParams,
     /// Memory layout.
-    pub memory: MemoryPlan,
+    pub memory: MemoryLayout,
     /// Stop time.
     pub horizon: Option<SimTime>,
     /// Replicas and router.
@@ -55,7 +55,7 @@ pub struct RunResult {
     pub output: SimOutput,
 }
 
-impl RunSpec {
+impl RunConfig {
     /// The requests.
     pub fn requests(&self) -> &[Request] {
         &self.traffic.workload.requests
@@ -83,18 +83,18 @@ impl RunSpec {
     }
 
     /// Simulates the scenario, recording a timeline (about 400 bins over the arrival window,
-    /// at least a second each) when asked. No capacity is computed (see [`RunSpec::run_full`]).
+    /// at least a second each) when asked. No capacity is computed (see [`RunConfig::run_full`]).
     pub fn run_with_timeline(&self, timeline: bool) -> RunResult {
         self.run_full(timeline, None)
     }
 
     /// Simulates the scenario; with a replica's `capacity` for this workload (from
-    /// [`RunSpec::replica_capacity`]), the summary reports utilization and prices unused capacity.
+    /// [`RunConfig::replica_capacity`]), the summary reports utilization and prices unused capacity.
     pub fn run_full(&self, timeline: bool, capacity: Option<&ReplicaCapacity>) -> RunResult {
         self.run_observed(timeline, capacity, None)
     }
 
-    /// As [`RunSpec::run_full`], reporting progress (simulated seconds, requests finished) to
+    /// As [`RunConfig::run_full`], reporting progress (simulated seconds, requests finished) to
     /// `progress` now and then.
     pub fn run_observed(
         &self,

@@ -21,7 +21,7 @@ pub const FIXED_RESERVE_GIB: f64 = 1.0;
 
 /// The memory layout of one replica.
 #[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct MemoryPlan {
+pub struct MemoryLayout {
     /// Weights per GPU, GiB.
     pub weights_gib_per_gpu: f64,
     /// Activation and runtime reserve per GPU, GiB.
@@ -40,9 +40,9 @@ pub struct MemoryPlan {
     pub max_model_len_limited_by: &'static str,
 }
 
-impl MemoryPlan {
+impl MemoryLayout {
     /// Plans memory for `model` on `cfg.tp` x `gpu`, or says why it does not fit.
-    pub fn new(model: &Model, gpu: &Gpu, cfg: &ReplicaConfig) -> Result<MemoryPlan> {
+    pub fn new(model: &Model, gpu: &Gpu, cfg: &ReplicaConfig) -> Result<MemoryLayout> {
         let tp = cfg.tp as f64;
         let weights = model.total_params_b * 1e9 * cfg.precision.weight_bytes() / tp / GIB;
         let act_bytes = cfg.max_num_batched_tokens as f64
@@ -99,7 +99,7 @@ impl MemoryPlan {
             }
             (m.0 as u32, m.1)
         };
-        Ok(MemoryPlan {
+        Ok(MemoryLayout {
             weights_gib_per_gpu: weights,
             reserve_gib_per_gpu: reserve,
             kv_gib_per_gpu: if cfg.kv_cache_tokens.is_some() {
@@ -127,10 +127,10 @@ mod tests {
     use crate::catalog::Catalog;
     use crate::serving::ReplicaSpec;
 
-    fn plan(m: &str, g: &str, spec: ReplicaSpec) -> Result<MemoryPlan> {
+    fn plan(m: &str, g: &str, spec: ReplicaSpec) -> Result<MemoryLayout> {
         let c = Catalog::builtin();
         let gpu = c.gpu(g).unwrap();
-        MemoryPlan::new(c.model(m).unwrap(), gpu, &spec.resolve(gpu).unwrap())
+        MemoryLayout::new(c.model(m).unwrap(), gpu, &spec.resolve(gpu).unwrap())
     }
 
     #[test]

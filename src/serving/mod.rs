@@ -16,7 +16,7 @@ use crate::catalog::Gpu;
 use crate::error::{Error, Result};
 use crate::perf::Precision;
 
-pub use memory::MemoryPlan;
+pub use memory::MemoryLayout;
 pub use replica::{Replica, StepOutcome};
 
 /// Element type of the KV cache.

@@ -1,4 +1,4 @@
-//! Sweeps: one workload, many fleets. A [`SweepSpec`] (replica counts, GPUs, routers, batch
+//! Sweeps: one workload, many fleets. A [`SweepConfig`] (replica counts, GPUs, routers, batch
 //! limits, rate scales) expands to points in a fixed order; each point is an independent
 //! simulation of the same requests (common random numbers), run in parallel with rayon
 //! ([`run`]: the loop, its journal and summaries as points finish). Results keep input order
@@ -25,7 +25,7 @@ use crate::fleet::{RouterKind, MAX_REPLICAS};
 use crate::metrics::Summary;
 use crate::perf::Precision;
 pub use crate::scenario::axes::{parse_int_axis, FloatAxis, IntAxis, ReplicaAxes, SweepAxes};
-use crate::scenario::{Overrides, Prepared, ReplicaCapacity, RunSpec, Scenario, Traffic};
+use crate::scenario::{Overrides, Prepared, ReplicaCapacity, RunConfig, Scenario, Traffic};
 
 /// A pool of `threads` worker threads (0: one per core) for sweeps, plans and validation.
 pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
@@ -37,7 +37,7 @@ pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool> {
 
 /// Validated sweep axes.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SweepSpec {
+pub struct SweepConfig {
     /// Replica counts.
     pub replicas: Vec<u32>,
     /// GPU ids.
@@ -51,10 +51,10 @@ pub struct SweepSpec {
     pub rate_scale: Vec<f64>,
 }
 
-impl SweepSpec {
+impl SweepConfig {
     /// Resolves axes against the scenario's own values, checking names, ranges and prices
     /// before anything is simulated.
-    pub fn new(axes: &SweepAxes, scenario: &Scenario) -> Result<SweepSpec> {
+    pub fn new(axes: &SweepAxes, scenario: &Scenario) -> Result<SweepConfig> {
         let c = Catalog::builtin();
         let fleet = scenario.fleet.clone().unwrap_or_default();
         let replicas = match &axes.replicas {
@@ -146,7 +146,7 @@ impl SweepSpec {
             ));
         }
         let cost = scenario.cost.clone().unwrap_or_default();
-        cost.validate()?;
+        cost.check()?;
         for g in &gpus {
             cost.gpu_price(g)?;
             // Replica settings that are invalid on a GPU are input errors, found before running.
@@ -170,7 +170,7 @@ impl SweepSpec {
                     })?;
             }
         }
-        Ok(SweepSpec {
+        Ok(SweepConfig {
             replicas,
             gpus,
             routers,
@@ -259,13 +259,13 @@ pub struct PointResult {
 #[derive(Debug)]
 pub struct Sweep {
     prepared: Prepared,
-    spec: SweepSpec,
+    spec: SweepConfig,
 }
 
 impl Sweep {
     /// Prepares a sweep: checks the scenario, loads the workload once and scales it for each
     /// rate scale. It fails as a run would when no swept GPU and replica settings can run.
-    pub fn new(scenario: Scenario, spec: SweepSpec, base_dir: &std::path::Path) -> Result<Sweep> {
+    pub fn new(scenario: Scenario, spec: SweepConfig, base_dir: &std::path::Path) -> Result<Sweep> {
         let prepared = scenario
             .prepare(base_dir)?
             .with_rate_scales(&spec.rate_scale)?;
@@ -301,7 +301,7 @@ impl Sweep {
     }
 
     /// The run of one point.
-    pub fn point_spec(&self, p: &Point) -> Result<RunSpec> {
+    pub fn point_spec(&self, p: &Point) -> Result<RunConfig> {
         self.prepared.run_spec(&Overrides {
             gpu: Some(p.gpu.clone()),
             replica: p.replica.clone(),

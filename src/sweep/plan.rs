@@ -15,7 +15,7 @@ use crate::fleet::MAX_REPLICAS;
 use crate::metrics::Summary;
 pub use crate::scenario::axes::PlanSpec;
 use crate::scenario::Scenario;
-use crate::sweep::{FloatAxis, Point, ReplicaAxes, Sweep, SweepAxes, SweepSpec};
+use crate::sweep::{FloatAxis, Point, ReplicaAxes, Sweep, SweepAxes, SweepConfig};
 
 /// Parses a volume list: `a..b` doubles from a up to b; otherwise comma-separated numbers.
 pub fn parse_volumes(text: &str) -> Result<Vec<f64>> {
@@ -244,7 +244,7 @@ pub fn run(
         max_num_batched_tokens: ps.max_num_batched_tokens.clone(),
         ..Default::default()
     };
-    let spec = SweepSpec::new(&axes, scenario).map_err(|e| match e {
+    let spec = SweepConfig::new(&axes, scenario).map_err(|e| match e {
         Error::Config { field, msg } if field.starts_with("sweep.") => {
             Error::config(format!("plan.{}", &field["sweep.".len()..]), msg)
         }

@@ -51,7 +51,7 @@ pub struct SyntheticSpec {
 
 impl SyntheticSpec {
     /// Checks the spec; `field` is its dotted path.
-    pub fn validate(&self, field: &str) -> Result<()> {
+    pub fn check(&self, field: &str) -> Result<()> {
         match (self.requests, self.duration_s) {
             (None, None) => {
                 return Err(Error::config(
@@ -82,13 +82,12 @@ impl SyntheticSpec {
                 ));
             }
         }
-        self.arrivals.validate(&format!("{field}.arrivals"))?;
-        self.input_tokens
-            .validate(&format!("{field}.input_tokens"))?;
+        self.arrivals.check(&format!("{field}.arrivals"))?;
+        self.input_tokens.check(&format!("{field}.input_tokens"))?;
         self.output_tokens
-            .validate(&format!("{field}.output_tokens"))?;
+            .check(&format!("{field}.output_tokens"))?;
         if let Some(p) = &self.prefix {
-            p.validate(&format!("{field}.prefix"))?;
+            p.check(&format!("{field}.prefix"))?;
         }
         if self.max_concurrency == Some(0) {
             return Err(Error::config(
@@ -109,7 +108,7 @@ impl SyntheticSpec {
         max_prompt_tokens: u32,
     ) -> Result<Workload> {
         let block_tokens = PREFIX_BLOCK_TOKENS;
-        self.validate("workload.synthetic")?;
+        self.check("workload.synthetic")?;
         let mut arrivals = self.arrivals.build();
         let mut inputs = self.input_tokens.build(LengthColumn::Input, resolve)?;
         let mut outputs = self.output_tokens.build(LengthColumn::Output, resolve)?;

@@ -103,7 +103,7 @@ impl TraceSpec {
     }
 
     /// Checks option values (not the file).
-    pub fn validate(&self, field: &str) -> Result<()> {
+    pub fn check(&self, field: &str) -> Result<()> {
         if !(self.rate_scale.is_finite() && self.rate_scale > 0.0 && self.rate_scale <= 1e6) {
             return Err(Error::config(
                 format!("{field}.rate_scale"),
@@ -173,7 +173,7 @@ impl TraceSpec {
                     "the `lengths` format has no timestamps: give an arrival process, e.g. {\"kind\": \"poisson\", \"rate_per_s\": 5}",
                 ))
             }
-            (TraceFormat::Lengths, Some(a)) => a.validate(&format!("{field}.arrivals"))?,
+            (TraceFormat::Lengths, Some(a)) => a.check(&format!("{field}.arrivals"))?,
             (_, Some(_)) => {
                 return Err(Error::config(
                     format!("{field}.arrivals"),
@@ -188,7 +188,7 @@ impl TraceSpec {
     /// Reads the trace at `path` (already resolved) and applies the options. `seed` drives the
     /// synthetic arrivals of the `lengths` format.
     pub fn load(&self, path: &Path, seed: u64) -> Result<Workload> {
-        self.validate("workload.trace")?;
+        self.check("workload.trace")?;
         let opts = ReadOptions {
             skip_bad_lines: self.skip_bad_lines,
             models: self.models.clone(),

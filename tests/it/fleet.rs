@@ -4,13 +4,13 @@ use std::path::Path;
 
 use fleetsim::fleet::RouterKind;
 use fleetsim::scenario::Scenario;
-use fleetsim::sweep::{smallest_fleets, IntAxis, PointResult, Sweep, SweepAxes, SweepSpec};
+use fleetsim::sweep::{smallest_fleets, IntAxis, PointResult, Sweep, SweepAxes, SweepConfig};
 
 use crate::util::{assert_conserved, fleetsim, root, run_json};
 
 fn sweep(json: &str, axes: SweepAxes) -> Vec<PointResult> {
     let s = Scenario::from_json(json, Path::new("<test>")).unwrap();
-    let spec = SweepSpec::new(&axes, &s).unwrap();
+    let spec = SweepConfig::new(&axes, &s).unwrap();
     let sw = Sweep::new(s, spec, &root()).unwrap();
     let pts = sw.points();
     let caps = sw.capacities(&pts);

@@ -9,7 +9,7 @@ use fleetsim::catalog::Catalog;
 use fleetsim::fleet::Simulation;
 use fleetsim::metrics::Status;
 use fleetsim::perf::{Precision, Roofline, RooflineParams};
-use fleetsim::serving::{MemoryPlan, Replica, ReplicaSpec, SchedulerPolicy};
+use fleetsim::serving::{MemoryLayout, Replica, ReplicaSpec, SchedulerPolicy};
 use fleetsim::time::SimTime;
 use fleetsim::workload::{FollowUp, PrefixIds, Request, Workload};
 use proptest::prelude::*;
@@ -108,7 +108,7 @@ proptest! {
         }
         .resolve(gpu)
         .unwrap();
-        let mem = MemoryPlan::new(model, gpu, &cfg).unwrap();
+        let mem = MemoryLayout::new(model, gpu, &cfg).unwrap();
         let perf = Arc::new(Roofline::new(model, gpu, 1, Precision::Bf16, RooflineParams::default()));
         let requests = build(&gens, block);
         let rep = Replica::new(0, &cfg, &mem, perf);

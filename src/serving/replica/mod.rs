@@ -39,7 +39,7 @@ use std::sync::Arc;
 use self::decoders::Decoders;
 use self::sequence::{Phase, Running, Waiting};
 use super::kv::BlockPool;
-use super::memory::MemoryPlan;
+use super::memory::MemoryLayout;
 use super::ReplicaConfig;
 use crate::metrics::{Recorder, ReplicaTotals};
 use crate::perf::{BatchShape, StepTimeModel};
@@ -47,7 +47,7 @@ use crate::time::SimTime;
 
 /// What the replica decided to compute in the step in flight.
 #[derive(Clone, Debug)]
-pub(super) struct Plan {
+pub(super) struct StepInFlight {
     k: u64,
     start: SimTime,
     decode_seqs: u32,
@@ -93,7 +93,7 @@ pub struct Replica {
     next_seq: u64,
     k: u64,
     dec: Decoders,
-    plan: Option<Plan>,
+    in_flight: Option<StepInFlight>,
     shape: BatchShape,
     spare_prefills: Vec<(u64, u32)>,
     spare_seqs: Vec<u64>,
@@ -111,7 +111,7 @@ impl std::fmt::Debug for Replica {
             .field("step", &self.k)
             .field("kv_used_blocks", &self.kv.used())
             .field("kv_capacity_blocks", &self.kv.total())
-            .field("busy", &self.plan.is_some())
+            .field("busy", &self.in_flight.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -125,7 +125,7 @@ impl Replica {
     pub fn new(
         id: u32,
         cfg: &ReplicaConfig,
-        mem: &MemoryPlan,
+        mem: &MemoryLayout,
         perf: Arc<dyn StepTimeModel>,
     ) -> Replica {
         Replica {
@@ -149,7 +149,7 @@ impl Replica {
             next_seq: 0,
             k: 0,
             dec: Decoders::new(cfg.block_size),
-            plan: None,
+            in_flight: None,
             shape: BatchShape::default(),
             spare_prefills: Vec::new(),
             spare_seqs: Vec::new(),
@@ -219,7 +219,7 @@ impl Replica {
 
     /// Whether a step is in flight.
     pub fn is_busy(&self) -> bool {
-        self.plan.is_some()
+        self.in_flight.is_some()
     }
 
     /// Writes the generated-token counts of running decoders into the recorder (their tokens are

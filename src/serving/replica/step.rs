@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 
 use super::sequence::{Phase, Running, Waiting};
-use super::{div_ceil, Plan, Replica, StepOutcome};
+use super::{div_ceil, Replica, StepInFlight, StepOutcome};
 use crate::metrics::Recorder;
 use crate::perf::PrefillChunk;
 use crate::time::SimTime;
@@ -102,7 +102,7 @@ impl Replica {
         requests: &[Request],
         rec: &mut Recorder,
     ) -> StepOutcome {
-        debug_assert!(self.plan.is_none(), "a step is already in flight");
+        debug_assert!(self.in_flight.is_none(), "a step is already in flight");
         let k = self.k;
         let mut budget = self.budget;
         // Buffers reused across steps, so a step allocates nothing in the steady state.
@@ -158,7 +158,7 @@ impl Replica {
     }
 
     /// Starts the planned step at `now`: its batch shape, its duration from the step-time model,
-    /// and the plan its end applies.
+    /// and what its end applies.
     fn launch(
         &mut self,
         now: SimTime,
@@ -190,7 +190,7 @@ impl Replica {
         let dur = self.perf.step_time_ns(&self.shape);
         self.totals.decode_tokens += decode_seqs as u64;
         self.totals.prefill_tokens += prefills.iter().map(|p| p.1 as u64).sum::<u64>();
-        self.plan = Some(Plan {
+        self.in_flight = Some(StepInFlight {
             k,
             start: now,
             decode_seqs,
@@ -264,11 +264,11 @@ impl Replica {
         rec: &mut Recorder,
         done: &mut Vec<u32>,
     ) {
-        let Some(plan) = self.plan.take() else {
+        let Some(step_done) = self.in_flight.take() else {
             return;
         };
-        let k = plan.k;
-        let dur = now.saturating_sub(plan.start).as_nanos();
+        let k = step_done.k;
+        let dur = now.saturating_sub(step_done.start).as_nanos();
         self.totals.busy_ns += dur;
         self.totals.steps += 1;
 
@@ -277,18 +277,18 @@ impl Replica {
         // inter-token gap recorded is the time since the previous run ended.
         if self.multi_steps > 1 {
             self.chunk_ns += dur;
-            if plan.decoding {
+            if step_done.decoding {
                 self.run_left = self.run_left.saturating_sub(1);
                 if self.run_left == 0 {
-                    rec.decode_batch(self.chunk_ns, plan.decode_seqs);
+                    rec.decode_batch(self.chunk_ns, step_done.decode_seqs);
                     self.chunk_ns = 0;
                 }
             }
         } else {
-            rec.decode_batch(dur, plan.decode_seqs);
+            rec.decode_batch(dur, step_done.decode_seqs);
         }
         while let Some(&Reverse((step, seq))) = self.dec.finish.peek() {
-            if step > k || !plan.decoding {
+            if step > k || !step_done.decoding {
                 break;
             }
             self.dec.finish.pop();
@@ -313,8 +313,8 @@ impl Replica {
 
         // Prefill chunks advance; full blocks join the cache; a finished prompt yields a token and
         // decodes from the next decode step (a prefill-only step does not advance the decoders).
-        let next_k = if plan.decoding { k + 1 } else { k };
-        for &(seq, n) in &plan.prefills {
+        let next_k = if step_done.decoding { k + 1 } else { k };
+        for &(seq, n) in &step_done.prefills {
             let Some(run) = self.running.get_mut(&seq) else {
                 continue;
             };
@@ -346,7 +346,7 @@ impl Replica {
                 self.add_decoder(seq, next_k, g);
             }
         }
-        self.spare_prefills = plan.prefills;
+        self.spare_prefills = step_done.prefills;
         self.k = next_k;
     }
 }

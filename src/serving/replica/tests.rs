@@ -42,7 +42,7 @@ fn replica_with(seqs: u32, budget: u32, blocks: u64, policy: SchedulerPolicy) ->
     }
     .resolve(gpu)
     .unwrap();
-    let mem = MemoryPlan::new(c.model("llama-3.1-8b").unwrap(), gpu, &cfg).unwrap();
+    let mem = MemoryLayout::new(c.model("llama-3.1-8b").unwrap(), gpu, &cfg).unwrap();
     Replica::new(0, &cfg, &mem, Arc::new(UnitSteps))
 }
 
@@ -146,7 +146,7 @@ fn two_arrivals(num_scheduler_steps: u32) -> Recorder {
     }
     .resolve(gpu)
     .unwrap();
-    let mem = MemoryPlan::new(c.model("llama-3.1-8b").unwrap(), gpu, &cfg).unwrap();
+    let mem = MemoryLayout::new(c.model("llama-3.1-8b").unwrap(), gpu, &cfg).unwrap();
     let mut rep = Replica::new(0, &cfg, &mem, Arc::new(UnitSteps));
     let reqs = [req(0, 0, 10, 9), req(1, 2, 10, 3)];
     let mut rec = Recorder::new(reqs.iter().map(|r| r.arrival));

@@ -108,7 +108,7 @@ fn positive(field: &str, name: &str, v: f64) -> Result<()> {
 
 impl ArrivalSpec {
     /// Checks parameter ranges; `field` is the dotted path used in errors.
-    pub fn validate(&self, field: &str) -> Result<()> {
+    pub fn check(&self, field: &str) -> Result<()> {
         match self {
             ArrivalSpec::Constant { rate_per_s } | ArrivalSpec::Poisson { rate_per_s } => {
                 positive(field, "rate_per_s", *rate_per_s)
@@ -270,7 +270,7 @@ mod tests {
     use crate::rng::{stream_rng, Stream};
 
     fn gaps(spec: &ArrivalSpec, n: usize) -> Vec<f64> {
-        spec.validate("a").unwrap();
+        spec.check("a").unwrap();
         let mut p = spec.build();
         let mut rng = stream_rng(7, Stream::Arrivals);
         let mut t = 0.0;
@@ -353,7 +353,7 @@ mod tests {
     #[test]
     fn bad_parameters_name_the_field() {
         let e = ArrivalSpec::Poisson { rate_per_s: -1.0 }
-            .validate("workload.synthetic.arrivals")
+            .check("workload.synthetic.arrivals")
             .unwrap_err();
         assert!(
             e.to_string()

@@ -80,7 +80,7 @@ pub enum LengthSpec {
 
 impl LengthSpec {
     /// Checks parameter ranges; `field` is the dotted path used in errors.
-    pub fn validate(&self, field: &str) -> Result<()> {
+    pub fn check(&self, field: &str) -> Result<()> {
         let bad = |name: &str, msg: String| Err(Error::config(format!("{field}.{name}"), msg));
         match self {
             LengthSpec::Fixed { value } => {
@@ -188,7 +188,7 @@ mod tests {
     use crate::rng::{stream_rng, Stream};
 
     fn draw(spec: &LengthSpec, n: usize) -> Vec<f64> {
-        spec.validate("x").unwrap();
+        spec.check("x").unwrap();
         let mut d = spec
             .build(LengthColumn::Input, &|p| p.to_path_buf())
             .unwrap();
@@ -237,11 +237,11 @@ mod tests {
     #[test]
     fn invalid_specs_name_their_field() {
         let e = LengthSpec::Uniform { min: 5, max: 2 }
-            .validate("w.input_tokens")
+            .check("w.input_tokens")
             .unwrap_err();
         assert!(e.to_string().contains("w.input_tokens.max"), "{e}");
         let e = LengthSpec::Fixed { value: 0 }
-            .validate("w.output_tokens")
+            .check("w.output_tokens")
             .unwrap_err();
         assert!(e.to_string().contains("w.output_tokens.value"), "{e}");
     }

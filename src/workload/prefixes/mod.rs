@@ -68,7 +68,7 @@ pub enum PrefixSpec {
 
 impl PrefixSpec {
     /// Checks ranges; `field` is the dotted path used in errors.
-    pub fn validate(&self, field: &str) -> Result<()> {
+    pub fn check(&self, field: &str) -> Result<()> {
         let zipf_ok = |s: f64| s.is_finite() && (0.0..=10.0).contains(&s);
         match self {
             PrefixSpec::SystemPrompts {
@@ -88,7 +88,7 @@ impl PrefixSpec {
                         format!("must be 0..=10, got {zipf_s}"),
                     ));
                 }
-                tokens.validate(&format!("{field}.tokens"))
+                tokens.check(&format!("{field}.tokens"))
             }
             PrefixSpec::DocumentQa {
                 documents,
@@ -107,7 +107,7 @@ impl PrefixSpec {
                         format!("must be 0..=10, got {zipf_s}"),
                     ));
                 }
-                document_tokens.validate(&format!("{field}.document_tokens"))
+                document_tokens.check(&format!("{field}.document_tokens"))
             }
             PrefixSpec::Sessions {
                 turns,
@@ -127,7 +127,7 @@ impl PrefixSpec {
                         "must be at least 2",
                     ));
                 }
-                turns.validate(&format!("{field}.turns"))
+                turns.check(&format!("{field}.turns"))
             }
         }
     }
