@@ -12,7 +12,8 @@ pub(crate) fn name_of<T: Copy + PartialEq>(table: &[(T, &'static str)], v: T) ->
         .unwrap_or("?")
 }
 
-/// The value named `s` (case-insensitive, trimmed); the error lists the names of `kind`.
+/// The value named `s` (case-insensitive, trimmed, `_` read as `-`: names are kebab-case and
+/// the snake_case spelling is accepted); the error lists the names of `kind`.
 pub(crate) fn parse<T: Copy>(
     table: &[(T, &'static str)],
     s: &str,
@@ -20,7 +21,7 @@ pub(crate) fn parse<T: Copy>(
 ) -> Result<T> {
     table
         .iter()
-        .find(|(_, n)| n.eq_ignore_ascii_case(s.trim()))
+        .find(|(_, n)| n.eq_ignore_ascii_case(&s.trim().replace('_', "-")))
         .map(|(k, _)| *k)
         .ok_or_else(|| Error::Unknown {
             kind,

@@ -99,7 +99,7 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
     let default = fleetsim::cost::CostSpec::default();
     for p in &c.gpu_prices {
         let spec = fleetsim::cost::CostSpec {
-            plan: p.plan.clone(),
+            pricing: p.plan.clone(),
             ..default.clone()
         };
         let chosen = spec

@@ -83,10 +83,12 @@ pub struct CostSpec {
     /// cheapest listed price for the plan.
     #[serde(default)]
     pub provider: Option<String>,
-    /// Price plan: `on-demand`, `reserved-1y`, `reserved-3y` (`reserved` is `reserved-1y`),
+    /// Pricing (the price list's plan): `on-demand`, `reserved-1y`, `reserved-3y` (`reserved` is
+    /// `reserved-1y`),
     /// `spot`, `capacity-block`.
     #[serde(default = "on_demand")]
-    pub plan: String,
+    #[serde(alias = "plan")]
+    pub pricing: String,
     /// USD per GPU-hour by GPU id, overriding the price list.
     #[serde(default)]
     pub gpu_usd_per_hour: BTreeMap<String, f64>,
@@ -108,7 +110,7 @@ impl Default for CostSpec {
     fn default() -> Self {
         CostSpec {
             provider: None,
-            plan: on_demand(),
+            pricing: on_demand(),
             gpu_usd_per_hour: BTreeMap::new(),
             ops: OpsSpec::default(),
             safety: SafetySpec::default(),
@@ -159,10 +161,10 @@ impl CostSpec {
             v.dedup();
             v
         };
-        if !plans.contains(&self.plan()) {
+        if !plans.contains(&self.pricing()) {
             return Err(Error::Unknown {
                 kind: "price plan",
-                name: self.plan.clone(),
+                name: self.pricing.clone(),
                 known: plans.join(", "),
             });
         }

@@ -28,9 +28,9 @@ pub struct GpuPriceChoice {
 }
 
 impl CostSpec {
-    /// The plan name as the price list spells it (`reserved` is `reserved-1y`).
-    pub fn plan(&self) -> &str {
-        match self.plan.as_str() {
+    /// The pricing as the price list spells its plans (`reserved` is `reserved-1y`).
+    pub fn pricing(&self) -> &str {
+        match self.pricing.as_str() {
             "reserved" => "reserved-1y",
             p => p,
         }
@@ -46,7 +46,7 @@ impl CostSpec {
             return Ok(GpuPriceChoice {
                 usd_per_gpu_hour: p,
                 provider: "scenario".into(),
-                plan: self.plan().to_string(),
+                plan: self.pricing().to_string(),
                 source: "cost.gpu_usd_per_hour in the scenario".into(),
                 date: "scenario".into(),
                 confidence: "scenario".into(),
@@ -54,7 +54,7 @@ impl CostSpec {
             });
         }
         let c = Catalog::builtin();
-        let plan = self.plan();
+        let plan = self.pricing();
         match cheapest_offer(gpu, plan, self.provider.as_deref()) {
             Some(p) => {
                 let mut warnings = Vec::new();
@@ -218,7 +218,7 @@ mod tests {
     fn missing_gpu_price_names_the_gpu_and_the_fix() {
         let spot = |gpu: &str| {
             CostSpec {
-                plan: "spot".into(),
+                pricing: "spot".into(),
                 ..Default::default()
             }
             .gpu_price(gpu)
@@ -253,7 +253,7 @@ mod tests {
     fn low_confidence_and_inverted_reserved_prices_warn() {
         // MI300X spot: only a low-confidence article figure is listed.
         let p = CostSpec {
-            plan: "spot".into(),
+            pricing: "spot".into(),
             ..Default::default()
         }
         .gpu_price("mi300x")
@@ -267,7 +267,7 @@ mod tests {
         );
         // L40S reserved-1y ($1.17 at AWS) costs more than RunPod's on-demand $1.09.
         let r = CostSpec {
-            plan: "reserved".into(),
+            pricing: "reserved".into(),
             ..Default::default()
         }
         .gpu_price("l40s")
@@ -282,7 +282,7 @@ mod tests {
         );
         // H100 committed terms are listed only at GCP: 3-year ($4.86) is still above $3.20.
         let r3 = CostSpec {
-            plan: "reserved-3y".into(),
+            pricing: "reserved-3y".into(),
             ..Default::default()
         }
         .gpu_price("h100-sxm")
@@ -293,7 +293,7 @@ mod tests {
             r3.warnings
         );
         let a100 = CostSpec {
-            plan: "reserved-1y".into(),
+            pricing: "reserved-1y".into(),
             ..Default::default()
         }
         .gpu_price("a100-80gb")

@@ -201,8 +201,8 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         // memory left free (the source: kv_cache_free_gpu_mem_fraction 0.90-0.95), LLM API
         // limits of 2048 sequences and 8192 tokens per step.
         EngineSetup {
-            keys: r#""scheduler_policy": "guaranteed_no_evict", "kv_cache_free_memory_fraction": 0.9, "max_num_seqs": 2048, "max_num_batched_tokens": 8192"#.into(),
-            note: "TensorRT-LLM: guaranteed_no_evict, KV = 0.9 of free memory, 2048 seqs, 8192 tokens/step",
+            keys: r#""scheduler_policy": "guaranteed-no-evict", "kv_cache_free_memory_fraction": 0.9, "max_num_seqs": 2048, "max_num_batched_tokens": 8192"#.into(),
+            note: "TensorRT-LLM: guaranteed-no-evict, KV = 0.9 of free memory, 2048 seqs, 8192 tokens/step",
             unmodelled: vec![],
         }
     } else if engine.starts_with("SGLang") {

@@ -301,7 +301,7 @@ pub struct Setup {
     pub max_model_len: u32,
     /// What limits max_model_len.
     pub max_model_len_limited_by: String,
-    /// Admission policy (`vllm` or `guaranteed_no_evict`).
+    /// Admission policy (`vllm` or `guaranteed-no-evict`).
     pub scheduler_policy: String,
     /// The step-time parameters used (the GPU family's fitted defaults unless overridden).
     pub step_time: crate::perf::RooflineParams,

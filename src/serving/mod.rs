@@ -42,7 +42,7 @@ impl KvCacheDtype {
 
 /// When the scheduler admits a waiting request (its capacity policy).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum SchedulerPolicy {
     /// vLLM's: admit while blocks for the next chunk are free; when blocks run out, preempt the
     /// newest running request and recompute it later (TensorRT-LLM calls this MAX_UTILIZATION).
@@ -51,6 +51,7 @@ pub enum SchedulerPolicy {
     /// TensorRT-LLM's default (GUARANTEED_NO_EVICT): admit a request only when the blocks for its
     /// whole prompt and output fit beside what the running requests will still need, so no
     /// request is ever preempted.
+    #[serde(alias = "guaranteed_no_evict")]
     GuaranteedNoEvict,
 }
 
@@ -58,7 +59,7 @@ impl SchedulerPolicy {
     /// All policies with their names, as scenarios spell them.
     pub const ALL: [(SchedulerPolicy, &'static str); 2] = [
         (SchedulerPolicy::Vllm, "vllm"),
-        (SchedulerPolicy::GuaranteedNoEvict, "guaranteed_no_evict"),
+        (SchedulerPolicy::GuaranteedNoEvict, "guaranteed-no-evict"),
     ];
 
     /// The policy's name as scenarios spell it.
@@ -103,7 +104,7 @@ pub struct ReplicaSpec {
     /// KV cache element type: `auto` (16-bit, default) or `fp8`.
     #[serde(default)]
     pub kv_cache_dtype: Option<KvCacheDtype>,
-    /// Admission policy: `vllm` (default) or `guaranteed_no_evict` (TensorRT-LLM's).
+    /// Admission policy: `vllm` (default) or `guaranteed-no-evict` (TensorRT-LLM's).
     #[serde(default)]
     pub scheduler_policy: Option<SchedulerPolicy>,
     /// Size the KV cache as this fraction of the memory left free after weights and activations

@@ -400,3 +400,31 @@ fn long_runs_report_progress() {
     );
     assert!(!stderr(&run(true)).contains("progress: "));
 }
+
+/// Values chosen from a list are kebab-case; the snake_case spellings scenarios used before
+/// (and the old `cost.plan` key) still read the same.
+#[test]
+fn kebab_case_values_and_their_old_snake_case_spellings_read_the_same() {
+    use fleetsim::scenario::Scenario;
+    let scenario = |policy: &str, kind: &str, arrivals: &str, pricing_key: &str| {
+        let json = format!(
+            r#"{{"model": "llama-3.1-8b", "gpu": "h100-sxm",
+                "workload": {{"synthetic": {{"requests": 3,
+                    "arrivals": {{"kind": "{arrivals}", "on_rate_per_s": 4, "off_rate_per_s": 1, "mean_on_s": 1, "mean_off_s": 1}},
+                    "input_tokens": {{"kind": "fixed", "value": 64}}, "output_tokens": {{"kind": "fixed", "value": 4}},
+                    "prefix": {{"kind": "{kind}", "count": 2, "tokens": {{"kind": "fixed", "value": 32}}}}}}}},
+                "replica": {{"scheduler_policy": "{policy}"}},
+                "cost": {{"{pricing_key}": "spot"}}}}"#
+        );
+        Scenario::from_json(&json, std::path::Path::new("s.json")).unwrap()
+    };
+    let new = scenario("guaranteed-no-evict", "system-prompts", "on-off", "pricing");
+    let old = scenario("guaranteed_no_evict", "system_prompts", "on_off", "plan");
+    let as_json = |s: &Scenario| serde_json::to_string(s).unwrap();
+    assert_eq!(as_json(&new), as_json(&old));
+    assert!(as_json(&new).contains(r#""scheduler_policy":"guaranteed-no-evict""#));
+    assert!(as_json(&new).contains(r#""pricing":"spot""#));
+    // Names looked up in tables (routers, on the command line too) take either spelling.
+    let r: fleetsim::fleet::RouterKind = "least_outstanding".parse().unwrap();
+    assert_eq!(r.name(), "least-outstanding");
+}

@@ -1,7 +1,7 @@
 //! Admission: requests join the waiting queue (or are refused when they could never fit), and
 //! waiting requests are admitted to the running batch in order while the step's token budget,
 //! the sequence slots and the KV blocks last, taking the longest cached prefix of their prompt
-//! first. Under `guaranteed_no_evict` a request is admitted only if its whole life fits.
+//! first. Under `guaranteed-no-evict` a request is admitted only if its whole life fits.
 
 use super::sequence::{Phase, Running, Waiting};
 use super::{div_ceil, Replica};

@@ -63,7 +63,7 @@ impl Replica {
         }
         if self.no_evict && self.owed > self.kv.free() {
             return Err(format!(
-                "guaranteed_no_evict promised {} blocks with {} free",
+                "guaranteed-no-evict promised {} blocks with {} free",
                 self.owed,
                 self.kv.free()
             ));

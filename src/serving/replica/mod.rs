@@ -8,7 +8,7 @@
 //! caching, a request admitted from the queue first takes the longest chain of cached blocks
 //! matching its prompt (never its last token), and those tokens skip prefill compute.
 //!
-//! Under `scheduler_policy: guaranteed_no_evict` (TensorRT-LLM's default) a waiting request is
+//! Under `scheduler_policy: guaranteed-no-evict` (TensorRT-LLM's default) a waiting request is
 //! admitted only if the blocks of its whole prompt and output fit in the free blocks beside
 //! `owed`, the blocks running requests will still allocate; so no running request ever needs
 //! preempting. `owed` is kept under both policies and checked by `check_invariants`.

@@ -45,7 +45,7 @@ pub(super) struct Running {
     pub(super) registered: u32,
     /// Position in its fill bucket (decoders only).
     pub(super) bucket_pos: u32,
-    /// Blocks it will hold when its last token is computed (for `guaranteed_no_evict`).
+    /// Blocks it will hold when its last token is computed (for `guaranteed-no-evict`).
     pub(super) need: u32,
 }
 

@@ -117,7 +117,7 @@ fn preemption_by_recompute_when_blocks_run_out() {
 
 #[test]
 fn guaranteed_no_evict_waits_instead_of_preempting() {
-    // The workload that forces a preemption above: under guaranteed_no_evict the second
+    // The workload that forces a preemption above: under guaranteed-no-evict the second
     // request (56 tokens = 4 blocks over its life) waits until the first has finished.
     let mut rep = replica_with(8, 2048, 4, SchedulerPolicy::GuaranteedNoEvict);
     let reqs = [req(0, 0, 16, 40), req(1, 0, 16, 40)];

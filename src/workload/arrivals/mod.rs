@@ -36,7 +36,7 @@ fn default_peak_hour() -> f64 {
 
 /// An arrival process as a scenario writes it.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ArrivalSpec {
     /// Evenly spaced arrivals.
     Constant {
@@ -57,6 +57,7 @@ pub enum ArrivalSpec {
     },
     /// Two-state Markov-modulated Poisson process: bursts at `on_rate_per_s` lasting
     /// exponentially distributed times of mean `mean_on_s`, lulls at `off_rate_per_s`.
+    #[serde(alias = "on_off")]
     OnOff {
         /// Rate in the burst state, requests per second.
         on_rate_per_s: f64,

@@ -28,7 +28,7 @@ pub trait LengthDist: Send {
 
 /// Which side of a request an empirical distribution takes its lengths from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum LengthColumn {
     /// Prompt lengths.
     Input,
@@ -38,7 +38,7 @@ pub enum LengthColumn {
 
 /// A length distribution as a scenario writes it.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum LengthSpec {
     /// Always the same length.
     Fixed {

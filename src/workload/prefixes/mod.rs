@@ -25,10 +25,11 @@ fn default_max_context() -> u32 {
 
 /// Prefix structure of a synthetic workload (`workload.synthetic.prefix`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum PrefixSpec {
     /// Every request starts with one of `count` system prompts, chosen with Zipf popularity;
     /// `input_tokens` is then the length of the user text after it.
+    #[serde(alias = "system_prompts")]
     SystemPrompts {
         /// Number of distinct system prompts.
         count: u32,
@@ -40,6 +41,7 @@ pub enum PrefixSpec {
     },
     /// Questions over a few long documents: every request is a document followed by a question
     /// of `input_tokens` tokens.
+    #[serde(alias = "document_qa")]
     DocumentQa {
         /// Number of documents.
         documents: u32,

@@ -85,12 +85,13 @@ impl FromStr for TraceFormat {
 
 /// What to do with BurstGPT rows whose response has zero tokens (failed requests).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum FailedPolicy {
     /// Leave them out (they produced no answer), and count them in the notes.
     #[default]
     Drop,
     /// Keep them as prompt-only requests that generate one token: the prompt still cost prefill.
+    #[serde(alias = "prefill_only")]
     PrefillOnly,
 }
 
