@@ -9,7 +9,9 @@ use clap::Args;
 use fleetsim::report::html::Section;
 use fleetsim::report::{charts, views, write_sweep_files, SweepFiles};
 use fleetsim::scenario::Scenario;
-use fleetsim::sweep::{smallest_fleets, IntAxis, PointResult, RunOptions, Sweep, SweepConfig};
+use fleetsim::sweep::{
+    smallest_fleets, IntAxis, PointResult, RunOptions, Sweep, SweepAxes, SweepConfig,
+};
 
 /// Most groups of points drawn in the latency chart and as cost charts.
 const MAX_CHART_GROUPS: usize = 12;
@@ -75,71 +77,11 @@ fn list(s: &str) -> Vec<String> {
 
 pub(crate) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let (mut scenario, base_dir, name) = match &a.scenario {
-        Some(p) => (
-            Scenario::from_file(p)?,
-            p.parent().map(PathBuf::from).unwrap_or_default(),
-            p.display().to_string(),
-        ),
-        None => {
-            // The shipped default replays a trace from this source tree: look for it in the
-            // current directory first, then where fleetsim was built from.
-            let s =
-                Scenario::from_json(DEFAULT_SCENARIO, Path::new("examples/default-sweep.json"))?;
-            (
-                s,
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")),
-                "the shipped default (examples/default-sweep.json)".to_string(),
-            )
-        }
-    };
+    let (mut scenario, base_dir, name) = load(a.scenario.as_deref())?;
     if let Some(s) = a.seed {
         scenario.seed = s;
     }
-    let mut axes = scenario.sweep.clone().unwrap_or_default();
-    if let Some(r) = &a.replicas {
-        axes.replicas = Some(IntAxis::Text(r.clone()));
-    }
-    if let Some(g) = &a.gpus {
-        axes.gpus = Some(list(g));
-    }
-    if let Some(r) = &a.routers {
-        axes.routers = Some(list(r));
-    }
-    if let Some(m) = &a.max_num_seqs {
-        axes.max_num_seqs = Some(IntAxis::Text(m.clone()));
-    }
-    if let Some(t) = &a.tp {
-        axes.tp = Some(IntAxis::Text(t.clone()));
-    }
-    if let Some(p) = &a.precision {
-        axes.precision = Some(list(p));
-    }
-    if let Some(m) = &a.max_num_batched_tokens {
-        axes.max_num_batched_tokens = Some(IntAxis::Text(m.clone()));
-    }
-    if let Some(s) = &a.rate_scale {
-        axes.rate_scale = Some(fleetsim::sweep::FloatAxis::Text(s.clone()));
-    }
-    // An axis given on the command line is named as the option the user typed.
-    let given = [
-        ("sweep.replicas", a.replicas.is_some(), "--replicas"),
-        ("sweep.gpus", a.gpus.is_some(), "--gpus"),
-        ("sweep.routers", a.routers.is_some(), "--routers"),
-        (
-            "sweep.max_num_seqs",
-            a.max_num_seqs.is_some(),
-            "--max-num-seqs",
-        ),
-        ("sweep.tp", a.tp.is_some(), "--tp"),
-        ("sweep.precision", a.precision.is_some(), "--precision"),
-        (
-            "sweep.max_num_batched_tokens",
-            a.max_num_batched_tokens.is_some(),
-            "--max-num-batched-tokens",
-        ),
-        ("sweep.rate_scale", a.rate_scale.is_some(), "--rate-scale"),
-    ];
+    let (axes, given) = axes_with_options(&scenario, &a);
     let spec = SweepConfig::new(&axes, &scenario)
         .map_err(|e| match e {
             fleetsim::Error::Config { field, msg } => {
@@ -203,56 +145,16 @@ pub(crate) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     let refs: Vec<&PointResult> = results.iter().collect();
     let best = smallest_fleets(&results);
     write_sweep_files(&files, &refs, &best)?;
-    let tables = fleetsim::report::sweep_tables(&results, &best, scenario.slo.as_ref());
-    let answer = views::sweep_answer(&results);
-    let mut sections = vec![
-        Section::Text(answer.clone()),
-        Section::Text(format!(
-            "Sweep of {name}: {} points; the same {} requests for every point.",
-            points.len(),
-            sweep.requests()
-        )),
-    ];
-    let mut written = Vec::new();
-    let mut groups = views::latency_groups(&results, &best);
-    let n_groups = groups.len();
-    if n_groups > MAX_CHART_GROUPS {
-        // A chart of hundreds of groups is unreadable and slow to draw: chart the first ones.
-        groups.truncate(MAX_CHART_GROUPS);
-        sections.push(Section::Text(format!(
-            "The charts show the first {MAX_CHART_GROUPS} of {n_groups} groups of points; every point is in the table and in sweep.csv."
-        )));
-        eprintln!("note: charts show the first {MAX_CHART_GROUPS} of {n_groups} groups; every point is in sweep.csv");
-    }
-    if !groups.is_empty() {
-        let chart = charts::latency::chart(&groups, scenario.slo.as_ref())?;
-        charts::write(&a.out, &chart)?;
-        written.push(format!("{}.png/svg", chart.name));
-        sections.push(Section::Chart(chart));
-    }
-    for (i, c) in views::cost_charts(&results)
-        .iter()
-        .take(MAX_CHART_GROUPS)
-        .enumerate()
-    {
-        let mut chart = charts::cost::chart(c)?;
-        if i > 0 {
-            chart.name = format!("cost-{}", i + 1);
-        }
-        charts::write(&a.out, &chart)?;
-        written.push(format!("{}.png/svg", chart.name));
-        sections.push(Section::Chart(chart));
-    }
-    sections.extend(tables.iter().cloned().map(Section::Table));
-    sections.push(Section::Pre(
-        "Scenario (with command-line axes applied)".into(),
-        {
-            let mut s = scenario.clone();
-            s.sweep = Some(axes.clone());
-            fleetsim::report::json_without_nulls(&s)
-        },
-    ));
-    fleetsim::report::html::write(&a.out, &format!("fleetsim sweep: {name}"), &sections)?;
+    let (tables, answer, mut written) = write_report(
+        &a.out,
+        &name,
+        &scenario,
+        &axes,
+        &results,
+        &best,
+        points.len(),
+        sweep.requests(),
+    )?;
     let overloaded = results
         .iter()
         .filter(|r| r.summary.as_ref().is_some_and(|s| s.stability.overloaded))
@@ -287,4 +189,144 @@ pub(crate) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         if run.capacities == 1 { "y" } else { "ies" }
     );
     Ok(())
+}
+
+/// The scenario to sweep (the shipped default without one), the folder its relative paths
+/// start from, and how to name it.
+fn load(path: Option<&Path>) -> anyhow::Result<(Scenario, PathBuf, String)> {
+    Ok(match path {
+        Some(p) => (
+            Scenario::from_file(p)?,
+            p.parent().map(PathBuf::from).unwrap_or_default(),
+            p.display().to_string(),
+        ),
+        None => {
+            // The shipped default replays a trace from this source tree: look for it in the
+            // current directory first, then where fleetsim was built from.
+            let s =
+                Scenario::from_json(DEFAULT_SCENARIO, Path::new("examples/default-sweep.json"))?;
+            (
+                s,
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+                "the shipped default (examples/default-sweep.json)".to_string(),
+            )
+        }
+    })
+}
+
+/// The scenario's sweep axes with the command-line axes applied, and for each axis whether it
+/// came from an option (and which), so errors name what the user typed.
+fn axes_with_options(
+    scenario: &Scenario,
+    a: &SweepArgs,
+) -> (SweepAxes, [(&'static str, bool, &'static str); 8]) {
+    let mut axes = scenario.sweep.clone().unwrap_or_default();
+    if let Some(r) = &a.replicas {
+        axes.replicas = Some(IntAxis::Text(r.clone()));
+    }
+    if let Some(g) = &a.gpus {
+        axes.gpus = Some(list(g));
+    }
+    if let Some(r) = &a.routers {
+        axes.routers = Some(list(r));
+    }
+    if let Some(m) = &a.max_num_seqs {
+        axes.max_num_seqs = Some(IntAxis::Text(m.clone()));
+    }
+    if let Some(t) = &a.tp {
+        axes.tp = Some(IntAxis::Text(t.clone()));
+    }
+    if let Some(p) = &a.precision {
+        axes.precision = Some(list(p));
+    }
+    if let Some(m) = &a.max_num_batched_tokens {
+        axes.max_num_batched_tokens = Some(IntAxis::Text(m.clone()));
+    }
+    if let Some(s) = &a.rate_scale {
+        axes.rate_scale = Some(fleetsim::sweep::FloatAxis::Text(s.clone()));
+    }
+    // An axis given on the command line is named as the option the user typed.
+    let given = [
+        ("sweep.replicas", a.replicas.is_some(), "--replicas"),
+        ("sweep.gpus", a.gpus.is_some(), "--gpus"),
+        ("sweep.routers", a.routers.is_some(), "--routers"),
+        (
+            "sweep.max_num_seqs",
+            a.max_num_seqs.is_some(),
+            "--max-num-seqs",
+        ),
+        ("sweep.tp", a.tp.is_some(), "--tp"),
+        ("sweep.precision", a.precision.is_some(), "--precision"),
+        (
+            "sweep.max_num_batched_tokens",
+            a.max_num_batched_tokens.is_some(),
+            "--max-num-batched-tokens",
+        ),
+        ("sweep.rate_scale", a.rate_scale.is_some(), "--rate-scale"),
+    ];
+    (axes, given)
+}
+
+/// Writes the charts and report.html; returns the tables, the answer line and the files written.
+#[allow(clippy::too_many_arguments)]
+fn write_report(
+    out: &Path,
+    name: &str,
+    scenario: &Scenario,
+    axes: &SweepAxes,
+    results: &[PointResult],
+    best: &[fleetsim::sweep::SmallestFleet],
+    points: usize,
+    requests: usize,
+) -> anyhow::Result<(Vec<fleetsim::report::Table>, String, Vec<String>)> {
+    let tables = fleetsim::report::sweep_tables(results, best, scenario.slo.as_ref());
+    let answer = views::sweep_answer(results);
+    let mut sections = vec![
+        Section::Text(answer.clone()),
+        Section::Text(format!(
+            "Sweep of {name}: {} points; the same {} requests for every point.",
+            points, requests
+        )),
+    ];
+    let mut written = Vec::new();
+    let mut groups = views::latency_groups(results, best);
+    let n_groups = groups.len();
+    if n_groups > MAX_CHART_GROUPS {
+        // A chart of hundreds of groups is unreadable and slow to draw: chart the first ones.
+        groups.truncate(MAX_CHART_GROUPS);
+        sections.push(Section::Text(format!(
+            "The charts show the first {MAX_CHART_GROUPS} of {n_groups} groups of points; every point is in the table and in sweep.csv."
+        )));
+        eprintln!("note: charts show the first {MAX_CHART_GROUPS} of {n_groups} groups; every point is in sweep.csv");
+    }
+    if !groups.is_empty() {
+        let chart = charts::latency::chart(&groups, scenario.slo.as_ref())?;
+        charts::write(out, &chart)?;
+        written.push(format!("{}.png/svg", chart.name));
+        sections.push(Section::Chart(chart));
+    }
+    for (i, c) in views::cost_charts(results)
+        .iter()
+        .take(MAX_CHART_GROUPS)
+        .enumerate()
+    {
+        let mut chart = charts::cost::chart(c)?;
+        if i > 0 {
+            chart.name = format!("cost-{}", i + 1);
+        }
+        charts::write(out, &chart)?;
+        written.push(format!("{}.png/svg", chart.name));
+        sections.push(Section::Chart(chart));
+    }
+    sections.extend(tables.iter().cloned().map(Section::Table));
+    sections.push(Section::Pre(
+        "Scenario (with command-line axes applied)".into(),
+        {
+            let mut s = scenario.clone();
+            s.sweep = Some(axes.clone());
+            fleetsim::report::json_without_nulls(&s)
+        },
+    ));
+    fleetsim::report::html::write(out, &format!("fleetsim sweep: {name}"), &sections)?;
+    Ok((tables, answer, written))
 }

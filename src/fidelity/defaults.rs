@@ -8,7 +8,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::optimize::{descend, golden};
-use super::validate::{calibration_jobs, TARGET_WORST};
+use super::published::calibration_jobs;
+use super::validate::TARGET_WORST;
 use crate::error::Result;
 use crate::perf::RooflineParams;
 use crate::scenario::Scenario;

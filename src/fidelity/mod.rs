@@ -2,6 +2,7 @@
 //!
 //! - [`validate`]: published measurements of 2024-2026 engines re-created and compared
 //!   (`fleetsim validate`, docs/VALIDATION.md).
+//! - [`published`]: each published measurement as a simulation (engine settings, workload).
 //! - [`defaults`]: the per-family step-time defaults refitted to those measurements, and
 //!   cross-validated on held-out workloads.
 //! - [`steps`]: a profile fitted to a user's measured step times (`fleetsim calibrate steps.csv`).
@@ -12,5 +13,6 @@
 pub mod calibrate;
 pub mod defaults;
 pub mod optimize;
+pub mod published;
 pub mod steps;
 pub mod validate;

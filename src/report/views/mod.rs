@@ -1,0 +1,50 @@
+//! What each command shows: the tables and chart inputs built from results, shared by the
+//! terminal, Markdown and report.html.
+
+mod run;
+mod sweep;
+
+pub use self::run::run_tables;
+pub use self::sweep::{cost_charts, latency_groups, sweep_answer, sweep_tables};
+pub use crate::cost::different_model;
+use crate::metrics::Summary;
+pub use crate::text::{fleet_shape, money, tokens_words};
+
+fn f(x: f64, digits: usize) -> String {
+    format!("{x:.digits$}")
+}
+
+/// The sentence a planner looks for first: what one replica serves of this traffic and how much
+/// of the fleet the traffic uses.
+pub fn capacity_sentence(s: &Summary) -> Option<String> {
+    let c = s.capacity.as_ref()?;
+    if c.replica_saturation_requests_per_s <= 0.0 {
+        return Some(
+            "one replica completes none of this traffic: every request it was given was rejected (see requests.rejected_by_reason)".into(),
+        );
+    }
+    let within = match c.basis.as_str() {
+        "slo" => "within the SLO",
+        "saturation" => "at saturation (no SLO set)",
+        _ => "at saturation: no steady rate meets the SLO on one replica (not even 1/256 of its saturation rate), so the SLO is out of reach for this replica",
+    };
+    Some(format!(
+        "one replica serves {:.2} req/s ({:.0} output tok/s) of this traffic {within}; this traffic ({:.2} req/s) uses {:.1}% of the fleet's {:.2} req/s",
+        c.replica_requests_per_s,
+        c.replica_output_tokens_per_s,
+        c.offered_requests_per_s,
+        100.0 * c.utilization,
+        c.fleet_requests_per_s
+    ))
+}
+
+/// The warning for an overloaded fleet, if it is.
+pub fn overload_warning(s: &Summary) -> Option<String> {
+    let st = &s.stability;
+    st.overloaded.then(|| {
+        format!(
+            "OVERLOADED: the fleet does not keep up with its arrivals ({}); latencies grow with the length of the trace, the SLO counts as missed and its cost is not a valid option",
+            st.reason.as_deref().unwrap_or("")
+        )
+    })
+}

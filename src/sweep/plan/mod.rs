@@ -1,0 +1,398 @@
+//! The self-host-or-API plan: for a range of traffic volumes (the workload's rate scaled), the
+//! smallest fleet of each GPU type that meets the SLO, what it costs per month, what each API
+//! would cost, and the volumes at which self-hosting breaks even.
+//!
+//! The smallest fleet is found by doubling the replica count until the SLO is met, then
+//! bisecting, so the answer `n` is always simulated next to `n - 1` (which misses).
+
+use rayon::prelude::*;
+
+mod breakeven;
+mod search;
+
+pub use self::breakeven::breakevens;
+use self::breakeven::recommend;
+use self::search::{search, Evals};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::fleet::MAX_REPLICAS;
+pub use crate::scenario::axes::PlanSpec;
+use crate::scenario::Scenario;
+use crate::sweep::{FloatAxis, Point, ReplicaAxes, Sweep, SweepAxes, SweepConfig};
+
+/// Parses a volume list: `a..b` doubles from a up to b; otherwise comma-separated numbers.
+pub fn parse_volumes(text: &str) -> Result<Vec<f64>> {
+    let t = text.trim();
+    let bad = |m: String| Error::config("plan.rate_scales", m);
+    let num = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .map_err(|_| bad(format!("`{}` is not a number (in `{t}`)", s.trim())))
+    };
+    let v: Vec<f64> = if let Some((a, b)) = t.split_once("..") {
+        let (a, b) = (num(a)?, num(b.trim_start_matches('='))?);
+        if !(a > 0.0 && b >= a && b.is_finite()) {
+            return Err(bad(format!(
+                "`{t}` must run from a positive number up to a larger one"
+            )));
+        }
+        let mut v = vec![];
+        let mut x = a;
+        while x <= b * (1.0 + 1e-9) {
+            v.push(x);
+            x *= 2.0;
+        }
+        v
+    } else {
+        t.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(num)
+            .collect::<Result<_>>()?
+    };
+    if v.is_empty() || v.iter().any(|x| !(x.is_finite() && *x > 0.0 && *x <= 1e6)) {
+        return Err(bad(format!("`{t}` must give positive volumes")));
+    }
+    Ok(v)
+}
+
+/// One API's monthly spend at a volume.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ApiAt {
+    /// API id.
+    pub name: String,
+    /// What it serves: an open-weight model id, `closed` or `unknown`.
+    pub serves: String,
+    /// Whether it serves the planned model.
+    pub same_model: bool,
+    /// Its published latency against the SLO (see `cost.api[].slo_verdict`).
+    pub slo_verdict: String,
+    /// USD per month.
+    pub per_month_usd: f64,
+}
+
+/// The plan for one GPU type at one volume.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PlanRow {
+    /// Traffic volume as a multiple of the workload's rate.
+    pub rate_scale: f64,
+    /// Requests per second at that volume.
+    pub requests_per_s: f64,
+    /// Tokens (input + output) per month at that volume.
+    pub monthly_tokens: f64,
+    /// The configuration sized: the GPU id, then the replica settings the plan varies.
+    pub config: String,
+    /// GPU id.
+    pub gpu: String,
+    /// Tensor-parallel GPUs per replica.
+    pub tp: u32,
+    /// Replica settings the plan sets (null: the scenario's own).
+    pub replica: ReplicaAxes,
+    /// Smallest fleet meeting the SLO (null: none up to max_replicas, or the model does not fit).
+    pub replicas: Option<u32>,
+    /// Its GPUs: replicas x tp.
+    pub gpus: Option<u64>,
+    /// Why there is none.
+    pub error: Option<String>,
+    /// Its monthly cost, USD.
+    pub per_month_usd: Option<f64>,
+    /// Share of the monthly bill that pays for GPU capacity the traffic leaves unused
+    /// (`cost.unused_capacity_usd_per_month` / `cost.per_month_usd`).
+    pub unused_share: Option<f64>,
+    /// The traffic's share of that fleet's capacity.
+    pub utilization: Option<f64>,
+    /// Its GPUs per month, USD.
+    pub gpu_usd_per_month: Option<f64>,
+    /// The part of that paying for capacity the traffic leaves unused, USD per month.
+    pub unused_capacity_usd_per_month: Option<f64>,
+    /// One replica's capacity for this traffic within the SLO, requests per second.
+    pub replica_requests_per_s: Option<f64>,
+    /// Its SLO attainment.
+    pub attainment: Option<f64>,
+    /// Its p99 TTFT, seconds.
+    pub ttft_p99_s: Option<f64>,
+    /// Its p99 TPOT, seconds.
+    pub tpot_p99_s: Option<f64>,
+    /// SLO attainment of one replica fewer (which misses).
+    pub one_fewer_attainment: Option<f64>,
+    /// Each API at this volume.
+    pub apis: Vec<ApiAt>,
+    /// The cheapest option: `self-hosted` or an API id (APIs whose published median latency
+    /// misses the SLO are left out).
+    pub cheapest: String,
+    /// The cheapest endpoint of the same model (null: none compared).
+    pub cheapest_same_model_api: Option<String>,
+}
+
+/// Where self-hosting on one configuration breaks even with one API.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Breakeven {
+    /// The configuration (see [`PlanRow::config`]).
+    pub config: String,
+    /// GPU id.
+    pub gpu: String,
+    /// API id.
+    pub api: String,
+    /// Tokens per month above which self-hosting is cheaper at every planned volume
+    /// (null: not within the planned volumes).
+    pub monthly_tokens: Option<f64>,
+    /// The monthly cost there, USD (the fleet's, equal to the API's at that volume).
+    pub per_month_usd: Option<f64>,
+    /// The smallest planned volume (rate scale) from which self-hosting stays cheaper.
+    pub from_rate_scale: Option<f64>,
+}
+
+/// A finished plan.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Plan {
+    /// One row per volume and GPU type, volumes ascending.
+    pub rows: Vec<PlanRow>,
+    /// Break-even volumes per GPU type and API.
+    pub breakeven: Vec<Breakeven>,
+    /// The plain-language recommendation at the base volume.
+    pub recommendation: String,
+}
+
+/// Runs the plan for `scenario` (which must set an SLO) over `volumes` and `gpus`, crossed with
+/// the replica settings of the scenario's `plan` (tp, precision, max_num_batched_tokens).
+pub fn run(
+    scenario: &Scenario,
+    base_dir: &std::path::Path,
+    volumes: &[f64],
+    gpus: &[String],
+    max_replicas: u32,
+    threads: usize,
+) -> Result<Plan> {
+    if scenario.slo.is_none() {
+        return Err(Error::config(
+            "slo",
+            "a plan needs latency targets: set `slo`, e.g. {\"ttft_s\": 2, \"tpot_s\": 0.1}",
+        ));
+    }
+    if !(1..=MAX_REPLICAS).contains(&max_replicas) {
+        return Err(Error::config(
+            "plan.max_replicas",
+            format!("must be 1..={MAX_REPLICAS}, got {max_replicas}"),
+        ));
+    }
+    let ps = scenario.plan.clone().unwrap_or_default();
+    let axes = SweepAxes {
+        gpus: Some(gpus.to_vec()),
+        rate_scale: Some(FloatAxis::List(volumes.to_vec())),
+        tp: ps.tp.clone(),
+        precision: ps.precision.clone(),
+        max_num_batched_tokens: ps.max_num_batched_tokens.clone(),
+        ..Default::default()
+    };
+    let spec = SweepConfig::new(&axes, scenario).map_err(|e| match e {
+        Error::Config { field, msg } if field.starts_with("sweep.") => {
+            Error::config(format!("plan.{}", &field["sweep.".len()..]), msg)
+        }
+        e => e,
+    })?;
+    let router = spec.routers[0];
+    let sweep = Sweep::new(scenario.clone(), spec.clone(), base_dir)?;
+    // Configurations in order: GPU, then replica settings.
+    let configs: Vec<(String, ReplicaAxes)> = spec
+        .gpus
+        .iter()
+        .flat_map(|g| spec.replica.iter().map(move |r| (g.clone(), r.clone())))
+        .collect();
+    let label = |g: &str, r: &ReplicaAxes| {
+        if r.label().is_empty() {
+            g.to_string()
+        } else {
+            format!("{g} / {}", r.label())
+        }
+    };
+    let jobs: Vec<(f64, usize)> = volumes
+        .iter()
+        .flat_map(|&v| (0..configs.len()).map(move |c| (v, c)))
+        .collect();
+    let pool = crate::sweep::thread_pool(threads)?;
+    let config_points: Vec<Point> = configs
+        .iter()
+        .map(|(g, r)| Point {
+            index: 0,
+            gpu: g.clone(),
+            router,
+            replica: r.clone(),
+            rate_scale: volumes[0],
+            replicas: 1,
+        })
+        .collect();
+    let capacities = pool.install(|| sweep.capacities(&config_points));
+    let found: Vec<(Option<u32>, Evals)> = pool.install(|| {
+        jobs.par_iter()
+            .map(|&(v, c)| {
+                let (g, r) = &configs[c];
+                let key = Sweep::capacity_key(&config_points[c]);
+                search(&sweep, g, r, v, router, max_replicas, capacities.get(&key))
+            })
+            .collect()
+    });
+    let rows: Vec<PlanRow> = jobs
+        .iter()
+        .zip(found)
+        .map(|(&(v, c), (best, evals))| {
+            let (g, ra) = &configs[c];
+            let capacity = capacities.get(&Sweep::capacity_key(&config_points[c]));
+            plan_row(
+                scenario,
+                &sweep,
+                Config {
+                    label: &label(g, ra),
+                    gpu: g,
+                    replica: ra,
+                },
+                v,
+                (best, &evals),
+                capacity,
+                max_replicas,
+            )
+        })
+        .collect();
+    let labels: Vec<String> = configs.iter().map(|(g, r)| label(g, r)).collect();
+    let breakeven = breakevens(&rows, &labels);
+    let recommendation = recommend(&rows, &breakeven, volumes, &sweep.traffic(volumes[0]).model);
+    Ok(Plan {
+        rows,
+        breakeven,
+        recommendation,
+    })
+}
+
+/// One configuration of a plan: its label, GPU and replica settings.
+struct Config<'a> {
+    label: &'a str,
+    gpu: &'a str,
+    replica: &'a ReplicaAxes,
+}
+
+/// The plan's row for one volume (`v`, a rate scale) and configuration, from the search's
+/// result: the smallest fleet meeting the SLO (`best`) and every fleet simulated (`evals`).
+fn plan_row(
+    scenario: &Scenario,
+    sweep: &Sweep,
+    config: Config,
+    v: f64,
+    (best, evals): (Option<u32>, &Evals),
+    capacity: Option<&crate::scenario::ReplicaCapacity>,
+    max_replicas: u32,
+) -> PlanRow {
+    let Config {
+        label,
+        gpu: g,
+        replica: ra,
+    } = config;
+    let traffic = sweep.traffic(v);
+    let tokens: u64 = traffic
+        .workload
+        .requests
+        .iter()
+        .map(|r| r.input_tokens as u64 + r.output_tokens as u64)
+        .sum();
+    let span_h = traffic.span_s / 3600.0;
+    let monthly_tokens = tokens as f64 * crate::cost::MONTH_HOURS / span_h;
+    let apis: Vec<ApiAt> = traffic
+        .apis
+        .iter()
+        .map(|(a, s)| ApiAt {
+            name: a.id.clone(),
+            serves: a.serves.clone(),
+            same_model: a.serves_model(&traffic.model),
+            slo_verdict: crate::cost::slo_verdict(
+                a,
+                scenario.slo.as_ref().map(|s| s.latency_targets()),
+            )
+            .to_string(),
+            per_month_usd: crate::cost::monthly_usd(s.usd, span_h),
+        })
+        .collect();
+    let chosen = best.and_then(|n| evals[&n].as_ref().ok());
+    let cost = chosen.and_then(|s| s.cost.as_ref());
+    let error = match best {
+        Some(_) => None,
+        None => Some(match evals.values().find_map(|e| e.as_ref().err()) {
+            Some(e) => e.clone(),
+            None => format!("no fleet of up to {max_replicas} replicas meets the SLO"),
+        }),
+    };
+    let tp = evals
+        .values()
+        .find_map(|e| e.as_ref().ok().map(|s| s.setup.tp))
+        .or(ra.tp)
+        .or(scenario.replica.tp)
+        .unwrap_or(1);
+    let per_month = cost.map(|c| c.per_month_usd);
+    let options: Vec<crate::cost::ApiOption> = apis
+        .iter()
+        .map(|a| crate::cost::ApiOption {
+            name: &a.name,
+            per_month_usd: a.per_month_usd,
+            same_model: a.same_model,
+            slo_verdict: &a.slo_verdict,
+        })
+        .collect();
+    let (cheapest, cheapest_same_model_api) = crate::cost::cheapest_options(per_month, &options);
+    PlanRow {
+        rate_scale: v,
+        requests_per_s: traffic.workload.requests.len() as f64 / traffic.span_s,
+        monthly_tokens,
+        config: label.to_string(),
+        gpu: g.to_string(),
+        tp,
+        replica: ra.clone(),
+        replicas: best,
+        gpus: best.map(|n| n as u64 * tp as u64),
+        error,
+        per_month_usd: per_month,
+        unused_share: cost.map(|c| {
+            if c.per_month_usd > 0.0 {
+                c.unused_capacity_usd_per_month / c.per_month_usd
+            } else {
+                0.0
+            }
+        }),
+        utilization: chosen
+            .and_then(|s| s.capacity.as_ref())
+            .map(|c| c.utilization),
+        gpu_usd_per_month: cost
+            .map(|c| c.used_capacity_usd_per_month + c.unused_capacity_usd_per_month),
+        unused_capacity_usd_per_month: cost.map(|c| c.unused_capacity_usd_per_month),
+        replica_requests_per_s: capacity.map(|c| c.requests_per_s),
+        attainment: chosen.and_then(|s| s.slo.as_ref()).map(|s| s.attainment),
+        ttft_p99_s: chosen
+            .filter(|s| s.latency.ttft_s.samples > 0)
+            .map(|s| s.latency.ttft_s.p99),
+        tpot_p99_s: chosen
+            .filter(|s| s.latency.tpot_s.samples > 0)
+            .map(|s| s.latency.tpot_s.p99),
+        one_fewer_attainment: best
+            .filter(|&n| n > 1)
+            .and_then(|n| evals.get(&(n - 1)))
+            .and_then(|e| e.as_ref().ok())
+            .and_then(|s| s.slo.as_ref())
+            .map(|s| s.attainment),
+        apis,
+        cheapest,
+        cheapest_same_model_api,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_parse() {
+        assert_eq!(
+            parse_volumes("0.25..16").unwrap(),
+            vec![0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+        );
+        assert_eq!(parse_volumes("1,3").unwrap(), vec![1.0, 3.0]);
+        for bad in ["4..1", "0..2", "x", "", "1,-2"] {
+            assert!(parse_volumes(bad).is_err(), "{bad}");
+        }
+    }
+}
