@@ -25,6 +25,9 @@ pub struct GpuPriceChoice {
     /// What a planner should know about it: a low-confidence figure, a reserved or spot price
     /// above the cheapest on-demand one.
     pub warnings: Vec<String>,
+    /// How the provider bills (`per-second`, `per-minute`, ...; none: not published).
+    #[serde(skip)]
+    pub billing_increment: Option<String>,
 }
 
 impl CostSpec {
@@ -51,6 +54,7 @@ impl CostSpec {
                 date: "scenario".into(),
                 confidence: "scenario".into(),
                 warnings: Vec::new(),
+                billing_increment: None,
             });
         }
         let c = Catalog::builtin();
@@ -82,6 +86,7 @@ impl CostSpec {
                     date: p.date.clone(),
                     confidence: p.confidence.clone(),
                     warnings,
+                    billing_increment: p.billing_increment.clone(),
                 })
             }
             None => {

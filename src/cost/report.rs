@@ -333,6 +333,7 @@ mod tests {
             date: "test".into(),
             confidence: "high".into(),
             warnings: vec![],
+            billing_increment: None,
         };
         let fleet = FleetUse {
             gpus: 2,

@@ -19,6 +19,8 @@ pub enum Stream {
     Router = 5,
     /// The steady Poisson stream a replica's capacity is measured with.
     Capacity = 6,
+    /// Spot interruptions.
+    Spot = 7,
 }
 
 /// SplitMix64 finalizer: a cheap bijective mixer used to derive stream seeds.

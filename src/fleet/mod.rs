@@ -2,7 +2,9 @@
 //! replicas' state (outstanding requests, KV use, cached prefixes) at the moment a request
 //! arrives and picks one; the replica then queues and serves it.
 
+pub mod autoscaler;
 mod clients;
+pub mod pool;
 pub mod routers;
 pub mod sim;
 pub mod view;
@@ -12,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::workload::Request;
 
+pub use pool::{AutoscaleSpec, OverflowSpec, PoolSpec, ScaleMetric};
 pub use routers::RouterKind;
 pub use sim::{Event, SimOutput, Simulation};
 pub use view::{FleetView, ReplicaView};
@@ -50,6 +53,13 @@ pub struct FleetSpec {
     /// ...and more than this many times the least-loaded replica's outstanding requests.
     #[serde(default = "default_ratio")]
     pub affinity_margin_ratio: f64,
+    /// Pools of replicas, each with its GPU, settings, size or autoscaler, and pricing (none:
+    /// `replicas` of the scenario's GPU and replica settings, at `cost.pricing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pools: Option<Vec<PoolSpec>>,
+    /// The API new requests spill to when the fleet is too busy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<OverflowSpec>,
 }
 
 impl Default for FleetSpec {
@@ -59,6 +69,8 @@ impl Default for FleetSpec {
             router: RouterKind::default(),
             affinity_margin_requests: default_margin(),
             affinity_margin_ratio: default_ratio(),
+            pools: None,
+            overflow: None,
         }
     }
 }
@@ -80,6 +92,48 @@ impl FleetSpec {
                 "fleet.affinity_margin_ratio",
                 format!("must be at least 1, got {}", self.affinity_margin_ratio),
             ));
+        }
+        if let Some(pools) = &self.pools {
+            if pools.is_empty() || pools.len() > pool::MAX_POOLS {
+                return Err(Error::config(
+                    "fleet.pools",
+                    format!("give 1 to {} pools, got {}", pool::MAX_POOLS, pools.len()),
+                ));
+            }
+            if self.replicas != 1 {
+                return Err(Error::config(
+                    "fleet.replicas",
+                    "pools give their own sizes: leave `replicas` out when `pools` is given",
+                ));
+            }
+            for (i, p) in pools.iter().enumerate() {
+                p.check(&format!("fleet.pools[{i}]"), MAX_REPLICAS)?;
+                if pools[..i].iter().any(|q| q.name == p.name) {
+                    return Err(Error::config(
+                        format!("fleet.pools[{i}].name"),
+                        format!("`{}` names two pools", p.name),
+                    ));
+                }
+            }
+            let most: u64 = pools
+                .iter()
+                .map(|p| {
+                    p.replicas
+                        .or(p.autoscale.as_ref().map(|a| a.max))
+                        .unwrap_or(0) as u64
+                })
+                .sum();
+            if most > MAX_REPLICAS as u64 {
+                return Err(Error::config(
+                    "fleet.pools",
+                    format!(
+                        "at most {MAX_REPLICAS} replicas in all pools together, got up to {most}"
+                    ),
+                ));
+            }
+        }
+        if let Some(o) = &self.overflow {
+            o.check()?;
         }
         Ok(())
     }

@@ -2,6 +2,10 @@
 //! steps until every request is served or the horizon is reached. The queue holds at most one
 //! open arrival, the pending follow-ups and one step end per replica.
 
+mod elastic;
+
+use self::elastic::Elastic;
+pub use self::elastic::{ElasticOutput, OverflowRun, PoolRun, ReplicaLife, SpotRun};
 use super::clients::Clients;
 use super::Router;
 use crate::engine::EventQueue;
@@ -19,6 +23,16 @@ pub enum Event {
     FollowUp(u32),
     /// The step in flight on this replica ends.
     StepEnd(u32),
+    /// A pool's autoscaler decides (elastic fleets).
+    Scale(u32),
+    /// A replica's cold start ends (replica, incarnation).
+    Ready(u32, u32),
+    /// A spot replica's interruption notice (replica, incarnation).
+    Notice(u32, u32),
+    /// A spot replica is reclaimed (replica, incarnation).
+    Interrupt(u32, u32),
+    /// The overflow API finishes this request.
+    ApiDone(u32),
 }
 
 /// A simulation of a set of replicas serving a list of requests.
@@ -38,6 +52,8 @@ pub struct Simulation<'a> {
     finished: u64,
     /// Called every [`PROGRESS_EVERY`] events with the simulated time and requests finished.
     progress: Option<Box<dyn FnMut(SimTime, u64) + 'a>>,
+    /// Pools, autoscalers, spot interruptions and overflow (none: a fixed fleet).
+    elastic: Option<Elastic<'a>>,
 }
 
 /// Events between calls of a simulation's progress callback.
@@ -54,6 +70,8 @@ pub struct SimOutput {
     pub end: SimTime,
     /// Binned time series, when asked for.
     pub timeline: Option<Timeline>,
+    /// Replica lives and spills of an elastic fleet (none for a fixed one).
+    pub elastic: Option<ElasticOutput>,
 }
 
 impl std::fmt::Debug for Simulation<'_> {
@@ -88,7 +106,7 @@ impl<'a> Simulation<'a> {
     pub fn new(requests: &'a [Request], replicas: Vec<Replica>, horizon: Option<SimTime>) -> Self {
         assert!(
             !replicas.is_empty(),
-            "a simulation needs at least one replica"
+            "a simulation needs at least one replica (an elastic fleet may start with none)"
         );
         Simulation {
             requests,
@@ -103,7 +121,37 @@ impl<'a> Simulation<'a> {
             timeline: None,
             finished: 0,
             progress: None,
+            elastic: None,
         }
+    }
+
+    /// A simulation of an elastic fleet: `pools` start with their initial replicas, autoscale,
+    /// and lose spot replicas; `overflow` sends requests to an API; `seed` drives spot
+    /// interruptions.
+    pub fn elastic(
+        requests: &'a [Request],
+        pools: Vec<PoolRun<'a>>,
+        overflow: Option<OverflowRun>,
+        horizon: Option<SimTime>,
+        seed: u64,
+    ) -> Self {
+        let mut sim = Simulation {
+            requests,
+            replicas: Vec::new(),
+            router: None,
+            queue: EventQueue::new(),
+            rec: Recorder::new(requests.iter().map(|r| r.arrival)),
+            horizon,
+            clients: Clients::new(requests),
+            done: Vec::new(),
+            check: false,
+            timeline: None,
+            finished: 0,
+            progress: None,
+            elastic: Some(Elastic::new(pools, overflow, seed)),
+        };
+        sim.start_pools();
+        sim
     }
 
     /// Reports progress to `f` (simulated time, requests finished) every [`PROGRESS_EVERY`]
@@ -149,6 +197,11 @@ impl<'a> Simulation<'a> {
             if self.horizon.is_some_and(|h| t > h) {
                 break;
             }
+            // An elastic fleet's own events (decisions, cold starts, spot interruptions) would
+            // go on forever: the run ends when the last request is done.
+            if self.elastic.is_some() && self.finished >= self.requests.len() as u64 {
+                break;
+            }
             let (t, ev) = self.queue.pop().expect("peeked");
             now = t;
             self.rec.events += 1;
@@ -181,7 +234,15 @@ impl<'a> Simulation<'a> {
                         }
                     }
                     self.try_start(now, r);
+                    if self.elastic.is_some() {
+                        self.after_step(now, r);
+                    }
                 }
+                Event::Scale(p) => self.on_scale(now, p),
+                Event::Ready(r, g) => self.on_ready(now, r, g),
+                Event::Notice(r, g) => self.on_notice(now, r, g),
+                Event::Interrupt(r, g) => self.on_interrupt(now, r, g),
+                Event::ApiDone(i) => self.done.push(i),
             }
             self.settle(now);
             if let Some(tl) = self.timeline.as_mut() {
@@ -203,11 +264,18 @@ impl<'a> Simulation<'a> {
         for rep in &self.replicas {
             rep.flush_progress(&mut self.rec);
         }
+        let mut replicas: Vec<ReplicaTotals> = self.replicas.iter().map(Replica::totals).collect();
+        let elastic = self.elastic.map(|e| {
+            let (out, retired) = e.into_output(end);
+            replicas.extend(retired);
+            out
+        });
         SimOutput {
             recorder: self.rec,
-            replicas: self.replicas.iter().map(Replica::totals).collect(),
+            replicas,
             end,
             timeline: self.timeline.map(|t| t.finish(end)),
+            elastic,
         }
     }
 
@@ -237,6 +305,10 @@ impl<'a> Simulation<'a> {
     }
 
     fn on_arrival(&mut self, now: SimTime, i: u32) {
+        if self.elastic.is_some() {
+            self.elastic_arrival(now, i);
+            return;
+        }
         let req = &self.requests[i as usize];
         let r = match self.router.as_mut() {
             Some(router) => router
@@ -245,6 +317,12 @@ impl<'a> Simulation<'a> {
             None => i % self.replicas.len() as u32,
         };
         self.rec.arrived(i as usize, r, now);
+        self.enqueue_on(now, i, r);
+    }
+
+    /// Request `i`, already recorded as arrived, joins replica `r`'s queue (or is refused).
+    fn enqueue_on(&mut self, now: SimTime, i: u32, r: u32) {
+        let req = &self.requests[i as usize];
         match self.replicas[r as usize].enqueue(i, req) {
             Ok(()) => {
                 if !self.replicas[r as usize].is_busy() {

@@ -5,12 +5,14 @@
 //! TPOT = (E2E - TTFT) / (output tokens - 1); ITL = gaps between consecutive tokens of a request;
 //! E2E = last token - arrival; queue = first scheduled - arrival.
 
+pub mod pools;
 pub mod recorder;
 pub mod slo;
 pub mod summary;
 pub mod timeline;
 pub mod totals;
 
+pub use pools::{OverflowReport, PoolReport};
 pub use recorder::{Recorder, RejectReason, RequestRecord, Status};
 pub use slo::{SloReport, SloSpec};
 pub use summary::{Capacity, Dist, Setup, Stability, Summary};

@@ -38,6 +38,9 @@ pub enum Status {
     Completed,
     /// Refused at arrival.
     Rejected(RejectReason),
+    /// Sent to the overflow API (its timestamps are the API's published typical latency, when
+    /// it publishes one).
+    Spilled,
 }
 
 /// Timestamps and counters of one request.
@@ -47,6 +50,8 @@ pub struct RequestRecord {
     pub arrival: SimTime,
     /// Replica it was routed to.
     pub replica: u32,
+    /// The pool of that replica (0 in a fleet of one pool).
+    pub pool: u32,
     /// First time any of its tokens were scheduled.
     pub scheduled: Option<SimTime>,
     /// First output token.
@@ -70,6 +75,7 @@ impl RequestRecord {
         RequestRecord {
             arrival,
             replica: 0,
+            pool: 0,
             scheduled: None,
             first_token: None,
             last_token: None,
@@ -125,6 +131,28 @@ impl Recorder {
         r.arrival = now;
         r.replica = replica;
         r.status = Status::InFlight;
+    }
+
+    /// Request `req`, which arrived earlier, was sent to `replica` (a fleet that had no serving
+    /// replica when it arrived, or took it back from an interrupted one).
+    pub fn routed(&mut self, req: usize, replica: u32, pool: u32) {
+        self.records[req].replica = replica;
+        self.records[req].pool = pool;
+    }
+
+    /// Request `req` went to the overflow API at `now`; with the API's typical latency known,
+    /// its first token came at `first_token` and its last at `finish`.
+    pub fn spilled(&mut self, req: usize, now: SimTime, latency: Option<(SimTime, SimTime)>) {
+        self.advance(now);
+        self.in_system -= 1;
+        let r = &mut self.records[req];
+        r.replica = u32::MAX;
+        r.status = Status::Spilled;
+        if let Some((first, finish)) = latency {
+            r.first_token = Some(first);
+            r.last_token = Some(finish);
+            r.finish = Some(finish);
+        }
     }
 
     /// Request `req` was refused at arrival.

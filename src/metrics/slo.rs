@@ -98,7 +98,7 @@ impl SloSpec {
         for (req, rec) in requests.iter().zip(records) {
             match rec.status {
                 Status::Pending => {}
-                Status::Completed => {
+                Status::Completed | Status::Spilled => {
                     arrived += 1;
                     good += self.meets(req, rec) as u64;
                 }

@@ -120,7 +120,7 @@ fn nullable_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error>
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
-/// Request accounting: arrived = completed + rejected + unfinished.
+/// Request accounting: arrived = completed + rejected + unfinished (+ spilled to an API).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Requests {
     /// Requests that arrived within the simulated span.
@@ -133,6 +133,14 @@ pub struct Requests {
     pub unfinished: u64,
     /// Rejections by reason.
     pub rejected_by_reason: BTreeMap<String, u64>,
+    /// Requests sent to the overflow API (counted in `arrived`; their latency is the API's
+    /// published typical latency).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spilled: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Latency distributions over completed requests, seconds.
@@ -339,6 +347,12 @@ pub struct Summary {
     pub cost: Option<CostReport>,
     /// Simulation bookkeeping.
     pub sim: Sim,
+    /// Each pool of an elastic fleet (absent for a fixed fleet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<super::PoolReport>,
+    /// What went to the overflow API (absent without `fleet.overflow`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<super::OverflowReport>,
 }
 
 impl Summary {
@@ -365,9 +379,15 @@ impl Summary {
                         .entry(why.as_str().to_string())
                         .or_default() += 1;
                 }
-                Status::Completed => {
-                    s.requests.completed += 1;
+                Status::Completed | Status::Spilled => {
+                    let spilled = r.status == Status::Spilled;
+                    if spilled {
+                        s.requests.spilled += 1;
+                    } else {
+                        s.requests.completed += 1;
+                    }
                     let (Some(first), Some(fin)) = (r.first_token, r.finish) else {
+                        s.requests.arrived += 1;
                         continue;
                     };
                     let t = first.saturating_sub(r.arrival).as_secs_f64();
@@ -376,6 +396,10 @@ impl Summary {
                     e2e.push(e);
                     if req.output_tokens > 1 {
                         tpot.push((e - t) / (req.output_tokens - 1) as f64);
+                    }
+                    if spilled {
+                        s.requests.arrived += 1;
+                        continue;
                     }
                     if let Some(sch) = r.scheduled {
                         queue.push(sch.saturating_sub(r.arrival).as_secs_f64());
@@ -407,7 +431,7 @@ impl Summary {
         let provisioned = count as f64 * span;
         s.gpu = Gpu {
             count,
-            busy_fraction: per_s(busy_s / replicas.len() as f64),
+            busy_fraction: per_s(busy_s / replicas.len().max(1) as f64),
             busy_gpu_s: busy_s * gpus_per_replica as f64,
             provisioned_gpu_s: provisioned,
         };
@@ -418,8 +442,8 @@ impl Summary {
             .unwrap_or(0);
         s.kv = Kv {
             capacity_blocks: cap,
-            block_size: replicas[0].block_size,
-            capacity_tokens: cap * replicas[0].block_size as u64,
+            block_size: replicas.first().map_or(0, |r| r.block_size),
+            capacity_tokens: cap * replicas.first().map_or(0, |r| r.block_size as u64),
             peak_used_fraction: replicas
                 .iter()
                 .map(|r| r.kv_peak_used_blocks as f64 / r.kv_capacity_blocks.max(1) as f64)
@@ -429,7 +453,7 @@ impl Summary {
         let hit: u64 = replicas.iter().map(|r| r.prefix_hit_tokens).sum();
         let prompt: u64 = replicas.iter().map(|r| r.prompt_tokens).sum();
         s.prefix_cache = PrefixCache {
-            enabled: replicas[0].prefix_caching,
+            enabled: replicas.first().is_some_and(|r| r.prefix_caching),
             hit_rate: if prompt > 0 {
                 hit as f64 / prompt as f64
             } else {

@@ -4,6 +4,8 @@
 /// One replica's counters at the end of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReplicaTotals {
+    /// The pool it belonged to (0 in a fleet of one pool).
+    pub pool: u32,
     /// Time with a step in flight, ns.
     pub busy_ns: u64,
     /// Steps executed.

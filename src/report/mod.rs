@@ -38,6 +38,16 @@ fn opt_s(t: Option<crate::time::SimTime>) -> String {
         .unwrap_or_default()
 }
 
+/// The replica column: empty for a request no replica served (spilled to an API, or still
+/// waiting for a replica at the horizon).
+fn replica_cell(r: u32) -> String {
+    if r == u32::MAX {
+        String::new()
+    } else {
+        r.to_string()
+    }
+}
+
 /// Writes requests.csv: one row per request that arrived.
 pub fn write_requests_csv(
     path: &Path,
@@ -53,6 +63,7 @@ pub fn write_requests_csv(
             Status::InFlight => "unfinished",
             Status::Completed => "completed",
             Status::Rejected(why) => why.as_str(),
+            Status::Spilled => "spilled",
         };
         writeln!(
             w,
@@ -67,7 +78,7 @@ pub fn write_requests_csv(
             r.cached_tokens,
             r.generated,
             r.preemptions,
-            r.replica,
+            replica_cell(r.replica),
             status
         )
         .map_err(io(path))?;

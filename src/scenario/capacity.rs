@@ -248,6 +248,7 @@ mod tests {
                 Status::InFlight
             },
             replica: 0,
+            pool: 0,
             scheduled: None,
             first_token: None,
             last_token: None,

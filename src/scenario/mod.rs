@@ -23,6 +23,8 @@ pub use crate::input::resolve_path;
 
 pub mod axes;
 pub mod capacity;
+mod elastic;
+pub mod pools;
 pub mod resolve;
 pub mod run;
 pub mod traffic;

@@ -243,15 +243,7 @@ impl Prepared {
             None => catalog.gpu(&s.gpu).map_err(|e| e.in_field("gpu"))?,
         }
         .clone();
-        let replica = o.replica.apply(&s.replica).resolve(&gpu)?;
-        let params = s.perf_params(&self.base_dir, &self.model, &gpu, &replica)?;
-        // With an explicit `cost`, a missing price is an error; without, cost is left out.
-        let price = match (&s.cost, self.cost.gpu_price(&gpu.id)) {
-            (_, Ok(p)) => Some(p),
-            (Some(_), Err(e)) => return Err(e),
-            (None, Err(_)) => None,
-        };
-        let memory = MemoryLayout::new(&self.model, &gpu, &replica)?;
+        let replica_spec = o.replica.apply(&s.replica);
         let mut fleet = self.fleet.clone();
         if let Some(n) = o.replicas {
             fleet.replicas = n;
@@ -259,6 +251,35 @@ impl Prepared {
         if let Some(r) = o.router {
             fleet.router = r;
         }
+        let (pools, overflow) = s.resolve_pools(
+            &self.base_dir,
+            &self.model,
+            &fleet,
+            &self.cost,
+            (&gpu, &replica_spec),
+        )?;
+        // An elastic fleet reports its first pool's setup; the one-pool shorthand its own.
+        let (gpu, replica, params, memory, price) = match (&fleet.pools, pools.first()) {
+            (Some(_), Some(p)) => (
+                p.gpu.clone(),
+                p.replica.clone(),
+                p.params,
+                p.memory.clone(),
+                p.price.clone(),
+            ),
+            _ => {
+                let replica = replica_spec.resolve(&gpu)?;
+                let params = s.perf_params(&self.base_dir, &self.model, &gpu, &replica)?;
+                // With an explicit `cost`, a missing price is an error; without, cost is left out.
+                let price = match (&s.cost, self.cost.gpu_price(&gpu.id)) {
+                    (_, Ok(p)) => Some(p),
+                    (Some(_), Err(e)) => return Err(e),
+                    (None, Err(_)) => None,
+                };
+                let memory = MemoryLayout::new(&self.model, &gpu, &replica)?;
+                (gpu, replica, params, memory, price)
+            }
+        };
         let traffic = self
             .traffic
             .get(&o.rate_scale.unwrap_or(1.0).to_bits())
@@ -286,6 +307,8 @@ impl Prepared {
             price,
             traffic,
             max_concurrency: self.max_concurrency,
+            pools,
+            overflow,
         })
     }
 }

@@ -44,6 +44,10 @@ pub struct RunConfig {
     pub traffic: Arc<Traffic>,
     /// Closed-loop client limit on requests in flight.
     pub max_concurrency: Option<u32>,
+    /// The pools of an elastic fleet (empty: `fleet.replicas` replicas of `gpu`, fixed).
+    pub pools: Vec<super::pools::PoolConfig>,
+    /// The API overflow goes to.
+    pub overflow: Option<super::pools::OverflowConfig>,
 }
 
 /// A finished run.
@@ -102,13 +106,33 @@ impl RunConfig {
         capacity: Option<&ReplicaCapacity>,
         progress: Option<Box<dyn FnMut(f64, u64) + '_>>,
     ) -> RunResult {
-        let perf = Arc::new(self.roofline());
-        let replicas = (0..self.fleet.replicas)
-            .map(|i| Replica::new(i, &self.replica, &self.memory, perf.clone()))
-            .collect();
-        let router = self.fleet.build_router(self.fleet.router, self.seed);
         let requests = self.requests();
-        let mut sim = Simulation::new(requests, replicas, self.horizon)
+        let (sim, router) = if self.pools.is_empty() {
+            let perf = Arc::new(self.roofline());
+            let replicas = (0..self.fleet.replicas)
+                .map(|i| Replica::new(i, &self.replica, &self.memory, perf.clone()))
+                .collect();
+            let router = self.fleet.build_router(self.fleet.router, self.seed);
+            (Simulation::new(requests, replicas, self.horizon), router)
+        } else {
+            // Routers that keep one entry per replica are sized for the most replicas.
+            let most: u32 = self
+                .pools
+                .iter()
+                .map(|p| match &p.size {
+                    super::pools::PoolSize::Fixed(n) => *n,
+                    super::pools::PoolSize::Autoscale(a) => a.max,
+                })
+                .sum::<u32>()
+                .max(1);
+            let sized = FleetSpec {
+                replicas: most,
+                ..self.fleet.clone()
+            };
+            let router = sized.build_router(self.fleet.router, self.seed);
+            (self.elastic_simulation(), router)
+        };
+        let mut sim = sim
             .with_router(router)
             .with_max_concurrency(self.max_concurrency);
         if let Some(mut p) = progress {
@@ -191,6 +215,9 @@ impl RunConfig {
                 self.slo.as_ref().map(|s| s.latency_targets()),
             )
         });
+        if !self.pools.is_empty() {
+            self.report_elastic(&out, &mut summary, capacity);
+        }
         RunResult {
             summary,
             output: out,
@@ -220,7 +247,7 @@ impl RunConfig {
                 offered * served,
                 offered
             ));
-        } else if let Some(c) = capacity.filter(|_| offered > 0.0) {
+        } else if let Some(c) = capacity.filter(|_| offered > 0.0 && self.pools.is_empty()) {
             let sat = c.saturation_requests_per_s * self.fleet.replicas as f64;
             if offered > 1.05 * sat {
                 reason = Some(format!(

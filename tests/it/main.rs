@@ -3,6 +3,7 @@
 
 mod capacity;
 mod cli;
+mod elastic;
 mod fleet;
 mod fuzz;
 mod hardening;

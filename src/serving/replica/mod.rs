@@ -69,6 +69,8 @@ pub enum StepOutcome {
 pub struct Replica {
     /// Index in the fleet.
     pub id: u32,
+    /// The pool it belongs to (0 in a fleet of one pool).
+    pool: u32,
     max_num_seqs: u32,
     budget: u32,
     bs: u32,
@@ -130,6 +132,7 @@ impl Replica {
     ) -> Replica {
         Replica {
             id,
+            pool: 0,
             max_num_seqs: cfg.max_num_seqs,
             budget: cfg.max_num_batched_tokens,
             bs: cfg.block_size,
@@ -172,6 +175,46 @@ impl Replica {
             kv_evicted_blocks: self.kv.evicted(),
             ..self.totals.clone()
         }
+    }
+
+    /// The same replica, in pool `pool` of its fleet.
+    pub fn in_pool(mut self, pool: u32) -> Replica {
+        self.pool = pool;
+        self.totals.pool = pool;
+        self
+    }
+
+    /// The pool it belongs to.
+    pub fn pool(&self) -> u32 {
+        self.pool
+    }
+
+    /// The request at the head of the waiting queue (the one waiting longest to be scheduled).
+    pub fn oldest_waiting(&self) -> Option<u32> {
+        self.waiting.front().map(|w| w.req)
+    }
+
+    /// Takes every request off this replica, as when its machine is reclaimed: blocks are freed,
+    /// the step in flight is abandoned, and the requests (running first, in admission order,
+    /// then waiting) are returned to be sent again from their start elsewhere; each running one
+    /// counts a preemption.
+    pub fn evict_all(&mut self, now: SimTime, rec: &mut Recorder) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.outstanding());
+        let running = std::mem::take(&mut self.running);
+        for run in running.into_values() {
+            self.kv.release_all(&run.table);
+            rec.preempted(run.req as usize, 0, now);
+            self.totals.preemptions += 1;
+            out.push(run.req);
+        }
+        out.extend(self.waiting.drain(..).map(|w| w.req));
+        self.prefilling.clear();
+        self.dec = Decoders::new(self.bs);
+        self.owed = 0;
+        self.in_flight = None;
+        self.run_left = 0;
+        self.decode_next = false;
+        out
     }
 
     /// Tokens per KV block.

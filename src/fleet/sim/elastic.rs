@@ -1,0 +1,542 @@
+//! Elastic fleets: pools whose replicas come and go. A replica's life is provisioning and
+//! loading (paid, not serving) -> active -> draining (finishes what it holds, takes nothing
+//! new) -> released. Autoscalers decide pool sizes at their intervals; spot replicas are
+//! interrupted (after a notice, during which they drain) and their requests sent again; requests
+//! that find no serving replica wait at the fleet; the overflow rule sends new requests to an
+//! API. Every request is accounted for: served, rejected, spilled or unfinished at the horizon.
+
+use std::collections::VecDeque;
+
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Exp};
+
+use super::{Event, Simulation};
+use crate::fleet::autoscaler::{Autoscaler, PoolLoad};
+use crate::fleet::pool::AutoscaleSpec;
+use crate::fleet::view::{FleetView, ReplicaView};
+use crate::metrics::ReplicaTotals;
+use crate::rng::{stream_rng, Stream};
+use crate::serving::Replica;
+use crate::time::SimTime;
+
+/// Spot interruptions of a pool's replicas.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpotRun {
+    /// Interruptions per replica-hour (a Poisson process per replica).
+    pub interruptions_per_hour: f64,
+    /// Warning before an interruption (the replica drains meanwhile).
+    pub notice: SimTime,
+}
+
+/// A pool as the simulation runs it.
+pub struct PoolRun<'a> {
+    /// Its name.
+    pub name: String,
+    /// Builds a replica of this pool with the given fleet index.
+    pub make: Box<dyn Fn(u32) -> Replica + 'a>,
+    /// Replicas serving at time 0 (a fixed pool's count, an autoscaled pool's `min`).
+    pub initial: u32,
+    /// Its autoscaler, if it has one (otherwise its size is fixed).
+    pub autoscale: Option<AutoscaleSpec>,
+    /// From a decision to a new replica serving.
+    pub cold_start: SimTime,
+    /// Spot interruptions, for spot pools.
+    pub spot: Option<SpotRun>,
+}
+
+impl std::fmt::Debug for PoolRun<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolRun")
+            .field("name", &self.name)
+            .field("initial", &self.initial)
+            .field("autoscale", &self.autoscale)
+            .field("cold_start", &self.cold_start)
+            .field("spot", &self.spot)
+            .finish_non_exhaustive()
+    }
+}
+
+/// When a new request goes to the overflow API, and how long the API takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OverflowRun {
+    /// Spill when the routed replica's oldest waiting request has waited longer than this.
+    pub queue_wait: Option<SimTime>,
+    /// Spill when the serving replicas hold more than this many requests each on average.
+    pub in_flight_per_replica: Option<f64>,
+    /// The API's typical time to first token and time per output token (none published: the
+    /// spilled requests have no latency figures).
+    pub latency: Option<(SimTime, f64)>,
+}
+
+/// One replica's life, for billing: from the decision that provisioned it to its release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplicaLife {
+    /// Its pool.
+    pub pool: u32,
+    /// When it was asked for (0 for the replicas a pool starts with).
+    pub provisioned_at: SimTime,
+    /// When it began serving (none: released while still loading).
+    pub active_at: Option<SimTime>,
+    /// When it was released (the end of the run if it was not).
+    pub released_at: SimTime,
+    /// It was started by a scale-up or a spot replacement (not one the pool started with).
+    pub cold_start: bool,
+    /// Its spot machine was reclaimed.
+    pub interrupted: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Loading,
+    Active,
+    Draining,
+    Released,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    pool: u32,
+    phase: Phase,
+    /// Incarnation of this slot, so events of a released replica are ignored after reuse.
+    generation: u32,
+    /// Index into `lives`.
+    life: usize,
+}
+
+/// The elastic part of a simulation.
+pub(super) struct Elastic<'a> {
+    pools: Vec<PoolRun<'a>>,
+    scalers: Vec<Option<Autoscaler>>,
+    slots: Vec<Slot>,
+    /// Serving replicas, in index order.
+    active: Vec<u32>,
+    /// Requests that found no serving replica, in arrival order.
+    unplaced: VecDeque<u32>,
+    lives: Vec<ReplicaLife>,
+    /// Totals of replicas whose slot was reused.
+    retired: Vec<ReplicaTotals>,
+    overflow: Option<OverflowRun>,
+    spot_rng: StdRng,
+    pub(super) spilled: u64,
+}
+
+impl std::fmt::Debug for Elastic<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Elastic")
+            .field("pools", &self.pools)
+            .field("active", &self.active.len())
+            .field("unplaced", &self.unplaced.len())
+            .field("spilled", &self.spilled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The serving replicas, as routers see them.
+struct ActiveView<'r> {
+    replicas: &'r [Replica],
+    active: &'r [u32],
+}
+
+impl FleetView for ActiveView<'_> {
+    fn len(&self) -> usize {
+        self.active.len()
+    }
+    fn get(&self, i: usize) -> &dyn ReplicaView {
+        &self.replicas[self.active[i] as usize]
+    }
+}
+
+/// What an elastic run hands back besides what every run does.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ElasticOutput {
+    /// Every replica's life, in the order they were provisioned.
+    pub lives: Vec<ReplicaLife>,
+    /// Requests sent to the overflow API.
+    pub spilled: u64,
+}
+
+impl<'a> Elastic<'a> {
+    pub(super) fn new(pools: Vec<PoolRun<'a>>, overflow: Option<OverflowRun>, seed: u64) -> Self {
+        Elastic {
+            scalers: pools
+                .iter()
+                .map(|p| p.autoscale.clone().map(Autoscaler::new))
+                .collect(),
+            pools,
+            slots: Vec::new(),
+            active: Vec::new(),
+            unplaced: VecDeque::new(),
+            lives: Vec::new(),
+            retired: Vec::new(),
+            overflow,
+            spot_rng: stream_rng(seed, Stream::Spot),
+            spilled: 0,
+        }
+    }
+
+    pub(super) fn into_output(mut self, end: SimTime) -> (ElasticOutput, Vec<ReplicaTotals>) {
+        for s in &self.slots {
+            if s.phase != Phase::Released {
+                self.lives[s.life].released_at = end;
+            }
+        }
+        (
+            ElasticOutput {
+                lives: self.lives,
+                spilled: self.spilled,
+            },
+            self.retired,
+        )
+    }
+}
+
+impl<'a> Simulation<'a> {
+    fn el(&mut self) -> &mut Elastic<'a> {
+        self.elastic.as_mut().expect("an elastic simulation")
+    }
+
+    /// Starts the pools: their first replicas serve at time 0; autoscalers make their first
+    /// decision one interval in.
+    pub(super) fn start_pools(&mut self) {
+        let n = self.el().pools.len();
+        for p in 0..n {
+            for _ in 0..self.el().pools[p].initial {
+                let r = self.provision(SimTime::ZERO, p as u32, false);
+                self.activate(SimTime::ZERO, r);
+            }
+            if let Some(a) = &self.el().pools[p].autoscale {
+                let at = SimTime::from_secs_f64(a.interval_s);
+                self.queue.push(at, Event::Scale(p as u32));
+            }
+        }
+    }
+
+    /// A new replica of pool `p`, loading from `now`; returns its index.
+    fn provision(&mut self, now: SimTime, p: u32, cold: bool) -> u32 {
+        let e = self.elastic.as_mut().expect("elastic");
+        let life = e.lives.len();
+        e.lives.push(ReplicaLife {
+            pool: p,
+            provisioned_at: now,
+            active_at: None,
+            released_at: now,
+            cold_start: cold,
+            interrupted: false,
+        });
+        let reuse = e.slots.iter().position(|s| s.phase == Phase::Released);
+        let idx = match reuse {
+            Some(i) => {
+                e.retired.push(self.replicas[i].totals());
+                i
+            }
+            None => self.replicas.len(),
+        };
+        let replica = (e.pools[p as usize].make)(idx as u32).in_pool(p);
+        match reuse {
+            Some(i) => {
+                self.replicas[i] = replica;
+                let s = &mut e.slots[i];
+                *s = Slot {
+                    pool: p,
+                    phase: Phase::Loading,
+                    generation: s.generation + 1,
+                    life,
+                };
+            }
+            None => {
+                self.replicas.push(replica);
+                e.slots.push(Slot {
+                    pool: p,
+                    phase: Phase::Loading,
+                    generation: 0,
+                    life,
+                });
+            }
+        }
+        idx as u32
+    }
+
+    /// Starts loading a new replica of pool `p` at `now`; it serves after the cold start.
+    fn scale_up_one(&mut self, now: SimTime, p: u32) {
+        let r = self.provision(now, p, true);
+        let e = self.el();
+        let at = now + e.pools[p as usize].cold_start;
+        let generation = e.slots[r as usize].generation;
+        self.queue.push(at, Event::Ready(r, generation));
+    }
+
+    /// Replica `r` begins serving at `now`: requests waiting at the fleet are sent out.
+    fn activate(&mut self, now: SimTime, r: u32) {
+        let e = self.elastic.as_mut().expect("elastic");
+        let slot = &mut e.slots[r as usize];
+        slot.phase = Phase::Active;
+        e.lives[slot.life].active_at = Some(now);
+        let pos = e.active.partition_point(|&x| x < r);
+        e.active.insert(pos, r);
+        if let Some(spot) = e.pools[slot.pool as usize].spot {
+            if spot.interruptions_per_hour > 0.0 {
+                let rate = spot.interruptions_per_hour / 3600.0;
+                let after = Exp::new(rate)
+                    .expect("positive rate")
+                    .sample(&mut e.spot_rng);
+                let at = now + SimTime::from_secs_f64(after.min(crate::time::MAX_SPAN_S));
+                let generation = slot.generation;
+                self.queue.push(
+                    at.saturating_sub(spot.notice).max(now),
+                    Event::Notice(r, generation),
+                );
+                self.queue.push(at, Event::Interrupt(r, generation));
+            }
+        }
+        while let Some(i) = self.el().unplaced.pop_front() {
+            self.dispatch(now, i);
+        }
+    }
+
+    /// A cold start ended.
+    pub(super) fn on_ready(&mut self, now: SimTime, r: u32, generation: u32) {
+        let s = self.el().slots[r as usize];
+        if s.generation == generation && s.phase == Phase::Loading {
+            self.activate(now, r);
+        }
+    }
+
+    /// Replica `r` stops taking requests; it is released once it holds none.
+    fn drain(&mut self, now: SimTime, r: u32) {
+        let e = self.el();
+        let slot = &mut e.slots[r as usize];
+        match slot.phase {
+            Phase::Active => {
+                slot.phase = Phase::Draining;
+                let pos = e.active.partition_point(|&x| x < r);
+                e.active.remove(pos);
+            }
+            Phase::Loading => {
+                // A replica still loading is cancelled: paid until now, never serving.
+                self.release(now, r);
+                return;
+            }
+            _ => return,
+        }
+        if self.replicas[r as usize].outstanding() == 0 && !self.replicas[r as usize].is_busy() {
+            self.release(now, r);
+        }
+    }
+
+    fn release(&mut self, now: SimTime, r: u32) {
+        let e = self.el();
+        let slot = &mut e.slots[r as usize];
+        if slot.phase == Phase::Active {
+            let pos = e.active.partition_point(|&x| x < r);
+            e.active.remove(pos);
+        }
+        slot.phase = Phase::Released;
+        e.lives[slot.life].released_at = now;
+    }
+
+    /// After a step of replica `r` ended: a draining replica with nothing left is released.
+    pub(super) fn after_step(&mut self, now: SimTime, r: u32) {
+        let s = self.el().slots[r as usize];
+        let rep = &self.replicas[r as usize];
+        if s.phase == Phase::Draining && rep.outstanding() == 0 && !rep.is_busy() {
+            self.release(now, r);
+        }
+    }
+
+    /// A spot replica's notice: it drains, counts as interrupted, and a fixed pool starts its
+    /// replacement now (an autoscaled one decides at its next interval).
+    pub(super) fn on_notice(&mut self, now: SimTime, r: u32, generation: u32) {
+        let s = self.el().slots[r as usize];
+        if s.generation != generation || !matches!(s.phase, Phase::Active | Phase::Draining) {
+            return;
+        }
+        self.el().lives[s.life].interrupted = true;
+        self.drain(now, r);
+        if self.el().pools[s.pool as usize].autoscale.is_none() {
+            self.scale_up_one(now, s.pool);
+        }
+    }
+
+    /// A spot replica is reclaimed: what it still holds is sent again from the start.
+    pub(super) fn on_interrupt(&mut self, now: SimTime, r: u32, generation: u32) {
+        let s = self.el().slots[r as usize];
+        if s.generation != generation || s.phase == Phase::Released {
+            return;
+        }
+        let evicted = self.replicas[r as usize].evict_all(now, &mut self.rec);
+        self.release(now, r);
+        for i in evicted {
+            self.dispatch(now, i);
+        }
+    }
+
+    /// An autoscaler's decision for pool `p`.
+    pub(super) fn on_scale(&mut self, now: SimTime, p: u32) {
+        let e = self.elastic.as_ref().expect("elastic");
+        let mut load = PoolLoad {
+            unplaced: e.unplaced.len() as u64,
+            ..Default::default()
+        };
+        for &r in &e.active {
+            let rep = &self.replicas[r as usize];
+            load.serving += 1;
+            load.in_flight += rep.outstanding() as u64;
+            load.waiting += rep.num_waiting() as u64;
+            load.kv_usage_sum +=
+                rep.kv_used_blocks() as f64 / rep.kv_capacity_blocks().max(1) as f64;
+        }
+        load.others = e
+            .slots
+            .iter()
+            .filter(|s| s.pool != p && matches!(s.phase, Phase::Loading | Phase::Active))
+            .count() as u32;
+        let mine = |ph: Phase| {
+            e.slots
+                .iter()
+                .filter(|s| s.pool == p && s.phase == ph)
+                .count() as u32
+        };
+        let current = mine(Phase::Loading) + mine(Phase::Active);
+        let interval = e.pools[p as usize]
+            .autoscale
+            .as_ref()
+            .map(|a| a.interval_s)
+            .unwrap_or(15.0);
+        let target = self.el().scalers[p as usize]
+            .as_mut()
+            .expect("autoscaled pool")
+            .decide(now, current, load);
+        if target > current {
+            for _ in current..target {
+                self.scale_up_one(now, p);
+            }
+        } else if target < current {
+            self.scale_down(now, p, current - target);
+        }
+        // Keep deciding while anything is left to serve.
+        if self.finished < self.requests.len() as u64 {
+            self.queue
+                .push(now + SimTime::from_secs_f64(interval), Event::Scale(p));
+        }
+    }
+
+    /// Removes `n` replicas of pool `p`: those still loading first (newest first), then the
+    /// serving ones holding the fewest requests (newest first on ties), which drain.
+    fn scale_down(&mut self, now: SimTime, p: u32, n: u32) {
+        let e = self.elastic.as_ref().expect("elastic");
+        let mut victims: Vec<(u8, usize, std::cmp::Reverse<u32>, u32)> = e
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.pool == p && matches!(s.phase, Phase::Loading | Phase::Active))
+            .map(|(i, s)| {
+                let order = if s.phase == Phase::Loading { 0 } else { 1 };
+                let load = self.replicas[i].outstanding();
+                (order, load, std::cmp::Reverse(s.life as u32), i as u32)
+            })
+            .collect();
+        victims.sort();
+        for &(_, _, _, r) in victims.iter().take(n as usize) {
+            self.drain(now, r);
+        }
+    }
+
+    /// A new request at `now`: to the overflow API if the rule says so, else to the serving
+    /// replica the router picks, else it waits at the fleet for one.
+    pub(super) fn elastic_arrival(&mut self, now: SimTime, i: u32) {
+        self.rec.arrived(i as usize, u32::MAX, now);
+        let picked = if self.el().active.is_empty() {
+            None
+        } else {
+            Some(self.pick(i))
+        };
+        if self.spills(now, picked) {
+            self.spill(now, i);
+            return;
+        }
+        match picked {
+            Some(r) => {
+                self.rec
+                    .routed(i as usize, r, self.replicas[r as usize].pool());
+                self.enqueue_on(now, i, r);
+            }
+            None => self.el().unplaced.push_back(i),
+        }
+    }
+
+    /// Request `i` goes to the overflow API at `now`; it is done when the API would finish it.
+    fn spill(&mut self, now: SimTime, i: u32) {
+        let e = self.el();
+        e.spilled += 1;
+        let latency = e.overflow.and_then(|o| o.latency);
+        let out = self.requests[i as usize].output_tokens.max(1);
+        let times = latency.map(|(ttft, per_token_s)| {
+            let first = now + ttft;
+            (
+                first,
+                first + SimTime::from_secs_f64(per_token_s * (out - 1) as f64),
+            )
+        });
+        self.rec.spilled(i as usize, now, times);
+        let done_at = times.map(|t| t.1).unwrap_or(now);
+        self.queue.push(done_at, Event::ApiDone(i));
+    }
+
+    /// Whether the overflow rule sends a new request to the API now, the router having picked
+    /// replica `picked` (none: no replica serves, and every request spills).
+    fn spills(&self, now: SimTime, picked: Option<u32>) -> bool {
+        let e = self.elastic.as_ref().expect("elastic");
+        let Some(o) = e.overflow else {
+            return false;
+        };
+        let Some(r) = picked else {
+            return true;
+        };
+        if let Some(limit) = o.in_flight_per_replica {
+            let held: usize = e
+                .active
+                .iter()
+                .map(|&r| self.replicas[r as usize].outstanding())
+                .sum();
+            if held as f64 / e.active.len() as f64 >= limit {
+                return true;
+            }
+        }
+        if let Some(wait) = o.queue_wait {
+            if let Some(oldest) = self.replicas[r as usize].oldest_waiting() {
+                let since = self.rec.records[oldest as usize].arrival;
+                if now.saturating_sub(since) > wait {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// The serving replica the router picks for request `i` (there is one).
+    fn pick(&mut self, i: u32) -> u32 {
+        let e = self.elastic.as_ref().expect("elastic");
+        let view = ActiveView {
+            replicas: &self.replicas,
+            active: &e.active,
+        };
+        let req = &self.requests[i as usize];
+        let k = match self.router.as_mut() {
+            Some(router) => router.route(req, &view),
+            None => i as usize % view.len(),
+        };
+        e.active[k.min(e.active.len() - 1)]
+    }
+
+    /// Sends request `i` to a serving replica, or holds it at the fleet when none serves.
+    fn dispatch(&mut self, now: SimTime, i: u32) {
+        if self.el().active.is_empty() {
+            self.el().unplaced.push_back(i);
+            return;
+        }
+        let r = self.pick(i);
+        self.rec
+            .routed(i as usize, r, self.replicas[r as usize].pool());
+        self.enqueue_on(now, i, r);
+    }
+}

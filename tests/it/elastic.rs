@@ -1,0 +1,292 @@
+//! Elastic fleets: pools, autoscaling with cold starts, spot interruptions, overflow to an API,
+//! and what they are billed.
+
+use std::path::Path;
+
+use fleetsim::metrics::Status;
+use fleetsim::scenario::{RunConfig, Scenario};
+
+use crate::util::{fleetsim, stderr, write};
+
+/// A trace at `low` req/s until `step_s`, then `high` req/s until `end_s` (evenly spaced),
+/// 200-token prompts and 100-token outputs, as JSONL in `dir`.
+fn step_trace(dir: &Path, low: f64, high: f64, step_s: f64, end_s: f64) -> String {
+    let mut t = 0.0;
+    let mut s = String::new();
+    while t < end_s {
+        s.push_str(&format!(
+            "{{\"arrival_s\": {t:.6}, \"input_tokens\": 200, \"output_tokens\": 100}}\n"
+        ));
+        t += if t < step_s { 1.0 / low } else { 1.0 / high };
+    }
+    write(dir, "step.jsonl", &s)
+}
+
+fn config(dir: &Path, trace: &str, fleet: &str, extra: &str) -> RunConfig {
+    let json = format!(
+        r#"{{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {{"trace": {{"path": "{trace}", "format": "jsonl"}}}},
+            "replica": {{"max_num_seqs": 4}},
+            "fleet": {fleet},
+            "cost": {{"gpu_usd_per_hour": {{"h100-sxm": 2.0}}, "apis": ["fireworks-llama-3.1-8b"]}}{extra}}}"#
+    );
+    Scenario::from_json(&json, Path::new("elastic.json"))
+        .unwrap()
+        .resolve(dir)
+        .unwrap()
+}
+
+/// TTFTs of requests arriving in `[from, to)`, seconds.
+fn ttfts(run: &RunConfig, out: &fleetsim::fleet::SimOutput, from: f64, to: f64) -> Vec<f64> {
+    run.requests()
+        .iter()
+        .zip(&out.recorder.records)
+        .filter(|(q, _)| (from..to).contains(&q.arrival.as_secs_f64()))
+        .filter_map(|(_, r)| Some((r.first_token? - r.arrival).as_secs_f64()))
+        .collect()
+}
+
+#[test]
+fn every_request_is_accounted_for_with_autoscaling_spot_and_overflow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = step_trace(tmp.path(), 2.0, 12.0, 120.0, 480.0);
+    let run = config(
+        tmp.path(),
+        &trace,
+        r#"{"pools": [
+            {"name": "base", "replicas": 1},
+            {"name": "spot", "replicas": 2, "pricing": "spot", "interruptions_per_hour": 40, "notice_s": 0},
+            {"name": "burst", "autoscale": {"min": 0, "max": 6, "metric": "in-flight-per-replica", "target": 4, "interval_s": 5, "scale_down_delay_s": 30, "cold_start_s": 20}}],
+            "overflow": {"api": "fireworks-llama-3.1-8b", "in_flight_per_replica": 12}}"#,
+        "",
+    );
+    let r = run.run_full(false, None);
+    let s = &r.summary;
+    let n = run.requests().len() as u64;
+    let q = &s.requests;
+    assert_eq!(q.arrived, n);
+    assert_eq!(
+        q.completed + q.rejected + q.unfinished + q.spilled,
+        n,
+        "{q:?}"
+    );
+    assert_eq!(q.unfinished, 0);
+    assert!(r
+        .output
+        .recorder
+        .records
+        .iter()
+        .all(|x| x.status != Status::Pending));
+    let spot = s.pools.iter().find(|p| p.name == "spot").unwrap();
+    assert!(spot.interruptions > 0, "{spot:?}");
+    let burst = s.pools.iter().find(|p| p.name == "burst").unwrap();
+    assert!(burst.cold_starts > 0, "{burst:?}");
+    assert!(q.spilled > 0 && q.spilled < n / 2, "{q:?}");
+    // Interrupted requests were sent again (a preemption each) and finished.
+    assert!(s.preemptions > 0);
+    let o = s.overflow.as_ref().unwrap();
+    assert_eq!(o.spilled_requests, q.spilled);
+}
+
+#[test]
+fn a_step_in_load_waits_about_one_cold_start_for_new_replicas() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 1 req/s, then 10 req/s from t = 300 s: one replica of max_num_seqs 4 cannot keep up.
+    let trace = step_trace(tmp.path(), 1.0, 10.0, 300.0, 600.0);
+    let fleet = |cold: f64| {
+        format!(
+            r#"{{"pools": [{{"name": "app", "autoscale": {{"min": 1, "max": 12, "metric": "in-flight-per-replica", "target": 3, "interval_s": 1, "scale_down_delay_s": 600, "cold_start_s": {cold}}}}}]}}"#
+        )
+    };
+    let worst_after_step = |cold: f64| {
+        let run = config(tmp.path(), &trace, &fleet(cold), "");
+        let out = run.run_full(false, None).output;
+        // The first replica added after the step serves one cold start after its decision.
+        let lives = &out.elastic.as_ref().unwrap().lives;
+        let first_new = lives
+            .iter()
+            .filter(|l| l.cold_start && l.provisioned_at.as_secs_f64() >= 300.0)
+            .map(|l| {
+                let p = l.provisioned_at.as_secs_f64();
+                let a = l.active_at.unwrap().as_secs_f64();
+                assert!(
+                    (a - p - cold).abs() < 1e-6,
+                    "active {a} s, provisioned {p} s"
+                );
+                p
+            })
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            (300.0..302.0).contains(&first_new),
+            "first scale-up at {first_new} s"
+        );
+        // The last request after the step whose first token took over 2 s, seconds after it.
+        let slow = ttfts(&run, &out, 300.0, 600.0);
+        let times: Vec<f64> = run
+            .requests()
+            .iter()
+            .filter(|q| q.arrival.as_secs_f64() >= 300.0)
+            .map(|q| q.arrival.as_secs_f64())
+            .collect();
+        assert_eq!(slow.len(), times.len());
+        times
+            .iter()
+            .zip(&slow)
+            .filter(|(_, &t)| t > 2.0)
+            .map(|(&a, _)| a - 300.0)
+            .fold(0.0, f64::max)
+    };
+    // Without a cold start the new replicas serve at once: no first token takes 2 s.
+    assert_eq!(worst_after_step(0.0), 0.0);
+    // With a 60 s cold start, requests wait until the new replicas are active: slow first
+    // tokens last about the cold start after the step (plus the decision interval and the
+    // time to drain what queued meanwhile).
+    let elevated = worst_after_step(60.0);
+    assert!(
+        (0.8 * 60.0..=1.3 * 60.0).contains(&elevated),
+        "slow first tokens for {elevated} s after the step"
+    );
+}
+
+#[test]
+fn a_fast_autoscaler_comes_near_the_perfect_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 2 req/s for 10 minutes, 12 req/s for 10 minutes, 2 req/s for 10 minutes.
+    let mut s = String::new();
+    let mut t: f64 = 0.0;
+    while t < 1800.0 {
+        s.push_str(&format!(
+            "{{\"arrival_s\": {t:.6}, \"input_tokens\": 200, \"output_tokens\": 100}}\n"
+        ));
+        t += if (600.0..1200.0).contains(&t) {
+            1.0 / 12.0
+        } else {
+            0.5
+        };
+    }
+    let trace = write(tmp.path(), "wave.jsonl", &s);
+    let run = config(
+        tmp.path(),
+        &trace,
+        r#"{"pools": [{"name": "app", "autoscale": {"min": 0, "max": 20, "metric": "in-flight-per-replica", "target": 4, "interval_s": 1, "scale_down_delay_s": 0, "cold_start_s": 0}}]}"#,
+        "",
+    );
+    let cap = run.replica_capacity();
+    let r = run.run_full(false, Some(&cap));
+    let pool = &r.summary.pools[0];
+    // The perfect autoscaler provisions, at each instant, the whole replicas the offered rate
+    // needs at one replica's capacity: ceil(rate / capacity) for each 600 s phase.
+    let need = |rate: f64| (rate / cap.saturation_requests_per_s).ceil();
+    let bound_h = (need(2.0) + need(12.0) + need(2.0)) * 600.0 / 3600.0;
+    let ratio = pool.provisioned_gpu_hours / bound_h;
+    eprintln!(
+        "provisioned {:.4} GPU-h, perfect autoscaler {bound_h:.4} GPU-h: x{ratio:.3}",
+        pool.provisioned_gpu_hours
+    );
+    assert!(
+        (0.95..=1.35).contains(&ratio),
+        "provisioned {:.3} GPU-h against a bound of {bound_h:.3} (x{ratio:.2})",
+        pool.provisioned_gpu_hours
+    );
+    assert_eq!(r.summary.requests.completed, run.requests().len() as u64);
+}
+
+#[test]
+fn a_reserved_pool_is_billed_for_its_count_all_month() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = step_trace(tmp.path(), 0.2, 0.2, 0.0, 600.0);
+    let run = config(
+        tmp.path(),
+        &trace,
+        r#"{"pools": [{"name": "base", "replicas": 3, "pricing": "reserved-1y"}]}"#,
+        "",
+    );
+    let s = run.run_full(false, None).summary;
+    let p = &s.pools[0];
+    // 3 GPUs at $2/h: every hour of the month, and every hour of the span, nearly idle or not.
+    assert!((p.per_month_usd - 3.0 * 2.0 * 730.0).abs() < 1e-6, "{p:?}");
+    let span_h = s.sim.simulated_s / 3600.0;
+    assert!((p.usd - 3.0 * 2.0 * span_h).abs() < 1e-9, "{p:?}");
+    assert!((s.cost.as_ref().unwrap().per_month_usd - 4380.0).abs() < 1e-6);
+    assert!(p.utilization.is_none());
+}
+
+#[test]
+fn a_fleet_of_no_replicas_with_overflow_costs_what_the_api_costs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = step_trace(tmp.path(), 1.0, 1.0, 0.0, 300.0);
+    let run = config(
+        tmp.path(),
+        &trace,
+        r#"{"pools": [{"name": "none", "replicas": 0}],
+            "overflow": {"api": "fireworks-llama-3.1-8b", "in_flight_per_replica": 0}}"#,
+        "",
+    );
+    let s = run.run_full(false, None).summary;
+    assert_eq!(s.requests.spilled, run.requests().len() as u64);
+    let c = s.cost.as_ref().unwrap();
+    let api = c
+        .api
+        .iter()
+        .find(|a| a.name == "fireworks-llama-3.1-8b")
+        .unwrap();
+    assert_eq!(c.gpu_usd, 0.0);
+    assert_eq!(c.per_month_usd, api.per_month_usd);
+    assert_eq!(s.overflow.as_ref().unwrap().usd, api.usd);
+}
+
+#[test]
+fn bad_pools_and_overflow_are_refused_naming_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let trace = step_trace(d, 1.0, 1.0, 0.0, 10.0);
+    let out = d.join("out");
+    let out = out.to_str().unwrap();
+    for (fleet, needle) in [
+        (
+            r#"{"pools": [{"name": "a", "gpu": "tpu-v9", "replicas": 1}]}"#,
+            "fleet.pools[0].gpu",
+        ),
+        (
+            r#"{"pools": [{"name": "a", "autoscale": {"min": 5, "max": 2, "metric": "queue-length", "target": 1}}]}"#,
+            "fleet.pools[0].autoscale.min",
+        ),
+        (
+            r#"{"pools": [{"name": "a", "autoscale": {"min": 0, "max": 2, "metric": "queue-length", "target": 1, "scale_down_delay_s": -5}}]}"#,
+            "fleet.pools[0].autoscale.scale_down_delay_s",
+        ),
+        (
+            r#"{"pools": [{"name": "a", "replicas": 1}], "overflow": {"api": "no-such-api", "queue_wait_s": 1}}"#,
+            "fleet.overflow.api",
+        ),
+        (
+            r#"{"overflow": {"api": "fireworks-llama-3.1-8b"}}"#,
+            "fleet.overflow",
+        ),
+        (
+            r#"{"pools": [{"name": "a", "replicas": 1, "autoscale": {"min": 0, "max": 2, "metric": "kv-usage", "target": 0.5}}]}"#,
+            "fleet.pools[0]",
+        ),
+        (
+            r#"{"pools": [{"name": "a", "autoscale": {"min": 0, "max": 2, "metric": "kv-usage", "target": 2}}]}"#,
+            "fleet.pools[0].autoscale.target",
+        ),
+        (
+            r#"{"pools": [{"name": "a", "replicas": 1}, {"name": "a", "replicas": 1}]}"#,
+            "fleet.pools[1].name",
+        ),
+        (
+            r#"{"pools": [{"name": "a", "replicas": 1, "interruptions_per_hour": 2}]}"#,
+            "fleet.pools[0].interruptions_per_hour",
+        ),
+    ] {
+        let body = format!(
+            r#"{{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {{"trace": {{"path": "{trace}", "format": "jsonl"}}}}, "fleet": {fleet}}}"#
+        );
+        let path = write(d, "s.json", &body);
+        let o = fleetsim(&["run", &path, "--out", out, "-q"]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{fleet}: {e}");
+        assert!(e.contains(needle), "expected `{needle}` in: {e}");
+    }
+}
