@@ -184,7 +184,7 @@ impl AutoscaleSpec {
                 ),
             ));
         }
-        seconds(&format!("{field}.interval_s"), self.interval_s, 0.001)?;
+        seconds(&format!("{field}.interval_s"), self.interval_s, 0.1)?;
         seconds(
             &format!("{field}.scale_up_delay_s"),
             self.scale_up_delay_s,

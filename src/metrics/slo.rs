@@ -98,6 +98,8 @@ impl SloSpec {
         for (req, rec) in requests.iter().zip(records) {
             match rec.status {
                 Status::Pending => {}
+                // A spilled request whose API publishes no latency cannot be scored.
+                Status::Spilled if rec.first_token.is_none() => {}
                 Status::Completed | Status::Spilled => {
                     arrived += 1;
                     good += self.meets(req, rec) as u64;

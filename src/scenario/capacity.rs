@@ -87,7 +87,11 @@ pub fn served_fraction(records: &[RequestRecord], window_s: f64) -> f64 {
     let start = SimTime::from_secs_f64(window_s / 4.0);
     let (mut arrived, mut done) = (0u64, 0u64);
     for r in records {
-        if matches!(r.status, Status::Pending | Status::Rejected(_)) {
+        // Rejected requests no fleet can serve, and spilled ones with no API latency to time
+        // them, are left out.
+        if matches!(r.status, Status::Pending | Status::Rejected(_))
+            || (r.status == Status::Spilled && r.finish.is_none())
+        {
             continue;
         }
         if r.arrival >= start && r.arrival <= end {

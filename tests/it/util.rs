@@ -16,11 +16,12 @@ pub(crate) fn run_json(json: &str) -> RunResult {
     s.resolve(&root()).expect("scenario resolves").run()
 }
 
-/// Conservation: every arrived request is completed, rejected or unfinished.
+/// Conservation: every arrived request is completed, rejected, unfinished or spilled to the
+/// overflow API.
 pub(crate) fn assert_conserved(s: &Summary) {
     let r = &s.requests;
     assert_eq!(
-        r.completed + r.rejected + r.unfinished,
+        r.completed + r.rejected + r.unfinished + r.spilled,
         r.arrived,
         "requests not conserved: {r:?}"
     );

@@ -413,11 +413,45 @@ impl<'a> Simulation<'a> {
         } else if target < current {
             self.scale_down(now, p, current - target);
         }
-        // Keep deciding while anything is left to serve.
+        // Keep deciding while anything is left to serve. An idle fleet with this pool at its
+        // minimum decides nothing until load returns: the next decision is the first on the
+        // interval grid whose stabilization windows reach the next event (the decisions
+        // skipped would each keep the pool as it is and leave the windows as they find them).
         if self.finished < self.requests.len() as u64 {
-            self.queue
-                .push(now + SimTime::from_secs_f64(interval), Event::Scale(p));
+            let step = SimTime::from_secs_f64(interval);
+            let mut next = now + step;
+            if target
+                == self.el().scalers[p as usize]
+                    .as_ref()
+                    .map_or(u32::MAX, |a| a.spec().min)
+                && self.fleet_idle()
+            {
+                if let Some(t) = self.queue.peek_time() {
+                    let a = self.el().scalers[p as usize]
+                        .as_ref()
+                        .expect("autoscaled")
+                        .spec();
+                    let keep = SimTime::from_secs_f64(a.scale_up_delay_s.max(a.scale_down_delay_s));
+                    let from = t.saturating_sub(keep).saturating_sub(step);
+                    if from > next {
+                        let k = (from - now).as_nanos() / step.as_nanos().max(1);
+                        next = now + SimTime::from_nanos(k * step.as_nanos());
+                    }
+                }
+            }
+            self.queue.push(next, Event::Scale(p));
         }
+    }
+
+    /// Whether nothing is running, waiting or loading anywhere in the fleet.
+    fn fleet_idle(&self) -> bool {
+        let e = self.elastic.as_ref().expect("elastic");
+        e.unplaced.is_empty()
+            && e.slots.iter().enumerate().all(|(i, s)| match s.phase {
+                Phase::Released => true,
+                Phase::Loading => false,
+                _ => self.replicas[i].outstanding() == 0 && !self.replicas[i].is_busy(),
+            })
     }
 
     /// Removes `n` replicas of pool `p`: those still loading first (newest first), then the

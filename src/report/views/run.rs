@@ -8,6 +8,7 @@ use crate::report::table::Table;
 /// The tables printed after `fleetsim run`.
 pub fn run_tables(s: &Summary) -> Vec<Table> {
     let mut tables = vec![latency_table(s), figures_table(s)];
+    tables.extend(pools_table(s));
     tables.extend(cost_table(s));
     tables
 }
@@ -137,7 +138,7 @@ fn figures_table(s: &Summary) -> Table {
 /// The fleet's monthly cost beside each API's, with notes on what the figures leave out.
 fn cost_table(s: &Summary) -> Option<Table> {
     let c = s.cost.as_ref()?;
-    let mut t = Table::new(
+    let title = if s.pools.is_empty() {
         format!(
             "Cost: {} GPU{} at ${}/GPU-hour ({} {}, {}, {} confidence); per month = 730 h of this traffic at its offered rate",
             s.gpu.count,
@@ -147,7 +148,17 @@ fn cost_table(s: &Summary) -> Option<Table> {
             c.gpu_price_plan,
             c.gpu_price_date,
             c.gpu_price_confidence
-        ),
+        )
+    } else {
+        format!(
+            "Cost: {} pools, up to {} GPUs at once, each billed as the pools table says{}; per month = 730 h of this traffic at its offered rate",
+            s.pools.len(),
+            s.gpu.count,
+            if s.overflow.is_some() { ", plus the overflow API" } else { "" }
+        )
+    };
+    let mut t = Table::new(
+        title,
         &[
             "option",
             "$/month",
@@ -219,5 +230,79 @@ fn cost_table(s: &Summary) -> Option<Table> {
             latency.join("; ")
         ));
     }
+    Some(t)
+}
+
+/// The pools of an elastic fleet and its overflow API: what each provisioned, served and cost.
+fn pools_table(s: &Summary) -> Option<Table> {
+    if s.pools.is_empty() {
+        return None;
+    }
+    let mut t = Table::new(
+        "Pools: provisioned = from each decision to release (cold start included); billed = rounded to the provider's increment (reserved: the whole span)",
+        &[
+            "pool",
+            "GPUs",
+            "pricing",
+            "sizing",
+            "peak",
+            "cold starts",
+            "interruptions",
+            "provisioned GPU-h",
+            "busy GPU-h",
+            "utilization",
+            "$/month",
+            "unused $/month",
+        ],
+    );
+    for p in &s.pools {
+        t.row(vec![
+            p.name.clone(),
+            format!("{} x {}", p.tp, p.gpu),
+            p.pricing.clone(),
+            p.sizing.clone(),
+            p.peak_replicas.to_string(),
+            p.cold_starts.to_string(),
+            p.interruptions.to_string(),
+            f(p.provisioned_gpu_hours, 3),
+            f(p.busy_gpu_hours, 3),
+            p.utilization
+                .map(|u| format!("{:.1}%", 100.0 * u))
+                .unwrap_or_else(|| "-".into()),
+            f(p.per_month_usd, 0),
+            f(p.unused_capacity_usd_per_month, 0),
+        ]);
+    }
+    if let Some(o) = &s.overflow {
+        t.row(vec![
+            format!("overflow: {}", o.api),
+            "".into(),
+            "per token".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            format!(
+                "{} spilled ({:.2}%)",
+                o.spilled_requests,
+                100.0 * o.spilled_share
+            ),
+            f(o.per_month_usd, 0),
+            "".into(),
+        ]);
+    }
+    let cold: Vec<String> = s
+        .pools
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {:.0} s ({})",
+                p.name, p.cold_start_s, p.cold_start_basis
+            )
+        })
+        .collect();
+    t.notes.push(format!("cold starts: {}", cold.join("; ")));
     Some(t)
 }
