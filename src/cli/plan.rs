@@ -38,6 +38,11 @@ pub(crate) struct PlanArgs {
     /// Print only the recommendation.
     #[arg(long, short)]
     quiet: bool,
+    /// Search mixes instead: for each reserved count up to the fixed fleet that meets the SLO
+    /// alone, an autoscaled on-demand pool or overflow to the cheapest same-model API, on the
+    /// scenario's GPU at its own traffic; writes DIR/mix.json.
+    #[arg(long)]
+    mix: bool,
 }
 
 pub(crate) fn plan(a: PlanArgs) -> anyhow::Result<()> {
@@ -64,6 +69,9 @@ pub(crate) fn plan(a: PlanArgs) -> anyhow::Result<()> {
         anyhow::bail!("--threads must be at least 1");
     }
     let max = a.max_replicas.unwrap_or(spec.max_replicas);
+    if a.mix {
+        return mix(&a, &scenario, &base_dir, max);
+    }
     super::warn_prices(scenario.cost.as_ref(), &gpus, &scenario.model);
     let p = plan::run(
         &scenario,
@@ -350,4 +358,68 @@ fn breakeven_chart(p: &plan::Plan) -> BreakevenChart {
         marks_for: best,
         own_volume: p.rows.first().map(|r| r.monthly_tokens / r.rate_scale),
     }
+}
+
+/// `fleetsim plan --mix`: the mix search, its table, answer and mix.json.
+fn mix(
+    a: &PlanArgs,
+    scenario: &Scenario,
+    base_dir: &std::path::Path,
+    max: u32,
+) -> anyhow::Result<()> {
+    let threads = super::cap_threads(a.threads, 2 * max as usize + 2, "mixes");
+    let m = plan::mix::search(scenario, base_dir, max, threads)
+        .with_context(|| format!("mix search of {}", a.scenario.display()))?;
+    super::ensure_dir(&a.out)?;
+    let mut json = serde_json::to_string_pretty(&m)?;
+    json.push('\n');
+    let path = a.out.join("mix.json");
+    std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    if !a.quiet {
+        let mut t = Table::new(
+            format!(
+                "Mixes on {}: reserved count x complement (autoscaled on in-flight requests, target {:.0} per replica, or overflow when a request has waited 1 s); $/month",
+                m.gpu, m.autoscale_target
+            ),
+            &[
+                "reserved",
+                "complement",
+                "burst max",
+                "burst peak",
+                "spilled",
+                "SLO attainment",
+                "meets SLO",
+                "reserved $",
+                "on-demand $",
+                "API $",
+                "total $/month",
+            ],
+        );
+        for (i, x) in m.mixes.iter().enumerate() {
+            t.row(vec![
+                x.reserved.to_string(),
+                x.complement.clone(),
+                x.burst_max.to_string(),
+                x.burst_peak.to_string(),
+                format!("{:.1}%", 100.0 * x.spilled_share),
+                format!("{:.2}%", 100.0 * x.attainment),
+                match (x.meets_slo, m.best == Some(i)) {
+                    (true, true) => "yes (best)".into(),
+                    (true, false) => "yes".into(),
+                    _ => "no".into(),
+                },
+                format!("{:.0}", x.reserved_usd_per_month),
+                format!("{:.0}", x.on_demand_usd_per_month),
+                format!("{:.0}", x.api_usd_per_month),
+                if x.per_month_usd.is_finite() {
+                    format!("{:.0}", x.per_month_usd)
+                } else {
+                    x.error.clone().unwrap_or_else(|| "-".into())
+                },
+            ]);
+        }
+        super::print_tables(&[t], a.format);
+    }
+    println!("{}", m.answer);
+    Ok(())
 }

@@ -290,3 +290,37 @@ fn bad_pools_and_overflow_are_refused_naming_the_field() {
         assert!(e.contains(needle), "expected `{needle}` in: {e}");
     }
 }
+
+#[test]
+fn the_mix_search_picks_the_cheapest_mix_it_simulated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = step_trace(tmp.path(), 2.0, 14.0, 200.0, 400.0);
+    let json = format!(
+        r#"{{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {{"trace": {{"path": "{trace}", "format": "jsonl"}}}},
+            "replica": {{"max_num_seqs": 4}},
+            "slo": {{"ttft_s": 3, "tpot_s": 0.1}},
+            "cost": {{"gpu_usd_per_hour": {{"h100-sxm": 2.0}}}}}}"#
+    );
+    let s = Scenario::from_json(&json, Path::new("mix.json")).unwrap();
+    let m = fleetsim::sweep::plan::mix::search(&s, tmp.path(), 16, 2).unwrap();
+    assert!(m.fixed_for_peak >= 2, "{m:?}");
+    let best = m.best.expect("a mix meets the SLO");
+    let cost = m.mixes[best].per_month_usd;
+    for x in m.mixes.iter().filter(|x| x.meets_slo) {
+        assert!(
+            cost <= x.per_month_usd,
+            "{:?} beats the choice {:?}",
+            x,
+            m.mixes[best]
+        );
+    }
+    // Every reserved count from 0 to the fixed-for-peak fleet was tried with an autoscaled
+    // complement, and from 1 with overflow.
+    let autoscaled = m
+        .mixes
+        .iter()
+        .filter(|x| x.complement == "on-demand autoscaled");
+    assert_eq!(autoscaled.count() as u32, m.fixed_for_peak + 1);
+    assert!(m.answer.contains("fixed peak fleet") && m.answer.contains("all on demand"));
+}

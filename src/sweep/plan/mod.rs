@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 mod breakeven;
+pub mod mix;
 mod search;
 
 pub use self::breakeven::breakevens;
