@@ -375,6 +375,8 @@ fn mix(
     json.push('\n');
     let path = a.out.join("mix.json");
     std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+    let chart = charts::mix::chart(&m)?;
+    charts::write(&a.out, &chart)?;
     if !a.quiet {
         let mut t = Table::new(
             format!(

@@ -8,6 +8,7 @@
 pub mod breakeven;
 pub mod cost;
 pub mod latency;
+pub mod mix;
 pub mod timeline;
 pub mod trace;
 
