@@ -120,6 +120,14 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
             sections.push(fleetsim::report::html::Section::Chart(chart));
         }
     }
+    if let Some(pt) = spec.pool_timeline(&result.output, 400) {
+        report::write_pool_timeline_csv(&a.out.join("pools_timeline.csv"), &pt)?;
+        if !a.no_charts {
+            let chart = report::charts::pools::chart(&pt)?;
+            report::charts::write(&a.out, &chart)?;
+            sections.push(fleetsim::report::html::Section::Chart(chart));
+        }
+    }
     sections.push(fleetsim::report::html::Section::Pre(
         "Scenario".into(),
         fleetsim::report::json_without_nulls(&scenario),

@@ -12,7 +12,7 @@ pub mod summary;
 pub mod timeline;
 pub mod totals;
 
-pub use pools::{OverflowReport, PoolReport};
+pub use pools::{OverflowReport, PoolReport, PoolTimeline};
 pub use recorder::{Recorder, RejectReason, RequestRecord, Status};
 pub use slo::{SloReport, SloSpec};
 pub use summary::{Capacity, Dist, Setup, Stability, Summary};

@@ -69,3 +69,23 @@ pub struct OverflowReport {
     /// none published; their latency is then left out of the distributions).
     pub median_ttft_s: Option<f64>,
 }
+
+/// An elastic fleet over time, in bins: what was offered, and per pool what was provisioned and
+/// serving; cold starts and spills (pools_timeline.csv, pools.png).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PoolTimeline {
+    /// Bin width, seconds.
+    pub bin_s: f64,
+    /// Pool names.
+    pub pools: Vec<String>,
+    /// Requests arriving per second, per bin.
+    pub offered_per_s: Vec<f64>,
+    /// Requests spilled to the overflow API per second, per bin.
+    pub spilled_per_s: Vec<f64>,
+    /// Per pool, per bin: mean replicas provisioned (loading, serving or draining).
+    pub provisioned: Vec<Vec<f64>>,
+    /// Per pool, per bin: mean replicas serving (active or draining).
+    pub active: Vec<Vec<f64>>,
+    /// Per pool, per bin: replicas started by a scale-up or a spot replacement.
+    pub cold_starts: Vec<Vec<u32>>,
+}

@@ -262,3 +262,30 @@ pub fn json_without_nulls<T: serde::Serialize>(v: &T) -> String {
     strip(&mut v);
     serde_json::to_string_pretty(&v).unwrap_or_default()
 }
+
+/// Writes pools_timeline.csv: per bin, offered and spilled requests per second, and per pool
+/// the mean replicas provisioned and serving and the cold starts begun.
+pub fn write_pool_timeline_csv(path: &Path, t: &crate::metrics::PoolTimeline) -> Result<()> {
+    let mut out = String::from("start_s,offered_per_s,spilled_per_s");
+    for p in &t.pools {
+        let p = spreadsheet_safe(p);
+        out.push_str(&format!(",{p}_provisioned,{p}_serving,{p}_cold_starts"));
+    }
+    out.push('\n');
+    for k in 0..t.offered_per_s.len() {
+        out.push_str(&format!(
+            "{:.3},{:.4},{:.4}",
+            k as f64 * t.bin_s,
+            t.offered_per_s[k],
+            t.spilled_per_s[k]
+        ));
+        for p in 0..t.pools.len() {
+            out.push_str(&format!(
+                ",{:.3},{:.3},{}",
+                t.provisioned[p][k], t.active[p][k], t.cold_starts[p][k]
+            ));
+        }
+        out.push('\n');
+    }
+    std::fs::write(path, out).map_err(io(path))
+}

@@ -16,7 +16,7 @@ use super::{ReplicaCapacity, RunConfig};
 use crate::cost::{api_spend, monthly_usd, CostReport, FleetUse, MONTH_HOURS};
 use crate::fleet::sim::{OverflowRun, PoolRun, ReplicaLife, SpotRun};
 use crate::fleet::{SimOutput, Simulation};
-use crate::metrics::{OverflowReport, PoolReport, Status, Summary};
+use crate::metrics::{OverflowReport, PoolReport, PoolTimeline, Status, Summary};
 use crate::perf::Roofline;
 use crate::serving::Replica;
 use crate::time::SimTime;
@@ -363,6 +363,67 @@ impl RunConfig {
         c.cheapest = cheapest;
         c.cheapest_same_model_api = same;
         Some(c)
+    }
+}
+
+impl RunConfig {
+    /// The elastic run's timeline in `bins` bins over its simulated span (none for a fixed
+    /// fleet).
+    pub fn pool_timeline(&self, out: &SimOutput, bins: usize) -> Option<PoolTimeline> {
+        let el = out.elastic.as_ref()?;
+        let span = out.end.as_secs_f64().max(1e-9);
+        let bins = bins.clamp(1, 2048);
+        let bin_s = span / bins as f64;
+        let at = |t: f64| ((t / bin_s) as usize).min(bins - 1);
+        let mut tl = PoolTimeline {
+            bin_s,
+            pools: self.pools.iter().map(|p| p.name.clone()).collect(),
+            offered_per_s: vec![0.0; bins],
+            spilled_per_s: vec![0.0; bins],
+            provisioned: vec![vec![0.0; bins]; self.pools.len()],
+            active: vec![vec![0.0; bins]; self.pools.len()],
+            cold_starts: vec![vec![0; bins]; self.pools.len()],
+        };
+        for r in &out.recorder.records {
+            if r.status == Status::Pending {
+                continue;
+            }
+            let b = at(r.arrival.as_secs_f64());
+            tl.offered_per_s[b] += 1.0 / bin_s;
+            if r.status == Status::Spilled {
+                tl.spilled_per_s[b] += 1.0 / bin_s;
+            }
+        }
+        // Each life adds the share of every bin it covers.
+        let add = |series: &mut [f64], from: f64, to: f64| {
+            if to <= from {
+                return;
+            }
+            for (b, v) in series
+                .iter_mut()
+                .enumerate()
+                .take(at(to) + 1)
+                .skip(at(from))
+            {
+                let lo = from.max(b as f64 * bin_s);
+                let hi = to.min((b + 1) as f64 * bin_s);
+                if hi > lo {
+                    *v += (hi - lo) / bin_s;
+                }
+            }
+        };
+        for l in &el.lives {
+            let p = l.pool as usize;
+            let (a, z) = (l.provisioned_at.as_secs_f64(), l.released_at.as_secs_f64());
+            add(&mut tl.provisioned[p], a, z);
+            if let Some(on) = l.active_at {
+                add(&mut tl.active[p], on.as_secs_f64(), z);
+            }
+            if l.cold_start {
+                tl.cold_starts[p][at(a)] += 1;
+            }
+        }
+        Some(tl)
     }
 }
 

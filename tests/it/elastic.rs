@@ -201,8 +201,18 @@ fn a_reserved_pool_is_billed_for_its_count_all_month() {
         r#"{"pools": [{"name": "base", "replicas": 3, "pricing": "reserved-1y"}]}"#,
         "",
     );
-    let s = run.run_full(false, None).summary;
+    let r = run.run_full(false, None);
+    let s = r.summary;
     let p = &s.pools[0];
+    // The timeline shows the 3 replicas provisioned and serving in every bin.
+    let tl = run.pool_timeline(&r.output, 97).unwrap();
+    assert_eq!(tl.provisioned[0].len(), 97);
+    for k in 0..97 {
+        assert!((tl.provisioned[0][k] - 3.0).abs() < 1e-9, "bin {k}: {tl:?}");
+        assert!((tl.active[0][k] - 3.0).abs() < 1e-9);
+    }
+    let offered: f64 = tl.offered_per_s.iter().map(|x| x * tl.bin_s).sum();
+    assert!((offered - run.requests().len() as f64).abs() < 1e-6);
     // 3 GPUs at $2/h: every hour of the month, and every hour of the span, nearly idle or not.
     assert!((p.per_month_usd - 3.0 * 2.0 * 730.0).abs() < 1e-6, "{p:?}");
     let span_h = s.sim.simulated_s / 3600.0;

@@ -9,6 +9,7 @@ pub mod breakeven;
 pub mod cost;
 pub mod latency;
 pub mod mix;
+pub mod pools;
 pub mod timeline;
 pub mod trace;
 
