@@ -380,7 +380,7 @@ fn mix(
     if !a.quiet {
         let mut t = Table::new(
             format!(
-                "Mixes on {}: reserved count x complement (autoscaled on in-flight requests, target {:.0} per replica, or overflow when a request has waited 1 s); $/month",
+                "Mixes on {}: reserved count x complement (autoscaled on demand or spot on in-flight requests, target {:.0} per replica, or overflow when a request has waited 1 s); $/month",
                 m.gpu, m.autoscale_target
             ),
             &[
@@ -392,7 +392,7 @@ fn mix(
                 "SLO attainment",
                 "meets SLO",
                 "reserved $",
-                "on-demand $",
+                "autoscaled $",
                 "API $",
                 "total $/month",
             ],
@@ -411,7 +411,7 @@ fn mix(
                     _ => "no".into(),
                 },
                 format!("{:.0}", x.reserved_usd_per_month),
-                format!("{:.0}", x.on_demand_usd_per_month),
+                format!("{:.0}", x.burst_usd_per_month),
                 format!("{:.0}", x.api_usd_per_month),
                 if x.per_month_usd.is_finite() {
                     format!("{:.0}", x.per_month_usd)

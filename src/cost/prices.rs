@@ -31,6 +31,12 @@ pub struct GpuPriceChoice {
 }
 
 impl CostSpec {
+    /// The same costs at another pricing (`on-demand`, `reserved-1y`, `spot`, ...).
+    pub fn pricing_for(mut self, pricing: &str) -> CostSpec {
+        self.pricing = pricing.to_string();
+        self
+    }
+
     /// The pricing as the price list spells its plans (`reserved` is `reserved-1y`).
     pub fn pricing(&self) -> &str {
         match self.pricing.as_str() {

@@ -332,5 +332,8 @@ fn the_mix_search_picks_the_cheapest_mix_it_simulated() {
         .iter()
         .filter(|x| x.complement == "on-demand autoscaled");
     assert_eq!(autoscaled.count() as u32, m.fixed_for_peak + 1);
+    // A spot price is known (the scenario's price applies to every pricing): spot mixes too.
+    let spot = m.mixes.iter().filter(|x| x.complement == "spot autoscaled");
+    assert_eq!(spot.count() as u32, m.fixed_for_peak + 1);
     assert!(m.answer.contains("fixed peak fleet") && m.answer.contains("all on demand"));
 }

@@ -15,10 +15,11 @@ pub const TITLE: &str = "Monthly cost against reserved replicas, by tier";
 
 const RESERVED: RGBColor = RGBColor(31, 119, 180);
 const ON_DEMAND: RGBColor = RGBColor(255, 127, 14);
+const SPOT: RGBColor = RGBColor(44, 160, 44);
 const API: RGBColor = RGBColor(148, 103, 189);
 const OPS: RGBColor = RGBColor(150, 150, 150);
 const FIXED: RGBColor = RGBColor(214, 39, 40);
-const MARK: RGBColor = RGBColor(0, 150, 0);
+const MARK: RGBColor = RGBColor(0, 0, 0);
 
 /// Renders the chart.
 pub fn chart(m: &MixPlan) -> Result<Rendered> {
@@ -59,7 +60,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, m: &MixPlan) -> D
         .map_err(de)?;
     chart
         .configure_mesh()
-        .x_desc("reserved replicas (left bar: + autoscaled on demand; right bar: + overflow to the API)")
+        .x_desc("reserved replicas (bars, left to right: + autoscaled on demand, + autoscaled spot, + overflow to the API)")
         .y_desc("USD per month (730 h)")
         .x_labels((m.fixed_for_peak as usize + 2).clamp(2, 14))
         .x_label_formatter(&|v| {
@@ -75,24 +76,26 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, m: &MixPlan) -> D
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(de)?;
-    let w = 0.18;
+    let w = 0.13;
     for (i, x) in m.mixes.iter().enumerate() {
         let xc = x.reserved as f64
-            + if x.complement == "on-demand autoscaled" {
-                -w
-            } else {
-                w
+            + match x.complement.as_str() {
+                "on-demand autoscaled" => -2.0 * w,
+                "spot autoscaled" => 0.0,
+                _ => 2.0 * w,
             };
+        let spot = x.complement.starts_with("spot");
         let tiers = [
             x.reserved_usd_per_month,
-            x.on_demand_usd_per_month,
+            if spot { 0.0 } else { x.burst_usd_per_month },
+            if spot { x.burst_usd_per_month } else { 0.0 },
             x.api_usd_per_month,
         ];
         let ops = (total(x) - tiers.iter().sum::<f64>()).max(0.0);
         let mut base = 0.0;
         for (v, col) in tiers
             .into_iter()
-            .zip([RESERVED, ON_DEMAND, API])
+            .zip([RESERVED, ON_DEMAND, SPOT, API])
             .chain([(ops, OPS)])
         {
             if v <= 0.0 {
@@ -146,6 +149,11 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, m: &MixPlan) -> D
             color: ON_DEMAND,
             swatch: Swatch::Box,
             text: "on demand, autoscaled".into(),
+        },
+        LegendEntry {
+            color: SPOT,
+            swatch: Swatch::Box,
+            text: "spot, autoscaled".into(),
         },
         LegendEntry {
             color: API,

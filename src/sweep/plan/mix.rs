@@ -18,11 +18,11 @@ use crate::scenario::{Overrides, Prepared, Scenario};
 pub struct Mix {
     /// Reserved replicas (fixed, paid all month).
     pub reserved: u32,
-    /// The complement: `none`, `on-demand autoscaled` or `overflow to API`.
+    /// The complement: `on-demand autoscaled`, `spot autoscaled` or `overflow to API`.
     pub complement: String,
-    /// Most on-demand replicas the autoscaler may start (on-demand complements).
+    /// Most replicas the autoscaler may start (autoscaled complements).
     pub burst_max: u32,
-    /// Most on-demand replicas it did start at once.
+    /// Most replicas of the autoscaled pool provisioned at once.
     pub burst_peak: u32,
     /// Share of requests spilled to the API.
     pub spilled_share: f64,
@@ -32,8 +32,8 @@ pub struct Mix {
     pub attainment: f64,
     /// Per month: the reserved pool, USD.
     pub reserved_usd_per_month: f64,
-    /// Per month: the on-demand pool, USD.
-    pub on_demand_usd_per_month: f64,
+    /// Per month: the autoscaled pool (on demand or spot), USD.
+    pub burst_usd_per_month: f64,
     /// Per month: the overflow API, USD.
     pub api_usd_per_month: f64,
     /// Per month in all (operations included), USD.
@@ -77,6 +77,20 @@ fn pool(name: &str, pricing: &str) -> PoolSpec {
         interruptions_per_hour: None,
         notice_s: None,
     }
+}
+
+/// Spot interruptions per replica-hour by GPU family: the AWS Spot Instance Advisor's monthly
+/// interruption band (share of instances interrupted in a month) at its middle, over 730 hours:
+/// H100 (p5) 10-20%, A100 (p4d) 5-10%, L4 and others under 5% (Thunder Compute, "GPU spot
+/// instance interruption rates", data of 2025-05-01). Low confidence: bands vary by region
+/// and zone.
+pub fn spot_interruptions_per_hour(family: &str) -> f64 {
+    let per_month = match family {
+        "hopper" => 0.15,
+        "ampere" => 0.075,
+        _ => 0.05,
+    };
+    per_month / 730.0
 }
 
 fn meets(s: &Summary) -> bool {
@@ -148,9 +162,22 @@ pub fn search(
     });
     // In-flight per replica at capacity, by Little's law.
     let target = (capacity.requests_per_s * at_hi.latency.e2e_s.mean).max(1.0);
+    // Spot is a complement where the price list has a spot price for the GPU.
+    let spot = prepared
+        .scenario()
+        .cost
+        .clone()
+        .unwrap_or_default()
+        .pricing_for("spot")
+        .gpu_price(&base.gpu.id)
+        .is_ok();
+    let interruptions = spot_interruptions_per_hour(&base.gpu.family);
     let mut jobs: Vec<(u32, &'static str)> = Vec::new();
     for r in 0..=fixed {
         jobs.push((r, "on-demand autoscaled"));
+        if spot {
+            jobs.push((r, "spot autoscaled"));
+        }
         if r > 0 && all_api.is_some() {
             jobs.push((r, "overflow to API"));
         }
@@ -168,8 +195,15 @@ pub fn search(
                 }
                 let burst_max = fixed.saturating_sub(r).max(1) + 1;
                 match complement {
-                    "on-demand autoscaled" => {
-                        let mut p = pool("on-demand", "on-demand");
+                    "on-demand autoscaled" | "spot autoscaled" => {
+                        let mut p = if complement == "spot autoscaled" {
+                            let mut p = pool("spot", "spot");
+                            p.interruptions_per_hour = Some(interruptions);
+                            p.notice_s = Some(120.0);
+                            p
+                        } else {
+                            pool("on-demand", "on-demand")
+                        };
                         p.autoscale = Some(AutoscaleSpec {
                             min: 0,
                             max: burst_max,
@@ -227,7 +261,7 @@ fn simulate(
     let mut m = Mix {
         reserved,
         complement: complement.into(),
-        burst_max: if complement == "on-demand autoscaled" {
+        burst_max: if complement.ends_with("autoscaled") {
             burst_max
         } else {
             0
@@ -237,7 +271,7 @@ fn simulate(
         meets_slo: false,
         attainment: 0.0,
         reserved_usd_per_month: 0.0,
-        on_demand_usd_per_month: 0.0,
+        burst_usd_per_month: 0.0,
         api_usd_per_month: 0.0,
         per_month_usd: f64::INFINITY,
         error: None,
@@ -256,7 +290,7 @@ fn simulate(
         if p.name == "reserved" {
             m.reserved_usd_per_month = p.per_month_usd;
         } else {
-            m.on_demand_usd_per_month = p.per_month_usd;
+            m.burst_usd_per_month = p.per_month_usd;
             m.burst_peak = p.peak_replicas;
         }
     }
@@ -295,9 +329,14 @@ fn answer(
         None => "no mix simulated meets the SLO".to_string(),
         Some(m) => {
             let mut parts = vec![format!("buy {} reserved {gpu}", m.reserved)];
-            if m.complement == "on-demand autoscaled" {
+            if m.complement.ends_with("autoscaled") {
+                let kind = if m.complement.starts_with("spot") {
+                    "spot"
+                } else {
+                    "on demand"
+                };
                 parts.push(format!(
-                    "autoscale 0 to {} on demand (peak {} provisioned, draining ones included)",
+                    "autoscale 0 to {} {kind} (peak {} provisioned, draining ones included)",
                     m.burst_max, m.burst_peak
                 ));
             } else {
