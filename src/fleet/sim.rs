@@ -33,6 +33,8 @@ pub enum Event {
     Interrupt(u32, u32),
     /// The overflow API finishes this request.
     ApiDone(u32),
+    /// A fixed pool starts a replica in place of a reclaimed spot replica.
+    Replace(u32),
 }
 
 /// A simulation of a set of replicas serving a list of requests.
@@ -243,6 +245,7 @@ impl<'a> Simulation<'a> {
                 Event::Notice(r, g) => self.on_notice(now, r, g),
                 Event::Interrupt(r, g) => self.on_interrupt(now, r, g),
                 Event::ApiDone(i) => self.done.push(i),
+                Event::Replace(p) => self.on_replace(now, p),
             }
             self.settle(now);
             if let Some(tl) = self.timeline.as_mut() {

@@ -258,6 +258,24 @@ impl Prepared {
             &self.cost,
             (&gpu, &replica_spec),
         )?;
+        // Spot interruptions are events: bound them (about 1e7 over the traffic's span).
+        let span_h = self.traffic(1.0).span_s / 3600.0;
+        for (i, p) in pools.iter().enumerate() {
+            if let Some((rate, _)) = p.spot {
+                let most = match &p.size {
+                    super::pools::PoolSize::Fixed(n) => *n,
+                    super::pools::PoolSize::Autoscale(a) => a.max,
+                } as f64;
+                if rate * most * span_h > 1e7 {
+                    return Err(Error::config(
+                        format!("fleet.pools[{i}].interruptions_per_hour"),
+                        format!(
+                            "{rate} per replica-hour for up to {most} replicas over {span_h:.0} h of traffic is over 1e7 interruptions to simulate; lower it or shorten the trace"
+                        ),
+                    ));
+                }
+            }
+        }
         // An elastic fleet reports its first pool's setup; the one-pool shorthand its own.
         let (gpu, replica, params, memory, price) = match (&fleet.pools, pools.first()) {
             (Some(_), Some(p)) => (

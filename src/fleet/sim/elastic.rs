@@ -286,6 +286,9 @@ impl<'a> Simulation<'a> {
                     Event::Notice(r, generation),
                 );
                 self.queue.push(at, Event::Interrupt(r, generation));
+                if e.pools[slot.pool as usize].autoscale.is_none() {
+                    self.queue.push(at, Event::Replace(slot.pool));
+                }
             }
         }
         while let Some(i) = self.el().unplaced.pop_front() {
@@ -343,8 +346,10 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    /// A spot replica's notice: it drains, counts as interrupted, and a fixed pool starts its
-    /// replacement now (an autoscaled one decides at its next interval).
+    /// A spot replica's notice: it drains and counts as interrupted; a fixed pool starts its
+    /// replacement when the machine is reclaimed (an autoscaled one decides at its next
+    /// interval). Starting it at the reclaim, not the notice, keeps every incarnation alive for
+    /// its own interruption draw, so a long notice cannot chain replacements at one instant.
     pub(super) fn on_notice(&mut self, now: SimTime, r: u32, generation: u32) {
         let s = self.el().slots[r as usize];
         if s.generation != generation || !matches!(s.phase, Phase::Active | Phase::Draining) {
@@ -352,9 +357,11 @@ impl<'a> Simulation<'a> {
         }
         self.el().lives[s.life].interrupted = true;
         self.drain(now, r);
-        if self.el().pools[s.pool as usize].autoscale.is_none() {
-            self.scale_up_one(now, s.pool);
-        }
+    }
+
+    /// A fixed pool's replacement for a reclaimed spot replica.
+    pub(super) fn on_replace(&mut self, now: SimTime, p: u32) {
+        self.scale_up_one(now, p);
     }
 
     /// A spot replica is reclaimed: what it still holds is sent again from the start.
