@@ -21,7 +21,14 @@ fn latency_table(s: &Summary) -> Table {
             "{} ({}) on {}, {} routing, max_num_seqs {}, max_num_batched_tokens {}, {} scheduler; step time: compute {:.2}, memory {:.2}, overhead {:.2} ms + {:.1} us/seq",
             st.model,
             st.precision,
-            fleet_shape(st.replicas, &st.gpu, st.tp),
+            if s.pools.is_empty() {
+                fleet_shape(st.replicas, &st.gpu, st.tp)
+            } else {
+                format!(
+                    "an elastic fleet of {} pools (see Pools; settings below are the first pool's)",
+                    s.pools.len()
+                )
+            },
             st.router,
             st.max_num_seqs,
             st.max_num_batched_tokens,
