@@ -158,7 +158,8 @@ pub fn search(
     let all_api = at_hi.cost.as_ref().and_then(|c| {
         let name = c.cheapest_same_model_api.clone()?;
         let a = c.api.iter().find(|a| a.name == name)?;
-        Some((name, a.per_month_usd + c.ops_usd_per_month))
+        // No fleet to operate: the API's spend alone.
+        Some((name, a.per_month_usd))
     });
     // In-flight per replica at capacity, by Little's law.
     let target = (capacity.requests_per_s * at_hi.latency.e2e_s.mean).max(1.0);
