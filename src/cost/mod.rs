@@ -24,7 +24,9 @@ use crate::error::{Error, Result};
 
 pub use api::{api_spend, different_model, model_kind, slo_verdict, ApiSpend, LatencyTargets};
 pub use prices::GpuPriceChoice;
-pub use report::{cheapest_options, monthly_usd, ApiCost, ApiOption, CostReport, FleetUse};
+pub use report::{
+    cheapest_of, cheapest_options, monthly_usd, ApiCost, ApiOption, CostReport, FleetUse,
+};
 
 /// Hours in the month used for monthly figures (365 x 24 / 12).
 pub const MONTH_HOURS: f64 = 730.0;

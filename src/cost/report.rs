@@ -175,6 +175,21 @@ pub fn cheapest_options(
     )
 }
 
+/// The cheapest option among a fleet costing `fleet_per_month_usd` (none: not an option) and
+/// the priced APIs, and the cheapest same-model API ([`cheapest_options`]).
+pub fn cheapest_of(fleet_per_month_usd: Option<f64>, api: &[ApiCost]) -> (String, Option<String>) {
+    let options: Vec<ApiOption> = api
+        .iter()
+        .map(|a| ApiOption {
+            name: &a.name,
+            per_month_usd: a.per_month_usd,
+            same_model: a.same_model,
+            slo_verdict: &a.slo_verdict,
+        })
+        .collect();
+    cheapest_options(fleet_per_month_usd, &options)
+}
+
 impl CostSpec {
     /// The cost report for a fleet of `model` with `price`, given the APIs' spend on the
     /// workload (`traffic_span_s`: the arrival window the API spend covers).
@@ -238,17 +253,8 @@ impl CostSpec {
             })
             .collect();
         let per_month = gpu_month + ops_month + safety_month;
-        let options: Vec<ApiOption> = api
-            .iter()
-            .map(|a| ApiOption {
-                name: &a.name,
-                per_month_usd: a.per_month_usd,
-                same_model: a.same_model,
-                slo_verdict: &a.slo_verdict,
-            })
-            .collect();
         let (cheapest, cheapest_same_model_api) =
-            cheapest_options(fleet.eligible.then_some(per_month), &options);
+            cheapest_of(fleet.eligible.then_some(per_month), &api);
         CostReport {
             gpu_usd_per_hour: p,
             gpu_price_provider: price.provider.clone(),

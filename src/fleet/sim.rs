@@ -110,6 +110,14 @@ impl<'a> Simulation<'a> {
             !replicas.is_empty(),
             "a simulation needs at least one replica (an elastic fleet may start with none)"
         );
+        Self::with_replicas(requests, replicas, horizon)
+    }
+
+    fn with_replicas(
+        requests: &'a [Request],
+        replicas: Vec<Replica>,
+        horizon: Option<SimTime>,
+    ) -> Self {
         Simulation {
             requests,
             replicas,
@@ -137,21 +145,8 @@ impl<'a> Simulation<'a> {
         horizon: Option<SimTime>,
         seed: u64,
     ) -> Self {
-        let mut sim = Simulation {
-            requests,
-            replicas: Vec::new(),
-            router: None,
-            queue: EventQueue::new(),
-            rec: Recorder::new(requests.iter().map(|r| r.arrival)),
-            horizon,
-            clients: Clients::new(requests),
-            done: Vec::new(),
-            check: false,
-            timeline: None,
-            finished: 0,
-            progress: None,
-            elastic: Some(Elastic::new(pools, overflow, seed)),
-        };
+        let mut sim = Self::with_replicas(requests, Vec::new(), horizon);
+        sim.elastic = Some(Elastic::new(pools, overflow, seed));
         sim.start_pools();
         sim
     }

@@ -348,18 +348,8 @@ impl RunConfig {
         c.unused_capacity_usd_per_month = unused_month;
         c.busy_gpu_usd_per_month = gpu_month * busy;
         c.idle_gpu_usd_per_month = gpu_month * (1.0 - busy);
-        let options: Vec<crate::cost::ApiOption> = c
-            .api
-            .iter()
-            .map(|a| crate::cost::ApiOption {
-                name: &a.name,
-                per_month_usd: a.per_month_usd,
-                same_model: a.same_model,
-                slo_verdict: &a.slo_verdict,
-            })
-            .collect();
         let (cheapest, same) =
-            crate::cost::cheapest_options(eligible.then_some(c.per_month_usd), &options);
+            crate::cost::cheapest_of(eligible.then_some(c.per_month_usd), &c.api);
         c.cheapest = cheapest;
         c.cheapest_same_model_api = same;
         Some(c)
