@@ -123,6 +123,12 @@ impl FleetSpec {
                         .unwrap_or(0) as u64
                 })
                 .sum();
+            if most == 0 && self.overflow.is_none() {
+                return Err(Error::config(
+                    "fleet.pools",
+                    "no pool can ever serve (every one is fixed at 0 replicas) and there is no overflow API",
+                ));
+            }
             if most > MAX_REPLICAS as u64 {
                 return Err(Error::config(
                     "fleet.pools",

@@ -289,6 +289,10 @@ fn bad_pools_and_overflow_are_refused_naming_the_field() {
             r#"{"pools": [{"name": "a", "replicas": 1, "interruptions_per_hour": 2}]}"#,
             "fleet.pools[0].interruptions_per_hour",
         ),
+        (
+            r#"{"pools": [{"name": "a", "replicas": 0}]}"#,
+            "fleet.pools",
+        ),
     ] {
         let body = format!(
             r#"{{"model": "llama-3.1-8b", "gpu": "h100-sxm", "workload": {{"trace": {{"path": "{trace}", "format": "jsonl"}}}}, "fleet": {fleet}}}"#
@@ -336,4 +340,62 @@ fn the_mix_search_picks_the_cheapest_mix_it_simulated() {
     let spot = m.mixes.iter().filter(|x| x.complement == "spot autoscaled");
     assert_eq!(spot.count() as u32, m.fixed_for_peak + 1);
     assert!(m.answer.contains("fixed peak fleet") && m.answer.contains("all on demand"));
+}
+
+mod random {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any mix of a fixed pool, an autoscaled pool (any metric, interval, windows, cold
+        /// start), spot interruptions and overflow serves or spills every request, bills no
+        /// negative time, and provisions at least what it served on.
+        #[test]
+        fn random_elastic_fleets_account_for_every_request(
+            fixed in 0u32..3,
+            max in 1u32..6,
+            metric in 0usize..3,
+            target in 1.0f64..20.0,
+            interval in 0.5f64..30.0,
+            up in 0.0f64..60.0,
+            down in 0.0f64..400.0,
+            cold in 0.0f64..120.0,
+            spot_rate in prop::option::of(0.0f64..60.0),
+            overflow in prop::option::of(0.0f64..10.0),
+            high in 2.0f64..20.0,
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let trace = step_trace(tmp.path(), 1.0, high, 60.0, 180.0);
+            let metric = ["in-flight-per-replica", "queue-length", "kv-usage"][metric];
+            let target = if metric == "kv-usage" { (target / 20.0).min(1.0) } else { target };
+            let pricing = match spot_rate {
+                Some(r) => format!(r#""pricing": "spot", "interruptions_per_hour": {r}, "notice_s": 10"#),
+                None => r#""pricing": "on-demand""#.to_string(),
+            };
+            let overflow = overflow
+                .map(|n| format!(r#", "overflow": {{"api": "fireworks-llama-3.1-8b", "in_flight_per_replica": {n}}}"#))
+                .unwrap_or_default();
+            let fleet = format!(
+                r#"{{"pools": [
+                    {{"name": "fixed", "replicas": {fixed}}},
+                    {{"name": "auto", {pricing}, "autoscale": {{"min": 0, "max": {max}, "metric": "{metric}", "target": {target}, "interval_s": {interval}, "scale_up_delay_s": {up}, "scale_down_delay_s": {down}, "cold_start_s": {cold}}}}}]{overflow}}}"#
+            );
+            let run = config(tmp.path(), &trace, &fleet, "");
+            let r = run.run_full(false, None);
+            let q = &r.summary.requests;
+            let n = run.requests().len() as u64;
+            prop_assert_eq!(q.arrived, n);
+            prop_assert_eq!(q.completed + q.rejected + q.unfinished + q.spilled, n);
+            prop_assert_eq!(q.unfinished, 0);
+            for p in &r.summary.pools {
+                prop_assert!(p.provisioned_gpu_hours >= 0.0 && p.billed_gpu_hours >= 0.0);
+                prop_assert!(p.active_gpu_hours <= p.provisioned_gpu_hours + 1e-9);
+                prop_assert!(p.busy_gpu_hours <= p.active_gpu_hours + 1e-6, "{:?}", p);
+                prop_assert!(p.usd >= 0.0 && p.per_month_usd.is_finite());
+            }
+        }
+    }
 }
