@@ -1,6 +1,8 @@
 //! GPUs and models as data. The figures live in `gpus.json` and `models.json` (compiled in), each
 //! entry with the source it was taken from; this module only parses and looks them up.
 
+pub mod hf;
+
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};

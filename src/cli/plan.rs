@@ -72,7 +72,7 @@ pub(crate) fn plan(a: PlanArgs) -> anyhow::Result<()> {
     if a.mix {
         return mix(&a, &scenario, &base_dir, max);
     }
-    super::warn_prices(scenario.cost.as_ref(), &gpus, &scenario.model);
+    super::warn_prices(scenario.cost.as_ref(), &gpus, &scenario.model.id());
     let p = plan::run(
         &scenario,
         &base_dir,

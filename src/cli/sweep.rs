@@ -93,7 +93,7 @@ pub(crate) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
             e => e.into(),
         })
         .with_context(|| format!("sweep of {name}"))?;
-    super::warn_prices(scenario.cost.as_ref(), &spec.gpus, &scenario.model);
+    super::warn_prices(scenario.cost.as_ref(), &spec.gpus, &scenario.model.id());
     let sweep = Sweep::new(scenario.clone(), spec, &base_dir)
         .with_context(|| format!("scenario {name}"))?;
     let points = sweep.points();

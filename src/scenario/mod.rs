@@ -6,7 +6,7 @@
 //! Top-level keys: `seed`, `model`, `gpu`, `workload`, `replica`, `perf`, `fleet`, `slo`,
 //! `cost`, `sweep`. Unknown keys anywhere are errors that name the key and its path.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,63 @@ pub struct WorkloadSpec {
     pub horizon_s: Option<f64>,
 }
 
+/// The scenario's `model`: a catalog id, or a Hugging Face `config.json` to size the model from.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum ModelSpec {
+    /// A catalog id.
+    Id(String),
+    /// A model's `config.json`.
+    Config(ModelConfigRef),
+}
+
+/// `{"config": "path/to/config.json", "id": "my-model"}`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfigRef {
+    /// The `config.json` (relative paths: the current directory, then the scenario's folder).
+    pub config: PathBuf,
+    /// The id it goes by in outputs (default: the file's name without `.json`, or its folder's
+    /// name for a file called `config.json`).
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+impl ModelSpec {
+    /// The model's id in outputs.
+    pub fn id(&self) -> String {
+        match self {
+            ModelSpec::Id(s) => s.clone(),
+            ModelSpec::Config(c) => c.id.clone().unwrap_or_else(|| {
+                let stem = c
+                    .config
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("model");
+                match (stem, c.config.parent().and_then(|p| p.file_name())) {
+                    ("config", Some(dir)) => dir.to_string_lossy().into_owned(),
+                    _ => stem.to_string(),
+                }
+            }),
+        }
+    }
+
+    /// The model: the catalog's entry, or the one its config describes.
+    pub fn resolve(&self, base_dir: &Path) -> Result<crate::catalog::Model> {
+        match self {
+            ModelSpec::Id(s) => Ok(crate::catalog::Catalog::builtin()
+                .model(s)
+                .map_err(|e| e.in_field("model"))?
+                .clone()),
+            ModelSpec::Config(c) => {
+                let path = resolve_path(&c.config, base_dir);
+                let text = crate::input::read_text(&path)?;
+                crate::catalog::hf::model_from_config(&self.id(), &text, &path)
+            }
+        }
+    }
+}
+
 /// A scenario as written.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -56,8 +113,8 @@ pub struct Scenario {
     /// Master seed for every random stream.
     #[serde(default)]
     pub seed: u64,
-    /// Model id (see `fleetsim catalog`).
-    pub model: String,
+    /// The model: a catalog id (see `fleetsim catalog`) or `{"config": "config.json"}`.
+    pub model: ModelSpec,
     /// GPU id (see `fleetsim catalog`).
     pub gpu: String,
     /// The requests.

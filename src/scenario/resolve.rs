@@ -63,10 +63,7 @@ impl Scenario {
     /// Checks what does not depend on the GPU or the replica and loads the workload.
     pub fn prepare(&self, base_dir: &Path) -> Result<Prepared> {
         let catalog = Catalog::builtin();
-        let model = catalog
-            .model(&self.model)
-            .map_err(|e| e.in_field("model"))?
-            .clone();
+        let model = self.model.resolve(base_dir)?;
         // The scenario's own GPU must exist (a command or sweep point may run another).
         catalog.gpu(&self.gpu).map_err(|e| e.in_field("gpu"))?;
         let fleet = self.fleet.clone().unwrap_or_default();
@@ -175,8 +172,9 @@ impl Scenario {
                 s.check("workload.synthetic")?;
                 // The model's own context limit bounds every replica's: longer prompts are
                 // rejected on any GPU, so they need no prefix ids.
-                let max_len = Catalog::builtin()
-                    .model(&self.model)
+                let max_len = self
+                    .model
+                    .resolve(base_dir)
                     .map(|m| m.max_model_len)
                     .unwrap_or(u32::MAX);
                 s.generate(self.seed, &resolve, max_len)

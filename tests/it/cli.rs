@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use fleetsim::scenario::Scenario;
+
 use crate::util::{fleetsim, stderr, write};
 
 #[test]
@@ -474,6 +476,60 @@ fn calibrate_from_bench_json_recovers_the_model() {
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("input_lens") && stderr(&o).contains("bare.json"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A model sized from its Hugging Face config.json runs like a catalog model, and a config
+/// missing a field it needs is refused naming the field.
+#[test]
+fn a_model_from_its_config_runs_and_a_bad_config_names_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // Llama-3.1-8B's config.json, as in the catalog.
+    let config = r#"{"architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336, "max_position_embeddings": 131072, "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "tie_word_embeddings": false, "vocab_size": 128256}"#;
+    std::fs::create_dir_all(d.join("llama")).unwrap();
+    std::fs::write(d.join("llama/config.json"), config).unwrap();
+    let scenario = |model: &str| {
+        format!(
+            r#"{{"seed": 3, "model": {model}, "gpu": "h100-sxm",
+                "workload": {{"synthetic": {{"requests": 200, "arrivals": {{"kind": "poisson", "rate_per_s": 4}},
+                    "input_tokens": {{"kind": "fixed", "value": 300}}, "output_tokens": {{"kind": "fixed", "value": 50}}}}}}}}"#
+        )
+    };
+    let by_config = Scenario::from_json(
+        &scenario(r#"{"config": "llama/config.json"}"#),
+        Path::new("s.json"),
+    )
+    .unwrap()
+    .resolve(d)
+    .unwrap();
+    let by_id = Scenario::from_json(&scenario(r#""llama-3.1-8b""#), Path::new("s.json"))
+        .unwrap()
+        .resolve(d)
+        .unwrap();
+    assert_eq!(by_config.model.id, "llama");
+    // Sized from the config: weights within 1% of the catalog's, the same KV per token.
+    let (a, b) = (
+        by_config.memory.weights_gib_per_gpu,
+        by_id.memory.weights_gib_per_gpu,
+    );
+    assert!((a - b).abs() / b < 0.01, "{a} vs {b} GiB");
+    assert_eq!(by_config.memory.kv_blocks, by_id.memory.kv_blocks);
+    let (x, y) = (by_config.run().summary, by_id.run().summary);
+    assert_eq!(x.requests.completed, 200);
+    assert!((x.latency.tpot_s.mean - y.latency.tpot_s.mean).abs() / y.latency.tpot_s.mean < 0.01);
+    std::fs::write(
+        d.join("bad.json"),
+        config.replace(r#""vocab_size": 128256"#, r#""vocab": 1"#),
+    )
+    .unwrap();
+    let path = write(d, "s.json", &scenario(r#"{"config": "bad.json"}"#));
+    let o = fleetsim(&["run", &path, "--out", d.join("o").to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.json: field `vocab_size`"),
         "{}",
         stderr(&o)
     );
