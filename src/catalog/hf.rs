@@ -218,6 +218,46 @@ mod tests {
         assert_eq!((m.experts, m.experts_per_token), (Some(8), Some(2)));
     }
 
+    /// Every catalog model (its figures are its config.json's) sized from a config built of those
+    /// fields gives the published parameter count within 1% and the same KV bytes per token.
+    #[test]
+    fn every_catalog_model_round_trips_through_its_config() {
+        for c in &Catalog::builtin().models {
+            let mut cfg = serde_json::json!({
+                "hidden_size": c.hidden_size,
+                "num_hidden_layers": c.layers,
+                "num_attention_heads": c.heads,
+                "num_key_value_heads": c.kv_heads,
+                "head_dim": c.head_dim,
+                "intermediate_size": c.intermediate_size,
+                "vocab_size": c.vocab_size,
+                "tie_word_embeddings": c.tie_word_embeddings,
+                "max_position_embeddings": c.max_model_len,
+            });
+            if let (Some(e), Some(k)) = (c.experts, c.experts_per_token) {
+                cfg["num_local_experts"] = e.into();
+                cfg["num_experts_per_tok"] = k.into();
+            }
+            let m = model_from_config(&c.id, &cfg.to_string(), Path::new("c.json")).unwrap();
+            for (got, want, what) in [
+                (m.total_params_b, c.total_params_b, "total"),
+                (m.active_params_b, c.active_params_b, "active"),
+            ] {
+                assert!(
+                    (got - want).abs() / want < 0.01,
+                    "{}: {what} {got:.3}B vs {want}B",
+                    c.id
+                );
+            }
+            assert_eq!(
+                m.kv_bytes_per_token_bf16(),
+                c.kv_bytes_per_token_bf16(),
+                "{}",
+                c.id
+            );
+        }
+    }
+
     #[test]
     fn missing_fields_and_unmodelled_architectures_are_named() {
         let no_layers = LLAMA_8B.replace("\"num_hidden_layers\": 32,", "");

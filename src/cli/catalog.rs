@@ -45,18 +45,29 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "{:<15} {:>8} {:>8} {:>6} {:>8} {:>10} {:>9}  name",
-        "model", "params B", "active B", "layers", "kv heads", "KV KiB/tok", "max len"
+        "{:<15} {:>8} {:>8} {:>6} {:>8} {:>10} {:>9} {:>9} {:>9}  name",
+        "model",
+        "params B",
+        "active B",
+        "layers",
+        "kv heads",
+        "KV KiB/tok",
+        "bf16 GiB",
+        "fp8 GiB",
+        "max len"
     );
     for m in &c.models {
+        let gib = |bytes_per_param: f64| m.total_params_b * 1e9 * bytes_per_param / 1024f64.powi(3);
         println!(
-            "{:<15} {:>8.2} {:>8.2} {:>6} {:>8} {:>10.0} {:>9}  {}",
+            "{:<15} {:>8.2} {:>8.2} {:>6} {:>8} {:>10.0} {:>9.1} {:>9.1} {:>9}  {}",
             m.id,
             m.total_params_b,
             m.active_params_b,
             m.layers,
             m.kv_heads,
             m.kv_bytes_per_token_bf16() as f64 / 1024.0,
+            gib(2.0),
+            gib(1.0),
             m.max_model_len,
             m.name
         );
