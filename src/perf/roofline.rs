@@ -73,6 +73,19 @@ pub struct Roofline {
     seq_overhead_s: f64,
 }
 
+/// Expected distinct experts a batch of `tokens` tokens routes to when each token picks
+/// `per_token` distinct experts of `experts` uniformly at random: an expert is missed by one token
+/// with probability `1 - per_token / experts`, by all of them independently with that to the
+/// power `tokens`, so `experts x (1 - (1 - per_token / experts)^tokens)` (exact in expectation;
+/// real routers are not uniform, so this is a lower bound on the expert weights a step reads
+/// only for a balanced router).
+pub fn expected_experts_touched(experts: f64, per_token: f64, tokens: f64) -> f64 {
+    if experts <= 0.0 {
+        return 0.0;
+    }
+    experts * (1.0 - (1.0 - per_token / experts).powf(tokens))
+}
+
 impl Roofline {
     /// Builds the model for `model` on `tp` x `gpu` at `precision`.
     pub fn new(
@@ -149,10 +162,7 @@ impl Roofline {
         if self.experts <= 1.0 {
             return self.dense_weight_bytes_per_gpu;
         }
-        // Expected distinct experts a batch of `tokens` routes to, each token picking
-        // `experts_per_token` of `experts` (uniform routing).
-        let miss = (1.0 - self.experts_per_token / self.experts).powf(tokens);
-        let touched = self.experts * (1.0 - miss);
+        let touched = expected_experts_touched(self.experts, self.experts_per_token, tokens);
         self.dense_weight_bytes_per_gpu + self.expert_bytes_per_gpu * touched
     }
 
@@ -276,5 +286,38 @@ mod tests {
         assert!(one < 0.4 * many, "{one} {many}");
         let all = 46.7e9 * 2.0 / 2.0;
         assert!((many - all).abs() / all < 0.02, "{many} {all}");
+    }
+
+    #[test]
+    fn expected_experts_match_a_monte_carlo_estimate() {
+        use rand::seq::index::sample;
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for (e, k, t) in [
+            (8usize, 2usize, 1usize),
+            (8, 2, 4),
+            (128, 8, 1),
+            (128, 8, 16),
+            (128, 8, 256),
+            (32, 4, 7),
+        ] {
+            let trials = 4000;
+            let mut sum = 0usize;
+            for _ in 0..trials {
+                let mut seen = vec![false; e];
+                for _ in 0..t {
+                    for i in sample(&mut rng, e, k) {
+                        seen[i] = true;
+                    }
+                }
+                sum += seen.iter().filter(|&&x| x).count();
+            }
+            let mc = sum as f64 / trials as f64;
+            let f = expected_experts_touched(e as f64, k as f64, t as f64);
+            assert!(
+                (mc - f).abs() / f < 0.02,
+                "E {e}, k {k}, T {t}: Monte Carlo {mc:.3}, formula {f:.3}"
+            );
+        }
     }
 }
