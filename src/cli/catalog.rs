@@ -8,9 +8,52 @@ pub(crate) struct CatalogArgs {
     /// Print JSON (with sources) instead of tables.
     #[arg(long)]
     json: bool,
+    /// Show only what fleetsim makes of this Hugging Face config.json (the model a scenario's
+    /// `"model": {"config": ...}` would simulate).
+    #[arg(long, value_name = "CONFIG")]
+    config: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
+    if let Some(path) = &a.config {
+        let spec = fleetsim::scenario::ModelSpec::Config(fleetsim::scenario::ModelConfigRef {
+            config: path.clone(),
+            id: None,
+        });
+        let m = spec.resolve(std::path::Path::new("."))?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&m)?);
+        } else {
+            let gib = |b: f64| m.total_params_b * 1e9 * b / 1024f64.powi(3);
+            println!("model          {} ({})", m.id, m.name);
+            println!(
+                "parameters     {:.3} B ({:.3} B active per token)",
+                m.total_params_b, m.active_params_b
+            );
+            if let (Some(e), Some(k)) = (m.experts, m.experts_per_token) {
+                println!(
+                    "experts        {e}, {k} per token, intermediate size {} each",
+                    m.intermediate_size
+                );
+            }
+            println!(
+                "layers         {}, hidden {}, {} heads, {} KV heads of {}",
+                m.layers, m.hidden_size, m.heads, m.kv_heads, m.head_dim
+            );
+            println!(
+                "KV cache       {:.0} KiB per token (BF16)",
+                m.kv_bytes_per_token_bf16() as f64 / 1024.0
+            );
+            println!(
+                "weights        {:.1} GiB at BF16, {:.1} GiB at FP8",
+                gib(2.0),
+                gib(1.0)
+            );
+            println!("context        {} tokens", m.max_model_len);
+            println!("source         {}", m.source);
+        }
+        return Ok(());
+    }
     let c = Catalog::builtin();
     if a.json {
         let v = serde_json::json!({

@@ -534,3 +534,29 @@ fn a_model_from_its_config_runs_and_a_bad_config_names_the_field() {
         stderr(&o)
     );
 }
+
+/// `fleetsim catalog --config` shows what a config.json sizes to, and names a missing field.
+#[test]
+fn catalog_config_shows_a_model_sized_from_its_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = write(
+        tmp.path(),
+        "config.json",
+        r#"{"hidden_size": 4096, "intermediate_size": 14336, "max_position_embeddings": 131072, "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "vocab_size": 128256}"#,
+    );
+    let o = fleetsim(&["catalog", "--config", &good]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("8.030 B") && out.contains("128 KiB per token"),
+        "{out}"
+    );
+    let bad = write(tmp.path(), "bad.json", r#"{"hidden_size": 4096}"#);
+    let o = fleetsim(&["catalog", "--config", &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("field `num_hidden_layers`"),
+        "{}",
+        stderr(&o)
+    );
+}
