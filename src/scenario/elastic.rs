@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::pools::{PoolConfig, PoolSize};
 use super::{ReplicaCapacity, RunConfig};
-use crate::cost::{api_spend, monthly_usd, CostReport, FleetUse, MONTH_HOURS};
+use crate::cost::{api_spend, monthly_usd, CostReport, MONTH_HOURS};
 use crate::fleet::sim::{OverflowRun, PoolRun, ReplicaLife, SpotRun};
 use crate::fleet::{SimOutput, Simulation};
 use crate::metrics::{OverflowReport, PoolReport, PoolTimeline, Status, Summary};
@@ -289,23 +289,9 @@ impl RunConfig {
         let span_s = summary.sim.simulated_s;
         let completed_tokens =
             summary.throughput.completed_input_tokens + summary.throughput.completed_output_tokens;
-        let eligible = !summary.stability.overloaded && summary.slo.as_ref().is_none_or(|s| s.met);
-        let fleet = FleetUse {
-            gpus: 0,
-            span_s,
-            busy_gpu_s: 0.0,
-            completed_tokens,
-            eligible,
-            utilization,
-        };
-        let mut c = self.cost.report(
-            price,
-            fleet,
-            &self.traffic.apis,
-            self.traffic.span_s,
-            &self.model.id,
-            self.slo.as_ref().map(|s| s.latency_targets()),
-        );
+        let eligible = super::run::may_be_chosen(summary);
+        // The API comparison and overheads as for any fleet; the GPU figures come from the pools.
+        let mut c = self.cost_report(summary, price, 0, 0.0, utilization);
         let gpu_usd: f64 = 0.0 + pools.iter().map(|p| p.usd).sum::<f64>();
         let gpu_month: f64 = 0.0 + pools.iter().map(|p| p.per_month_usd).sum::<f64>();
         let unused_month: f64 = 0.0

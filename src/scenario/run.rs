@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::catalog::{Gpu, Model};
-use crate::cost::{CostSpec, FleetUse, GpuPriceChoice};
+use crate::cost::{CostReport, CostSpec, FleetUse, GpuPriceChoice};
 use crate::fleet::{FleetSpec, SimOutput, Simulation};
 use crate::metrics::{Setup, SloSpec, Summary};
 use crate::perf::{Roofline, RooflineParams};
@@ -195,24 +195,12 @@ impl RunConfig {
             r
         });
         summary.cost = self.price.as_ref().map(|price| {
-            let completed_tokens = summary.throughput.completed_input_tokens
-                + summary.throughput.completed_output_tokens;
-            let fleet = FleetUse {
-                gpus: summary.gpu.count,
-                span_s,
-                busy_gpu_s: summary.gpu.busy_gpu_s,
-                completed_tokens,
-                eligible: !summary.stability.overloaded
-                    && summary.slo.as_ref().is_none_or(|s| s.met),
-                utilization: summary.capacity.as_ref().map(|c| c.utilization),
-            };
-            self.cost.report(
+            self.cost_report(
+                &summary,
                 price,
-                fleet,
-                &self.traffic.apis,
-                self.traffic.span_s,
-                &self.model.id,
-                self.slo.as_ref().map(|s| s.latency_targets()),
+                summary.gpu.count,
+                summary.gpu.busy_gpu_s,
+                summary.capacity.as_ref().map(|c| c.utilization),
             )
         });
         if !self.pools.is_empty() {
@@ -222,6 +210,35 @@ impl RunConfig {
             summary,
             output: out,
         }
+    }
+
+    /// The cost report for a fleet of `gpus` GPUs busy `busy_gpu_s` at `price`, from what the
+    /// summary says of the run: it may be chosen only when it keeps up and meets the SLO.
+    pub(super) fn cost_report(
+        &self,
+        summary: &Summary,
+        price: &GpuPriceChoice,
+        gpus: u64,
+        busy_gpu_s: f64,
+        utilization: Option<f64>,
+    ) -> CostReport {
+        let fleet = FleetUse {
+            gpus,
+            span_s: summary.sim.simulated_s,
+            busy_gpu_s,
+            completed_tokens: summary.throughput.completed_input_tokens
+                + summary.throughput.completed_output_tokens,
+            eligible: may_be_chosen(summary),
+            utilization,
+        };
+        self.cost.report(
+            price,
+            fleet,
+            &self.traffic.apis,
+            self.traffic.span_s,
+            &self.model.id,
+            self.slo.as_ref().map(|s| s.latency_targets()),
+        )
     }
 
     /// Offered load, requests per second: arrivals over the arrival window. Rejected requests
@@ -263,4 +280,9 @@ impl RunConfig {
             reason,
         }
     }
+}
+
+/// Whether a fleet may be chosen as an option: it keeps up and meets the SLO (or none is set).
+pub(super) fn may_be_chosen(summary: &Summary) -> bool {
+    !summary.stability.overloaded && summary.slo.as_ref().is_none_or(|s| s.met)
 }
