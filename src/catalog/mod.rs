@@ -1,7 +1,10 @@
 //! GPUs and models as data. The figures live in `gpus.json` and `models.json` (compiled in), each
 //! entry with the source it was taken from; this module only parses and looks them up.
 
+pub mod engines;
 pub mod hf;
+
+pub use engines::{EngineProfile, ErrorBand};
 
 use std::sync::OnceLock;
 
@@ -16,7 +19,7 @@ pub struct Gpu {
     /// Short id used in scenarios, e.g. `h100-sxm`.
     pub id: String,
     /// Architecture family (`hopper`, `ampere`, `ada`, `blackwell`, `cdna3`): GPUs of one family
-    /// share fitted step-time efficiencies (catalog/step_time.json).
+    /// share fitted step-time parameters (an engine profile's fits, catalog/engines.json).
     pub family: String,
     /// Full name.
     pub name: String,
@@ -24,6 +27,10 @@ pub struct Gpu {
     pub bf16_tflops: f64,
     /// Dense FP8 tensor throughput, TFLOP/s; `None` where the GPU has no FP8 tensor cores.
     pub fp8_tflops: Option<f64>,
+    /// Dense FP4 tensor throughput, TFLOP/s; `None` where the GPU has no FP4 tensor cores (FP4
+    /// weights then run weight-only at BF16 rate).
+    #[serde(default)]
+    pub fp4_tflops: Option<f64>,
     /// Usable device memory, GiB.
     pub memory_gib: f64,
     /// Memory bandwidth, TB/s.
@@ -232,7 +239,8 @@ struct ApiFile {
     default_apis: Vec<String>,
 }
 
-/// Fitted step-time efficiencies for one GPU family and weight precision (step_time.json).
+/// Fitted step-time parameters for one GPU family and weight precision (an engine profile's
+/// `fits` in engines.json).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StepTimeFit {
@@ -255,13 +263,6 @@ pub struct StepTimeFit {
     pub allreduce_latency_us: Option<f64>,
     /// Published figures it was fitted to.
     pub figures: u32,
-}
-
-#[derive(Deserialize)]
-struct StepTimeFile {
-    notes: String,
-    source: String,
-    fits: Vec<StepTimeFit>,
 }
 
 #[derive(Deserialize)]
@@ -291,12 +292,12 @@ pub struct Catalog {
     pub apis: Vec<Api>,
     /// APIs compared by default.
     pub default_apis: Vec<String>,
-    /// Fitted step-time efficiencies per GPU family and precision.
-    pub step_time: Vec<StepTimeFit>,
-    /// Where the fits come from.
-    pub step_time_source: String,
-    /// How they were fitted.
-    pub step_time_notes: String,
+    /// Engine profiles (scheduler defaults and fitted step-time parameters).
+    pub engines: Vec<EngineProfile>,
+    /// The profile a replica without `engine` gets.
+    pub default_engine: String,
+    /// How the engine profiles were made (engines.json `notes`).
+    pub engine_notes: String,
 }
 
 impl Catalog {
@@ -314,12 +315,12 @@ impl Catalog {
                 .expect("built-in prices.json parses");
             let a: ApiFile =
                 serde_json::from_str(include_str!("apis.json")).expect("built-in apis.json parses");
-            let st: StepTimeFile = serde_json::from_str(include_str!("step_time.json"))
-                .expect("built-in step_time.json parses");
+            let e: engines::EngineFile = serde_json::from_str(include_str!("engines.json"))
+                .expect("built-in engines.json parses");
             Catalog {
-                step_time: st.fits,
-                step_time_source: st.source,
-                step_time_notes: st.notes,
+                engines: e.engines,
+                default_engine: e.default,
+                engine_notes: e.notes,
                 gpus: g.gpus,
                 models: m.models,
                 gpu_prices: p.gpu_prices,
@@ -332,6 +333,11 @@ impl Catalog {
     /// Looks up a GPU by id (case-insensitive); the error lists the known ids.
     pub fn gpu(&self, id: &str) -> Result<&Gpu> {
         find(&self.gpus, id, "GPU", |g| &g.id)
+    }
+
+    /// Looks up an engine profile by id (case-insensitive); the error lists the known ids.
+    pub fn engine(&self, id: &str) -> Result<&EngineProfile> {
+        find(&self.engines, id, "engine", |e| &e.id)
     }
 
     /// Looks up an API by id (case-insensitive); the error lists the known ids.

@@ -59,7 +59,7 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
         let v = serde_json::json!({
             "gpus": c.gpus,
             "models": c.models,
-            "step_time": {"fits": c.step_time, "source": c.step_time_source, "notes": c.step_time_notes},
+            "engines": {"profiles": c.engines, "default": c.default_engine, "notes": c.engine_notes},
             "gpu_prices": c.gpu_prices,
             "apis": c.apis,
             "default_apis": c.default_apis,
@@ -117,7 +117,8 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "{:<9} {:<9} {:>8} {:>8} {:>8} {:>11} {:>10} {:>13} {:>7}",
+        "{:<12} {:<9} {:<9} {:>8} {:>8} {:>8} {:>11} {:>10} {:>13} {:>7}",
+        "engine",
         "family",
         "precision",
         "compute",
@@ -128,9 +129,14 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
         "all-reduce us",
         "figures"
     );
-    for f in &c.step_time {
+    for (e, f) in c
+        .engines
+        .iter()
+        .flat_map(|e| e.fits.iter().map(move |f| (e, f)))
+    {
         println!(
-            "{:<9} {:<9} {:>8.3} {:>8.3} {:>8.3} {:>11.2} {:>10.2} {:>13} {:>7}",
+            "{:<12} {:<9} {:<9} {:>8.3} {:>8.3} {:>8.3} {:>11.2} {:>10.2} {:>13} {:>7}",
+            e.id,
             f.family,
             f.precision,
             f.compute_efficiency,
@@ -144,7 +150,16 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
             f.figures
         );
     }
-    println!("(step-time defaults fitted per GPU family and precision; other precisions use the family's fit, other families 0.6 / 0.8 / 0.7 / 1 ms / 0 us)");
+    for e in &c.engines {
+        if e.fits.is_empty() {
+            println!(
+                "{:<12} (no fit of its own: step times of `{}`)",
+                e.id,
+                e.steps_from.as_deref().unwrap_or("the generic defaults")
+            );
+        }
+    }
+    println!("(step-time parameters per engine profile, GPU family and precision; `replica.engine` picks the profile, default `{}`; a family without a fit uses the profile's nearest precision, then the profile it takes steps from, then 0.6 / 0.8 / 0.7 / 1 ms / 0 us)", c.default_engine);
     println!();
     println!(
         "{:<11} {:<16} {:<14} {:>9} {:<10} {:<12} chosen by default",

@@ -14,8 +14,8 @@ pub(crate) struct ValidateArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Also refit the step-time efficiencies and overhead per GPU family and precision to the
-    /// counted figures and report them (DIR/fit.json, and DIR/step_time.json in the format of
-    /// src/catalog/step_time.json, which holds the defaults; copying it there adopts the fit).
+    /// counted figures and report them (DIR/fit.json, and DIR/engines.json: src/catalog/engines.json
+    /// with the fitted profiles' parameters; copying it there adopts the fit).
     #[arg(long)]
     fit: bool,
     /// Also cross-validate the fit: fit on one half of the workloads, predict the other
@@ -51,8 +51,8 @@ pub(crate) fn validate(a: ValidateArgs) -> anyhow::Result<()> {
         let mut json = serde_json::to_string_pretty(&fits)?;
         json.push('\n');
         std::fs::write(a.out.join("fit.json"), json).context("writing fit.json")?;
-        let text = fleetsim::report::validation::step_time_json(&fits)?;
-        std::fs::write(a.out.join("step_time.json"), text).context("writing step_time.json")?;
+        let text = fleetsim::report::validation::engines_json(&fits)?;
+        std::fs::write(a.out.join("engines.json"), text).context("writing engines.json")?;
     }
     if a.cross_validate {
         let folds = fleetsim::fidelity::defaults::cross_validate(&base, a.threads.unwrap_or(0))?;

@@ -17,6 +17,8 @@ use crate::scenario::Scenario;
 /// Fitted step-time parameters for one GPU and precision.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct GroupFit {
+    /// Engine profiles the fit is for.
+    pub engines: Vec<String>,
     /// GPU family.
     pub family: String,
     /// Weight precision.
@@ -47,6 +49,9 @@ pub const FIT_ALLREDUCE_US_BOUNDS: (f64, f64) = (5.0, 60.0);
 
 /// Bounds of the fitted per-sequence overhead, microseconds per sequence per step.
 pub const FIT_SEQ_BOUNDS: (f64, f64) = (0.0, 10.0);
+
+/// The 2024 engine profiles, fitted jointly to the 2024 figures (too few per engine apart).
+pub const ENGINES_2024: [&str; 4] = ["trtllm-0.17", "sglang-0.3", "vllm-0.6", "vllm-0.5"];
 
 type Read = fn(&crate::metrics::Summary) -> f64;
 
@@ -201,6 +206,7 @@ pub fn fit_defaults(root: &Path, threads: usize) -> Result<Vec<GroupFit>> {
         let p = fit_group(&pool, &mine);
         let (after, worst, n) = abs_stats(&log_errors(&pool, &mine, p));
         out.push(GroupFit {
+            engines: ENGINES_2024.iter().map(|e| e.to_string()).collect(),
             family: g.0.clone(),
             precision: g.1.clone(),
             figures: n,
@@ -305,9 +311,8 @@ mod tests {
         use crate::catalog::Catalog;
         use crate::perf::{step_time_defaults, Precision, RooflineParams};
         let c = Catalog::builtin();
-        assert!(!c.step_time.is_empty() && c.step_time_source.contains("calibration.json"));
         let within = |x: f64, (lo, hi): (f64, f64)| x >= lo && x <= hi;
-        for f in &c.step_time {
+        for f in c.engines.iter().flat_map(|e| &e.fits) {
             assert!(c.gpus.iter().any(|g| g.family == f.family), "{f:?}");
             assert!(within(f.compute_efficiency, FIT_BOUNDS[0]), "{f:?}");
             assert!(within(f.memory_efficiency, FIT_BOUNDS[1]), "{f:?}");
@@ -322,15 +327,20 @@ mod tests {
         let h100 = c.gpu("h100-sxm").unwrap();
         let h200 = c.gpu("h200").unwrap();
         // One set per family: H100 and H200 share it; BF16 falls back to the FP8 fit.
-        let fp8 = step_time_defaults(c, h100, Precision::Fp8);
-        assert_eq!(fp8, step_time_defaults(c, h200, Precision::Fp8));
-        assert_eq!(fp8, step_time_defaults(c, h100, Precision::Bf16));
+        let e = c.engine("vllm-0.6").unwrap();
+        let fp8 = step_time_defaults(c, e, h100, Precision::Fp8);
+        assert_eq!(fp8, step_time_defaults(c, e, h200, Precision::Fp8));
+        assert_eq!(fp8, step_time_defaults(c, e, h100, Precision::Bf16));
         assert_ne!(fp8, RooflineParams::default());
         // A family without a fit keeps the generic defaults.
         let b200 = c.gpu("b200").unwrap();
         assert_eq!(
-            step_time_defaults(c, b200, Precision::Bf16),
+            step_time_defaults(c, e, b200, Precision::Bf16),
             RooflineParams::default()
         );
+        // The 2024 profiles share one joint fit.
+        for id in ENGINES_2024 {
+            assert_eq!(c.engine(id).unwrap().fits, e.fits, "{id}");
+        }
     }
 }

@@ -137,7 +137,7 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         // memory left free (the source: kv_cache_free_gpu_mem_fraction 0.90-0.95), LLM API
         // limits of 2048 sequences and 8192 tokens per step.
         EngineSetup {
-            keys: r#""scheduler_policy": "guaranteed-no-evict", "kv_cache_free_memory_fraction": 0.9, "max_num_seqs": 2048, "max_num_batched_tokens": 8192"#.into(),
+            keys: r#""engine": "trtllm-0.17", "scheduler_policy": "guaranteed-no-evict", "kv_cache_free_memory_fraction": 0.9, "max_num_seqs": 2048, "max_num_batched_tokens": 8192"#.into(),
             note: "TensorRT-LLM: guaranteed-no-evict, KV = 0.9 of free memory, 2048 seqs, 8192 tokens/step",
             unmodelled: vec![],
         }
@@ -148,7 +148,7 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         let util = if tp == 1 || offline { 0.88 } else { 0.85 };
         EngineSetup {
             keys: format!(
-                r#""gpu_memory_utilization": {util}, "max_num_seqs": 1024, "max_num_batched_tokens": 8192"#
+                r#""engine": "sglang-0.3", "gpu_memory_utilization": {util}, "max_num_seqs": 1024, "max_num_batched_tokens": 8192"#
             ),
             note: "SGLang: radix cache off, mem_frac as the source, 8192-token chunks",
             unmodelled: vec![("median E2E ms", E2E_LENGTHS)],
@@ -157,7 +157,7 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         // vllm.entrypoints.openai.api_server --max_model_len 4096 (V0 defaults: 256 sequences,
         // no chunked prefill, so a whole prompt of up to 4096 tokens per step).
         EngineSetup {
-            keys: r#""gpu_memory_utilization": 0.9, "max_num_seqs": 256, "max_num_batched_tokens": 4096, "max_model_len": 4096, "num_scheduler_steps": 10"#.into(),
+            keys: r#""engine": "vllm-0.6", "gpu_memory_utilization": 0.9, "max_num_seqs": 256, "max_num_batched_tokens": 4096, "max_model_len": 4096, "num_scheduler_steps": 10"#.into(),
             note: "vLLM 0.6.0: --num-scheduler-steps 10 (runs of 10 decode steps, prefill-only steps between), 256 seqs, max_model_len 4096",
             unmodelled: vec![("median E2E ms", E2E_LENGTHS)],
         }
@@ -165,7 +165,7 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         // LambdaLabsML/vllm-benchmark: --gpu-memory-utilization 0.95, --max-num-seqs 256,
         // --max-model-len 2000, ShareGPT, 320 prompts at once.
         EngineSetup {
-            keys: r#""gpu_memory_utilization": 0.95, "max_num_seqs": 256, "max_num_batched_tokens": 2048, "max_model_len": 2000"#.into(),
+            keys: r#""engine": "vllm-0.5", "gpu_memory_utilization": 0.95, "max_num_seqs": 256, "max_num_batched_tokens": 2048, "max_model_len": 2000"#.into(),
             note: "vLLM 0.5.4 (Lambda): 256 seqs, utilization 0.95, max_model_len 2000",
             unmodelled: vec![("*", CPU_BOUND)],
         }

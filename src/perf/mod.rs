@@ -13,21 +13,19 @@ pub use profile::{PerfSpec, Profile};
 
 use crate::catalog::{Catalog, Gpu};
 
-/// The default step-time parameters for `gpu` at `precision`: its family's fit at that
-/// precision (`src/catalog/step_time.json`), else its family's fit at the other precision, else
-/// the generic defaults.
-pub fn step_time_defaults(catalog: &Catalog, gpu: &Gpu, precision: Precision) -> RooflineParams {
-    let mine = |p: &str| {
-        catalog
-            .step_time
-            .iter()
-            .find(|f| f.family == gpu.family && f.precision == p)
-    };
-    let other = match precision {
-        Precision::Bf16 => "fp8",
-        Precision::Fp8 => "bf16",
-    };
-    match mine(precision.as_str()).or_else(|| mine(other)) {
+/// The default step-time parameters of `engine` for `gpu` at `precision`: the engine profile's
+/// fit for the GPU's family ([`crate::catalog::EngineProfile::fit_for`]: nearest precision,
+/// then the profile it takes steps from), else the generic defaults.
+pub fn step_time_defaults(
+    catalog: &Catalog,
+    engine: &crate::catalog::EngineProfile,
+    gpu: &Gpu,
+    precision: Precision,
+) -> RooflineParams {
+    match engine
+        .fit_for(&catalog.engines, &gpu.family, precision.as_str())
+        .fit
+    {
         Some(f) => RooflineParams {
             compute_efficiency: f.compute_efficiency,
             memory_efficiency: f.memory_efficiency,
@@ -52,27 +50,67 @@ pub enum Precision {
     Bf16,
     /// 8-bit float weights (W8A8 on GPUs with FP8 tensor cores; weight-only elsewhere).
     Fp8,
+    /// 4-bit integer weights, weight-only (AWQ/GPTQ with a 16-bit scale and zero per group of
+    /// 128): 4-bit reads, 16-bit math. Embedding and LM head stay 16-bit.
+    Int4,
+    /// 4-bit float weights (NVFP4: an FP8 scale per 16 weights; MXFP4's per-32 scale is within
+    /// 6% of it): FP4 tensor cores where the GPU has them (Blackwell), weight-only 16-bit math
+    /// elsewhere. Embedding and LM head stay 16-bit.
+    Fp4,
 }
 
 impl Precision {
-    /// Bytes per weight.
+    /// Bytes per weight of the quantized matrices, scales included: int4 4 bits + 32 bits per
+    /// 128-group (4.25 bits), fp4 4 bits + 8 bits per 16 (4.5 bits).
     pub fn weight_bytes(self) -> f64 {
         match self {
             Precision::Bf16 => 2.0,
             Precision::Fp8 => 1.0,
+            Precision::Int4 => 4.25 / 8.0,
+            Precision::Fp4 => 4.5 / 8.0,
         }
     }
 
+    /// Bytes per weight of the embedding and LM head: 4-bit checkpoints keep them in 16 bits
+    /// (AWQ, GPTQ, NVFP4 and MXFP4 checkpoints quantize the linear layers only); FP8 and BF16
+    /// store them like the rest.
+    pub fn embedding_bytes(self) -> f64 {
+        match self {
+            Precision::Int4 | Precision::Fp4 => 2.0,
+            p => p.weight_bytes(),
+        }
+    }
+
+    /// Bytes of all of `model`'s weights at this precision.
+    pub fn model_weight_bytes(self, model: &crate::catalog::Model) -> f64 {
+        let embed = model.embedding_params() * if model.tie_word_embeddings { 1.0 } else { 2.0 };
+        let total = model.total_params_b * 1e9;
+        if self.embedding_bytes() == self.weight_bytes() {
+            return total * self.weight_bytes();
+        }
+        (total - embed).max(0.0) * self.weight_bytes() + embed * self.embedding_bytes()
+    }
+
+    /// Every precision, in order.
+    pub const ALL: [Precision; 4] = [
+        Precision::Bf16,
+        Precision::Fp8,
+        Precision::Int4,
+        Precision::Fp4,
+    ];
+
     /// Parses a lower-case name.
     pub fn parse(field: &str, s: &str) -> crate::error::Result<Precision> {
-        match s.trim() {
-            "bf16" => Ok(Precision::Bf16),
-            "fp8" => Ok(Precision::Fp8),
-            other => Err(crate::error::Error::config(
-                field,
-                format!("unknown precision `{other}`; known: bf16, fp8"),
-            )),
-        }
+        let s = s.trim();
+        Precision::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                crate::error::Error::config(
+                    field,
+                    format!("unknown precision `{s}`; known: bf16, fp8, int4, fp4"),
+                )
+            })
     }
 
     /// Lower-case name.
@@ -80,6 +118,8 @@ impl Precision {
         match self {
             Precision::Bf16 => "bf16",
             Precision::Fp8 => "fp8",
+            Precision::Int4 => "int4",
+            Precision::Fp4 => "fp4",
         }
     }
 }

@@ -97,7 +97,6 @@ impl Roofline {
     ) -> Roofline {
         let tpf = tp.max(1) as f64;
         let embed = model.embedding_params();
-        let total = model.total_params_b * 1e9;
         let active = model.active_params_b * 1e9;
         // The LM head is a matmul per sampled token; the embedding is a lookup (no FLOPs).
         let (lm_head, non_compute) = if model.tie_word_embeddings {
@@ -109,12 +108,12 @@ impl Roofline {
         let wb = precision.weight_bytes();
         let experts = model.experts.unwrap_or(1).max(1) as f64;
         let expert_params = model.expert_params();
-        let dense_params = total - expert_params;
         // FP8 uses FP8 tensor cores where the GPU has them; otherwise weights are stored in 8 bits
         // but multiplied at BF16 rate (weight-only quantization, as vLLM's Marlin kernels do).
         let peak_tflops = match precision {
             Precision::Fp8 => gpu.fp8_tflops.unwrap_or(gpu.bf16_tflops),
-            Precision::Bf16 => gpu.bf16_tflops,
+            Precision::Fp4 => gpu.fp4_tflops.unwrap_or(gpu.bf16_tflops),
+            Precision::Bf16 | Precision::Int4 => gpu.bf16_tflops,
         };
         let link_gbps = if tp <= gpu.link_max_tp {
             gpu.link_gbps
@@ -130,7 +129,8 @@ impl Roofline {
                 * model.layers as f64
                 * model.heads as f64
                 * model.head_dim as f64,
-            dense_weight_bytes_per_gpu: dense_params * wb / tpf,
+            dense_weight_bytes_per_gpu: (precision.model_weight_bytes(model) - expert_params * wb)
+                / tpf,
             expert_bytes_per_gpu: if experts > 1.0 {
                 expert_params / experts * wb / tpf
             } else {

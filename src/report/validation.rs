@@ -148,33 +148,39 @@ pub fn cross_validation_table(folds: &[FoldCheck]) -> Table {
     t
 }
 
-/// The fits in the format of `src/catalog/step_time.json` (copying it there adopts them),
-/// rounded as that file keeps them.
-pub fn step_time_json(fits: &[GroupFit]) -> Result<String> {
-    let to_json = |e: serde_json::Error| Error::config("step_time.json", e.to_string());
+/// `src/catalog/engines.json` with each fitted profile's fits replaced by `fits` (copying it
+/// there adopts them), rounded as that file keeps them; profiles not fitted keep theirs.
+pub fn engines_json(fits: &[GroupFit]) -> Result<String> {
     let catalog = crate::catalog::Catalog::builtin();
-    let lines: Vec<String> = fits
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "family": f.family,
-                "precision": f.precision,
-                "compute_efficiency": (f.params.compute_efficiency * 1000.0).round() / 1000.0,
-                "memory_efficiency": (f.params.memory_efficiency * 1000.0).round() / 1000.0,
-                "link_efficiency": (f.params.link_efficiency * 1000.0).round() / 1000.0,
-                "step_overhead_ms": (f.params.step_overhead_ms * 100.0).round() / 100.0,
-                "seq_overhead_us": (f.params.seq_overhead_us * 100.0).round() / 100.0,
-                "allreduce_latency_us": f.params.allreduce_latency_us.map(|x| (x * 10.0).round() / 10.0),
-                "figures": f.figures,
+    let round = |x: f64, k: f64| (x * k).round() / k;
+    let mut engines = catalog.engines.clone();
+    for e in &mut engines {
+        let mine: Vec<&GroupFit> = fits.iter().filter(|f| f.engines.contains(&e.id)).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        e.fits = mine
+            .iter()
+            .map(|f| crate::catalog::StepTimeFit {
+                family: f.family.clone(),
+                precision: f.precision.clone(),
+                compute_efficiency: round(f.params.compute_efficiency, 1000.0),
+                memory_efficiency: round(f.params.memory_efficiency, 1000.0),
+                link_efficiency: round(f.params.link_efficiency, 1000.0),
+                step_overhead_ms: round(f.params.step_overhead_ms, 100.0),
+                seq_overhead_us: round(f.params.seq_overhead_us, 100.0),
+                allreduce_latency_us: f.params.allreduce_latency_us.map(|x| round(x, 10.0)),
+                figures: f.figures as u32,
             })
-            .to_string()
-        })
-        .collect();
-    let text = format!(
-        "{{\n \"notes\": {},\n \"source\": {},\n \"fits\": [\n  {}\n ]\n}}\n",
-        serde_json::to_string(&catalog.step_time_notes).map_err(to_json)?,
-        serde_json::to_string(&catalog.step_time_source).map_err(to_json)?,
-        lines.join(",\n  ")
-    );
+            .collect();
+    }
+    let file = serde_json::json!({
+        "notes": catalog.engine_notes,
+        "default": catalog.default_engine,
+        "engines": engines,
+    });
+    let mut text = serde_json::to_string_pretty(&file)
+        .map_err(|e| Error::config("engines.json", e.to_string()))?;
+    text.push('\n');
     Ok(text)
 }

@@ -125,7 +125,12 @@ impl Scenario {
             &gpu.id,
             replica.tp,
             replica.precision,
-            crate::perf::step_time_defaults(Catalog::builtin(), gpu, replica.precision),
+            crate::perf::step_time_defaults(
+                Catalog::builtin(),
+                Catalog::builtin().engine(&replica.engine)?,
+                gpu,
+                replica.precision,
+            ),
         )?;
         check_perf(&params)?;
         Ok(params)

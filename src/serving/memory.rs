@@ -44,7 +44,7 @@ impl MemoryLayout {
     /// Plans memory for `model` on `cfg.tp` x `gpu`, or says why it does not fit.
     pub fn new(model: &Model, gpu: &Gpu, cfg: &ReplicaConfig) -> Result<MemoryLayout> {
         let tp = cfg.tp as f64;
-        let weights = model.total_params_b * 1e9 * cfg.precision.weight_bytes() / tp / GIB;
+        let weights = cfg.precision.model_weight_bytes(model) / tp / GIB;
         let act_bytes = cfg.max_num_batched_tokens as f64
             * (4.0 * model.hidden_size as f64 + 2.0 * model.intermediate_size as f64 / tp)
             * 2.0;

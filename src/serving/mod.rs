@@ -74,6 +74,11 @@ impl SchedulerPolicy {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicaSpec {
+    /// Serving engine profile (`vllm`, the default; `sglang`, `trtllm`; the 2024 engines
+    /// `trtllm-0.17`, `sglang-0.3`, `vllm-0.6`, `vllm-0.5`): its scheduler defaults fill the keys
+    /// left unset here, and its fitted step times apply (catalog/engines.json).
+    #[serde(default)]
+    pub engine: Option<String>,
     /// Tensor-parallel GPUs per replica: 1, 2, 4 or 8.
     #[serde(default)]
     pub tp: Option<u32>,
@@ -122,6 +127,8 @@ pub struct ReplicaSpec {
 /// Validated replica settings.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReplicaConfig {
+    /// Engine profile id.
+    pub engine: String,
     /// Tensor-parallel GPUs per replica.
     pub tp: u32,
     /// Most sequences in a batch.
@@ -155,6 +162,51 @@ impl ReplicaSpec {
     /// tokens on GPUs with at least 70 GiB that are not A100s, 256 and 2048 elsewhere; block size
     /// 16; memory utilization 0.9) and checks ranges.
     pub fn resolve(&self, gpu: &Gpu) -> Result<ReplicaConfig> {
+        let catalog = crate::catalog::Catalog::builtin();
+        let engine = catalog
+            .engine(self.engine.as_deref().unwrap_or(&catalog.default_engine))
+            .map_err(|e| e.in_field("replica.engine"))?;
+        self.with_defaults_of(engine)?
+            .resolve_filled(gpu, &engine.id)
+    }
+
+    /// This spec with the keys it leaves unset taken from `engine`'s scheduler defaults. An
+    /// engine's memory rule (`gpu_memory_utilization` or `kv_cache_free_memory_fraction`)
+    /// applies only when the scenario gives neither.
+    pub fn with_defaults_of(&self, engine: &crate::catalog::EngineProfile) -> Result<ReplicaSpec> {
+        let d: ReplicaSpec = serde_json::from_value(serde_json::Value::Object(
+            engine.replica.clone(),
+        ))
+        .map_err(|e| Error::config("replica.engine", format!("profile `{}`: {e}", engine.id)))?;
+        let memory_given =
+            self.gpu_memory_utilization.is_some() || self.kv_cache_free_memory_fraction.is_some();
+        Ok(ReplicaSpec {
+            engine: Some(engine.id.clone()),
+            tp: self.tp.or(d.tp),
+            max_num_seqs: self.max_num_seqs.or(d.max_num_seqs),
+            max_num_batched_tokens: self.max_num_batched_tokens.or(d.max_num_batched_tokens),
+            block_size: self.block_size.or(d.block_size),
+            gpu_memory_utilization: if memory_given {
+                self.gpu_memory_utilization
+            } else {
+                d.gpu_memory_utilization
+            },
+            precision: self.precision.or(d.precision),
+            max_model_len: self.max_model_len.or(d.max_model_len),
+            kv_cache_tokens: self.kv_cache_tokens.or(d.kv_cache_tokens),
+            prefix_caching: self.prefix_caching.or(d.prefix_caching),
+            kv_cache_dtype: self.kv_cache_dtype.or(d.kv_cache_dtype),
+            scheduler_policy: self.scheduler_policy.or(d.scheduler_policy),
+            kv_cache_free_memory_fraction: if memory_given {
+                self.kv_cache_free_memory_fraction
+            } else {
+                d.kv_cache_free_memory_fraction
+            },
+            num_scheduler_steps: self.num_scheduler_steps.or(d.num_scheduler_steps),
+        })
+    }
+
+    fn resolve_filled(&self, gpu: &Gpu, engine: &str) -> Result<ReplicaConfig> {
         let big = gpu.memory_gib >= 70.0 && !gpu.id.starts_with("a100");
         let (seqs, tokens) = if big { (1024, 8192) } else { (256, 2048) };
         let tp = self.tp.unwrap_or(1);
@@ -242,6 +294,7 @@ impl ReplicaSpec {
             }
         }
         Ok(ReplicaConfig {
+            engine: engine.to_string(),
             tp,
             max_num_seqs,
             max_num_batched_tokens,

@@ -1,0 +1,119 @@
+//! Engine profiles (`engines.json`): what a replica's `engine` brings, namely the engine's
+//! scheduler defaults (replica keys it fills when the scenario leaves them unset) and step-time
+//! parameters per GPU family and weight precision fitted to that engine's published figures.
+//!
+//! A profile without a fit for a GPU family uses its own fit at the nearest precision, then the
+//! profile it names in `steps_from`, then the generic defaults; [`EngineProfile::fit_for`]
+//! says which one a replica got, so reports can say when a figure rests on another engine's or
+//! another precision's fit.
+
+use serde::{Deserialize, Serialize};
+
+use super::StepTimeFit;
+
+/// One serving engine's profile.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineProfile {
+    /// Id used in scenarios (`replica.engine`), e.g. `vllm`.
+    pub id: String,
+    /// Engine and versions it stands for.
+    pub name: String,
+    /// `current` (2025-2026 engines) or `2024`.
+    pub generation: String,
+    /// Replica keys the engine sets by default (`max_num_seqs`, `scheduler_policy`, ...).
+    #[serde(default)]
+    pub replica: serde_json::Map<String, serde_json::Value>,
+    /// Profile whose fits this one uses for GPU families it has none for.
+    #[serde(default)]
+    pub steps_from: Option<String>,
+    /// Step-time parameters per GPU family and precision.
+    #[serde(default)]
+    pub fits: Vec<StepTimeFit>,
+    /// Step-time error band from cross-validation: the 10th and 90th percentiles of the factor
+    /// by which held-out figures say step times should be scaled (below 1: the engine is faster
+    /// than predicted), and how many figures they rest on.
+    #[serde(default)]
+    pub band: Option<ErrorBand>,
+    /// `high`, `medium` or `low`, and why.
+    pub confidence: String,
+    /// What the fits and defaults come from.
+    pub source: String,
+}
+
+/// The step-time factors that bound a profile's error (see [`EngineProfile::band`]).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBand {
+    /// Step-time factor at the 10th percentile of held-out figures (at most 1).
+    pub low: f64,
+    /// Step-time factor at the 90th percentile (at least 1).
+    pub high: f64,
+    /// Held-out figures behind it.
+    pub figures: u32,
+}
+
+/// Which fit a replica got, and from where.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitChoice<'a> {
+    /// The fit, or `None` for the generic defaults.
+    pub fit: Option<&'a StepTimeFit>,
+    /// Profile the fit belongs to.
+    pub profile: &'a str,
+}
+
+/// Precisions to try, nearest first, when a profile has no fit at `precision`.
+fn precision_order(precision: &str) -> &'static [&'static str] {
+    match precision {
+        "bf16" => &["bf16", "fp8", "int4", "fp4"],
+        "fp8" => &["fp8", "bf16", "fp4", "int4"],
+        "int4" => &["int4", "fp4", "fp8", "bf16"],
+        _ => &["fp4", "int4", "fp8", "bf16"],
+    }
+}
+
+impl EngineProfile {
+    /// The fit for `family` at `precision`: this profile's at that precision or the nearest
+    /// one, else (through `profiles`) its `steps_from` profile's, else none.
+    pub fn fit_for<'a>(
+        &'a self,
+        profiles: &'a [EngineProfile],
+        family: &str,
+        precision: &str,
+    ) -> FitChoice<'a> {
+        let mut p = self;
+        for _ in 0..=profiles.len() {
+            for prec in precision_order(precision) {
+                if let Some(f) = p
+                    .fits
+                    .iter()
+                    .find(|f| f.family == family && f.precision == *prec)
+                {
+                    return FitChoice {
+                        fit: Some(f),
+                        profile: &p.id,
+                    };
+                }
+            }
+            match p
+                .steps_from
+                .as_deref()
+                .and_then(|id| profiles.iter().find(|q| q.id == id))
+            {
+                Some(next) => p = next,
+                None => break,
+            }
+        }
+        FitChoice {
+            fit: None,
+            profile: &self.id,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct EngineFile {
+    pub(super) notes: String,
+    pub(super) default: String,
+    pub(super) engines: Vec<EngineProfile>,
+}
