@@ -87,7 +87,7 @@ impl EngineProfile {
                 if let Some(f) = p
                     .fits
                     .iter()
-                    .find(|f| f.family == family && f.precision == *prec)
+                    .find(|f| (f.family == family || f.family == "*") && f.precision == *prec)
                 {
                     return FitChoice {
                         fit: Some(f),

@@ -7,9 +7,13 @@
 //! projections (q and o: hidden x heads x head dim; k and v: hidden x KV heads x head dim), the
 //! MLP (gate, up and down: 3 x hidden x intermediate, or per expert for mixture-of-experts plus
 //! the router, hidden x experts) and two norms (hidden each), and a final norm. Active parameters
-//! count `experts_per_token` experts instead of all. Architectures this does not describe yet
-//! (multi-head latent attention, shared experts, leading dense layers) are refused naming the
-//! field, rather than sized wrongly.
+//! count `experts_per_token` experts instead of all. Also: multi-head latent attention
+//! (DeepSeek-V2/V3: `kv_lora_rank`, `q_lora_rank`, `qk_nope_head_dim`, `qk_rope_head_dim`,
+//! `v_head_dim`), shared experts (`n_shared_experts`, `shared_expert_intermediate_size`, Llama
+//! 4's), leading dense layers (`first_k_dense_replace`) and interleaved ones (Llama 4's
+//! `interleave_moe_layer_step`, `intermediate_size_mlp`), and sliding-window or chunked
+//! attention layers (see `sliding_layers`). Biases, attention sinks and multi-token-prediction
+//! layers are left out (under 0.1% of these models).
 
 use std::path::Path;
 
@@ -65,44 +69,63 @@ pub fn model_from_config(id: &str, text: &str, path: &Path) -> Result<Model> {
             .as_object()
             .ok_or_else(|| parse_err(path, "(config)", "a config.json is a JSON object"))?,
     };
-    for (field, what) in [
-        (
-            "kv_lora_rank",
-            "multi-head latent attention (DeepSeek-V2/V3)",
-        ),
-        ("n_shared_experts", "shared experts"),
-        (
-            "first_k_dense_replace",
-            "leading dense layers in a mixture-of-experts model",
-        ),
-    ] {
-        if obj
-            .get(field)
-            .is_some_and(|x| !x.is_null() && x.as_u64() != Some(0))
-        {
-            return Err(parse_err(
-                path,
-                field,
-                format!("{what} is not modelled yet: this model cannot be sized from its config"),
-            ));
-        }
-    }
     let hidden = required(obj, path, "hidden_size")?;
     let layers = required(obj, path, "num_hidden_layers")?;
     let heads = required(obj, path, "num_attention_heads")?;
-    let kv_heads = count(obj, path, "num_key_value_heads")?.unwrap_or(heads);
-    let head_dim = count(obj, path, "head_dim")?.unwrap_or(hidden / heads);
     let vocab = required(obj, path, "vocab_size")?;
     let max_len = required(obj, path, "max_position_embeddings")?;
     let tied = obj
         .get("tie_word_embeddings")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let (h, l) = (hidden as f64, layers as f64);
+    // Attention: multi-head latent (DeepSeek-V2/V3) or grouped-query.
+    let mla = count(obj, path, "kv_lora_rank")?;
+    let (attention, kv_heads, head_dim, rope) = match mla {
+        Some(r) => {
+            let rope = required(obj, path, "qk_rope_head_dim")?;
+            let nope = required(obj, path, "qk_nope_head_dim")?;
+            let v_head = required(obj, path, "v_head_dim")?;
+            let qk = (nope + rope) as f64;
+            let hf = heads as f64;
+            let q = match count(obj, path, "q_lora_rank")? {
+                Some(ql) => h * ql as f64 + ql as f64 + ql as f64 * hf * qk,
+                None => h * hf * qk,
+            };
+            let kv_a = h * (r + rope) as f64 + r as f64;
+            let kv_b = r as f64 * hf * (nope + v_head) as f64;
+            let o = hf * v_head as f64 * h;
+            (q + kv_a + kv_b + o, heads, nope + rope, Some(rope))
+        }
+        None => {
+            let kv_heads = count(obj, path, "num_key_value_heads")?.unwrap_or(heads);
+            let head_dim = count(obj, path, "head_dim")?.unwrap_or(hidden / heads);
+            if kv_heads > heads || heads % kv_heads != 0 {
+                return Err(parse_err(
+                    path,
+                    "num_key_value_heads",
+                    format!("{kv_heads} does not divide the {heads} attention heads"),
+                ));
+            }
+            let a = h * (2 * heads * head_dim + 2 * kv_heads * head_dim) as f64;
+            (a, kv_heads, head_dim, None)
+        }
+    };
+    // Experts: routed (under any of the names configs use), shared, and which layers have them.
     let experts = match count(obj, path, "num_local_experts")? {
         Some(e) => Some(e),
-        None => count(obj, path, "num_experts")?,
+        None => match count(obj, path, "num_experts")? {
+            Some(e) => Some(e),
+            None => count(obj, path, "n_routed_experts")?,
+        },
     };
-    let (experts, per_token, inter) = match experts.filter(|&e| e > 1) {
+    let dense_inter = match count(obj, path, "intermediate_size_mlp")? {
+        Some(i) => i,
+        None => required(obj, path, "intermediate_size")?,
+    };
+    let norms = 2.0 * h;
+    let dense_layer = attention + 3.0 * h * dense_inter as f64 + norms;
+    let (total_layers, active_layers, moe) = match experts.filter(|&e| e > 1) {
         Some(e) => {
             let k = required(obj, path, "num_experts_per_tok")?;
             if k > e {
@@ -116,34 +139,45 @@ pub fn model_from_config(id: &str, text: &str, path: &Path) -> Result<Model> {
                 Some(i) => i,
                 None => required(obj, path, "intermediate_size")?,
             };
-            (Some(e), Some(k), inter)
+            let expert = 3.0 * h * inter as f64;
+            // Shared experts every token runs: DeepSeek's n_shared_experts of the expert size,
+            // Qwen2-MoE's shared_expert_intermediate_size, Llama 4's one of the expert size.
+            let llama4 = obj.contains_key("interleave_moe_layer_step");
+            let shared = count(obj, path, "n_shared_experts")?.unwrap_or(0) as f64 * expert
+                + count(obj, path, "shared_expert_intermediate_size")?
+                    .map_or(0.0, |i| 3.0 * h * i as f64)
+                + if llama4 { expert } else { 0.0 };
+            // Which layers are mixture-of-experts: all but the first `first_k_dense_replace`,
+            // or every `interleave_moe_layer_step`-th.
+            let first_dense = count(obj, path, "first_k_dense_replace")?.unwrap_or(0);
+            let step = count(obj, path, "interleave_moe_layer_step")?.unwrap_or(1);
+            if first_dense >= layers {
+                return Err(parse_err(
+                    path,
+                    "first_k_dense_replace",
+                    format!("{first_dense} is not below the {layers} layers"),
+                ));
+            }
+            let moe_layers = ((layers - first_dense) / step) as f64;
+            let dense_layers = l - moe_layers;
+            let moe_layer = |n: f64| attention + norms + n * expert + shared + h * e as f64;
+            (
+                dense_layers * dense_layer + moe_layers * moe_layer(e as f64),
+                dense_layers * dense_layer + moe_layers * moe_layer(k as f64),
+                Some((e, k, inter, moe_layers * e as f64 * expert, moe_layers < l)),
+            )
         }
-        None => (None, None, required(obj, path, "intermediate_size")?),
+        None => (l * dense_layer, l * dense_layer, None),
     };
-    if kv_heads > heads || heads % kv_heads != 0 {
-        return Err(parse_err(
-            path,
-            "num_key_value_heads",
-            format!("{kv_heads} does not divide the {heads} attention heads"),
-        ));
-    }
-    let (h, l) = (hidden as f64, layers as f64);
-    let attention = h * (2 * heads * head_dim + 2 * kv_heads * head_dim) as f64;
-    let mlp = 3.0 * h * inter as f64;
-    let router = experts.map_or(0.0, |e| h * e as f64);
-    let norms = 2.0 * h;
     let embeddings = vocab as f64 * h * if tied { 1.0 } else { 2.0 };
-    let per_layer = |n_experts: u64| attention + mlp * n_experts as f64 + router + norms;
-    let total = embeddings + h + l * per_layer(experts.unwrap_or(1));
-    let active = embeddings + h + l * per_layer(per_token.unwrap_or(1));
+    let total = embeddings + h + total_layers;
+    let active = embeddings + h + active_layers;
     let name = obj
         .get("_name_or_path")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .unwrap_or(id);
-    let sliding = obj
-        .get("sliding_window")
-        .is_some_and(|x| !x.is_null() && x.as_u64().is_some());
+    let (window, window_layers) = sliding_layers(obj, path, layers)?;
     Ok(Model {
         id: id.to_string(),
         name: name.to_string(),
@@ -152,24 +186,64 @@ pub fn model_from_config(id: &str, text: &str, path: &Path) -> Result<Model> {
         heads: heads as u32,
         kv_heads: kv_heads as u32,
         head_dim: head_dim as u32,
-        intermediate_size: inter as u32,
+        intermediate_size: moe.map_or(dense_inter, |m| m.2) as u32,
         vocab_size: vocab as u32,
         tie_word_embeddings: tied,
         total_params_b: total / 1e9,
         active_params_b: active / 1e9,
-        experts: experts.map(|e| e as u32),
-        experts_per_token: per_token.map(|k| k as u32),
+        experts: moe.map(|m| m.0 as u32),
+        experts_per_token: moe.map(|m| m.1 as u32),
         max_model_len: max_len.min(u32::MAX as u64) as u32,
-        source: format!(
-            "{}{}",
-            path.display(),
-            if sliding {
-                " (sliding-window layers counted as full attention: their KV cache is overstated)"
-            } else {
-                ""
-            }
-        ),
+        // Set when the routed experts are not 3 x hidden x expert size in every layer.
+        expert_params_b: moe.filter(|m| m.4).map(|m| m.3 / 1e9),
+        kv_lora_rank: mla.map(|r| r as u32),
+        qk_rope_head_dim: rope.map(|r| r as u32),
+        sliding_window: window,
+        sliding_window_layers: window.map(|_| window_layers),
+        source: path.display().to_string(),
     })
+}
+
+/// The sliding-window (or chunked) attention of a config: its window and how many layers use
+/// it, from `layer_types` (gpt-oss, newer Gemma and Qwen configs), `sliding_window_pattern`
+/// (Gemma 3: every n-th layer global), Llama 4's `attention_chunk_size` with `no_rope_layers`,
+/// or a bare `sliding_window` (every layer, as Mistral-7B-v0.1). `use_sliding_window: false`
+/// (Qwen) turns it off.
+fn sliding_layers(
+    obj: &Map<String, Value>,
+    path: &Path,
+    layers: u64,
+) -> Result<(Option<u32>, u32)> {
+    if obj.get("use_sliding_window").and_then(Value::as_bool) == Some(false) {
+        return Ok((None, 0));
+    }
+    let window = match count(obj, path, "sliding_window")? {
+        Some(w) => Some(w),
+        None => count(obj, path, "attention_chunk_size")?,
+    };
+    let Some(w) = window else {
+        return Ok((None, 0));
+    };
+    let n = if let Some(Value::Array(types)) = obj.get("layer_types") {
+        types
+            .iter()
+            .filter(|t| {
+                t.as_str()
+                    .is_some_and(|t| t.contains("sliding") || t.contains("chunked"))
+            })
+            .count() as u64
+    } else if let Some(p) = count(obj, path, "sliding_window_pattern")? {
+        layers - layers / p
+    } else if let Some(Value::Array(rope)) = obj.get("no_rope_layers") {
+        // Llama 4: layers with RoPE (1) attend within the chunk; NoPE layers (0) see everything.
+        rope.iter().filter(|x| x.as_u64() == Some(1)).count() as u64
+    } else if obj.contains_key("attention_chunk_size") {
+        // Llama 4 without the list: three layers in four are chunked.
+        layers - layers / 4
+    } else {
+        layers
+    };
+    Ok((Some(w.min(u32::MAX as u64) as u32), n.min(layers) as u32))
 }
 
 #[cfg(test)]
@@ -222,7 +296,38 @@ mod tests {
     /// fields gives the published parameter count within 1% and the same KV bytes per token.
     #[test]
     fn every_catalog_model_round_trips_through_its_config() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         for c in &Catalog::builtin().models {
+            // A model shipped with its config.json: that file gives the catalog's figures.
+            let shipped = root.join("models").join(&c.id).join("config.json");
+            if shipped.exists() {
+                let text = std::fs::read_to_string(&shipped).unwrap();
+                let m = model_from_config(&c.id, &text, &shipped).unwrap();
+                for (got, want, what) in [
+                    (m.total_params_b, c.total_params_b, "total"),
+                    (m.active_params_b, c.active_params_b, "active"),
+                    (m.expert_params(), c.expert_params(), "routed experts"),
+                ] {
+                    assert!(
+                        (got - want).abs() <= 0.01 * want.abs() + 1e-9,
+                        "{}: {what} {got:.3} vs {want}",
+                        c.id
+                    );
+                }
+                assert_eq!(
+                    m.kv_bytes_per_token_bf16(),
+                    c.kv_bytes_per_token_bf16(),
+                    "{}",
+                    c.id
+                );
+                assert_eq!(
+                    (m.sliding_window, m.sliding_layers(), m.kv_lora_rank),
+                    (c.sliding_window, c.sliding_layers(), c.kv_lora_rank),
+                    "{}",
+                    c.id
+                );
+                continue;
+            }
             let mut cfg = serde_json::json!({
                 "hidden_size": c.hidden_size,
                 "num_hidden_layers": c.layers,
@@ -258,6 +363,78 @@ mod tests {
         }
     }
 
+    fn shipped(id: &str) -> Model {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(id)
+            .join("config.json");
+        model_from_config(id, &std::fs::read_to_string(&path).unwrap(), &path).unwrap()
+    }
+
+    /// Hand computations (weights and KV bytes per token) for one dense, one MoE and one
+    /// latent-attention model shipped in models/.
+    #[test]
+    fn shipped_configs_match_hand_computation() {
+        use crate::perf::Precision as P;
+        let gib = 1024f64.powi(3);
+        // Llama-3.3-70B: embeddings 2 x 128256 x 8192 = 2,101,346,304; per layer q, o 8192 x
+        // 8192, k, v 8192 x 1024, MLP 3 x 8192 x 28672, norms 2 x 8192 = 855,654,400; x 80 =
+        // 68,452,352,000; final norm 8,192: 70,553,706,496. KV 2 x 80 x 8 x 128 x 2 = 327,680.
+        let m = shipped("llama-3.3-70b");
+        assert_eq!((m.total_params_b * 1e9).round() as u64, 70_553_706_496);
+        assert_eq!(m.kv_bytes_per_token_bf16(), 327_680);
+        // FP4: (70,553,706,496 - 2,101,346,304) x 4.5 / 8 + 2,101,346,304 x 2 bytes.
+        let fp4 = (70_553_706_496f64 - 2_101_346_304.0) * 0.5625 + 2_101_346_304.0 * 2.0;
+        assert!((P::Fp4.model_weight_bytes(&m) - fp4).abs() < 1.0);
+        assert!((P::Fp8.model_weight_bytes(&m) / gib - 65.71).abs() < 0.01);
+        // gpt-oss-20b: attention 2880 x (2 x 64 x 64 + 2 x 8 x 64) = 26,542,080; experts
+        // 32 x 3 x 2880 x 2880 = 796,262,400; router 92,160; norms 5,760: 822,902,400 a layer,
+        // x 24 = 19,749,657,600; embeddings 2 x 201088 x 2880 = 1,158,266,880; final norm 2,880:
+        // 20,907,927,360. Active: 4 experts (99,532,800) instead of 32: 4,186,096,... per the
+        // same sum. KV: 12 full layers x 2 x 8 x 64 x 2 = 24,576 bytes a token, and 12
+        // sliding layers holding at most 128 tokens.
+        let m = shipped("gpt-oss-20b");
+        assert_eq!((m.total_params_b * 1e9).round() as u64, 20_907_927_360);
+        let active =
+            1_158_266_880.0 + 2880.0 + 24.0 * (26_542_080.0 + 99_532_800.0 + 92_160.0 + 5_760.0);
+        assert!((m.active_params_b * 1e9 - active).abs() < 1.0);
+        assert_eq!(m.kv_bytes_per_token_bf16(), 24_576);
+        assert_eq!((m.sliding_window, m.sliding_layers()), (Some(128), 12));
+        assert_eq!(
+            crate::perf::roofline::sliding_kv_bytes_per_token_per_gpu(&m, 1, 2),
+            24_576
+        );
+        // DeepSeek-V3: latent 512 + rotary 64 per layer, one copy per GPU: 61 x 576 x 2 bytes =
+        // 70,272 a token at any tensor parallelism; attention per layer q 7168 x 1536 + 1536 +
+        // 1536 x 128 x 192, kv_a 7168 x 576 + 512, kv_b 512 x 128 x 256, o 128 x 128 x 7168 =
+        // 187,107,328; routed experts 58 layers x 256 x 3 x 7168 x 2048 = 653,908,770,816.
+        let m = shipped("deepseek-v3");
+        assert_eq!(m.kv_bytes_per_token_bf16(), 70_272);
+        assert_eq!(
+            crate::perf::roofline::kv_bytes_per_token_per_gpu(&m, 8, 1),
+            35_136
+        );
+        assert_eq!(m.expert_params().round() as u64, 653_908_770_816);
+        let attention = 7168.0 * 1536.0
+            + 1536.0
+            + 1536.0 * 128.0 * 192.0
+            + 7168.0 * 576.0
+            + 512.0
+            + 512.0 * 128.0 * 256.0
+            + 128.0 * 128.0 * 7168.0;
+        assert_eq!(attention, 187_107_328.0);
+        let expert = 3.0 * 7168.0 * 2048.0;
+        let dense = 3.0 * (attention + 3.0 * 7168.0 * 18432.0 + 2.0 * 7168.0);
+        let moe = 58.0 * (attention + 2.0 * 7168.0 + 257.0 * expert + 7168.0 * 256.0);
+        let total = dense + moe + 2.0 * 129_280.0 * 7168.0 + 7168.0;
+        assert!(
+            (m.total_params_b * 1e9 - total).abs() < 1.0,
+            "{} vs {total}",
+            m.total_params_b
+        );
+        assert!((m.total_params_b - 671.0).abs() < 0.1 && (m.active_params_b - 37.55).abs() < 0.01);
+    }
+
     #[test]
     fn missing_fields_and_unmodelled_architectures_are_named() {
         let no_layers = LLAMA_8B.replace("\"num_hidden_layers\": 32,", "");
@@ -272,7 +449,10 @@ mod tests {
         let e = model_from_config("x", &mla, Path::new("c.json"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("kv_lora_rank") && e.contains("latent"), "{e}");
+        assert!(
+            e.contains("qk_rope_head_dim") && e.contains("missing"),
+            "{e}"
+        );
         let bad = LLAMA_8B.replace("\"num_key_value_heads\": 8", "\"num_key_value_heads\": 5");
         let e = model_from_config("x", &bad, Path::new("c.json"))
             .unwrap_err()

@@ -83,19 +83,70 @@ pub struct Model {
     pub experts_per_token: Option<u32>,
     /// Longest sequence (prompt + output) the model accepts, tokens.
     pub max_model_len: u32,
+    /// Routed-expert parameters of all layers, billions, where they are not 3 x hidden x
+    /// intermediate x experts x layers (shared experts, leading dense layers, MoE layers
+    /// interleaved with dense ones): what a step reads only for the experts it routes to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert_params_b: Option<f64>,
+    /// Multi-head latent attention (DeepSeek-V2/V3): rank of the compressed KV latent. The KV
+    /// cache then holds `kv_lora_rank + qk_rope_head_dim` elements per layer per token, one copy
+    /// on every tensor-parallel GPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_lora_rank: Option<u32>,
+    /// Multi-head latent attention: the decoupled rotary key dimension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qk_rope_head_dim: Option<u32>,
+    /// Sliding-window (or chunked) attention: the window, tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<u32>,
+    /// How many of the layers attend within `sliding_window` (the rest attend to everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window_layers: Option<u32>,
     /// Where the figures come from.
     pub source: String,
 }
 
 impl Model {
-    /// KV cache bytes per token for the whole model at 2 bytes per element (K and V, every layer).
+    /// KV cache bytes per token at 2 bytes per element of the layers whose cache grows with the
+    /// context (every layer but sliding-window ones; for latent attention, the latent).
     pub fn kv_bytes_per_token_bf16(&self) -> u64 {
-        2 * self.layers as u64 * self.kv_heads as u64 * self.head_dim as u64 * 2
+        crate::perf::roofline::kv_bytes_per_token_per_gpu(self, 1, 2)
+    }
+
+    /// Layers whose KV cache grows with the whole context.
+    pub fn full_attention_layers(&self) -> u32 {
+        self.layers - self.sliding_layers()
+    }
+
+    /// Layers attending within a sliding window (0 without one).
+    pub fn sliding_layers(&self) -> u32 {
+        match self.sliding_window {
+            Some(_) => self.sliding_window_layers.unwrap_or(0).min(self.layers),
+            None => 0,
+        }
     }
 
     /// Parameters of the embedding table (one copy).
     pub fn embedding_params(&self) -> f64 {
         self.vocab_size as f64 * self.hidden_size as f64
+    }
+
+    /// Layers with routed experts: all of them, or, where `expert_params_b` says fewer hold
+    /// experts (leading dense layers, interleaved MoE layers), that count.
+    pub fn moe_layers(&self) -> u32 {
+        if !self.is_moe() {
+            return 0;
+        }
+        match self.expert_params_b {
+            Some(b) => {
+                let per_layer = 3.0
+                    * self.hidden_size as f64
+                    * self.intermediate_size as f64
+                    * self.experts.unwrap_or(1) as f64;
+                ((b * 1e9 / per_layer).round() as u32).min(self.layers)
+            }
+            None => self.layers,
+        }
     }
 
     /// Whether this is a mixture-of-experts model.
@@ -108,6 +159,9 @@ impl Model {
     pub fn expert_params(&self) -> f64 {
         if !self.is_moe() {
             return 0.0;
+        }
+        if let Some(b) = self.expert_params_b {
+            return b * 1e9;
         }
         3.0 * self.hidden_size as f64
             * self.intermediate_size as f64
@@ -261,6 +315,9 @@ pub struct StepTimeFit {
     /// Latency of one tensor-parallel all-reduce, microseconds (absent: the GPU catalog's).
     #[serde(default)]
     pub allreduce_latency_us: Option<f64>,
+    /// Time per mixture-of-experts layer per step, microseconds.
+    #[serde(default)]
+    pub moe_layer_overhead_us: f64,
     /// Published figures it was fitted to.
     pub figures: u32,
 }

@@ -24,7 +24,8 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
         if a.json {
             println!("{}", serde_json::to_string_pretty(&m)?);
         } else {
-            let gib = |b: f64| m.total_params_b * 1e9 * b / 1024f64.powi(3);
+            use fleetsim::perf::Precision as P;
+            let gib = |p: P| p.model_weight_bytes(&m) / 1024f64.powi(3);
             println!("model          {} ({})", m.id, m.name);
             println!(
                 "parameters     {:.3} B ({:.3} B active per token)",
@@ -40,14 +41,31 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
                 "layers         {}, hidden {}, {} heads, {} KV heads of {}",
                 m.layers, m.hidden_size, m.heads, m.kv_heads, m.head_dim
             );
+            if let Some(r) = m.kv_lora_rank {
+                println!(
+                    "attention      multi-head latent: KV latent {r} + rotary {} per layer, one copy per GPU",
+                    m.qk_rope_head_dim.unwrap_or(0)
+                );
+            }
             println!(
-                "KV cache       {:.0} KiB per token (BF16)",
-                m.kv_bytes_per_token_bf16() as f64 / 1024.0
+                "KV cache       {:.1} KiB per token (BF16){}",
+                m.kv_bytes_per_token_bf16() as f64 / 1024.0,
+                match m.sliding_window {
+                    Some(w) if m.sliding_layers() > 0 => format!(
+                        " in {} layers, plus {} sliding-window layers holding at most {w} tokens ({:.1} KiB per token) per sequence",
+                        m.full_attention_layers(),
+                        m.sliding_layers(),
+                        fleetsim::perf::roofline::sliding_kv_bytes_per_token_per_gpu(&m, 1, 2) as f64 / 1024.0
+                    ),
+                    _ => String::new(),
+                }
             );
             println!(
-                "weights        {:.1} GiB at BF16, {:.1} GiB at FP8",
-                gib(2.0),
-                gib(1.0)
+                "weights        {:.1} GiB at BF16, {:.1} at FP8, {:.1} at INT4, {:.1} at FP4 (4-bit: embedding and LM head kept at 16 bits)",
+                gib(P::Bf16),
+                gib(P::Fp8),
+                gib(P::Int4),
+                gib(P::Fp4)
             );
             println!("context        {} tokens", m.max_model_len);
             println!("source         {}", m.source);
@@ -68,18 +86,18 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<11} {:<9} {:>9} {:>9} {:>8} {:>8} {:>9}  name",
-        "gpu", "family", "bf16 TF", "fp8 TF", "mem GiB", "HBM TB/s", "link GB/s"
+        "{:<12} {:<9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9}  name",
+        "gpu", "family", "bf16 TF", "fp8 TF", "fp4 TF", "mem GiB", "mem TB/s", "link GB/s"
     );
+    let tf = |x: Option<f64>| x.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
     for g in &c.gpus {
         println!(
-            "{:<11} {:<9} {:>9.1} {:>9} {:>8.1} {:>8.2} {:>9.0}  {}",
+            "{:<12} {:<9} {:>9.1} {:>9} {:>9} {:>8.1} {:>8.2} {:>9.0}  {}",
             g.id,
             g.family,
             g.bf16_tflops,
-            g.fp8_tflops
-                .map(|x| format!("{x:.1}"))
-                .unwrap_or_else(|| "-".into()),
+            tf(g.fp8_tflops),
+            tf(g.fp4_tflops),
             g.memory_gib,
             g.mem_bw_tbps,
             g.link_gbps,
@@ -88,7 +106,7 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "{:<15} {:>8} {:>8} {:>6} {:>8} {:>10} {:>9} {:>9} {:>9}  name",
+        "{:<15} {:>8} {:>8} {:>6} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}  name",
         "model",
         "params B",
         "active B",
@@ -97,27 +115,32 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
         "KV KiB/tok",
         "bf16 GiB",
         "fp8 GiB",
+        "int4 GiB",
+        "fp4 GiB",
         "max len"
     );
     for m in &c.models {
-        let gib = |bytes_per_param: f64| m.total_params_b * 1e9 * bytes_per_param / 1024f64.powi(3);
+        let gib = |p: fleetsim::perf::Precision| p.model_weight_bytes(m) / 1024f64.powi(3);
+        use fleetsim::perf::Precision as P;
         println!(
-            "{:<15} {:>8.2} {:>8.2} {:>6} {:>8} {:>10.0} {:>9.1} {:>9.1} {:>9}  {}",
+            "{:<15} {:>8.2} {:>8.2} {:>6} {:>8} {:>10.0} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9}  {}",
             m.id,
             m.total_params_b,
             m.active_params_b,
             m.layers,
             m.kv_heads,
             m.kv_bytes_per_token_bf16() as f64 / 1024.0,
-            gib(2.0),
-            gib(1.0),
+            gib(P::Bf16),
+            gib(P::Fp8),
+            gib(P::Int4),
+            gib(P::Fp4),
             m.max_model_len,
             m.name
         );
     }
     println!();
     println!(
-        "{:<12} {:<9} {:<9} {:>8} {:>8} {:>8} {:>11} {:>10} {:>13} {:>7}",
+        "{:<12} {:<9} {:<9} {:>8} {:>8} {:>8} {:>11} {:>10} {:>13} {:>12} {:>7}",
         "engine",
         "family",
         "precision",
@@ -127,6 +150,7 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
         "overhead ms",
         "per-seq us",
         "all-reduce us",
+        "MoE layer us",
         "figures"
     );
     for (e, f) in c
@@ -135,7 +159,7 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
         .flat_map(|e| e.fits.iter().map(move |f| (e, f)))
     {
         println!(
-            "{:<12} {:<9} {:<9} {:>8.3} {:>8.3} {:>8.3} {:>11.2} {:>10.2} {:>13} {:>7}",
+            "{:<12} {:<9} {:<9} {:>8.3} {:>8.3} {:>8.3} {:>11.2} {:>10.2} {:>13} {:>12.1} {:>7}",
             e.id,
             f.family,
             f.precision,
@@ -147,6 +171,7 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
             f.allreduce_latency_us
                 .map(|x| format!("{x:.1}"))
                 .unwrap_or_else(|| "-".into()),
+            f.moe_layer_overhead_us,
             f.figures
         );
     }

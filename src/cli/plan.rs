@@ -151,6 +151,7 @@ fn plan_table(p: &plan::Plan) -> Table {
         "M tokens/month",
         "configuration",
         "replicas",
+        "within error",
         "GPUs",
         "$/month",
         "util %",
@@ -175,6 +176,7 @@ fn plan_table(p: &plan::Plan) -> Table {
         })
         .unwrap_or_default();
     let mut notes = vec![
+        "within error: the smallest fleet again with every step time at the ends of the engine profile's cross-validated error band (README, \"How much to trust an answer\")".to_string(),
         "util %: the traffic's share of the fleet's capacity within the SLO; unused %: share of the monthly bill paying for GPU capacity the traffic leaves unused".to_string(),
     ];
     notes.push(if same.is_empty() {
@@ -200,6 +202,7 @@ fn plan_table(p: &plan::Plan) -> Table {
             r.replicas
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| "none (below)".into()),
+            r.replicas_range().unwrap_or_else(|| "-".into()),
             r.gpus.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
             opt(r.per_month_usd, 0),
             opt(r.utilization.map(|x| 100.0 * x), 1),
@@ -258,6 +261,7 @@ fn plan_csv(p: &plan::Plan) -> String {
             (r.monthly_tokens / 1e6).to_string(),
             fleetsim::report::spreadsheet_safe(&r.config),
             r.replicas.map(|n| n.to_string()).unwrap_or_default(),
+            r.replicas_range().unwrap_or_default(),
             r.gpus.map(|n| n.to_string()).unwrap_or_default(),
             r.per_month_usd.map(|x| x.to_string()).unwrap_or_default(),
             r.utilization

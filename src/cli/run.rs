@@ -64,8 +64,9 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     } else {
         Some(progress_reporter(spec.requests().len() as u64))
     };
-    let result = spec.run_observed(true, Some(&capacity), progress);
+    let mut result = spec.run_observed(true, Some(&capacity), progress);
     let sim_s = t1.elapsed().as_secs_f64();
+    result.summary.band = spec.band_summary();
     let summary_path = a.out.join("summary.json");
     report::write_summary_json(&summary_path, &result.summary)?;
     if !a.no_requests {
@@ -141,6 +142,10 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         super::print_tables(&tables, a.format);
         if let Some(c) = report::views::capacity_sentence(&result.summary) {
             println!("{c}");
+        }
+        match report::views::band_sentence(&result.summary) {
+            Some(b) => println!("{b}"),
+            None => println!("No error band: the scenario's `perf` sets the step times, so fleetsim cannot say how far off they are."),
         }
         println!(
             "wrote {}{}, timeline.csv{} and report.html",

@@ -94,6 +94,9 @@ pub(crate) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         })
         .with_context(|| format!("sweep of {name}"))?;
     super::warn_prices(scenario.cost.as_ref(), &spec.gpus, &scenario.model.id());
+    let mut counts = spec.replicas.clone();
+    counts.sort_unstable();
+    counts.dedup();
     let sweep = Sweep::new(scenario.clone(), spec, &base_dir)
         .with_context(|| format!("scenario {name}"))?;
     let points = sweep.points();
@@ -143,7 +146,10 @@ pub(crate) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     }
     let results = run.results;
     let refs: Vec<&PointResult> = results.iter().collect();
-    let best = smallest_fleets(&results);
+    let mut best = smallest_fleets(&results);
+    // The answers again with step times at the ends of the engine profile's error band.
+    fleetsim::sweep::thread_pool(threads)?
+        .install(|| sweep.smallest_within_error(&mut best, &counts));
     write_sweep_files(&files, &refs, &best)?;
     let (tables, answer, mut written) = write_report(
         &a.out,
@@ -280,7 +286,7 @@ fn write_report(
     requests: usize,
 ) -> anyhow::Result<(Vec<fleetsim::report::Table>, String, Vec<String>)> {
     let tables = fleetsim::report::sweep_tables(results, best, scenario.slo.as_ref());
-    let answer = views::sweep_answer(results);
+    let answer = views::sweep_answer(results, best);
     let mut sections = vec![
         Section::Text(answer.clone()),
         Section::Text(format!(

@@ -22,6 +22,10 @@ pub(crate) struct ValidateArgs {
     /// (DIR/cross_validation.json).
     #[arg(long)]
     cross_validate: bool,
+    /// With --fit or --cross-validate: only these engine profiles, comma separated (the others
+    /// keep their parameters in DIR/engines.json).
+    #[arg(long, value_delimiter = ',')]
+    engines: Option<Vec<String>>,
 }
 
 pub(crate) fn validate(a: ValidateArgs) -> anyhow::Result<()> {
@@ -36,6 +40,11 @@ pub(crate) fn validate(a: ValidateArgs) -> anyhow::Result<()> {
         root
     };
     let threads = cap_threads(a.threads, 256, "validation runs");
+    for e in a.engines.iter().flatten() {
+        fleetsim::catalog::Catalog::builtin()
+            .engine(e)
+            .map_err(|err| anyhow::anyhow!("--engines: {err}"))?;
+    }
     let v = fleetsim::fidelity::validate::run(&base, threads)?;
     ensure_dir(&a.out)?;
     let md = fleetsim::report::validation::markdown(&v);
@@ -44,24 +53,39 @@ pub(crate) fn validate(a: ValidateArgs) -> anyhow::Result<()> {
     json.push('\n');
     std::fs::write(a.out.join("validation.json"), json).context("writing validation.json")?;
     print!("{md}");
+    let cv = if a.cross_validate {
+        let cv = fleetsim::fidelity::defaults::cross_validate(
+            &base,
+            a.threads.unwrap_or(0),
+            a.engines.as_deref(),
+        )?;
+        print!(
+            "{}",
+            fleetsim::report::validation::cross_validation_table(&cv.folds).markdown()
+        );
+        print!(
+            "{}",
+            fleetsim::report::validation::band_table(&cv.bands).markdown()
+        );
+        let mut json = serde_json::to_string_pretty(&cv)?;
+        json.push('\n');
+        std::fs::write(a.out.join("cross_validation.json"), json)
+            .context("writing cross_validation.json")?;
+        Some(cv)
+    } else {
+        None
+    };
     if a.fit {
-        let fits = fleetsim::fidelity::defaults::fit_defaults(&base, threads)?;
+        let fits =
+            fleetsim::fidelity::defaults::fit_defaults(&base, threads, a.engines.as_deref())?;
         let t = fleetsim::report::validation::fit_table(&fits);
         print!("{}", t.markdown());
         let mut json = serde_json::to_string_pretty(&fits)?;
         json.push('\n');
         std::fs::write(a.out.join("fit.json"), json).context("writing fit.json")?;
-        let text = fleetsim::report::validation::engines_json(&fits)?;
+        let bands = cv.map(|c| c.bands).unwrap_or_default();
+        let text = fleetsim::report::validation::engines_json(&fits, &bands)?;
         std::fs::write(a.out.join("engines.json"), text).context("writing engines.json")?;
-    }
-    if a.cross_validate {
-        let folds = fleetsim::fidelity::defaults::cross_validate(&base, a.threads.unwrap_or(0))?;
-        let t = fleetsim::report::validation::cross_validation_table(&folds);
-        print!("{}", t.markdown());
-        let mut json = serde_json::to_string_pretty(&folds)?;
-        json.push('\n');
-        std::fs::write(a.out.join("cross_validation.json"), json)
-            .context("writing cross_validation.json")?;
     }
     Ok(())
 }

@@ -74,31 +74,35 @@ pub(crate) struct Job {
     pub(crate) unmodelled: Vec<(&'static str, &'static str)>,
     /// Cross-validation fold (0 or 1).
     pub(crate) fold: u8,
+    /// Engine profile the setup runs (`replica.engine`).
+    pub(crate) profile: String,
+    /// A held-out test figure: predicted, never fitted.
+    pub(crate) test: bool,
 }
 
-fn out_tok(s: &crate::metrics::Summary) -> f64 {
+pub(crate) fn out_tok(s: &crate::metrics::Summary) -> f64 {
     s.throughput.output_tokens_per_s
 }
 fn req_s(s: &crate::metrics::Summary) -> f64 {
     s.throughput.requests_per_s
 }
-fn ttft(s: &crate::metrics::Summary) -> f64 {
+pub(crate) fn ttft(s: &crate::metrics::Summary) -> f64 {
     s.latency.ttft_s.p50 * 1e3
 }
 fn tpot(s: &crate::metrics::Summary) -> f64 {
     s.latency.tpot_s.p50 * 1e3
 }
-fn itl_p50(s: &crate::metrics::Summary) -> f64 {
+pub(crate) fn itl_p50(s: &crate::metrics::Summary) -> f64 {
     s.latency.itl_s.p50 * 1e3
 }
-fn itl_mean(s: &crate::metrics::Summary) -> f64 {
+pub(crate) fn itl_mean(s: &crate::metrics::Summary) -> f64 {
     s.latency.itl_s.mean * 1e3
 }
 fn e2e(s: &crate::metrics::Summary) -> f64 {
     s.latency.e2e_s.p50 * 1e3
 }
 
-fn scenario_json(
+pub(crate) fn scenario_json(
     model: &str,
     gpu: &str,
     tp: u64,
@@ -119,6 +123,8 @@ fn scenario_json(
 /// How a benchmark's engine was configured, as fleetsim replica keys, and which of its figures
 /// an engine feature fleetsim does not model dominates.
 struct EngineSetup {
+    /// Engine profile.
+    profile: &'static str,
     /// Extra `replica` keys (JSON members).
     keys: String,
     /// Said on every row of the entry.
@@ -137,6 +143,7 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         // memory left free (the source: kv_cache_free_gpu_mem_fraction 0.90-0.95), LLM API
         // limits of 2048 sequences and 8192 tokens per step.
         EngineSetup {
+            profile: "trtllm-0.17",
             keys: r#""engine": "trtllm-0.17", "scheduler_policy": "guaranteed-no-evict", "kv_cache_free_memory_fraction": 0.9, "max_num_seqs": 2048, "max_num_batched_tokens": 8192"#.into(),
             note: "TensorRT-LLM: guaranteed-no-evict, KV = 0.9 of free memory, 2048 seqs, 8192 tokens/step",
             unmodelled: vec![],
@@ -147,6 +154,7 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         // tokens.
         let util = if tp == 1 || offline { 0.88 } else { 0.85 };
         EngineSetup {
+            profile: "sglang-0.3",
             keys: format!(
                 r#""engine": "sglang-0.3", "gpu_memory_utilization": {util}, "max_num_seqs": 1024, "max_num_batched_tokens": 8192"#
             ),
@@ -157,6 +165,7 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         // vllm.entrypoints.openai.api_server --max_model_len 4096 (V0 defaults: 256 sequences,
         // no chunked prefill, so a whole prompt of up to 4096 tokens per step).
         EngineSetup {
+            profile: "vllm-0.6",
             keys: r#""engine": "vllm-0.6", "gpu_memory_utilization": 0.9, "max_num_seqs": 256, "max_num_batched_tokens": 4096, "max_model_len": 4096, "num_scheduler_steps": 10"#.into(),
             note: "vLLM 0.6.0: --num-scheduler-steps 10 (runs of 10 decode steps, prefill-only steps between), 256 seqs, max_model_len 4096",
             unmodelled: vec![("median E2E ms", E2E_LENGTHS)],
@@ -165,6 +174,7 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         // LambdaLabsML/vllm-benchmark: --gpu-memory-utilization 0.95, --max-num-seqs 256,
         // --max-model-len 2000, ShareGPT, 320 prompts at once.
         EngineSetup {
+            profile: "vllm-0.5",
             keys: r#""engine": "vllm-0.5", "gpu_memory_utilization": 0.95, "max_num_seqs": 256, "max_num_batched_tokens": 2048, "max_model_len": 2000"#.into(),
             note: "vLLM 0.5.4 (Lambda): 256 seqs, utilization 0.95, max_model_len 2000",
             unmodelled: vec![("*", CPU_BOUND)],
@@ -244,6 +254,8 @@ fn jobs(entries: &[Value], sharegpt: LengthScale) -> Vec<Job> {
                     note: eng.note.into(),
                     unmodelled: eng.unmodelled.clone(),
                     fold: FOLD1_ISL_OSL.contains(&k.as_str()) as u8,
+                    profile: eng.profile.into(),
+                    test: false,
                 });
             }
             continue;
@@ -298,6 +310,8 @@ fn jobs(entries: &[Value], sharegpt: LengthScale) -> Vec<Job> {
             note: eng.note.into(),
             unmodelled: eng.unmodelled,
             fold: (rate == Some(8.0)) as u8,
+            profile: eng.profile.into(),
+            test: false,
         });
     }
     out

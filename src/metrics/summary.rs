@@ -353,6 +353,60 @@ pub struct Summary {
     /// What went to the overflow API (absent without `fleet.overflow`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overflow: Option<super::OverflowReport>,
+    /// The answer again with step times at the ends of the engine profile's error band (absent
+    /// when the scenario's `perf` sets the step times, or the run was not asked for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub band: Option<Band>,
+}
+
+/// The run's figures with every step time scaled to the ends of the engine profile's
+/// cross-validated error band (README, "How much to trust an answer").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Band {
+    /// Engine profile whose error it is.
+    pub engine: String,
+    /// Held-out figures behind the band.
+    pub figures: u32,
+    /// The step-time factors (10th and 90th percentile of held-out figures).
+    pub step_time_factors: [f64; 2],
+    /// At the low factor (an engine faster than predicted).
+    pub low: BandPoint,
+    /// At the high factor.
+    pub high: BandPoint,
+}
+
+/// The figures a band reports at one step-time factor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BandPoint {
+    /// Median time to first token, seconds.
+    pub ttft_p50_s: f64,
+    /// 99th percentile time to first token, seconds.
+    pub ttft_p99_s: f64,
+    /// Median time per output token, seconds.
+    pub tpot_p50_s: f64,
+    /// 99th percentile time per output token, seconds.
+    pub tpot_p99_s: f64,
+    /// 99th percentile end-to-end latency, seconds.
+    pub e2e_p99_s: f64,
+    /// Output tokens per second.
+    pub output_tokens_per_s: f64,
+    /// SLO attainment (absent without an SLO).
+    pub slo_attainment: Option<f64>,
+}
+
+impl BandPoint {
+    /// The band's figures of a summary.
+    pub fn of(s: &Summary) -> BandPoint {
+        BandPoint {
+            ttft_p50_s: s.latency.ttft_s.p50,
+            ttft_p99_s: s.latency.ttft_s.p99,
+            tpot_p50_s: s.latency.tpot_s.p50,
+            tpot_p99_s: s.latency.tpot_s.p99,
+            e2e_p99_s: s.latency.e2e_s.p99,
+            output_tokens_per_s: s.throughput.output_tokens_per_s,
+            slo_attainment: s.slo.as_ref().map(|x| x.attainment),
+        }
+    }
 }
 
 impl Summary {

@@ -33,6 +33,7 @@ pub fn step_time_defaults(
             step_overhead_ms: f.step_overhead_ms,
             seq_overhead_us: f.seq_overhead_us,
             allreduce_latency_us: f.allreduce_latency_us,
+            moe_layer_overhead_us: f.moe_layer_overhead_us,
         },
         None => RooflineParams::default(),
     }

@@ -75,6 +75,9 @@ pub struct PerfSpec {
     /// Latency of one tensor-parallel all-reduce, microseconds.
     #[serde(default)]
     pub allreduce_latency_us: Option<f64>,
+    /// Time per mixture-of-experts layer per step, microseconds.
+    #[serde(default)]
+    pub moe_layer_overhead_us: Option<f64>,
 }
 
 impl PerfSpec {
@@ -134,6 +137,9 @@ impl PerfSpec {
         }
         if let Some(x) = self.allreduce_latency_us {
             p.allreduce_latency_us = Some(x);
+        }
+        if let Some(x) = self.moe_layer_overhead_us {
+            p.moe_layer_overhead_us = x;
         }
         Ok(p)
     }

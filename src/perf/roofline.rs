@@ -4,7 +4,11 @@
 //! each sequence's KV and writes the new tokens' KV, and computes 2 FLOPs per active parameter per
 //! token plus attention FLOPs proportional to context. Its time is the larger of compute time and
 //! memory time at fixed efficiencies, plus tensor-parallel all-reduces and a fixed per-step
-//! overhead (scheduling, sampling, kernel launches).
+//! overhead (scheduling, sampling, kernel launches), and for mixture-of-experts models a fixed
+//! time per MoE layer (routing and permutation kernels). Weight matrix multiplies run at the weight
+//! precision's tensor rate (FP8 or FP4 tensor cores where the GPU has them, 16-bit for
+//! weight-only formats); attention runs at the 16-bit rate, or FP8 with an FP8 KV cache.
+//! The input embedding is a lookup: it is stored but not read by a step.
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +32,10 @@ pub struct RooflineParams {
     pub seq_overhead_us: f64,
     /// Fixed latency of one tensor-parallel all-reduce, microseconds (`None`: the GPU catalog's).
     pub allreduce_latency_us: Option<f64>,
+    /// Time added per mixture-of-experts layer per step, microseconds: routing, top-k,
+    /// token permutation and the grouped expert kernels' floor, which small decode batches do
+    /// not amortize (0 for dense models).
+    pub moe_layer_overhead_us: f64,
 }
 
 impl Default for RooflineParams {
@@ -42,6 +50,7 @@ impl Default for RooflineParams {
             step_overhead_ms: 1.0,
             seq_overhead_us: 0.0,
             allreduce_latency_us: None,
+            moe_layer_overhead_us: 0.0,
         }
     }
 }
@@ -62,7 +71,19 @@ pub struct Roofline {
     experts: f64,
     experts_per_token: f64,
     kv_bytes_per_token_per_gpu: f64,
+    /// KV bytes per token of the sliding-window layers, and their window.
+    sliding_kv_bytes_per_token_per_gpu: f64,
+    sliding_window: f64,
+    /// Share of the attention FLOPs in sliding-window layers.
+    sliding_attn_share: f64,
+    /// Rate of the weight matrix multiplies (the weight precision's tensor rate).
     flops_per_s: f64,
+    /// Rate of the attention matrix multiplies: 16-bit, or FP8 with an FP8 KV cache on a GPU
+    /// with FP8 tensor cores (FlashAttention-3's and TensorRT-LLM's FP8 attention).
+    attn_flops_per_s: f64,
+    /// BF16 and FP8 tensor rates at the compute efficiency, for [`Roofline::with_kv_element_bytes`].
+    bf16_flops_per_s: f64,
+    fp8_flops_per_s: Option<f64>,
     bytes_per_s: f64,
     /// All-reduces per step (2 per layer) and their per-token bytes and fixed latency.
     allreduces: f64,
@@ -71,6 +92,8 @@ pub struct Roofline {
     allreduce_latency_s: f64,
     overhead_s: f64,
     seq_overhead_s: f64,
+    /// Mixture-of-experts layers x their fixed time per step.
+    moe_overhead_s: f64,
 }
 
 /// Expected distinct experts a batch of `tokens` tokens routes to when each token picks
@@ -129,7 +152,14 @@ impl Roofline {
                 * model.layers as f64
                 * model.heads as f64
                 * model.head_dim as f64,
-            dense_weight_bytes_per_gpu: (precision.model_weight_bytes(model) - expert_params * wb)
+            // An untied input embedding is a lookup of a few rows: not read by a step.
+            dense_weight_bytes_per_gpu: (precision.model_weight_bytes(model)
+                - expert_params * wb
+                - if model.tie_word_embeddings {
+                    0.0
+                } else {
+                    embed * precision.embedding_bytes()
+                })
                 / tpf,
             expert_bytes_per_gpu: if experts > 1.0 {
                 expert_params / experts * wb / tpf
@@ -139,7 +169,14 @@ impl Roofline {
             experts,
             experts_per_token: model.experts_per_token.unwrap_or(1) as f64,
             kv_bytes_per_token_per_gpu: kv_bytes_per_token_per_gpu(model, tp, 2) as f64,
+            sliding_kv_bytes_per_token_per_gpu: sliding_kv_bytes_per_token_per_gpu(model, tp, 2)
+                as f64,
+            sliding_window: model.sliding_window.unwrap_or(u32::MAX) as f64,
+            sliding_attn_share: model.sliding_layers() as f64 / model.layers.max(1) as f64,
             flops_per_s: peak_tflops * 1e12 * params.compute_efficiency,
+            attn_flops_per_s: gpu.bf16_tflops * 1e12 * params.compute_efficiency,
+            bf16_flops_per_s: gpu.bf16_tflops * 1e12 * params.compute_efficiency,
+            fp8_flops_per_s: gpu.fp8_tflops.map(|t| t * 1e12 * params.compute_efficiency),
             bytes_per_s: gpu.mem_bw_tbps * 1e12 * params.memory_efficiency,
             allreduces: if tp > 1 {
                 2.0 * model.layers as f64
@@ -153,6 +190,7 @@ impl Roofline {
                 .unwrap_or(gpu.allreduce_latency_us)
                 * 1e-6,
             overhead_s: params.step_overhead_ms * 1e-3,
+            moe_overhead_s: model.moe_layers() as f64 * params.moe_layer_overhead_us * 1e-6,
             seq_overhead_s: params.seq_overhead_us * 1e-6,
         }
     }
@@ -175,27 +213,45 @@ impl Roofline {
         let logits = b.decode_seqs as f64 + b.prefills.len() as f64;
         let mut pairs = b.decode_context_tokens as f64;
         let mut kv_read_tokens = b.decode_context_tokens as f64;
+        // Sliding-window layers: each query attends to (and reads) at most `window` tokens.
+        let w = self.sliding_window;
+        let mut window_pairs = (b.decode_context_tokens as f64).min(b.decode_seqs as f64 * w);
         for p in &b.prefills {
             let (c, n) = (p.context_tokens as f64, p.new_tokens as f64);
             pairs += n * (c + (n + 1.0) / 2.0);
             kv_read_tokens += c + n;
+            window_pairs += (n * (c + (n + 1.0) / 2.0)).min(n * w);
         }
-        let flops = 2.0 * self.body_active_params * tokens
-            + 2.0 * self.lm_head_params * logits
-            + self.attn_flops_per_pair * pairs;
-        let compute_s = flops / self.tp / self.flops_per_s;
+        let gemm_flops =
+            2.0 * self.body_active_params * tokens + 2.0 * self.lm_head_params * logits;
+        let share = self.sliding_attn_share;
+        let attn_flops = self.attn_flops_per_pair * ((1.0 - share) * pairs + share * window_pairs);
+        let compute_s =
+            (gemm_flops / self.flops_per_s + attn_flops / self.attn_flops_per_s) / self.tp;
         let bytes = self.weight_bytes_per_gpu(tokens)
-            + self.kv_bytes_per_token_per_gpu * (kv_read_tokens + tokens);
+            + self.kv_bytes_per_token_per_gpu * (kv_read_tokens + tokens)
+            + self.sliding_kv_bytes_per_token_per_gpu * ((kv_read_tokens).min(logits * w) + tokens);
         let memory_s = bytes / self.bytes_per_s;
         let allreduce_s = self.allreduces
             * (self.allreduce_bytes_per_token * tokens / self.link_bytes_per_s
                 + self.allreduce_latency_s);
-        compute_s.max(memory_s) + allreduce_s + self.overhead_s + self.seq_overhead_s * logits
+        compute_s.max(memory_s)
+            + allreduce_s
+            + self.overhead_s
+            + self.moe_overhead_s
+            + self.seq_overhead_s * logits
     }
 
-    /// The same model with KV cache elements of `bytes` bytes (1 for an FP8 KV cache).
+    /// The same model with KV cache elements of `bytes` bytes (1 for an FP8 KV cache, whose
+    /// attention then runs on FP8 tensor cores where the GPU has them).
     pub fn with_kv_element_bytes(mut self, model: &Model, tp: u32, bytes: u32) -> Roofline {
         self.kv_bytes_per_token_per_gpu = kv_bytes_per_token_per_gpu(model, tp, bytes) as f64;
+        self.sliding_kv_bytes_per_token_per_gpu =
+            sliding_kv_bytes_per_token_per_gpu(model, tp, bytes) as f64;
+        self.attn_flops_per_s = match (bytes, self.fp8_flops_per_s) {
+            (1, Some(r)) => r,
+            _ => self.bf16_flops_per_s,
+        };
         self
     }
 
@@ -206,11 +262,28 @@ impl Roofline {
     }
 }
 
-/// KV bytes one GPU stores per token: KV heads are split across the tensor-parallel group, and
-/// replicated when there are fewer KV heads than GPUs.
+/// KV bytes one GPU stores per token of context in the layers whose cache grows with the
+/// context: KV heads are split across the tensor-parallel group, and replicated when there are
+/// fewer KV heads than GPUs; a latent-attention model keeps its whole latent
+/// (`kv_lora_rank + qk_rope_head_dim` per layer) on every GPU. Sliding-window layers are
+/// [`sliding_kv_bytes_per_token_per_gpu`].
 pub fn kv_bytes_per_token_per_gpu(model: &Model, tp: u32, element_bytes: u32) -> u64 {
+    if let Some(r) = model.kv_lora_rank {
+        let per_layer = r as u64 + model.qk_rope_head_dim.unwrap_or(0) as u64;
+        return model.full_attention_layers() as u64 * per_layer * element_bytes as u64;
+    }
     let heads_per_gpu = (model.kv_heads as u64).div_ceil(tp.max(1) as u64).max(1);
-    2 * model.layers as u64 * heads_per_gpu * model.head_dim as u64 * element_bytes as u64
+    2 * model.full_attention_layers() as u64
+        * heads_per_gpu
+        * model.head_dim as u64
+        * element_bytes as u64
+}
+
+/// KV bytes one GPU stores per token of the sliding-window layers (which keep at most
+/// `sliding_window` tokens of each sequence).
+pub fn sliding_kv_bytes_per_token_per_gpu(model: &Model, tp: u32, element_bytes: u32) -> u64 {
+    let heads_per_gpu = (model.kv_heads as u64).div_ceil(tp.max(1) as u64).max(1);
+    2 * model.sliding_layers() as u64 * heads_per_gpu * model.head_dim as u64 * element_bytes as u64
 }
 
 impl StepTimeModel for Roofline {
@@ -245,8 +318,9 @@ mod tests {
             prefills: vec![],
         };
         let t = r.step_time_s(&b);
-        // 16.06 GB / 3.35 TB/s = 4.79 ms at full bandwidth.
-        assert!(t > 4.79e-3 && t < 8e-3, "{t}");
+        // 16.06 GB of weights less the 1.05 GB input embedding (a lookup) = 15.01 GB;
+        // / 3.35 TB/s = 4.48 ms at full bandwidth.
+        assert!(t > 4.48e-3 && t < 8e-3, "{t}");
     }
 
     #[test]
@@ -286,6 +360,74 @@ mod tests {
         assert!(one < 0.4 * many, "{one} {many}");
         let all = 46.7e9 * 2.0 / 2.0;
         assert!((many - all).abs() / all < 0.02, "{many} {all}");
+    }
+
+    fn shipped(id: &str) -> Model {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(id)
+            .join("config.json");
+        crate::catalog::hf::model_from_config(id, &std::fs::read_to_string(&path).unwrap(), &path)
+            .unwrap()
+    }
+
+    /// One decode step of gpt-oss-20b (MoE, sliding-window layers) at FP4 on a B200 with the
+    /// generic parameters (80% of 8 TB/s, 1 ms a step), by hand.
+    #[test]
+    fn moe_sliding_window_decode_step_by_hand() {
+        let c = Catalog::builtin();
+        let m = shipped("gpt-oss-20b");
+        let r = Roofline::new(
+            &m,
+            c.gpu("b200").unwrap(),
+            1,
+            Precision::Fp4,
+            RooflineParams::default(),
+        );
+        // Weights: (20,907,927,360 - 1,158,266,880 embedding and LM head) x 4.5/8 + the two at
+        // 2 bytes = 13,425,717,780; less the routed experts (19,110,297,600 x 4.5/8) and the
+        // input embedding (579,133,440 x 2, a lookup): 1,517,908,500 read every step; one token
+        // touches 4 of 32 experts a layer: 19,110,297,600 / 32 x 4 x 4.5/8 = 1,343,692,800.
+        let weights = 1_517_908_500.0 + 1_343_692_800.0;
+        // KV with 1,000 tokens of context: 12 full layers read all 1,001 tokens, 12 sliding
+        // layers 128 + 1, at 24,576 bytes a token each.
+        let kv = 24_576.0 * 1001.0 + 24_576.0 * 129.0;
+        let want = (weights + kv) / (8e12 * 0.8) + 1e-3;
+        let b = BatchShape {
+            decode_seqs: 1,
+            decode_context_tokens: 1000,
+            prefills: vec![],
+        };
+        let got = r.step_time_s(&b);
+        assert!((got - want).abs() / want < 1e-6, "{got} vs {want}");
+    }
+
+    /// One decode step of DeepSeek-V3 (latent attention, shared experts, dense layers) at FP8
+    /// on 8 x H200 with an FP8 KV cache and the generic parameters, by hand.
+    #[test]
+    fn mla_decode_step_by_hand() {
+        let c = Catalog::builtin();
+        let m = shipped("deepseek-v3");
+        let h200 = c.gpu("h200").unwrap();
+        let r = Roofline::new(&m, h200, 8, Precision::Fp8, RooflineParams::default())
+            .with_kv_element_bytes(&m, 8, 1);
+        // Weights per GPU: (671,026,404,352 - 653,908,770,816 routed experts - 926,679,040
+        // input embedding) / 8 = 2,023,869,312; one token touches 8 of 256 experts a layer:
+        // 653,908,770,816 / 256 / 8 x 8 = 2,554,331,136.
+        let weights = 2_023_869_312.0 + 2_554_331_136.0;
+        // KV: the 576-element latent of 61 layers at 1 byte, on every GPU: 35,136 x 1,001.
+        let kv = 35_136.0 * 1001.0;
+        let memory = (weights + kv) / (4.8e12 * 0.8);
+        // 122 all-reduces of 2 x 7/8 x 7,168 x 2 bytes at 70% of 450 GB/s plus 8 us each.
+        let allreduce = 122.0 * (2.0 * 7.0 / 8.0 * 7168.0 * 2.0 / (450e9 * 0.7) + 8e-6);
+        let want = memory + allreduce + 1e-3;
+        let b = BatchShape {
+            decode_seqs: 1,
+            decode_context_tokens: 1000,
+            prefills: vec![],
+        };
+        let got = r.step_time_s(&b);
+        assert!((got - want).abs() / want < 1e-6, "{got} vs {want}");
     }
 
     #[test]

@@ -314,6 +314,13 @@ impl Prepared {
                 )
             })?
             .clone();
+        let band = match &s.perf {
+            Some(p) if *p != crate::perf::PerfSpec::default() => None,
+            _ => Catalog::builtin()
+                .engine(&replica.engine)
+                .ok()
+                .and_then(|e| e.band),
+        };
         Ok(RunConfig {
             seed: s.seed,
             model: self.model.clone(),
@@ -330,6 +337,7 @@ impl Prepared {
             max_concurrency: self.max_concurrency,
             pools,
             overflow,
+            band,
         })
     }
 }

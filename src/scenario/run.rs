@@ -48,6 +48,50 @@ pub struct RunConfig {
     pub pools: Vec<super::pools::PoolConfig>,
     /// The API overflow goes to.
     pub overflow: Option<super::pools::OverflowConfig>,
+    /// The engine profile's error band, when the step times are the profile's (`None` when the
+    /// scenario's `perf` sets them: fleetsim then knows nothing of their error).
+    pub band: Option<crate::catalog::ErrorBand>,
+}
+
+impl RunConfig {
+    /// The run's figures again at both ends of the engine profile's error band (two more
+    /// simulations, run in parallel), or `None` without a band.
+    pub fn band_summary(&self) -> Option<crate::metrics::Band> {
+        let b = self.band?;
+        let (low, high) = rayon::join(
+            || self.with_step_time_factor(b.low).run().summary,
+            || self.with_step_time_factor(b.high).run().summary,
+        );
+        Some(crate::metrics::Band {
+            engine: self.replica.engine.clone(),
+            figures: b.figures,
+            step_time_factors: [b.low, b.high],
+            low: crate::metrics::BandPoint::of(&low),
+            high: crate::metrics::BandPoint::of(&high),
+        })
+    }
+
+    /// The same run with every step `factor` times as long (efficiencies divided, overheads and
+    /// all-reduce latency multiplied by it; every pool alike): how the error band is made.
+    pub fn with_step_time_factor(&self, factor: f64) -> RunConfig {
+        let scale = |p: RooflineParams, gpu: &Gpu| RooflineParams {
+            compute_efficiency: p.compute_efficiency / factor,
+            memory_efficiency: p.memory_efficiency / factor,
+            link_efficiency: p.link_efficiency / factor,
+            step_overhead_ms: p.step_overhead_ms * factor,
+            seq_overhead_us: p.seq_overhead_us * factor,
+            allreduce_latency_us: Some(
+                p.allreduce_latency_us.unwrap_or(gpu.allreduce_latency_us) * factor,
+            ),
+            moe_layer_overhead_us: p.moe_layer_overhead_us * factor,
+        };
+        let mut r = self.clone();
+        r.params = scale(r.params, &r.gpu);
+        for p in &mut r.pools {
+            p.params = scale(p.params, &p.gpu);
+        }
+        r
+    }
 }
 
 /// A finished run.

@@ -53,9 +53,25 @@ impl MemoryLayout {
         let kv_bytes_per_token =
             kv_bytes_per_token_per_gpu(model, cfg.tp, cfg.kv_cache_dtype.element_bytes());
         let block_bytes = kv_bytes_per_token * cfg.block_size as u64;
+        // Sliding-window layers keep at most a window of each sequence: set aside a window for
+        // every sequence the batch may hold (vLLM's hybrid allocator frees blocks that slide
+        // out of the window, so this is the most they take).
+        let sliding_gib = match model.sliding_window {
+            Some(w) if model.sliding_layers() > 0 => {
+                crate::perf::roofline::sliding_kv_bytes_per_token_per_gpu(
+                    model,
+                    cfg.tp,
+                    cfg.kv_cache_dtype.element_bytes(),
+                ) as f64
+                    * w as f64
+                    * cfg.max_num_seqs as f64
+                    / GIB
+            }
+            _ => 0.0,
+        };
         let kv_gib = match cfg.kv_cache_free_memory_fraction {
-            Some(f) => f * (gpu.memory_gib - weights - reserve),
-            None => usable - weights - reserve,
+            Some(f) => f * (gpu.memory_gib - weights - reserve) - sliding_gib,
+            None => usable - weights - reserve - sliding_gib,
         };
         let computed_blocks = if kv_gib > 0.0 {
             (kv_gib * GIB / block_bytes as f64).floor() as u64

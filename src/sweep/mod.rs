@@ -17,7 +17,7 @@ pub mod smallest;
 
 pub use journal::{PointLog, POINT_LOG};
 pub use run::{RunOptions, SweepRun, SUMMARY_EVERY_S};
-pub use smallest::{smallest_fleets, SmallestFleet};
+pub use smallest::{smallest_fleets, ReplicasBand, SmallestFleet};
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};

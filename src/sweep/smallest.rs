@@ -34,6 +34,94 @@ pub struct SmallestFleet {
     pub next_smaller_replicas: Option<u32>,
     /// Its SLO attainment.
     pub next_smaller_attainment: Option<f64>,
+    /// The smallest fleet among the swept counts with every step time at the ends of the
+    /// engine profile's error band (null: no band, or not computed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas_within_error: Option<ReplicasBand>,
+}
+
+/// The smallest fleet at both ends of an error band.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ReplicasBand {
+    /// Step-time factors of the band's ends.
+    pub step_time_factors: [f64; 2],
+    /// Smallest fleet with steps that much faster (null: none of the counts tried).
+    pub low: Option<u32>,
+    /// With steps that much slower (null: none of the counts tried meets the SLO).
+    pub high: Option<u32>,
+}
+
+impl ReplicasBand {
+    /// "3-4 replicas", "1 replica".
+    pub fn phrase(&self) -> String {
+        let r = self.range();
+        format!("{r} {}", if r == "1" { "replica" } else { "replicas" })
+    }
+
+    /// "3-4" (or "3" when both ends agree; "none" for an end no count meets).
+    pub fn range(&self) -> String {
+        let f = |n: Option<u32>| n.map_or("none".to_string(), |n| n.to_string());
+        if self.low == self.high {
+            f(self.low)
+        } else {
+            format!("{}-{}", f(self.low), f(self.high))
+        }
+    }
+}
+
+impl super::Sweep {
+    /// Fills each smallest fleet's `replicas_within_error`: the group's swept replica counts
+    /// (`counts`, ascending) simulated again with step times at both ends of the engine
+    /// profile's error band, the smallest meeting the SLO at each end.
+    pub fn smallest_within_error(&self, fleets: &mut [SmallestFleet], counts: &[u32]) {
+        use rayon::prelude::*;
+        let found: Vec<Option<ReplicasBand>> = fleets
+            .par_iter()
+            .map(|f| {
+                let n = f.replicas?;
+                let point = |replicas| super::Point {
+                    index: 0,
+                    gpu: f.gpu.clone(),
+                    router: f.router,
+                    replica: f.replica.clone(),
+                    rate_scale: f.rate_scale,
+                    replicas,
+                };
+                let band = self.point_spec(&point(n)).ok()?.band?;
+                let meets = |replicas: u32, factor: f64| {
+                    self.point_spec(&point(replicas)).ok().is_some_and(|s| {
+                        s.with_step_time_factor(factor)
+                            .run()
+                            .summary
+                            .slo
+                            .is_some_and(|x| x.met)
+                    })
+                };
+                // Faster steps: the answer or fewer; slower: the answer or more.
+                // (Were the answer itself to miss with faster steps, a non-monotone corner, it
+                // stays the low end.)
+                let low = counts
+                    .iter()
+                    .copied()
+                    .filter(|&c| c < n)
+                    .find(|&c| meets(c, band.low))
+                    .or(Some(n));
+                let high = counts
+                    .iter()
+                    .copied()
+                    .filter(|&c| c >= n)
+                    .find(|&c| meets(c, band.high));
+                Some(ReplicasBand {
+                    step_time_factors: [band.low, band.high],
+                    low,
+                    high,
+                })
+            })
+            .collect();
+        for (f, b) in fleets.iter_mut().zip(found) {
+            f.replicas_within_error = b;
+        }
+    }
 }
 
 /// For each group of points, the smallest replica count that meets the SLO. Replica counts are
@@ -96,6 +184,7 @@ pub fn smallest_fleets(results: &[PointResult]) -> Vec<SmallestFleet> {
                 per_month_usd: per_month,
                 next_smaller_replicas: prev.map(|p| p.axes.replicas),
                 next_smaller_attainment: prev.and_then(|p| met(p).map(|m| m.1)),
+                replicas_within_error: None,
             }
         })
         .collect()

@@ -70,6 +70,8 @@ fn surplus_replicas_show_as_unused_capacity() {
         "examples/steady-conv.json",
         "--replicas",
         "1,6",
+        "--rate-scale",
+        "1.6",
         "--out",
         out.to_str().unwrap(),
         "-q",

@@ -548,7 +548,7 @@ fn catalog_config_shows_a_model_sized_from_its_config() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        out.contains("8.030 B") && out.contains("128 KiB per token"),
+        out.contains("8.030 B") && out.contains("128.0 KiB per token"),
         "{out}"
     );
     let bad = write(tmp.path(), "bad.json", r#"{"hidden_size": 4096}"#);

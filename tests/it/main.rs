@@ -4,6 +4,7 @@
 mod capacity;
 mod cli;
 mod elastic;
+mod engines;
 mod fleet;
 mod fuzz;
 mod hardening;

@@ -220,7 +220,9 @@ fn plan_picks_the_smallest_fleet_and_break_even_agrees_with_the_table() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains("At this volume")
-            && text.contains("4 x h100-sxm = 4 GPUs meets the SLO for $")
+            && text.contains(
+                "3 x h100-sxm = 3 GPUs (2-3 replicas within the model's error) meets the SLO for $"
+            )
             && text.contains("The same model (llama-3.1-8b) on ")
             && text.contains("break even"),
         "{text}"

@@ -4,7 +4,7 @@
 mod run;
 mod sweep;
 
-pub use self::run::run_tables;
+pub use self::run::{band_sentence, run_tables};
 pub use self::sweep::{cost_charts, latency_groups, sweep_answer, sweep_tables};
 pub use crate::cost::different_model;
 use crate::metrics::Summary;

@@ -313,3 +313,34 @@ fn pools_table(s: &Summary) -> Option<Table> {
     t.notes.push(format!("cold starts: {}", cold.join("; ")));
     Some(t)
 }
+
+/// One sentence with the run's latency and throughput within the engine profile's error band
+/// (`None` without a band).
+pub fn band_sentence(s: &Summary) -> Option<String> {
+    let b = s.band.as_ref()?;
+    let ms = |x: f64| format!("{:.0}", x * 1e3);
+    let mut out = format!(
+        "Within the `{}` profile's error (step times x{:.2}-{:.2}, the 10th-90th percentile of {} held-out published figures): p50 TTFT {}-{} ms, p99 TTFT {}-{} ms, p50 TPOT {}-{} ms, output {:.0}-{:.0} tok/s",
+        b.engine,
+        b.step_time_factors[0],
+        b.step_time_factors[1],
+        b.figures,
+        ms(b.low.ttft_p50_s),
+        ms(b.high.ttft_p50_s),
+        ms(b.low.ttft_p99_s),
+        ms(b.high.ttft_p99_s),
+        ms(b.low.tpot_p50_s),
+        ms(b.high.tpot_p50_s),
+        b.high.output_tokens_per_s.min(b.low.output_tokens_per_s),
+        b.high.output_tokens_per_s.max(b.low.output_tokens_per_s),
+    );
+    if let (Some(lo), Some(hi)) = (b.low.slo_attainment, b.high.slo_attainment) {
+        out.push_str(&format!(
+            ", SLO attainment {:.1}-{:.1}%",
+            100.0 * hi.min(lo),
+            100.0 * hi.max(lo)
+        ));
+    }
+    out.push('.');
+    Some(out)
+}

@@ -176,12 +176,21 @@ pub fn sweep_tables(
             );
             t.notes.push(match b.replicas {
                 Some(n) => format!(
-                    "smallest fleet meeting the SLO for {head}: {}, {}/month{}",
+                    "smallest fleet meeting the SLO for {head}: {}, {}/month{}{}",
                     fleet_shape(n, &b.gpu, b.tp),
                     money(b.per_month_usd.unwrap_or(0.0)),
                     match (b.next_smaller_replicas, b.next_smaller_attainment) {
                         (Some(m), Some(a)) => format!(" ({m} would reach {:.2}%)", 100.0 * a),
                         _ => String::new(),
+                    },
+                    match &b.replicas_within_error {
+                        Some(e) => format!(
+                            "; {} within the model's error (step times x{:.2}-{:.2})",
+                            e.phrase(),
+                            e.step_time_factors[0],
+                            e.step_time_factors[1]
+                        ),
+                        None => String::new(),
                     }
                 ),
                 None => format!("no fleet in the sweep meets the SLO for {head}"),
@@ -194,7 +203,7 @@ pub fn sweep_tables(
 /// The one line that answers a sweep across all its groups: the cheapest stable fleet meeting
 /// the SLO (or, without an SLO, the cheapest stable fleet), the same-model API, the cheapest
 /// API, and where the fleet breaks even with them.
-pub fn sweep_answer(results: &[PointResult]) -> String {
+pub fn sweep_answer(results: &[PointResult], smallest: &[crate::sweep::SmallestFleet]) -> String {
     let ok: Vec<(&PointResult, &Summary)> = results
         .iter()
         .filter_map(|r| r.summary.as_ref().map(|s| (r, s)))
@@ -218,8 +227,21 @@ pub fn sweep_answer(results: &[PointResult]) -> String {
         );
     };
     let c = s.cost.as_ref().expect("filtered on cost");
+    // The answer's range within the model's error, when its group has one.
+    let range = smallest
+        .iter()
+        .find(|b| {
+            b.gpu == r.axes.gpu
+                && b.router == r.axes.router
+                && b.replica == r.axes.replica
+                && b.rate_scale == r.axes.rate_scale
+                && b.replicas == Some(r.axes.replicas)
+        })
+        .and_then(|b| b.replicas_within_error.as_ref())
+        .map(|e| format!("; {} within the model's error", e.phrase()))
+        .unwrap_or_default();
     let mut out = format!(
-        "Answer: the cheapest fleet that keeps up{} is {} ({}{}) at {}/month, {:.0}% of its GPU cost paying for unused capacity",
+        "Answer: the cheapest fleet that keeps up{} is {} ({}{}{range}) at {}/month, {:.0}% of its GPU cost paying for unused capacity",
         if has_slo { " and meets the SLO" } else { "" },
         fleet_shape(s.setup.replicas, &s.setup.gpu, s.setup.tp),
         s.setup.router,

@@ -92,9 +92,13 @@ pub(super) fn recommend(
             let gpu_month = r.gpu_usd_per_month.unwrap_or(0.0);
             let unused = r.unused_capacity_usd_per_month.unwrap_or(0.0);
             s += &format!(
-                "{}{} meets the SLO for {}/month: GPUs {}, of which {} ({:.0}%) pays for capacity this traffic leaves unused",
+                "{}{}{} meets the SLO for {}/month: GPUs {}, of which {} ({:.0}%) pays for capacity this traffic leaves unused",
                 crate::text::fleet_shape(r.replicas.unwrap_or(0), &r.gpu, r.tp),
                 if r.config != r.gpu { format!(" ({})", r.config) } else { String::new() },
+                match &r.replicas_within_error {
+                    Some(b) => format!(" ({} within the model's error)", b.phrase()),
+                    None => String::new(),
+                },
                 money(r.per_month_usd.unwrap_or(0.0)),
                 money(gpu_month),
                 money(unused),

@@ -123,6 +123,25 @@ pub struct PlanRow {
     pub cheapest: String,
     /// The cheapest endpoint of the same model (null: none compared).
     pub cheapest_same_model_api: Option<String>,
+    /// The smallest fleet again with step times at the ends of the engine profile's error
+    /// band (null: no band, as when the scenario's `perf` sets the step times).
+    pub replicas_within_error: Option<crate::sweep::ReplicasBand>,
+}
+
+impl PlanRow {
+    fn with_band(mut self, band: Option<(f64, f64, Option<u32>, Option<u32>)>) -> PlanRow {
+        self.replicas_within_error = band.map(|(fl, fh, lo, hi)| crate::sweep::ReplicasBand {
+            step_time_factors: [fl, fh],
+            low: lo,
+            high: hi,
+        });
+        self
+    }
+
+    /// "3-4" style range of the fleet within the model's error, when there is a band.
+    pub fn replicas_range(&self) -> Option<String> {
+        self.replicas_within_error.as_ref().map(|b| b.range())
+    }
 }
 
 /// Where self-hosting on one configuration breaks even with one API.
@@ -223,19 +242,45 @@ pub fn run(
         })
         .collect();
     let capacities = pool.install(|| sweep.capacities(&config_points));
-    let found: Vec<(Option<u32>, Evals)> = pool.install(|| {
+    type Found = (
+        (Option<u32>, Evals),
+        Option<(f64, f64, Option<u32>, Option<u32>)>,
+    );
+    let found: Vec<Found> = pool.install(|| {
         jobs.par_iter()
             .map(|&(v, c)| {
                 let (g, r) = &configs[c];
                 let key = Sweep::capacity_key(&config_points[c]);
-                search(&sweep, g, r, v, router, max_replicas, capacities.get(&key))
+                let cap = capacities.get(&key);
+                let base = Point {
+                    index: 0,
+                    gpu: g.clone(),
+                    router,
+                    replica: r.clone(),
+                    rate_scale: v,
+                    replicas: 1,
+                };
+                let main = search(&sweep, &base, max_replicas, cap, 1.0);
+                // The decisive point again at both ends of the engine profile's error band.
+                let band = sweep
+                    .point_spec(&config_points[c])
+                    .ok()
+                    .and_then(|s| s.band)
+                    .map(|b| {
+                        let (lo, hi) = rayon::join(
+                            || search(&sweep, &base, max_replicas, cap, b.low).0,
+                            || search(&sweep, &base, max_replicas, cap, b.high).0,
+                        );
+                        (b.low, b.high, lo, hi)
+                    });
+                (main, band)
             })
             .collect()
     });
     let rows: Vec<PlanRow> = jobs
         .iter()
         .zip(found)
-        .map(|(&(v, c), (best, evals))| {
+        .map(|(&(v, c), ((best, evals), band))| {
             let (g, ra) = &configs[c];
             let capacity = capacities.get(&Sweep::capacity_key(&config_points[c]));
             plan_row(
@@ -251,6 +296,7 @@ pub fn run(
                 capacity,
                 max_replicas,
             )
+            .with_band(band)
         })
         .collect();
     let labels: Vec<String> = configs.iter().map(|(g, r)| label(g, r)).collect();
@@ -378,6 +424,7 @@ fn plan_row(
         apis,
         cheapest,
         cheapest_same_model_api,
+        replicas_within_error: None,
     }
 }
 

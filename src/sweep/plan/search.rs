@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::metrics::Summary;
-use crate::sweep::{Point, ReplicaAxes, Sweep};
+use crate::sweep::{Point, Sweep};
 
 /// Evaluations of one (GPU, volume): replica count -> summary (or failure).
 pub(super) type Evals = BTreeMap<u32, std::result::Result<Summary, String>>;
@@ -16,30 +16,34 @@ pub(super) fn met(e: &std::result::Result<Summary, String>) -> bool {
         .is_some_and(|s| s.met)
 }
 
-/// Finds the smallest fleet meeting the SLO for one GPU and volume.
+/// Finds the smallest fleet meeting the SLO for one configuration and volume (`base`: its
+/// replica count is ignored), every step time scaled by
+/// `step_time_factor` (1: as modelled; the ends of the error band otherwise).
 pub(super) fn search(
     sweep: &Sweep,
-    gpu: &str,
-    replica: &ReplicaAxes,
-    scale: f64,
-    router: crate::fleet::RouterKind,
+    base: &Point,
     max: u32,
     capacity: Option<&crate::scenario::ReplicaCapacity>,
+    step_time_factor: f64,
 ) -> (Option<u32>, Evals) {
     let mut evals: Evals = BTreeMap::new();
     let eval = |n: u32, evals: &mut Evals| -> bool {
         let r = evals.entry(n).or_insert_with(|| {
             let p = Point {
-                index: 0,
-                gpu: gpu.to_string(),
-                router,
-                replica: replica.clone(),
-                rate_scale: scale,
                 replicas: n,
+                ..base.clone()
             };
             sweep
                 .point_spec(&p)
-                .map(|s| s.run_full(false, capacity).summary)
+                .map(|s| {
+                    if step_time_factor == 1.0 {
+                        s.run_full(false, capacity).summary
+                    } else {
+                        s.with_step_time_factor(step_time_factor)
+                            .run_full(false, capacity)
+                            .summary
+                    }
+                })
                 .map_err(|e| e.to_string())
         });
         met(r)

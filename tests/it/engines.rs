@@ -1,0 +1,314 @@
+//! Engine profiles (`replica.engine`), the step-time scaling behind the error band, and the band
+//! on `run` and `plan` answers.
+
+use std::path::Path;
+
+use fleetsim::catalog::Catalog;
+use fleetsim::perf::{BatchShape, PrefillChunk, Roofline};
+use fleetsim::scenario::{RunConfig, Scenario};
+
+use crate::util::{fleetsim, stderr, write};
+
+fn config(replica: &str, extra: &str) -> RunConfig {
+    let json = format!(
+        r#"{{"seed": 3, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {{"synthetic": {{"requests": 400, "arrivals": {{"kind": "poisson", "rate_per_s": 6}},
+                "input_tokens": {{"kind": "fixed", "value": 800}}, "output_tokens": {{"kind": "fixed", "value": 200}}}}}},
+            "replica": {{{replica}}},
+            "slo": {{"ttft_s": 1.0, "tpot_s": 0.05}},
+            "cost": {{"gpu_usd_per_hour": {{"h100-sxm": 2.0}}, "apis": []}}{extra}}}"#
+    );
+    Scenario::from_json(&json, Path::new("engines.json"))
+        .unwrap()
+        .resolve(Path::new("."))
+        .unwrap()
+}
+
+#[test]
+fn an_engine_profile_fills_the_keys_left_unset_and_brings_its_step_times() {
+    let c = Catalog::builtin();
+    // The default is the current vLLM, with vLLM's scheduler defaults.
+    let v = config("", "");
+    assert_eq!(v.replica.engine, c.default_engine);
+    assert_eq!(v.replica.engine, "vllm");
+    assert_eq!(
+        (v.replica.max_num_seqs, v.replica.max_num_batched_tokens),
+        (1024, 8192)
+    );
+    // TensorRT-LLM: no-evict admission, KV from free memory, its batch limits; a key the
+    // scenario sets wins, and a memory rule the scenario gives replaces the engine's.
+    let t = config(r#""engine": "trtllm""#, "");
+    assert_eq!(t.replica.scheduler_policy.name(), "guaranteed-no-evict");
+    assert_eq!(t.replica.kv_cache_free_memory_fraction, Some(0.9));
+    assert_eq!(t.replica.max_num_seqs, 2048);
+    let t2 = config(
+        r#""engine": "trtllm", "max_num_seqs": 64, "gpu_memory_utilization": 0.8"#,
+        "",
+    );
+    assert_eq!(t2.replica.max_num_seqs, 64);
+    assert_eq!(t2.replica.kv_cache_free_memory_fraction, None);
+    assert_eq!(t2.replica.gpu_memory_utilization, 0.8);
+    // Step times differ by profile; SGLang, without figures of its own, takes vLLM's.
+    assert_ne!(t.params, v.params);
+    let s = config(r#""engine": "sglang""#, "");
+    assert_eq!(s.params, v.params);
+    assert_eq!(s.replica.max_num_batched_tokens, 8192);
+    // The 2024 engines share one fit, which is not the current vLLM's.
+    let old = config(r#""engine": "vllm-0.6""#, "");
+    assert_ne!(old.params, v.params);
+    assert_eq!(old.params, config(r#""engine": "trtllm-0.17""#, "").params);
+}
+
+#[test]
+fn an_unknown_engine_is_an_error_naming_the_field_and_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = write(
+        dir.path(),
+        "s.json",
+        r#"{"model": "llama-3.1-8b", "gpu": "h100-sxm", "replica": {"engine": "vllm-9"},
+            "workload": {"synthetic": {"requests": 10, "arrivals": {"kind": "poisson", "rate_per_s": 1},
+            "input_tokens": {"kind": "fixed", "value": 10}, "output_tokens": {"kind": "fixed", "value": 10}}}}"#,
+    );
+    let out = fleetsim(&["run", &s, "--out", dir.path().join("o").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(e.contains("replica.engine") && e.contains("vllm-9"), "{e}");
+    for known in ["vllm", "sglang", "trtllm", "trtllm-0.17", "vllm-0.5"] {
+        assert!(e.contains(known), "{e}");
+    }
+}
+
+/// The band scales every step: efficiencies divided, overheads and all-reduce latency
+/// multiplied, so each step takes exactly `factor` times as long (dense and MoE, one GPU and
+/// four).
+#[test]
+fn the_step_time_factor_scales_every_step_exactly() {
+    let c = Catalog::builtin();
+    for (model, tp) in [
+        ("llama-3.1-70b", 4),
+        ("qwen3-30b-a3b", 1),
+        ("gpt-oss-20b", 1),
+    ] {
+        let base = config("", "");
+        let mut r = base.clone();
+        r.model = c.model(model).unwrap().clone();
+        r.replica.tp = tp;
+        r.params.moe_layer_overhead_us = 20.0;
+        let shapes = [
+            BatchShape {
+                decode_seqs: 1,
+                decode_context_tokens: 1000,
+                prefills: vec![],
+            },
+            BatchShape {
+                decode_seqs: 64,
+                decode_context_tokens: 64 * 3000,
+                prefills: vec![PrefillChunk {
+                    context_tokens: 2000,
+                    new_tokens: 4096,
+                }],
+            },
+        ];
+        for f in [0.8, 1.0, 1.37] {
+            let s = r.with_step_time_factor(f);
+            for b in &shapes {
+                let t0 = Roofline::new(&r.model, &r.gpu, tp, r.replica.precision, r.params)
+                    .step_time_s(b);
+                let t1 = Roofline::new(&s.model, &s.gpu, tp, s.replica.precision, s.params)
+                    .step_time_s(b);
+                assert!((t1 / t0 - f).abs() < 1e-9, "{model} x{f}: {t0} -> {t1}");
+            }
+        }
+    }
+}
+
+/// `run`'s band: the latency figures at the band's ends bracket the point estimate, and a wider
+/// error gives a wider band.
+#[test]
+fn the_run_band_contains_the_estimate_and_widens_with_the_error() {
+    let mut r = config("", "");
+    let point = r.run().summary;
+    let b = r.band.expect("the default engine has a band");
+    assert!(b.low <= 1.0 && b.high >= 1.0 && b.figures > 0, "{b:?}");
+    let band = r.band_summary().unwrap();
+    for (lo, mid, hi) in [
+        (
+            band.low.ttft_p50_s,
+            point.latency.ttft_s.p50,
+            band.high.ttft_p50_s,
+        ),
+        (
+            band.low.ttft_p99_s,
+            point.latency.ttft_s.p99,
+            band.high.ttft_p99_s,
+        ),
+        (
+            band.low.tpot_p50_s,
+            point.latency.tpot_s.p50,
+            band.high.tpot_p50_s,
+        ),
+        (
+            band.low.e2e_p99_s,
+            point.latency.e2e_s.p99,
+            band.high.e2e_p99_s,
+        ),
+    ] {
+        assert!(lo <= mid && mid <= hi, "{lo} {mid} {hi}");
+    }
+    let width = |r: &RunConfig| {
+        let b = r.band_summary().unwrap();
+        b.high.tpot_p50_s - b.low.tpot_p50_s
+    };
+    let narrow = width(&r);
+    if let Some(b) = r.band.as_mut() {
+        b.low *= 0.8;
+        b.high *= 1.25;
+    }
+    assert!(width(&r) > narrow * 1.5, "{} vs {narrow}", width(&r));
+    // Step times set in the scenario have no band: fleetsim knows nothing of their error.
+    let own = config("", r#", "perf": {"memory_efficiency": 0.7}"#);
+    assert!(own.band.is_none() && own.band_summary().is_none());
+}
+
+/// `run` prints the band and writes it to summary.json; `plan` gives the fleet as a range that
+/// contains its answer.
+#[test]
+fn run_and_plan_report_the_band() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = write(
+        dir.path(),
+        "s.json",
+        r#"{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"synthetic": {"requests": 3000, "arrivals": {"kind": "poisson", "rate_per_s": 80},
+                "input_tokens": {"kind": "fixed", "value": 1500}, "output_tokens": {"kind": "fixed", "value": 300}}},
+            "slo": {"ttft_s": 1.0, "tpot_s": 0.04},
+            "cost": {"gpu_usd_per_hour": {"h100-sxm": 2.0}, "apis": []}}"#,
+    );
+    let out_dir = dir.path().join("run");
+    let out = fleetsim(&[
+        "run",
+        &s,
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--no-requests",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Within the `vllm` profile's error"),
+        "{stdout}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["band"]["engine"], "vllm");
+    let plan_dir = dir.path().join("plan");
+    let out = fleetsim(&[
+        "plan",
+        &s,
+        "--out",
+        plan_dir.to_str().unwrap(),
+        "--gpus",
+        "h100-sxm",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(plan_dir.join("plan.json")).unwrap())
+            .unwrap();
+    let row = plan["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rate_scale"] == 1.0)
+        .unwrap();
+    let n = row["replicas"].as_u64().unwrap();
+    let band = &row["replicas_within_error"];
+    let (lo, hi) = (
+        band["low"].as_u64().unwrap(),
+        band["high"].as_u64().unwrap(),
+    );
+    assert!(lo <= n && n <= hi, "{lo} {n} {hi}");
+    assert!(
+        hi > lo,
+        "80 req/s, near a whole number of replicas' capacity, should not size to one count with this error: {band}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("within the model's error"));
+}
+
+/// Issue 15's headline: a lone Llama-3.1-8B request on an H100 (1k tokens of context) decoded in
+/// 8.8 ms a token under the old defaults where vLLM 0.19.1 publishes 6.48 ms; the current vLLM
+/// profile, the default, decodes it in 6.5-7.2 ms, and the 2024 profiles (the old fit, with the
+/// input embedding no longer read every step) in 8.2-8.6 ms.
+#[test]
+fn a_lone_decode_on_an_h100_is_near_current_vllm() {
+    let itl = |engine: &str| {
+        let json = format!(
+            r#"{{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+                "workload": {{"synthetic": {{"requests": 2, "arrivals": {{"kind": "constant", "rate_per_s": 1000}}, "max_concurrency": 1,
+                    "input_tokens": {{"kind": "fixed", "value": 1000}}, "output_tokens": {{"kind": "fixed", "value": 128}}}}}},
+                "replica": {{"engine": "{engine}", "prefix_caching": false}}}}"#
+        );
+        let r = Scenario::from_json(&json, Path::new("lone.json"))
+            .unwrap()
+            .resolve(Path::new("."))
+            .unwrap()
+            .run();
+        r.summary.latency.itl_s.mean * 1e3
+    };
+    let now = itl("vllm");
+    let old = itl("vllm-0.6");
+    assert!((6.5..=7.2).contains(&now), "{now}");
+    assert!((8.2..=8.6).contains(&old), "{old}");
+}
+
+/// Every profile's fit (`fleetsim validate --fit`) regenerates the parameters committed in
+/// src/catalog/engines.json, to the digits the file keeps.
+#[test]
+fn each_profile_fit_regenerates_its_committed_parameters() {
+    let fits = fleetsim::fidelity::defaults::fit_defaults(&crate::util::root(), 0, None).unwrap();
+    let c = Catalog::builtin();
+    let round = |x: f64, k: f64| (x * k).round() / k;
+    let mut checked = 0;
+    for g in &fits {
+        for id in &g.engines {
+            let e = c.engine(id).unwrap();
+            let f = e
+                .fits
+                .iter()
+                .find(|f| f.family == g.family && f.precision == g.precision)
+                .unwrap_or_else(|| {
+                    panic!("{id}: no committed fit for {} {}", g.family, g.precision)
+                });
+            let p = &g.params;
+            assert_eq!(
+                (
+                    round(p.compute_efficiency, 1000.0),
+                    round(p.memory_efficiency, 1000.0),
+                    round(p.link_efficiency, 1000.0),
+                    round(p.step_overhead_ms, 100.0),
+                    round(p.seq_overhead_us, 100.0),
+                    p.allreduce_latency_us.map(|x| round(x, 10.0)),
+                    round(p.moe_layer_overhead_us, 10.0),
+                ),
+                (
+                    f.compute_efficiency,
+                    f.memory_efficiency,
+                    f.link_efficiency,
+                    f.step_overhead_ms,
+                    f.seq_overhead_us,
+                    f.allreduce_latency_us,
+                    f.moe_layer_overhead_us,
+                ),
+                "{id} {} {}",
+                g.family,
+                g.precision
+            );
+            checked += 1;
+        }
+    }
+    // The 2024 joint fit (3 groups x 4 profiles), vllm's and trtllm's (2 groups each).
+    assert_eq!(checked, 12 + 2 + 2);
+    // Every committed fit was regenerated.
+    let committed: usize = c.engines.iter().map(|e| e.fits.len()).sum();
+    assert_eq!(committed, checked);
+}
