@@ -97,6 +97,9 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         a.scenario.display(),
         spec.requests().len()
     ))];
+    if let Some(b) = report::views::band_sentence(&result.summary) {
+        sections.push(fleetsim::report::html::Section::Text(b));
+    }
     sections.extend(
         tables
             .iter()

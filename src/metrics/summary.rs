@@ -311,7 +311,10 @@ pub struct Setup {
     pub max_model_len_limited_by: String,
     /// Admission policy (`vllm` or `guaranteed-no-evict`).
     pub scheduler_policy: String,
-    /// The step-time parameters used (the GPU family's fitted defaults unless overridden).
+    /// Engine profile (`replica.engine`).
+    #[serde(default)]
+    pub engine: String,
+    /// The step-time parameters used (the engine profile's fit unless overridden).
     pub step_time: crate::perf::RooflineParams,
     /// Master seed.
     pub seed: u64,

@@ -206,6 +206,7 @@ impl RunConfig {
             max_model_len: self.memory.max_model_len,
             max_model_len_limited_by: self.memory.max_model_len_limited_by.to_string(),
             scheduler_policy: self.replica.scheduler_policy.name().to_string(),
+            engine: self.replica.engine.clone(),
             step_time: self.params,
             seed: self.seed,
         };

@@ -178,14 +178,8 @@ fn max_concurrency_bounds_requests_in_flight() {
     }
 }
 
-/// `fleetsim validate`, run as a user runs it and its validation.json read back: it covers every
-/// calibration entry it can simulate, computes each error as (predicted - measured) / measured,
-/// and on the 2024 engines' figures meets issue 6's accuracy targets: median |error| at most 15%
-/// on counted throughput figures and at most 20% on each latency kind (TTFT, TPOT), no counted
-/// figure worse than 40%; vLLM 0.6.0's multi-step ITL within 25%. The current-engine figures are
-/// checked by `current_vllm_profile_errors_are_what_validation_md_reports`.
-#[test]
-fn validate_meets_the_accuracy_targets_it_claims() {
+/// `fleetsim validate`, run as a user runs it, and its validation.json read back.
+fn validation_json() -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_fleetsim"))
         .args(["validate", "--out"])
@@ -198,9 +192,19 @@ fn validate_meets_the_accuracy_targets_it_claims() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("validation.json")).unwrap())
-            .unwrap();
+    serde_json::from_str(&std::fs::read_to_string(dir.path().join("validation.json")).unwrap())
+        .unwrap()
+}
+
+/// `fleetsim validate`'s JSON: it covers every
+/// calibration entry it can simulate, computes each error as (predicted - measured) / measured,
+/// and on the 2024 engines' figures meets issue 6's accuracy targets: median |error| at most 15%
+/// on counted throughput figures and at most 20% on each latency kind (TTFT, TPOT), no counted
+/// figure worse than 40%; vLLM 0.6.0's multi-step ITL within 25%. The current-engine figures are
+/// checked by `current_vllm_profile_errors_are_what_validation_md_reports`.
+#[test]
+fn validate_meets_the_accuracy_targets_it_claims() {
+    let v = validation_json();
     let rows = v["rows"].as_array().unwrap();
     let predicted: Vec<_> = rows.iter().filter(|r| r["predicted"].is_f64()).collect();
     assert!(
@@ -296,17 +300,7 @@ fn validate_meets_the_accuracy_targets_it_claims() {
 /// prefill rate of 16-bit weights on an H100). A regression past these fails.
 #[test]
 fn current_vllm_profile_errors_are_what_validation_md_reports() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fleetsim"))
-        .args(["validate", "--out"])
-        .arg(dir.path())
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("validation.json")).unwrap())
-            .unwrap();
+    let v = validation_json();
     let rows: Vec<&serde_json::Value> = v["rows"]
         .as_array()
         .unwrap()

@@ -18,7 +18,7 @@ fn latency_table(s: &Summary) -> Table {
     let st = &s.setup;
     let mut lat = Table::new(
         format!(
-            "{} ({}) on {}, {} routing, max_num_seqs {}, max_num_batched_tokens {}, {} scheduler; step time: compute {:.2}, memory {:.2}, overhead {:.2} ms + {:.1} us/seq",
+            "{} ({}) on {}, {} routing, {} engine profile, max_num_seqs {}, max_num_batched_tokens {}, {} scheduler; step time: compute {:.2}, memory {:.2}, overhead {:.2} ms + {:.1} us/seq",
             st.model,
             st.precision,
             if s.pools.is_empty() {
@@ -30,6 +30,7 @@ fn latency_table(s: &Summary) -> Table {
                 )
             },
             st.router,
+            st.engine,
             st.max_num_seqs,
             st.max_num_batched_tokens,
             st.scheduler_policy,
