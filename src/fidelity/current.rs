@@ -224,14 +224,16 @@ fn fitted_jobs(entries: &[Value]) -> Vec<Job> {
             // The slope entries are read with their intercepts; the concurrency-8 runs are
             // gathered below; the FP8-KV ratios are derived from lines already simulated.
             let prec = e["precision"].as_str().unwrap_or("");
-            if metric.starts_with("ITL slope") {
-            } else if e["workload"]
+            let under_load = e["workload"]
                 .as_str()
-                .is_some_and(|w| w.contains("max concurrency 8"))
-            {
-                if prec.contains("skip-SW") {
-                    out.push(skipped(e, "FP8 KV cache in full-attention layers only (sliding-window layers kept in BF16): a per-layer KV type is not modelled".into()));
-                } else if metric == "median TTFT" {
+                .is_some_and(|w| w.contains("max concurrency 8"));
+            if metric.starts_with("ITL slope") {
+                // Read with its intercept above.
+            } else if under_load && prec.contains("skip-SW") {
+                out.push(skipped(e, "FP8 KV cache in full-attention layers only (sliding-window layers kept in BF16): a per-layer KV type is not modelled".into()));
+            } else if under_load {
+                // One job per run, made at its median TTFT entry with its sibling figures.
+                if metric == "median TTFT" {
                     out.extend(concurrency8_job(entries, e, false));
                 }
             } else {

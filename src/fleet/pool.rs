@@ -295,6 +295,7 @@ impl PoolSpec {
                 ($($f:ident),*) => { $( if p.$f.is_some() { r.$f = p.$f.clone(); } )* };
             }
             over!(
+                engine,
                 tp,
                 max_num_seqs,
                 max_num_batched_tokens,

@@ -50,29 +50,36 @@ impl MemoryLayout {
             * 2.0;
         let reserve = act_bytes / GIB + FIXED_RESERVE_GIB;
         let usable = gpu.memory_gib * cfg.gpu_memory_utilization;
-        let kv_bytes_per_token =
+        let full_bytes =
             kv_bytes_per_token_per_gpu(model, cfg.tp, cfg.kv_cache_dtype.element_bytes());
-        let block_bytes = kv_bytes_per_token * cfg.block_size as u64;
-        // Sliding-window layers keep at most a window of each sequence: set aside a window for
-        // every sequence the batch may hold (vLLM's hybrid allocator frees blocks that slide
-        // out of the window, so this is the most they take).
-        let sliding_gib = match model.sliding_window {
+        let kv_total_gib = match cfg.kv_cache_free_memory_fraction {
+            Some(f) => f * (gpu.memory_gib - weights - reserve),
+            None => usable - weights - reserve,
+        };
+        // Sliding-window layers keep at most a window of each sequence. Two bounds on what they
+        // take, of which the plan uses the one that leaves more KV tokens: (a) a window set aside
+        // for every sequence the batch may hold (`max_num_seqs`), or (b) their KV charged on
+        // every token like a full layer's. vLLM's hybrid allocator, which frees blocks that slide
+        // out of the window, needs no more than either.
+        let sliding_bytes = crate::perf::roofline::sliding_kv_bytes_per_token_per_gpu(
+            model,
+            cfg.tp,
+            cfg.kv_cache_dtype.element_bytes(),
+        );
+        let (kv_bytes_per_token, kv_gib) = match model.sliding_window {
             Some(w) if model.sliding_layers() > 0 => {
-                crate::perf::roofline::sliding_kv_bytes_per_token_per_gpu(
-                    model,
-                    cfg.tp,
-                    cfg.kv_cache_dtype.element_bytes(),
-                ) as f64
-                    * w as f64
-                    * cfg.max_num_seqs as f64
-                    / GIB
+                let reserved_gib = sliding_bytes as f64 * w as f64 * cfg.max_num_seqs as f64 / GIB;
+                let tokens_a = (kv_total_gib - reserved_gib) * GIB / full_bytes as f64;
+                let tokens_b = kv_total_gib * GIB / (full_bytes + sliding_bytes) as f64;
+                if tokens_a >= tokens_b {
+                    (full_bytes, kv_total_gib - reserved_gib)
+                } else {
+                    (full_bytes + sliding_bytes, kv_total_gib)
+                }
             }
-            _ => 0.0,
+            _ => (full_bytes, kv_total_gib),
         };
-        let kv_gib = match cfg.kv_cache_free_memory_fraction {
-            Some(f) => f * (gpu.memory_gib - weights - reserve) - sliding_gib,
-            None => usable - weights - reserve - sliding_gib,
-        };
+        let block_bytes = kv_bytes_per_token * cfg.block_size as u64;
         let computed_blocks = if kv_gib > 0.0 {
             (kv_gib * GIB / block_bytes as f64).floor() as u64
         } else {
@@ -147,6 +154,34 @@ mod tests {
         let c = Catalog::builtin();
         let gpu = c.gpu(g).unwrap();
         MemoryLayout::new(c.model(m).unwrap(), gpu, &spec.resolve(gpu).unwrap())
+    }
+
+    /// Sliding-window layers: a small window is set aside per sequence (gpt-oss: 128 tokens of
+    /// 12 layers for 1024 sequences, 3 GiB), a large one is charged per token instead (Gemma 3:
+    /// 1,024 tokens of 52 layers for 256 sequences would be 104 GiB, more than an L40S has).
+    #[test]
+    fn sliding_window_kv_takes_the_smaller_of_two_bounds() {
+        let gib = 1024f64.powi(3);
+        let oss = plan("gpt-oss-20b", "h100-sxm", ReplicaSpec::default()).unwrap();
+        assert_eq!(oss.kv_bytes_per_token_per_gpu, 24_576);
+        let whole = 79.6 * 0.9 - oss.weights_gib_per_gpu - oss.reserve_gib_per_gpu;
+        let reserved = 1024.0 * 128.0 * 24_576.0 / gib;
+        assert!(
+            (oss.kv_gib_per_gpu - (whole - reserved)).abs() < 1e-9,
+            "{oss:?}"
+        );
+        let gemma = plan(
+            "gemma-3-27b",
+            "l40s",
+            ReplicaSpec {
+                precision: Some(crate::perf::Precision::Int4),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        // 10 full layers (80 KiB a token) + 52 sliding ones (416 KiB) charged on every token.
+        assert_eq!(gemma.kv_bytes_per_token_per_gpu, 81_920 + 425_984);
+        assert!(gemma.kv_blocks > 3000, "{gemma:?}");
     }
 
     #[test]

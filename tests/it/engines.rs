@@ -59,6 +59,19 @@ fn an_engine_profile_fills_the_keys_left_unset_and_brings_its_step_times() {
     assert_eq!(old.params, config(r#""engine": "trtllm-0.17""#, "").params);
 }
 
+/// A pool of an elastic fleet may run another engine than the scenario's replica.
+#[test]
+fn a_pool_takes_its_own_engine() {
+    let r = config(
+        "",
+        r#", "fleet": {"pools": [{"name": "a", "replicas": 1}, {"name": "b", "replicas": 1, "replica": {"engine": "trtllm"}}]}"#,
+    );
+    assert_eq!(r.pools[0].replica.engine, "vllm");
+    assert_eq!(r.pools[1].replica.engine, "trtllm");
+    assert_eq!(r.pools[1].replica.max_num_seqs, 2048);
+    assert_ne!(r.pools[0].params, r.pools[1].params);
+}
+
 #[test]
 fn an_unknown_engine_is_an_error_naming_the_field_and_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
