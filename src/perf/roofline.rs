@@ -362,21 +362,12 @@ mod tests {
         assert!((many - all).abs() / all < 0.02, "{many} {all}");
     }
 
-    fn shipped(id: &str) -> Model {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("models")
-            .join(id)
-            .join("config.json");
-        crate::catalog::hf::model_from_config(id, &std::fs::read_to_string(&path).unwrap(), &path)
-            .unwrap()
-    }
-
     /// One decode step of gpt-oss-20b (MoE, sliding-window layers) at FP4 on a B200 with the
     /// generic parameters (80% of 8 TB/s, 1 ms a step), by hand.
     #[test]
     fn moe_sliding_window_decode_step_by_hand() {
         let c = Catalog::builtin();
-        let m = shipped("gpt-oss-20b");
+        let m = crate::catalog::hf::shipped_model("gpt-oss-20b");
         let r = Roofline::new(
             &m,
             c.gpu("b200").unwrap(),
@@ -407,7 +398,7 @@ mod tests {
     #[test]
     fn mla_decode_step_by_hand() {
         let c = Catalog::builtin();
-        let m = shipped("deepseek-v3");
+        let m = crate::catalog::hf::shipped_model("deepseek-v3");
         let h200 = c.gpu("h200").unwrap();
         let r = Roofline::new(&m, h200, 8, Precision::Fp8, RooflineParams::default())
             .with_kv_element_bytes(&m, 8, 1);
