@@ -51,6 +51,10 @@ pub(crate) struct SweepArgs {
     /// Rate scales, comma separated (overrides sweep.rate_scale).
     #[arg(long)]
     rate_scale: Option<String>,
+    /// Engine profiles to compare, comma separated: vllm, sglang, trtllm, ... (overrides
+    /// sweep.engines).
+    #[arg(long)]
+    engines: Option<String>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -225,7 +229,7 @@ fn load(path: Option<&Path>) -> anyhow::Result<(Scenario, PathBuf, String)> {
 fn axes_with_options(
     scenario: &Scenario,
     a: &SweepArgs,
-) -> (SweepAxes, [(&'static str, bool, &'static str); 8]) {
+) -> (SweepAxes, [(&'static str, bool, &'static str); 9]) {
     let mut axes = scenario.sweep.clone().unwrap_or_default();
     if let Some(r) = &a.replicas {
         axes.replicas = Some(IntAxis::Text(r.clone()));
@@ -251,6 +255,9 @@ fn axes_with_options(
     if let Some(s) = &a.rate_scale {
         axes.rate_scale = Some(fleetsim::sweep::FloatAxis::Text(s.clone()));
     }
+    if let Some(e) = &a.engines {
+        axes.engines = Some(list(e));
+    }
     // An axis given on the command line is named as the option the user typed.
     let given = [
         ("sweep.replicas", a.replicas.is_some(), "--replicas"),
@@ -269,6 +276,7 @@ fn axes_with_options(
             "--max-num-batched-tokens",
         ),
         ("sweep.rate_scale", a.rate_scale.is_some(), "--rate-scale"),
+        ("sweep.engines", a.engines.is_some(), "--engines"),
     ];
     (axes, given)
 }

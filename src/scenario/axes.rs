@@ -55,6 +55,9 @@ pub struct SweepAxes {
     /// Rate scales applied to the workload's times (2 = twice the request rate).
     #[serde(default)]
     pub rate_scale: Option<FloatAxis>,
+    /// Engine profiles to compare (`replica.engine` values; default: the scenario's).
+    #[serde(default)]
+    pub engines: Option<Vec<String>>,
 }
 
 /// Parses `a..=b`, `a..b` or `a,b,c` into a non-empty list of positive integers.
@@ -181,6 +184,9 @@ pub struct ReplicaAxes {
     pub max_num_seqs: Option<u32>,
     /// Token budget per step.
     pub max_num_batched_tokens: Option<u32>,
+    /// Engine profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 impl ReplicaAxes {
@@ -199,12 +205,19 @@ impl ReplicaAxes {
         if self.max_num_batched_tokens.is_some() {
             rs.max_num_batched_tokens = self.max_num_batched_tokens;
         }
+        if self.engine.is_some() {
+            rs.engine = self.engine.clone();
+        }
         rs
     }
 
-    /// "tp 4 / fp8 / max_num_seqs 64 / max_num_batched_tokens 2048", the set fields only.
+    /// "trtllm / tp 4 / fp8 / max_num_seqs 64 / max_num_batched_tokens 2048", the set fields
+    /// only.
     pub fn label(&self) -> String {
         let mut v = Vec::new();
+        if let Some(e) = &self.engine {
+            v.push(e.clone());
+        }
         if let Some(t) = self.tp {
             v.push(format!("tp {t}"));
         }

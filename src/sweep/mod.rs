@@ -45,7 +45,7 @@ pub struct SweepConfig {
     /// Routers.
     pub routers: Vec<RouterKind>,
     /// Replica settings per point (`None` in a field: the scenario's own or the default), in
-    /// order: tp, precision, max_num_seqs, max_num_batched_tokens.
+    /// order: engine, tp, precision, max_num_seqs, max_num_batched_tokens.
     pub replica: Vec<ReplicaAxes>,
     /// Rate scales.
     pub rate_scale: Vec<f64>,
@@ -114,17 +114,34 @@ impl SweepConfig {
                 .collect::<Result<_>>()?,
             None => vec![None],
         };
+        let engines: Vec<Option<String>> = match &axes.engines {
+            Some(v) if v.is_empty() => {
+                return Err(Error::config("sweep.engines", "the list is empty"))
+            }
+            Some(v) => v
+                .iter()
+                .map(|e| {
+                    c.engine(e)
+                        .map(|e| Some(e.id.clone()))
+                        .map_err(|err| err.in_field("sweep.engines"))
+                })
+                .collect::<Result<_>>()?,
+            None => vec![None],
+        };
         let mut replica = Vec::new();
-        for &tp in &tps {
-            for &precision in &precisions {
-                for &m in &max_num_seqs {
-                    for &b in &mnbt {
-                        replica.push(ReplicaAxes {
-                            tp,
-                            precision,
-                            max_num_seqs: m,
-                            max_num_batched_tokens: b,
-                        });
+        for engine in &engines {
+            for &tp in &tps {
+                for &precision in &precisions {
+                    for &m in &max_num_seqs {
+                        for &b in &mnbt {
+                            replica.push(ReplicaAxes {
+                                tp,
+                                precision,
+                                max_num_seqs: m,
+                                max_num_batched_tokens: b,
+                                engine: engine.clone(),
+                            });
+                        }
                     }
                 }
             }

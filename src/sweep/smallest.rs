@@ -52,13 +52,21 @@ pub struct ReplicasBand {
 }
 
 impl ReplicasBand {
-    /// "3-4 replicas", "1 replica".
+    /// "3-4 replicas", "1 replica", "3 replicas or more than were tried".
     pub fn phrase(&self) -> String {
-        let r = self.range();
-        format!("{r} {}", if r == "1" { "replica" } else { "replicas" })
+        match (self.low, self.high) {
+            (Some(l), None) => format!(
+                "{l} {} or more than were tried",
+                if l == 1 { "replica" } else { "replicas" }
+            ),
+            _ => {
+                let r = self.range();
+                format!("{r} {}", if r == "1" { "replica" } else { "replicas" })
+            }
+        }
     }
 
-    /// "3-4" (or "3" when both ends agree; "none" for an end no count meets).
+    /// "3-4" (or "3" when both ends agree; "none" for an end no count tried meets).
     pub fn range(&self) -> String {
         let f = |n: Option<u32>| n.map_or("none".to_string(), |n| n.to_string());
         if self.low == self.high {

@@ -325,3 +325,46 @@ fn each_profile_fit_regenerates_its_committed_parameters() {
     let committed: usize = c.engines.iter().map(|e| e.fits.len()).sum();
     assert_eq!(committed, checked);
 }
+
+/// A sweep compares engines: each point runs its profile (setup.engine, step times), the
+/// smallest fleet is found per engine, and an unknown one is refused naming the option.
+#[test]
+fn a_sweep_compares_engine_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = fleetsim(&[
+        "sweep",
+        "--engines",
+        "vllm,vllm-0.6",
+        "--replicas",
+        "2..=4",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let points = v.as_array().unwrap();
+    assert_eq!(points.len(), 6);
+    for p in points {
+        assert_eq!(p["setup"]["engine"], p["axes"]["engine"], "{}", p["axes"]);
+    }
+    let step = |i: usize| points[i]["setup"]["step_time"]["memory_efficiency"].clone();
+    assert_ne!(step(0), step(3));
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("smallest_fleets.json")).unwrap())
+            .unwrap();
+    let n = |i: usize| best[i]["replicas"].as_u64().unwrap();
+    // The current vLLM decodes faster than the 2024 fit: it needs no more replicas.
+    assert!(n(0) <= n(1), "{best}");
+    let bad = fleetsim(&[
+        "sweep",
+        "--engines",
+        "vllm,nope",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--engines") && stderr(&bad).contains("nope"));
+}
