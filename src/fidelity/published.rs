@@ -102,20 +102,21 @@ fn e2e(s: &crate::metrics::Summary) -> f64 {
     s.latency.e2e_s.p50 * 1e3
 }
 
-pub(crate) fn scenario_json(
+fn scenario_json(
     model: &str,
     gpu: &str,
     tp: u64,
     precision: &str,
     workload: &str,
-    engine_keys: &str,
+    eng: &EngineSetup,
 ) -> String {
     // FP8 deployments in these benchmarks (TensorRT-LLM's FP8 checkpoints, vLLM's FP8 models)
     // also keep the KV cache in FP8.
     let kv = if precision == "fp8" { "fp8" } else { "auto" };
+    let (profile, keys) = (eng.profile, &eng.keys);
     format!(
         r#"{{"seed": 1, "model": "{model}", "gpu": "{gpu}", "workload": {workload},
-            "replica": {{"tp": {tp}, "precision": "{precision}", "kv_cache_dtype": "{kv}", "prefix_caching": false, {engine_keys}}},
+            "replica": {{"engine": "{profile}", "tp": {tp}, "precision": "{precision}", "kv_cache_dtype": "{kv}", "prefix_caching": false{keys}}},
             "cost": {{"gpu_usd_per_hour": {{"{gpu}": 1.0}}, "apis": []}}}}"#
     )
 }
@@ -125,7 +126,7 @@ pub(crate) fn scenario_json(
 struct EngineSetup {
     /// Engine profile.
     profile: &'static str,
-    /// Extra `replica` keys (JSON members).
+    /// `replica` keys beyond the profile's defaults (JSON members, each after a comma).
     keys: String,
     /// Said on every row of the entry.
     note: &'static str,
@@ -144,7 +145,7 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         // limits of 2048 sequences and 8192 tokens per step.
         EngineSetup {
             profile: "trtllm-0.17",
-            keys: r#""engine": "trtllm-0.17", "scheduler_policy": "guaranteed-no-evict", "kv_cache_free_memory_fraction": 0.9, "max_num_seqs": 2048, "max_num_batched_tokens": 8192"#.into(),
+            keys: String::new(),
             note: "TensorRT-LLM: guaranteed-no-evict, KV = 0.9 of free memory, 2048 seqs, 8192 tokens/step",
             unmodelled: vec![],
         }
@@ -155,9 +156,7 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         let util = if tp == 1 || offline { 0.88 } else { 0.85 };
         EngineSetup {
             profile: "sglang-0.3",
-            keys: format!(
-                r#""engine": "sglang-0.3", "gpu_memory_utilization": {util}, "max_num_seqs": 1024, "max_num_batched_tokens": 8192"#
-            ),
+            keys: format!(r#", "gpu_memory_utilization": {util}"#),
             note: "SGLang: radix cache off, mem_frac as the source, 8192-token chunks",
             unmodelled: vec![("median E2E ms", E2E_LENGTHS)],
         }
@@ -166,7 +165,7 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         // no chunked prefill, so a whole prompt of up to 4096 tokens per step).
         EngineSetup {
             profile: "vllm-0.6",
-            keys: r#""engine": "vllm-0.6", "gpu_memory_utilization": 0.9, "max_num_seqs": 256, "max_num_batched_tokens": 4096, "max_model_len": 4096, "num_scheduler_steps": 10"#.into(),
+            keys: r#", "gpu_memory_utilization": 0.9, "max_num_batched_tokens": 4096, "max_model_len": 4096, "num_scheduler_steps": 10"#.into(),
             note: "vLLM 0.6.0: --num-scheduler-steps 10 (runs of 10 decode steps, prefill-only steps between), 256 seqs, max_model_len 4096",
             unmodelled: vec![("median E2E ms", E2E_LENGTHS)],
         }
@@ -175,7 +174,7 @@ fn engine_setup(engine: &str, tp: u64, offline: bool) -> EngineSetup {
         // --max-model-len 2000, ShareGPT, 320 prompts at once.
         EngineSetup {
             profile: "vllm-0.5",
-            keys: r#""engine": "vllm-0.5", "gpu_memory_utilization": 0.95, "max_num_seqs": 256, "max_num_batched_tokens": 2048, "max_model_len": 2000"#.into(),
+            keys: r#", "gpu_memory_utilization": 0.95, "max_num_batched_tokens": 2048, "max_model_len": 2000"#.into(),
             note: "vLLM 0.5.4 (Lambda): 256 seqs, utilization 0.95, max_model_len 2000",
             unmodelled: vec![("*", CPU_BOUND)],
         }
@@ -248,7 +247,7 @@ fn jobs(entries: &[Value], sharegpt: LengthScale) -> Vec<Job> {
                     workload: format!("offline ISL/OSL {k}, {n} requests at once"),
                     scenario: skip
                         .is_empty()
-                        .then(|| scenario_json(model, gpu, tp, precision, &workload, &eng.keys)),
+                        .then(|| scenario_json(model, gpu, tp, precision, &workload, &eng)),
                     skip: skip.clone(),
                     figures: vec![("output tok/s".into(), Kind::Throughput, measured, out_tok)],
                     note: eng.note.into(),
@@ -304,7 +303,7 @@ fn jobs(entries: &[Value], sharegpt: LengthScale) -> Vec<Job> {
             ),
             scenario: skip
                 .is_empty()
-                .then(|| scenario_json(model, gpu, tp, precision, &workload, &eng.keys)),
+                .then(|| scenario_json(model, gpu, tp, precision, &workload, &eng)),
             skip,
             figures,
             note: eng.note.into(),
