@@ -39,7 +39,9 @@ impl Dist {
         if xs.is_empty() {
             return Dist::default();
         }
-        xs.sort_by(f64::total_cmp);
+        // Values equal under total_cmp are the same bits, so an unstable sort gives the same
+        // slice as a stable one, faster.
+        xs.sort_unstable_by(f64::total_cmp);
         Dist {
             samples: xs.len() as u64,
             mean: xs.iter().sum::<f64>() / xs.len() as f64,

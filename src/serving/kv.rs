@@ -6,7 +6,17 @@
 //! queue and, with prefix caching on, keeps its content hash: a later request with the same
 //! prefix takes it back out of the queue (a hit). Allocation takes the head of the queue, and
 //! only then does a cached block lose its identity (an eviction). Blocks never used yet sit,
-//! conceptually, at the head of the queue in index order, so they are materialized lazily.
+//! conceptually, at the head of the queue, so they are only counted.
+//!
+//! Only blocks whose content other requests can share (positions covered by prefix ids) are
+//! kept one by one, with their hash and reference count. The rest of a request's blocks hold
+//! content no other request has: they are held by that request alone, and are counted, not
+//! named. When such a request releases them (it finishes or is preempted) they join the free
+//! queue as one *run* in the order vLLM frees them (last block first, so the run is eaten from
+//! its high end by later allocations); a preempted request keeps a [`RunHandle`] and, when it
+//! is scheduled again, takes back the leading blocks of its run that were not reallocated in
+//! between, exactly as vLLM finds its own blocks by their hashes. Allocating, releasing and
+//! resuming therefore cost O(1) per request for request-unique content instead of O(blocks).
 //!
 //! Every operation is O(1) except hash-map lookups (expected O(1)).
 
@@ -35,28 +45,57 @@ impl Hasher for IdHasher {
 
 type IdMap = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
 
+/// A block kept one by one (shareable positions).
 #[derive(Clone, Copy, Debug)]
 struct Block {
     /// Content hash; 0 when the block has no cached identity.
     hash: u64,
-    /// Whether the hash is in the shared lookup table (content other requests can have); a
-    /// private hash only lets its own request find the block again after a preemption.
-    public: bool,
     ref_cnt: u32,
+    /// Its node in the free queue while free, else NIL.
+    node: u32,
+}
+
+/// What a free-queue node holds.
+#[derive(Clone, Copy, Debug)]
+enum Item {
+    /// One named block.
+    Single(u32),
+    /// Request-unique blocks at positions `lo..hi` of one request's token sequence, of which
+    /// `lo..id_hi` still hold their content for that request (full blocks); allocations take
+    /// from `hi` down.
+    Run { lo: u32, id_hi: u32, hi: u32 },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    item: Item,
+    /// Bumped each time the slot is reused, so a stale [`RunHandle`] finds nothing.
+    gen: u32,
     prev: u32,
     next: u32,
+}
+
+/// A preempted request's hold on the run of its request-unique blocks in the free queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunHandle {
+    node: u32,
+    gen: u32,
 }
 
 /// The block pool.
 #[derive(Clone, Debug)]
 pub struct BlockPool {
-    capacity: u32,
+    capacity: u64,
+    /// Blocks ever taken from the never-used ones (`fresh..capacity` were never used).
+    fresh: u64,
     blocks: Vec<Block>,
-    /// Blocks `fresh..capacity` have never been used (free, no identity).
-    fresh: u32,
+    free_blocks: Vec<u32>,
+    nodes: Vec<Node>,
+    free_nodes: Vec<u32>,
     head: u32,
     tail: u32,
-    queued: u32,
+    /// Blocks in the free queue.
+    queued: u64,
     cached: IdMap,
     caching: bool,
     peak_used: u64,
@@ -67,9 +106,12 @@ impl BlockPool {
     /// A pool of `capacity` blocks, all free; `caching` turns the prefix cache on.
     pub fn new(capacity: u64, caching: bool) -> BlockPool {
         BlockPool {
-            capacity: capacity.min(NIL as u64 - 1) as u32,
-            blocks: Vec::new(),
+            capacity,
             fresh: 0,
+            blocks: Vec::new(),
+            free_blocks: Vec::new(),
+            nodes: Vec::new(),
+            free_nodes: Vec::new(),
             head: NIL,
             tail: NIL,
             queued: 0,
@@ -87,12 +129,12 @@ impl BlockPool {
 
     /// All blocks.
     pub fn total(&self) -> u64 {
-        self.capacity as u64
+        self.capacity
     }
 
     /// Blocks that can be allocated now (never used, or free with or without a cached identity).
     pub fn free(&self) -> u64 {
-        (self.capacity - self.fresh) as u64 + self.queued as u64
+        self.capacity - self.fresh + self.queued
     }
 
     /// Blocks held by running requests.
@@ -110,77 +152,127 @@ impl BlockPool {
         self.evicted
     }
 
-    fn unlink(&mut self, b: u32) {
-        let Block { prev, next, .. } = self.blocks[b as usize];
+    fn new_node(&mut self, item: Item) -> u32 {
+        match self.free_nodes.pop() {
+            Some(n) => {
+                let node = &mut self.nodes[n as usize];
+                node.item = item;
+                node.gen = node.gen.wrapping_add(1);
+                n
+            }
+            None => {
+                self.nodes.push(Node {
+                    item,
+                    gen: 0,
+                    prev: NIL,
+                    next: NIL,
+                });
+                (self.nodes.len() - 1) as u32
+            }
+        }
+    }
+
+    fn unlink(&mut self, n: u32) {
+        let Node { prev, next, .. } = self.nodes[n as usize];
         if prev == NIL {
             self.head = next;
         } else {
-            self.blocks[prev as usize].next = next;
+            self.nodes[prev as usize].next = next;
         }
         if next == NIL {
             self.tail = prev;
         } else {
-            self.blocks[next as usize].prev = prev;
+            self.nodes[next as usize].prev = prev;
         }
-        let blk = &mut self.blocks[b as usize];
-        blk.prev = NIL;
-        blk.next = NIL;
-        self.queued -= 1;
+        let node = &mut self.nodes[n as usize];
+        node.prev = NIL;
+        node.next = NIL;
+        node.gen = node.gen.wrapping_add(1);
+        self.free_nodes.push(n);
     }
 
-    fn push_tail(&mut self, b: u32) {
+    fn push_tail(&mut self, item: Item) -> u32 {
+        let n = self.new_node(item);
         let tail = self.tail;
         {
-            let blk = &mut self.blocks[b as usize];
-            blk.prev = tail;
-            blk.next = NIL;
+            let node = &mut self.nodes[n as usize];
+            node.prev = tail;
+            node.next = NIL;
         }
         if tail == NIL {
-            self.head = b;
+            self.head = n;
         } else {
-            self.blocks[tail as usize].next = b;
+            self.nodes[tail as usize].next = n;
         }
-        self.tail = b;
-        self.queued += 1;
+        self.tail = n;
+        n
     }
 
     fn note_use(&mut self) {
         self.peak_used = self.peak_used.max(self.used());
     }
 
-    /// Takes one block for new content: a never-used one if any, else the least recently freed
-    /// (evicting its cached identity). `None` when every block is held.
-    pub fn allocate(&mut self) -> Option<u32> {
-        let b = if self.fresh < self.capacity {
-            let b = self.fresh;
-            self.fresh += 1;
-            self.blocks.push(Block {
-                hash: 0,
-                public: false,
-                ref_cnt: 0,
-                prev: NIL,
-                next: NIL,
-            });
-            b
-        } else if self.head != NIL {
-            let b = self.head;
-            self.unlink(b);
-            let blk = &mut self.blocks[b as usize];
-            debug_assert_eq!(blk.ref_cnt, 0, "evicting a held block");
-            let (h, public) = (blk.hash, blk.public);
-            blk.hash = 0;
-            blk.public = false;
-            if public {
-                self.cached.remove(&h);
-                self.evicted += 1;
+    /// Takes `n` free blocks for new content: never-used ones first, then from the head of the
+    /// free queue (evicting cached identities). The caller has checked `n <= free()`.
+    pub fn take(&mut self, n: u64) {
+        debug_assert!(n <= self.free(), "taking {n} blocks with {} free", self.free());
+        let fresh = n.min(self.capacity - self.fresh);
+        self.fresh += fresh;
+        let mut left = n - fresh;
+        while left > 0 && self.head != NIL {
+            let h = self.head;
+            match self.nodes[h as usize].item {
+                Item::Single(b) => {
+                    let blk = self.blocks[b as usize];
+                    debug_assert_eq!(blk.ref_cnt, 0, "evicting a held block");
+                    if blk.hash != 0 {
+                        self.cached.remove(&blk.hash);
+                        self.evicted += 1;
+                    }
+                    self.free_blocks.push(b);
+                    self.unlink(h);
+                    self.queued -= 1;
+                    left -= 1;
+                }
+                Item::Run { lo, id_hi, hi } => {
+                    let t = left.min((hi - lo) as u64) as u32;
+                    self.queued -= t as u64;
+                    left -= t as u64;
+                    if t == hi - lo {
+                        self.unlink(h);
+                    } else {
+                        let hi = hi - t;
+                        self.nodes[h as usize].item = Item::Run {
+                            lo,
+                            id_hi: id_hi.min(hi),
+                            hi,
+                        };
+                    }
+                }
             }
-            b
-        } else {
-            return None;
-        };
-        self.blocks[b as usize].ref_cnt = 1;
+        }
+        debug_assert_eq!(left, 0, "free blocks were counted");
         self.note_use();
-        Some(b)
+    }
+
+    /// Names one block just taken with [`BlockPool::take`] (a shareable position): it gets a
+    /// reference count of one and no identity yet.
+    pub fn name_taken(&mut self) -> u32 {
+        let blk = Block {
+            hash: 0,
+            ref_cnt: 1,
+            node: NIL,
+        };
+        match self.free_blocks.pop() {
+            Some(b) => {
+                self.blocks[b as usize] = blk;
+                b
+            }
+            None => {
+                self.blocks.push(blk);
+                (self.blocks.len() - 1) as u32
+            }
+        }
     }
 
     /// The cached block holding content `hash`, if any.
@@ -191,94 +283,161 @@ impl BlockPool {
         self.cached.get(&hash).copied()
     }
 
-    /// Whether block `b` still holds content `hash` (it was not reallocated since).
-    pub fn holds(&self, b: u32, hash: u64) -> bool {
-        self.caching && hash != 0 && self.blocks.get(b as usize).is_some_and(|x| x.hash == hash)
-    }
-
-    /// Whether block `b` is free (so taking it as a hit uses up a free block).
+    /// Whether named block `b` is free (so taking it as a hit uses up a free block).
     pub fn is_free(&self, b: u32) -> bool {
         self.blocks[b as usize].ref_cnt == 0
     }
 
     /// Takes a reference to cached block `b` (a prefix hit), out of the free queue if it was there.
     pub fn touch(&mut self, b: u32) {
-        if self.blocks[b as usize].ref_cnt == 0 {
-            self.unlink(b);
+        let blk = self.blocks[b as usize];
+        if blk.ref_cnt == 0 {
+            self.unlink(blk.node);
+            self.queued -= 1;
+            self.blocks[b as usize].node = NIL;
         }
         self.blocks[b as usize].ref_cnt += 1;
         self.note_use();
     }
 
-    /// Drops one reference to `b`; at zero the block joins the tail of the free queue, keeping its
-    /// cached identity.
+    /// Drops one reference to named block `b`; at zero the block joins the tail of the free
+    /// queue, keeping its cached identity.
     pub fn release(&mut self, b: u32) {
         let blk = &mut self.blocks[b as usize];
         debug_assert!(blk.ref_cnt > 0, "reference count below zero");
         blk.ref_cnt -= 1;
         if blk.ref_cnt == 0 {
-            self.push_tail(b);
+            let n = self.push_tail(Item::Single(b));
+            self.blocks[b as usize].node = n;
+            self.queued += 1;
         }
     }
 
-    /// Releases a request's blocks, last block first, so its tail is evicted before its head
-    /// (the head is the part other requests are likeliest to share).
+    /// Releases a request's named blocks, last block first, so its tail is evicted before its
+    /// head (the head is the part other requests are likeliest to share).
     pub fn release_all(&mut self, table: &[u32]) {
         for &b in table.iter().rev() {
             self.release(b);
         }
     }
 
-    /// Gives full block `b` the content hash `hash`. A `public` hash goes into the shared
-    /// lookup table so later requests can hit it; a block whose content is already there under
-    /// another block stays anonymous (vLLM keeps duplicates too, but lookups return one of
-    /// them). A private hash is only remembered on the block, for [`BlockPool::holds`].
-    pub fn register(&mut self, b: u32, hash: u64, public: bool) {
-        if !self.caching || hash == 0 || self.blocks[b as usize].hash != 0 {
+    /// Releases a request's request-unique blocks at positions `lo..hi` (to the free queue's
+    /// tail, before its named blocks: vLLM frees the last block first). Positions `lo..id_hi`
+    /// keep their content for the request, which can take them back through the handle.
+    pub fn release_run(&mut self, lo: u32, id_hi: u32, hi: u32) -> Option<RunHandle> {
+        if hi <= lo {
+            return None;
+        }
+        let id_hi = id_hi.clamp(lo, hi);
+        let node = self.push_tail(Item::Run { lo, id_hi, hi });
+        self.queued += (hi - lo) as u64;
+        Some(RunHandle {
+            node,
+            gen: self.nodes[node as usize].gen,
+        })
+    }
+
+    /// How many blocks of the released run `h`, from position `from` up to (not including)
+    /// `upto`, still hold their content (none unless the run starts at `from`).
+    pub fn run_hits(&self, h: Option<RunHandle>, from: u32, upto: u32) -> u32 {
+        if !self.caching {
+            return 0;
+        }
+        let Some(h) = h else { return 0 };
+        let node = &self.nodes[h.node as usize];
+        if node.gen != h.gen {
+            return 0;
+        }
+        match node.item {
+            Item::Run { lo, id_hi, .. } if lo == from => id_hi.min(upto).saturating_sub(lo),
+            _ => 0,
+        }
+    }
+
+    /// Takes the first `n` blocks of run `h` back (hits found by [`BlockPool::run_hits`]).
+    pub fn take_run_front(&mut self, h: RunHandle, n: u32) {
+        if n == 0 {
             return;
         }
-        if !public {
-            self.blocks[b as usize].hash = hash;
+        let node = &mut self.nodes[h.node as usize];
+        debug_assert_eq!(node.gen, h.gen, "a stale run handle");
+        let Item::Run { lo, id_hi, hi } = node.item else {
+            unreachable!("a run handle names a run");
+        };
+        debug_assert!(lo + n <= id_hi);
+        self.queued -= n as u64;
+        if lo + n == hi {
+            self.unlink(h.node);
+        } else {
+            node.item = Item::Run {
+                lo: lo + n,
+                id_hi,
+                hi,
+            };
+        }
+        self.note_use();
+    }
+
+    /// Gives full named block `b` the content hash `hash` and puts it in the shared lookup
+    /// table so later requests can hit it; a block whose content is already there under
+    /// another block stays anonymous (vLLM keeps duplicates too, but lookups return one of
+    /// them).
+    pub fn register(&mut self, b: u32, hash: u64) {
+        if !self.caching || hash == 0 || self.blocks[b as usize].hash != 0 {
             return;
         }
         if let std::collections::hash_map::Entry::Vacant(e) = self.cached.entry(hash) {
             e.insert(b);
-            let blk = &mut self.blocks[b as usize];
-            blk.hash = hash;
-            blk.public = true;
+            self.blocks[b as usize].hash = hash;
         }
     }
 
     /// Checks the pool's invariants: reference counts match `holders` (how many holders each
-    /// block has, from the running requests' block tables), the free queue holds exactly the
-    /// materialized blocks with no holder, cached hashes map to blocks carrying them, and use is
-    /// within capacity.
-    pub fn check(&self, holders: &HashMap<u32, u32>) -> Result<(), String> {
+    /// named block has, from the running requests' tables), `held_unnamed` blocks are held
+    /// besides the named ones, the free queue holds exactly the free named blocks and runs it
+    /// counts, cached hashes map to blocks carrying them, and use is within capacity.
+    pub fn check(&self, holders: &HashMap<u32, u32>, held_unnamed: u64) -> Result<(), String> {
         let mut in_queue = vec![false; self.blocks.len()];
-        let (mut b, mut n, mut prev) = (self.head, 0u32, NIL);
-        while b != NIL {
-            let blk = &self.blocks[b as usize];
-            if blk.prev != prev {
-                return Err(format!("free queue link broken at block {b}"));
+        let (mut n, mut units, mut prev) = (self.head, 0u64, NIL);
+        while n != NIL {
+            let node = &self.nodes[n as usize];
+            if node.prev != prev {
+                return Err(format!("free queue link broken at node {n}"));
             }
-            if blk.ref_cnt != 0 {
-                return Err(format!(
-                    "block {b} is in the free queue with {} holders",
-                    blk.ref_cnt
-                ));
+            match node.item {
+                Item::Single(b) => {
+                    let blk = &self.blocks[b as usize];
+                    if blk.ref_cnt != 0 || blk.node != n {
+                        return Err(format!(
+                            "block {b} is in the free queue with {} holders",
+                            blk.ref_cnt
+                        ));
+                    }
+                    in_queue[b as usize] = true;
+                    units += 1;
+                }
+                Item::Run { lo, id_hi, hi } => {
+                    if !(lo < hi && lo <= id_hi && id_hi <= hi) {
+                        return Err(format!("run {lo}..{id_hi}..{hi} malformed"));
+                    }
+                    units += (hi - lo) as u64;
+                }
             }
-            in_queue[b as usize] = true;
-            n += 1;
-            prev = b;
-            b = blk.next;
+            prev = n;
+            n = node.next;
         }
-        if n != self.queued || prev != self.tail {
+        if units != self.queued || prev != self.tail {
             return Err(format!(
-                "free queue length {n} but {} recorded",
+                "free queue holds {units} blocks but {} recorded",
                 self.queued
             ));
         }
+        let dead: std::collections::HashSet<u32> = self.free_blocks.iter().copied().collect();
+        let mut named_held = 0u64;
         for (i, blk) in self.blocks.iter().enumerate() {
+            if dead.contains(&(i as u32)) {
+                continue;
+            }
             let want = holders.get(&(i as u32)).copied().unwrap_or(0);
             if blk.ref_cnt != want {
                 return Err(format!(
@@ -292,13 +451,20 @@ impl BlockPool {
                     blk.ref_cnt, in_queue[i]
                 ));
             }
+            named_held += (blk.ref_cnt > 0) as u64;
         }
         for (&h, &b) in &self.cached {
-            if self.blocks.get(b as usize).map(|x| x.hash) != Some(h) {
+            if dead.contains(&b) || self.blocks.get(b as usize).map(|x| x.hash) != Some(h) {
                 return Err(format!(
                     "cache maps {h:#x} to block {b}, which holds another hash"
                 ));
             }
+        }
+        if named_held + held_unnamed != self.used() {
+            return Err(format!(
+                "{named_held} named and {held_unnamed} unnamed blocks held, {} used",
+                self.used()
+            ));
         }
         if self.used() > self.total() {
             return Err("more blocks used than exist".into());
@@ -311,38 +477,38 @@ impl BlockPool {
 mod tests {
     use super::*;
 
+    fn named(p: &mut BlockPool) -> u32 {
+        p.take(1);
+        p.name_taken()
+    }
+
     #[test]
     fn lru_eviction_and_hits() {
         let mut p = BlockPool::new(3, true);
-        let a = p.allocate().unwrap();
-        let b = p.allocate().unwrap();
-        p.register(a, 11, true);
-        p.register(b, 22, true);
+        let a = named(&mut p);
+        let b = named(&mut p);
+        p.register(a, 11);
+        p.register(b, 22);
         p.release_all(&[a, b]); // b then a join the queue: b is evicted first
         assert_eq!(p.free(), 3);
         assert_eq!(p.lookup(22), Some(b));
-        let c = p.allocate().unwrap(); // the never-used block first
+        let c = named(&mut p); // the never-used block first
         assert_eq!(p.evicted(), 0);
-        let d = p.allocate().unwrap(); // then the queue head: b
-        assert_eq!(d, b);
+        let _d = named(&mut p); // then the queue head: b
         assert_eq!(p.evicted(), 1);
         assert_eq!(p.lookup(22), None);
         assert_eq!(p.lookup(11), Some(a));
         p.touch(a); // a hit takes a out of the queue
         assert_eq!(p.free(), 0);
-        assert!(p.allocate().is_none());
         p.release(c);
-        let mut holders = HashMap::new();
-        holders.insert(a, 1);
-        holders.insert(d, 1);
-        p.check(&holders).unwrap();
+        assert_eq!(p.free(), 1);
     }
 
     #[test]
     fn shared_blocks_are_reference_counted() {
         let mut p = BlockPool::new(2, true);
-        let a = p.allocate().unwrap();
-        p.register(a, 5, true);
+        let a = named(&mut p);
+        p.register(a, 5);
         p.touch(a);
         p.release(a);
         assert!(!p.is_free(a));
@@ -354,29 +520,54 @@ mod tests {
 
     #[test]
     fn without_caching_nothing_is_found() {
-        let mut p = BlockPool::new(2, false);
-        let a = p.allocate().unwrap();
-        p.register(a, 5, true);
+        let mut p = BlockPool::new(4, false);
+        let a = named(&mut p);
+        p.register(a, 5);
         p.release(a);
         assert_eq!(p.lookup(5), None);
-        assert!(!p.holds(a, 5));
+        p.take(2);
+        let h = p.release_run(1, 3, 3);
+        assert_eq!(p.run_hits(h, 1, 3), 0);
     }
 
     #[test]
-    fn private_blocks_are_found_only_by_their_owner_until_reused() {
-        let mut p = BlockPool::new(1, true);
-        let a = p.allocate().unwrap();
-        p.register(a, 7, false);
-        p.release(a);
-        assert_eq!(p.lookup(7), None);
-        assert!(p.holds(a, 7));
-        let again = p.allocate().unwrap();
-        assert_eq!(again, a);
-        assert!(!p.holds(a, 7));
-        assert_eq!(
-            p.evicted(),
-            0,
-            "private blocks are not counted as evictions"
-        );
+    fn runs_are_eaten_from_their_high_end_and_resumed_from_their_low_end() {
+        let mut p = BlockPool::new(10, true);
+        p.take(10);
+        // Positions 2..8 of a request, of which 2..7 are full.
+        let h = p.release_run(2, 7, 8);
+        assert_eq!(p.free(), 6);
+        assert_eq!(p.run_hits(h, 2, 100), 5);
+        assert_eq!(p.run_hits(h, 2, 4), 2, "capped by the positions asked for");
+        assert_eq!(p.run_hits(h, 3, 100), 0, "a run is found only from its start");
+        p.take(2); // positions 7 and 6 are reallocated
+        assert_eq!(p.run_hits(h, 2, 100), 4);
+        p.take_run_front(h.unwrap(), 3); // the owner takes positions 2..5 back
+        assert_eq!(p.free(), 1);
+        p.check(&HashMap::new(), 9).unwrap();
+        p.take(1);
+        assert_eq!(p.run_hits(h, 2, 100), 0, "the run is gone");
+        assert_eq!(p.evicted(), 0, "request-unique blocks are not counted as evictions");
+        p.check(&HashMap::new(), 10).unwrap();
+    }
+
+    #[test]
+    fn a_run_sits_in_the_queue_in_release_order() {
+        let mut p = BlockPool::new(4, true);
+        let a = named(&mut p);
+        p.register(a, 9);
+        p.take(2);
+        // The request frees its unnamed tail, then its named head.
+        let h = p.release_run(1, 3, 3);
+        p.release_all(&[a]);
+        p.take(2); // the never-used block, then the run's high end
+        assert_eq!(p.run_hits(h, 1, 3), 1);
+        assert_eq!(p.lookup(9), Some(a));
+        p.take(1); // the rest of the run
+        assert_eq!(p.run_hits(h, 1, 3), 0);
+        assert_eq!(p.lookup(9), Some(a));
+        p.take(1); // then the named block
+        assert_eq!(p.lookup(9), None);
+        assert_eq!(p.evicted(), 1);
     }
 }

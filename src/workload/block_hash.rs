@@ -49,6 +49,25 @@ pub fn block_content(r: &Request, j: u32, bs: u32) -> (u64, bool) {
     (unique, false)
 }
 
+/// How many leading blocks of `bs` tokens of request `r` have content other requests can share
+/// (the blocks for which [`block_content`] says shareable, counted from the first): the blocks
+/// inside its complete prefix ids.
+pub fn shareable_blocks(r: &Request, bs: u32) -> u32 {
+    let Some(p) = &r.prefix else { return 0 };
+    let len = p.ids.len() as u64;
+    if len == 0 {
+        return 0;
+    }
+    let g_tokens = p.block_tokens as u64;
+    // Ids 0..len-1 are complete; the last is when it ends within the prompt.
+    let complete = if len * g_tokens <= r.input_tokens as u64 {
+        len
+    } else {
+        len - 1
+    };
+    (complete * g_tokens / bs as u64).min(u32::MAX as u64) as u32
+}
+
 /// Chained hash of a block given its parent's hash (or none for the first block). Never 0.
 pub fn chain(parent: Option<u64>, content: u64) -> u64 {
     mix64(parent.unwrap_or(ROOT).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ content) | 1
@@ -149,6 +168,24 @@ mod tests {
         // A last id running past the prompt (200 tokens, ids to 256) is not complete.
         let e = req(4, 200, vec![1, 2, 3, 4]);
         assert!(content(&e, 0).1 && !content(&e, 1).1);
+    }
+
+    #[test]
+    fn shareable_blocks_counts_the_leading_shareable_contents() {
+        for input in [1, 15, 16, 63, 64, 100, 127, 128, 200, 255, 256, 300] {
+            for ids in 0..6u64 {
+                for bs in [8, 16, 32, 64, 128, 256] {
+                    let r = req(0, input, (1..=ids).collect());
+                    let want = (0..64)
+                        .take_while(|&j| block_content(&r, j, bs).1)
+                        .count() as u32;
+                    assert_eq!(shareable_blocks(&r, bs), want, "input {input}, {ids} ids, bs {bs}");
+                }
+            }
+        }
+        let mut r = req(0, 100, vec![]);
+        r.prefix = None;
+        assert_eq!(shareable_blocks(&r, 16), 0);
     }
 
     #[test]

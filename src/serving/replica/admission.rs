@@ -7,7 +7,7 @@ use super::sequence::{Phase, Running, Waiting};
 use super::{div_ceil, Replica};
 use crate::metrics::{Recorder, RejectReason};
 use crate::time::SimTime;
-use crate::workload::block_hash::Chain;
+use crate::workload::block_hash::{shareable_blocks, Chain};
 use crate::workload::Request;
 
 impl Replica {
@@ -21,11 +21,17 @@ impl Replica {
                 RejectReason::ExceedsMaxModelLen
             });
         }
+        let shared = if self.kv.caching() {
+            shareable_blocks(r, self.bs)
+        } else {
+            0
+        };
         self.waiting.push_back(Waiting {
             req: idx,
             generated: 0,
             chain: Chain::default(),
-            old_table: Vec::new(),
+            shared,
+            old_run: None,
         });
         Ok(())
     }
@@ -47,25 +53,18 @@ impl Replica {
             };
             let r = &requests[w.req as usize];
             let target = r.input_tokens + w.generated;
-            // Longest chain of cached blocks, leaving at least the last token to compute.
+            // Longest chain of cached blocks, leaving at least the last token to compute:
+            // shareable content is looked up; past it, only the request's own blocks from
+            // before a preemption can still hold its content.
             self.hits.clear();
             let mut free_hits = 0u64;
+            let mut own_hits = 0u32;
             if self.kv.caching() {
-                w.chain.extend(r, self.bs, target / self.bs);
                 let max_hit = (target - 1) / self.bs;
-                for j in 0..max_hit {
-                    let h = w.chain.hashes[j as usize];
-                    // Shareable content is looked up; past it, only the request's own blocks
-                    // from before a preemption can still hold its content.
-                    let found = if j < w.chain.public {
-                        self.kv.lookup(h)
-                    } else {
-                        w.old_table
-                            .get(j as usize)
-                            .copied()
-                            .filter(|&b| self.kv.holds(b, h))
-                    };
-                    match found {
+                let shared_hit = max_hit.min(w.shared);
+                w.chain.extend(r, self.bs, shared_hit);
+                for j in 0..shared_hit {
+                    match self.kv.lookup(w.chain.hashes[j as usize]) {
                         Some(b) => {
                             free_hits += self.kv.is_free(b) as u64;
                             self.hits.push(b);
@@ -73,15 +72,20 @@ impl Replica {
                         None => break,
                     }
                 }
+                if self.hits.len() as u32 == shared_hit && shared_hit < max_hit {
+                    own_hits = self.kv.run_hits(w.old_run, shared_hit, max_hit);
+                    free_hits += own_hits as u64;
+                }
             }
-            let cached = self.hits.len() as u32 * self.bs;
+            let hit_blocks = self.hits.len() as u64 + own_hits as u64;
+            let cached = hit_blocks as u32 * self.bs;
             let n = (target - cached).min(*budget);
-            let new_blocks = div_ceil(cached as u64 + n as u64, bs) - self.hits.len() as u64;
+            let new_blocks = div_ceil(cached as u64 + n as u64, bs) - hit_blocks;
             // Blocks it will hold when its last token is computed.
             let need = div_ceil(r.input_tokens as u64 + r.output_tokens as u64, bs);
             if self.no_evict {
                 // Admit only if its whole life fits beside what running requests still need.
-                let life = need.saturating_sub(self.hits.len() as u64) + free_hits;
+                let life = need.saturating_sub(hit_blocks) + free_hits;
                 if self.owed + life > self.kv.free() {
                     break;
                 }
@@ -89,13 +93,13 @@ impl Replica {
                 break;
             }
             let w = self.waiting.pop_front().expect("front exists");
-            let mut table = Vec::with_capacity(div_ceil(target as u64 + 1, bs) as usize);
+            let mut table = Vec::with_capacity(self.hits.len().max(w.shared.min(64) as usize));
             for &b in &self.hits {
                 self.kv.touch(b);
                 table.push(b);
             }
-            for _ in 0..new_blocks {
-                table.push(self.kv.allocate().expect("free blocks were counted"));
+            if let Some(h) = w.old_run.filter(|_| own_hits > 0) {
+                self.kv.take_run_front(h, own_hits);
             }
             if rec.scheduled(w.req as usize, now, cached) {
                 self.totals.prompt_tokens += r.input_tokens as u64;
@@ -103,24 +107,25 @@ impl Replica {
             }
             let seq = self.next_seq;
             self.next_seq += 1;
-            self.running.insert(
-                seq,
-                Running {
-                    req: w.req,
-                    prompt: r.input_tokens,
-                    output: r.output_tokens,
-                    phase: Phase::Prefill {
-                        target,
-                        computed: cached,
-                        generated: w.generated,
-                    },
-                    registered: self.hits.len() as u32,
-                    table,
-                    chain: w.chain,
-                    bucket_pos: 0,
-                    need: need as u32,
+            let mut run = Running {
+                req: w.req,
+                prompt: r.input_tokens,
+                output: r.output_tokens,
+                phase: Phase::Prefill {
+                    target,
+                    computed: cached,
+                    generated: w.generated,
                 },
-            );
+                registered: hit_blocks as u32,
+                table,
+                unique: own_hits,
+                shared: w.shared,
+                chain: w.chain,
+                bucket_pos: 0,
+                need: need as u32,
+            };
+            run.grow(&mut self.kv, new_blocks);
+            self.running.insert(seq, run);
             self.owed += self.running[&seq].owed();
             self.prefilling.insert(seq);
             *budget -= n;

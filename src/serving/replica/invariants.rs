@@ -11,21 +11,29 @@ impl Replica {
     /// needs, the decoder aggregates match the decoders, and use is within capacity.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut holders: HashMap<u32, u32> = HashMap::new();
+        let mut unnamed = 0u64;
         let (mut decoders, mut base) = (0u32, 0i64);
         let k = self.k;
-        for (seq, run) in &self.running {
+        for (seq, run) in self.running.iter() {
             for &b in &run.table {
                 *holders.entry(b).or_default() += 1;
+            }
+            unnamed += run.unique as u64;
+            if run.unique > 0 && (run.table.len() as u32) < run.shared {
+                return Err(format!(
+                    "request {} holds request-unique blocks before its shareable positions end",
+                    run.req
+                ));
             }
             let (kv_tokens, _) = run.progress(k);
             let want = div_ceil(kv_tokens, self.bs as u64);
             // A prefill holds blocks for the chunk just computed; a decoder holds its tokens'
             // blocks (plus none ahead, since it allocates at the step that needs one).
-            if run.table.len() as u64 != want {
+            if run.held() != want {
                 return Err(format!(
                     "request {} (seq {seq}) holds {} blocks for {kv_tokens} tokens (want {want})",
                     run.req,
-                    run.table.len()
+                    run.held()
                 ));
             }
             if let Phase::Decode { k_join, g_join } = run.phase {
@@ -68,6 +76,6 @@ impl Replica {
                 self.kv.free()
             ));
         }
-        self.kv.check(&holders)
+        self.kv.check(&holders, unnamed)
     }
 }

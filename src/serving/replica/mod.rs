@@ -28,16 +28,18 @@
 mod admission;
 mod decoders;
 mod invariants;
+mod runs;
 mod sequence;
 mod step;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use self::decoders::Decoders;
-use self::sequence::{Phase, Running, Waiting};
+use self::runs::Runs;
+use self::sequence::{Phase, Waiting};
 use super::kv::BlockPool;
 use super::memory::MemoryLayout;
 use super::ReplicaConfig;
@@ -90,7 +92,7 @@ pub struct Replica {
     kv: BlockPool,
     perf: Arc<dyn StepTimeModel>,
     waiting: VecDeque<Waiting>,
-    running: BTreeMap<u64, Running>,
+    running: Runs,
     prefilling: BTreeSet<u64>,
     next_seq: u64,
     k: u64,
@@ -147,7 +149,7 @@ impl Replica {
             kv: BlockPool::new(mem.kv_blocks, cfg.prefix_caching),
             perf,
             waiting: VecDeque::new(),
-            running: BTreeMap::new(),
+            running: Runs::default(),
             prefilling: BTreeSet::new(),
             next_seq: 0,
             k: 0,
@@ -200,9 +202,8 @@ impl Replica {
     /// counts a preemption.
     pub fn evict_all(&mut self, now: SimTime, rec: &mut Recorder) -> Vec<u32> {
         let mut out = Vec::with_capacity(self.outstanding());
-        let running = std::mem::take(&mut self.running);
-        for run in running.into_values() {
-            self.kv.release_all(&run.table);
+        for mut run in self.running.drain() {
+            run.release(&mut self.kv, false);
             rec.preempted(run.req as usize, 0, now);
             self.totals.preemptions += 1;
             out.push(run.req);

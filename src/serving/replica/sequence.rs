@@ -1,7 +1,7 @@
 //! The state of one request inside a replica: waiting (with what survives a preemption) or
 //! running (prefilling or decoding, with its block table and chain hashes).
 
-use crate::serving::kv::BlockPool;
+use crate::serving::kv::{BlockPool, RunHandle};
 use crate::workload::block_hash::Chain;
 use crate::workload::Request;
 
@@ -11,10 +11,15 @@ pub(super) struct Waiting {
     pub(super) req: u32,
     /// Output tokens already produced (non-zero after a preemption: they are recomputed).
     pub(super) generated: u32,
-    /// Chain hashes of the request's full blocks, kept across preemptions (prefix caching only).
+    /// Chain hashes of the request's shareable full blocks, kept across preemptions (prefix
+    /// caching only).
     pub(super) chain: Chain,
-    /// Blocks it held before a preemption: its private blocks can still be found there.
-    pub(super) old_table: Vec<u32>,
+    /// Leading blocks whose content other requests can share (named blocks); the rest are
+    /// request-unique (counted).
+    pub(super) shared: u32,
+    /// The run of request-unique blocks it released when preempted: those not reallocated
+    /// since still hold its content.
+    pub(super) old_run: Option<RunHandle>,
 }
 
 /// Where a running request is.
@@ -37,9 +42,13 @@ pub(super) struct Running {
     pub(super) prompt: u32,
     pub(super) output: u32,
     pub(super) phase: Phase,
-    /// Physical KV blocks, in token order.
+    /// Named KV blocks of its first positions (up to `shared`), in token order.
     pub(super) table: Vec<u32>,
-    /// Chain hashes of full blocks computed so far or about to be (prefix caching only).
+    /// Request-unique blocks it holds after `table`.
+    pub(super) unique: u32,
+    /// Positions below this have shareable content (see [`Waiting::shared`]).
+    pub(super) shared: u32,
+    /// Chain hashes of shareable full blocks computed so far (prefix caching only).
     pub(super) chain: Chain,
     /// Blocks of `table` offered to the prefix cache so far.
     pub(super) registered: u32,
@@ -52,7 +61,40 @@ pub(super) struct Running {
 impl Running {
     /// Blocks it will still allocate.
     pub(super) fn owed(&self) -> u64 {
-        (self.need as u64).saturating_sub(self.table.len() as u64)
+        (self.need as u64).saturating_sub(self.held())
+    }
+
+    /// Blocks it holds.
+    pub(super) fn held(&self) -> u64 {
+        self.table.len() as u64 + self.unique as u64
+    }
+
+    /// Takes `n` more blocks (the caller has checked they are free): named ones for shareable
+    /// positions, counted ones past them.
+    pub(super) fn grow(&mut self, kv: &mut BlockPool, n: u64) {
+        if n == 0 {
+            return;
+        }
+        kv.take(n);
+        let named = (self.shared as u64)
+            .saturating_sub(self.held())
+            .min(n);
+        for _ in 0..named {
+            self.table.push(kv.name_taken());
+        }
+        self.unique += (n - named) as u32;
+    }
+
+    /// Releases every block it holds (the last first, as vLLM frees them); with `keep`, the
+    /// request-unique full blocks keep their content for it, and the handle to them is returned.
+    pub(super) fn release(&mut self, kv: &mut BlockPool, keep: bool) -> Option<RunHandle> {
+        let lo = self.table.len() as u32;
+        let id_hi = if keep { self.registered } else { lo };
+        let h = kv.release_run(lo, id_hi, lo + self.unique);
+        kv.release_all(&self.table);
+        self.unique = 0;
+        self.table.clear();
+        h
     }
 
     /// Tokens whose KV a running request holds before step `k`, and its generated count.
@@ -83,14 +125,13 @@ impl Running {
         }
         let full = (kv_tokens / bs as u64) as u32;
         if full > self.registered {
-            self.chain.extend(r, bs, full);
-            for j in self.registered..full {
-                let public = j < self.chain.public;
-                kv.register(
-                    self.table[j as usize],
-                    self.chain.hashes[j as usize],
-                    public,
-                );
+            // Request-unique blocks need no hash: their content is theirs by position.
+            let named = full.min(self.shared);
+            if named > self.registered {
+                self.chain.extend(r, bs, named);
+                for j in self.registered..named {
+                    kv.register(self.table[j as usize], self.chain.hashes[j as usize]);
+                }
             }
             self.registered = full;
         }

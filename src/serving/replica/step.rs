@@ -49,7 +49,7 @@ impl Replica {
         self.owed -= run.owed();
         let r = &requests[run.req as usize];
         run.register_full(&mut self.kv, r, self.bs, kv_tokens);
-        self.kv.release_all(&run.table);
+        let old_run = run.release(&mut self.kv, true);
         self.totals.preemptions += 1;
         // A decoder's latest token came at the end of the previous step, which is now.
         rec.preempted(run.req as usize, generated, now);
@@ -57,7 +57,8 @@ impl Replica {
             req: run.req,
             generated,
             chain: run.chain,
-            old_table: run.table,
+            shared: run.shared,
+            old_run,
         });
         Some(seq)
     }
@@ -85,9 +86,8 @@ impl Replica {
                 Phase::Prefill { .. } => unreachable!("only decoders are in fill buckets"),
             };
             run.register_full(&mut self.kv, r, self.bs, kv_tokens);
-            let b = self.kv.allocate().expect("free blocks were counted");
             self.owed -= run.owed().min(1);
-            run.table.push(b);
+            run.grow(&mut self.kv, 1);
         }
         self.spare_seqs = seqs;
         self.dec.count
@@ -229,7 +229,7 @@ impl Replica {
                 continue;
             };
             let n = (target - computed).min(*budget);
-            let new_blocks = div_ceil(computed as u64 + n as u64, bs) - run.table.len() as u64;
+            let new_blocks = div_ceil(computed as u64 + n as u64, bs) - run.held();
             let mut self_preempted = false;
             while new_blocks > self.kv.free() {
                 match self.preempt_newest(now, requests, rec) {
@@ -245,10 +245,7 @@ impl Replica {
             }
             let run = self.running.get_mut(&seq).expect("not preempted");
             self.owed -= run.owed().min(new_blocks);
-            for _ in 0..new_blocks {
-                run.table
-                    .push(self.kv.allocate().expect("free blocks were counted"));
-            }
+            run.grow(&mut self.kv, new_blocks);
             *budget -= n;
             prefills.push((seq, n));
         }
@@ -306,7 +303,7 @@ impl Replica {
             let kv_tokens = run.prompt as u64 + run.output as u64 - 1;
             let r = &requests[run.req as usize];
             run.register_full(&mut self.kv, r, self.bs, kv_tokens);
-            self.kv.release_all(&run.table);
+            run.release(&mut self.kv, false);
             rec.completed(run.req as usize, now, run.output);
             done.push(run.req);
         }
@@ -336,9 +333,9 @@ impl Replica {
             self.prefilling.remove(&seq);
             let (req, output) = (run.req, run.output);
             if g >= output {
-                let run = self.running.remove(&seq).expect("present");
+                let mut run = self.running.remove(&seq).expect("present");
                 self.owed -= run.owed();
-                self.kv.release_all(&run.table);
+                run.release(&mut self.kv, false);
                 rec.completed(req as usize, now, output);
                 done.push(req);
             } else {
