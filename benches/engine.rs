@@ -94,7 +94,10 @@ fn engine(c: &mut Criterion) {
     // (b) 1M Poisson requests of 512 + 128 tokens at 80% of capacity.
     let cap = poisson(4000, 10.0).replica_capacity().requests_per_s;
     let p = poisson(1_000_000, 0.8 * cap);
-    eprintln!("poisson 512/128: capacity {cap:.2} requests/s, rate {:.2}", 0.8 * cap);
+    eprintln!(
+        "poisson 512/128: capacity {cap:.2} requests/s, rate {:.2}",
+        0.8 * cap
+    );
     probe("poisson 1M", &p);
     g.throughput(Throughput::Elements(p.requests().len() as u64));
     g.bench_function("poisson_1m_512_128_h100_80pct_capacity", |b| {

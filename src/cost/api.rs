@@ -93,14 +93,45 @@ pub struct ApiSpend {
 
 /// The spend of `api` on `requests` (in arrival order), counting those arriving by `until`.
 pub fn api_spend(api: &Api, requests: &[Request], until: Option<SimTime>) -> ApiSpend {
-    let mut s = ApiSpend::default();
-    // Chain key of a prefix block -> last time it was used, seconds.
-    let mut cache: HashMap<u64, f64> = HashMap::new();
-    let (mut read_usd, mut write_usd, mut plain_usd) = (0.0, 0.0, 0.0);
+    let mut fold = ApiSpendFold::new(until);
     for r in requests {
-        if until.is_some_and(|u| r.arrival > u) {
-            continue;
+        fold.add(api, r);
+    }
+    fold.finish(api)
+}
+
+/// [`api_spend`], one request at a time (in arrival order). Its memory is the prompt cache's:
+/// one entry per distinct prefix block, none for requests without prefix ids.
+#[derive(Clone, Debug)]
+pub struct ApiSpendFold {
+    s: ApiSpend,
+    until: Option<SimTime>,
+    /// Chain key of a prefix block -> last time it was used, seconds.
+    cache: HashMap<u64, f64>,
+    read_usd: f64,
+    write_usd: f64,
+    plain_usd: f64,
+}
+
+impl ApiSpendFold {
+    /// Nothing spent yet; requests arriving after `until` are not counted.
+    pub fn new(until: Option<SimTime>) -> ApiSpendFold {
+        ApiSpendFold {
+            s: ApiSpend::default(),
+            until,
+            cache: HashMap::new(),
+            read_usd: 0.0,
+            write_usd: 0.0,
+            plain_usd: 0.0,
         }
+    }
+
+    /// Adds request `r` sent to `api`.
+    pub fn add(&mut self, api: &Api, r: &Request) {
+        if self.until.is_some_and(|u| r.arrival > u) {
+            return;
+        }
+        let s = &mut self.s;
         let t = r.arrival.as_secs_f64();
         let input = r.input_tokens as u64;
         s.input_tokens += input;
@@ -117,6 +148,7 @@ pub fn api_spend(api: &Api, requests: &[Request], until: Option<SimTime>) -> Api
                 parent = Some(k);
                 keys.push(k);
             }
+            let cache = &mut self.cache;
             let hit_blocks = keys
                 .iter()
                 .take_while(|k| cache.get(k).is_some_and(|&last| t - last <= rule.ttl_s))
@@ -129,15 +161,23 @@ pub fn api_spend(api: &Api, requests: &[Request], until: Option<SimTime>) -> Api
             for k in keys {
                 cache.insert(k, t);
             }
-            read_usd += read as f64 * api.cached_input;
-            write_usd += write as f64 * api.input * rule.write_multiplier;
+            self.read_usd += read as f64 * api.cached_input;
+            self.write_usd += write as f64 * api.input * rule.write_multiplier;
         }
-        plain_usd += (input - read - write) as f64 * api.input;
+        self.plain_usd += (input - read - write) as f64 * api.input;
         s.cached_input_tokens += read;
         s.cache_write_tokens += write;
     }
-    s.usd = (read_usd + write_usd + plain_usd + s.output_tokens as f64 * api.output) / 1e6;
-    s
+
+    /// What `api` would have charged for the requests added.
+    pub fn finish(mut self, api: &Api) -> ApiSpend {
+        self.s.usd = (self.read_usd
+            + self.write_usd
+            + self.plain_usd
+            + self.s.output_tokens as f64 * api.output)
+            / 1e6;
+        self.s
+    }
 }
 
 /// Tokens a provider bills as cached for a matched prefix of `matched` tokens.

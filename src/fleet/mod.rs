@@ -7,6 +7,7 @@ mod clients;
 pub mod pool;
 pub mod routers;
 pub mod sim;
+pub mod stream;
 pub mod view;
 
 use serde::{Deserialize, Serialize};

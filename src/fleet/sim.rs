@@ -12,7 +12,7 @@ use crate::engine::EventQueue;
 use crate::metrics::{Recorder, ReplicaTotals, Summary, Timeline, TimelineRecorder};
 use crate::serving::{Replica, StepOutcome};
 use crate::time::SimTime;
-use crate::workload::Request;
+use crate::workload::{Reqs, Request};
 
 /// The closed set of events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,7 +224,7 @@ impl<'a> Simulation<'a> {
                 Event::FollowUp(i) => self.admit(now, i),
                 Event::StepEnd(r) => {
                     let rep = &mut self.replicas[r as usize];
-                    rep.finish_step(now, self.requests, &mut self.rec, &mut self.done);
+                    rep.finish_step(now, Reqs::all(self.requests), &mut self.rec, &mut self.done);
                     if self.check {
                         if let Err(e) = rep.check_invariants() {
                             panic!("replica {r} at {now}: {e}");
@@ -337,7 +337,9 @@ impl<'a> Simulation<'a> {
 
     fn try_start(&mut self, now: SimTime, r: u32) {
         let rep = &mut self.replicas[r as usize];
-        if let StepOutcome::Started(end) = rep.start_step(now, self.requests, &mut self.rec) {
+        if let StepOutcome::Started(end) =
+            rep.start_step(now, Reqs::all(self.requests), &mut self.rec)
+        {
             self.queue.push(end, Event::StepEnd(r));
         }
     }

@@ -14,7 +14,9 @@ pub mod totals;
 
 pub use pools::{OverflowReport, PoolReport, PoolTimeline};
 pub use recorder::{Recorder, RejectReason, RequestRecord, Status};
-pub use slo::{SloReport, SloSpec};
-pub use summary::{Band, BandPoint, Capacity, Dist, Setup, Stability, Summary};
+pub use slo::{SloFold, SloReport, SloSpec};
+pub use summary::{
+    Band, BandPoint, Capacity, Dist, RequestFold, Samples, Setup, Stability, Summary,
+};
 pub use timeline::{Timeline, TimelineRecorder};
 pub use totals::ReplicaTotals;

@@ -91,8 +91,10 @@ impl RequestRecord {
 /// Collects what happens during a simulation.
 #[derive(Clone, Debug)]
 pub struct Recorder {
-    /// One record per request, indexed by request id.
+    /// One record per request, indexed by request id less `base`.
     pub records: Vec<RequestRecord>,
+    /// Id of `records[0]`: 0, except in a streamed run, which retires finished records.
+    base: usize,
     /// Inter-token gaps, ns: one sample per output token after a request's first.
     pub itl: LogHistogram,
     /// Events processed.
@@ -109,12 +111,35 @@ impl Recorder {
     pub fn new(arrivals: impl Iterator<Item = SimTime>) -> Recorder {
         Recorder {
             records: arrivals.map(RequestRecord::new).collect(),
+            base: 0,
             itl: LogHistogram::new(),
             events: 0,
             in_system: 0,
             in_system_area: 0,
             last_change: SimTime::ZERO,
         }
+    }
+
+    fn rec(&mut self, req: usize) -> &mut RequestRecord {
+        &mut self.records[req - self.base]
+    }
+
+    /// Id of the first record kept (0 unless finished records were retired).
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
+    /// Streaming: a record for the next request id, which arrives (at the earliest) at
+    /// `arrival`.
+    pub fn open(&mut self, arrival: SimTime) -> usize {
+        self.records.push(RequestRecord::new(arrival));
+        self.base + self.records.len() - 1
+    }
+
+    /// Streaming: drops the first `n` records (the caller has read them).
+    pub fn retire(&mut self, n: usize) {
+        self.records.drain(..n);
+        self.base += n;
     }
 
     fn advance(&mut self, now: SimTime) {
@@ -127,7 +152,7 @@ impl Recorder {
     pub fn arrived(&mut self, req: usize, replica: u32, now: SimTime) {
         self.advance(now);
         self.in_system += 1;
-        let r = &mut self.records[req];
+        let r = self.rec(req);
         r.arrival = now;
         r.replica = replica;
         r.status = Status::InFlight;
@@ -136,8 +161,9 @@ impl Recorder {
     /// Request `req`, which arrived earlier, was sent to `replica` (a fleet that had no serving
     /// replica when it arrived, or took it back from an interrupted one).
     pub fn routed(&mut self, req: usize, replica: u32, pool: u32) {
-        self.records[req].replica = replica;
-        self.records[req].pool = pool;
+        let r = self.rec(req);
+        r.replica = replica;
+        r.pool = pool;
     }
 
     /// Request `req` went to the overflow API at `now`; with the API's typical latency known,
@@ -145,7 +171,7 @@ impl Recorder {
     pub fn spilled(&mut self, req: usize, now: SimTime, latency: Option<(SimTime, SimTime)>) {
         self.advance(now);
         self.in_system -= 1;
-        let r = &mut self.records[req];
+        let r = self.rec(req);
         r.replica = u32::MAX;
         r.status = Status::Spilled;
         if let Some((first, finish)) = latency {
@@ -159,14 +185,14 @@ impl Recorder {
     pub fn rejected(&mut self, req: usize, now: SimTime, why: RejectReason) {
         self.advance(now);
         self.in_system -= 1;
-        self.records[req].status = Status::Rejected(why);
+        self.rec(req).status = Status::Rejected(why);
     }
 
     /// Request `req` had tokens scheduled at `now`, with `cached_tokens` of its prompt found in
     /// the prefix cache. Only the first scheduling is recorded (a preempted request is scheduled
     /// again); returns whether this was the first.
     pub fn scheduled(&mut self, req: usize, now: SimTime, cached_tokens: u32) -> bool {
-        let r = &mut self.records[req];
+        let r = self.rec(req);
         if r.scheduled.is_some() {
             return false;
         }
@@ -178,13 +204,13 @@ impl Recorder {
     /// Request `req` has produced `generated` tokens so far (for requests still decoding when a
     /// horizon ends the run, whose tokens the replica tracks in aggregate).
     pub fn progress(&mut self, req: usize, generated: u32) {
-        self.records[req].generated = generated;
+        self.rec(req).generated = generated;
     }
 
     /// Request `req` produced one token at `now` outside a batch-wide decode (the token that ends
     /// a prefill). Returns the total generated so far.
     pub fn token(&mut self, req: usize, now: SimTime) -> u32 {
-        let r = &mut self.records[req];
+        let r = &mut self.records[req - self.base];
         if r.first_token.is_none() {
             r.first_token = Some(now);
         } else if let Some(prev) = r.last_token {
@@ -204,7 +230,7 @@ impl Recorder {
     /// Request `req` was preempted at `now`; `generated` tokens survive (they are recomputed as
     /// prompt), and its latest token is the one `last_token` says.
     pub fn preempted(&mut self, req: usize, generated: u32, last_token: SimTime) {
-        let r = &mut self.records[req];
+        let r = self.rec(req);
         r.preemptions += 1;
         r.generated = generated;
         if generated > 0 {
@@ -216,7 +242,7 @@ impl Recorder {
     pub fn completed(&mut self, req: usize, now: SimTime, output: u32) {
         self.advance(now);
         self.in_system -= 1;
-        let r = &mut self.records[req];
+        let r = self.rec(req);
         if r.first_token.is_none() {
             r.first_token = Some(now);
         }

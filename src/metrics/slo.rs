@@ -94,19 +94,16 @@ impl SloSpec {
         records: &[RequestRecord],
         span_s: f64,
     ) -> SloReport {
-        let (mut arrived, mut good) = (0u64, 0u64);
+        let mut fold = SloFold::default();
         for (req, rec) in requests.iter().zip(records) {
-            match rec.status {
-                Status::Pending => {}
-                // A spilled request whose API publishes no latency cannot be scored.
-                Status::Spilled if rec.first_token.is_none() => {}
-                Status::Completed | Status::Spilled => {
-                    arrived += 1;
-                    good += self.meets(req, rec) as u64;
-                }
-                _ => arrived += 1,
-            }
+            fold.add(self, req, rec);
         }
+        self.report_fold(fold, span_s)
+    }
+
+    /// The report from requests folded one at a time ([`SloFold::add`]).
+    pub fn report_fold(&self, fold: SloFold, span_s: f64) -> SloReport {
+        let SloFold { arrived, good } = fold;
         let attainment = if arrived > 0 {
             good as f64 / arrived as f64
         } else {
@@ -148,4 +145,27 @@ pub struct SloReport {
     pub requests_meeting: u64,
     /// Requests meeting every target per second of simulated span.
     pub goodput_per_s: f64,
+}
+
+/// Requests scored against an SLO so far, one at a time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SloFold {
+    arrived: u64,
+    good: u64,
+}
+
+impl SloFold {
+    /// Scores request `req` with record `rec` against `slo`.
+    pub fn add(&mut self, slo: &SloSpec, req: &Request, rec: &RequestRecord) {
+        match rec.status {
+            Status::Pending => {}
+            // A spilled request whose API publishes no latency cannot be scored.
+            Status::Spilled if rec.first_token.is_none() => {}
+            Status::Completed | Status::Spilled => {
+                self.arrived += 1;
+                self.good += slo.meets(req, rec) as u64;
+            }
+            _ => self.arrived += 1,
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::recorder::Status;
+use super::recorder::{RequestRecord, Status};
 use super::slo::SloReport;
 use super::{Recorder, ReplicaTotals};
 use crate::cost::CostReport;
@@ -414,6 +414,131 @@ impl BandPoint {
     }
 }
 
+/// Latency samples of a run: kept whole (exact percentiles), or, in a streamed run, in a
+/// histogram of 0.1%-wide buckets (percentiles within 0.05%; count, mean and max exact up to
+/// summation order).
+#[derive(Clone, Debug)]
+pub enum Samples {
+    /// Every sample.
+    Exact(Vec<f64>),
+    /// A histogram of the samples in nanoseconds, their sum and maximum (seconds).
+    Streamed(LogHistogram, f64, f64),
+}
+
+impl Samples {
+    fn push(&mut self, x: f64) {
+        match self {
+            Samples::Exact(v) => v.push(x),
+            Samples::Streamed(h, sum, max) => {
+                h.add((x * 1e9).round().max(0.0) as u64, 1);
+                *sum += x;
+                *max = max.max(x);
+            }
+        }
+    }
+
+    fn dist(self) -> Dist {
+        match self {
+            Samples::Exact(mut v) => Dist::from_samples(&mut v),
+            Samples::Streamed(h, sum, max) => {
+                if h.count() == 0 {
+                    return Dist::default();
+                }
+                Dist {
+                    samples: h.count(),
+                    mean: sum / h.count() as f64,
+                    p50: h.percentile_ns(50.0) / 1e9,
+                    p90: h.percentile_ns(90.0) / 1e9,
+                    p95: h.percentile_ns(95.0) / 1e9,
+                    p99: h.percentile_ns(99.0) / 1e9,
+                    max,
+                }
+            }
+        }
+    }
+}
+
+/// The per-request part of a summary, folded one request at a time in id order.
+#[derive(Clone, Debug)]
+pub struct RequestFold {
+    requests: Requests,
+    ttft: Samples,
+    tpot: Samples,
+    e2e: Samples,
+    queue: Samples,
+    in_tok: u64,
+    out_tok: u64,
+}
+
+impl RequestFold {
+    fn with(samples: Samples) -> RequestFold {
+        RequestFold {
+            requests: Requests::default(),
+            ttft: samples.clone(),
+            tpot: samples.clone(),
+            e2e: samples.clone(),
+            queue: samples,
+            in_tok: 0,
+            out_tok: 0,
+        }
+    }
+
+    /// Keeping every latency sample (exact percentiles).
+    pub fn exact() -> RequestFold {
+        RequestFold::with(Samples::Exact(Vec::new()))
+    }
+
+    /// Keeping latency samples in histograms: memory independent of the request count.
+    pub fn streamed() -> RequestFold {
+        RequestFold::with(Samples::Streamed(LogHistogram::new(), 0.0, 0.0))
+    }
+
+    /// Adds request `req` with its record `r`.
+    pub fn add(&mut self, req: &Request, r: &RequestRecord) {
+        let s = self;
+        match r.status {
+            Status::Pending => return,
+            Status::InFlight => s.requests.unfinished += 1,
+            Status::Rejected(why) => {
+                s.requests.rejected += 1;
+                *s.requests
+                    .rejected_by_reason
+                    .entry(why.as_str().to_string())
+                    .or_default() += 1;
+            }
+            Status::Completed | Status::Spilled => {
+                let spilled = r.status == Status::Spilled;
+                if spilled {
+                    s.requests.spilled += 1;
+                } else {
+                    s.requests.completed += 1;
+                }
+                let (Some(first), Some(fin)) = (r.first_token, r.finish) else {
+                    s.requests.arrived += 1;
+                    return;
+                };
+                let t = first.saturating_sub(r.arrival).as_secs_f64();
+                let e = fin.saturating_sub(r.arrival).as_secs_f64();
+                s.ttft.push(t);
+                s.e2e.push(e);
+                if req.output_tokens > 1 {
+                    s.tpot.push((e - t) / (req.output_tokens - 1) as f64);
+                }
+                if spilled {
+                    s.requests.arrived += 1;
+                    return;
+                }
+                if let Some(sch) = r.scheduled {
+                    s.queue.push(sch.saturating_sub(r.arrival).as_secs_f64());
+                }
+                s.in_tok += req.input_tokens as u64;
+                s.out_tok += req.output_tokens as u64;
+            }
+        }
+        s.requests.arrived += 1;
+    }
+}
+
 impl Summary {
     /// Reduces a finished simulation: its recorder, each replica's totals and the end of the
     /// simulated span. `gpus_per_replica` is the tensor-parallel degree.
@@ -424,57 +549,33 @@ impl Summary {
         requests: &[Request],
         gpus_per_replica: u32,
     ) -> Summary {
-        let mut s = Summary::default();
-        let (mut ttft, mut tpot, mut e2e, mut queue) = (vec![], vec![], vec![], vec![]);
-        let (mut in_tok, mut out_tok) = (0u64, 0u64);
+        let mut fold = RequestFold::exact();
         for (r, req) in rec.records.iter().zip(requests) {
-            match r.status {
-                Status::Pending => continue,
-                Status::InFlight => s.requests.unfinished += 1,
-                Status::Rejected(why) => {
-                    s.requests.rejected += 1;
-                    *s.requests
-                        .rejected_by_reason
-                        .entry(why.as_str().to_string())
-                        .or_default() += 1;
-                }
-                Status::Completed | Status::Spilled => {
-                    let spilled = r.status == Status::Spilled;
-                    if spilled {
-                        s.requests.spilled += 1;
-                    } else {
-                        s.requests.completed += 1;
-                    }
-                    let (Some(first), Some(fin)) = (r.first_token, r.finish) else {
-                        s.requests.arrived += 1;
-                        continue;
-                    };
-                    let t = first.saturating_sub(r.arrival).as_secs_f64();
-                    let e = fin.saturating_sub(r.arrival).as_secs_f64();
-                    ttft.push(t);
-                    e2e.push(e);
-                    if req.output_tokens > 1 {
-                        tpot.push((e - t) / (req.output_tokens - 1) as f64);
-                    }
-                    if spilled {
-                        s.requests.arrived += 1;
-                        continue;
-                    }
-                    if let Some(sch) = r.scheduled {
-                        queue.push(sch.saturating_sub(r.arrival).as_secs_f64());
-                    }
-                    in_tok += req.input_tokens as u64;
-                    out_tok += req.output_tokens as u64;
-                }
-            }
-            s.requests.arrived += 1;
+            fold.add(req, r);
         }
+        Summary::from_fold(fold, rec, replicas, end, gpus_per_replica)
+    }
+
+    /// As [`Summary::new`], from the requests already folded (a streamed run folds each as it
+    /// finishes).
+    pub fn from_fold(
+        fold: RequestFold,
+        rec: &Recorder,
+        replicas: &[ReplicaTotals],
+        end: SimTime,
+        gpus_per_replica: u32,
+    ) -> Summary {
+        let mut s = Summary {
+            requests: fold.requests,
+            ..Summary::default()
+        };
+        let (in_tok, out_tok) = (fold.in_tok, fold.out_tok);
         s.latency = Latency {
-            ttft_s: Dist::from_samples(&mut ttft),
-            tpot_s: Dist::from_samples(&mut tpot),
+            ttft_s: fold.ttft.dist(),
+            tpot_s: fold.tpot.dist(),
             itl_s: Dist::from_histogram(&rec.itl),
-            e2e_s: Dist::from_samples(&mut e2e),
-            queue_s: Dist::from_samples(&mut queue),
+            e2e_s: fold.e2e.dist(),
+            queue_s: fold.queue.dist(),
         };
         let span = end.as_secs_f64();
         let per_s = |x: f64| if span > 0.0 { x / span } else { 0.0 };

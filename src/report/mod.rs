@@ -33,18 +33,75 @@ pub fn write_summary_json(path: &Path, summary: &Summary) -> Result<()> {
 /// Columns of requests.csv.
 pub const REQUESTS_CSV_HEADER: &str = "id,arrival_s,scheduled_s,first_token_s,finish_s,input_tokens,output_tokens,cached_tokens,generated_tokens,preemptions,replica,status";
 
-fn opt_s(t: Option<crate::time::SimTime>) -> String {
-    t.map(|t| format!("{:.9}", t.as_secs_f64()))
-        .unwrap_or_default()
+/// Writes `t` in seconds with nine decimals (its nanoseconds exactly), or nothing.
+fn write_s(w: &mut impl Write, t: Option<crate::time::SimTime>) -> std::io::Result<()> {
+    match t {
+        // The same text as `{:.9}` of the seconds as f64 for any time below 2^52 ns (52
+        // days), where that f64 is within half a nanosecond; exact beyond.
+        Some(t) => {
+            let ns = t.as_nanos();
+            write!(w, "{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
+        }
+        None => Ok(()),
+    }
 }
 
-/// The replica column: empty for a request no replica served (spilled to an API, or still
-/// waiting for a replica at the horizon).
-fn replica_cell(r: u32) -> String {
-    if r == u32::MAX {
-        String::new()
-    } else {
-        r.to_string()
+/// requests.csv, written a row at a time (a streamed run writes each request as it finishes).
+#[derive(Debug)]
+pub struct RequestsCsv {
+    path: std::path::PathBuf,
+    w: std::io::BufWriter<std::fs::File>,
+}
+
+impl RequestsCsv {
+    /// Creates the file and writes its header.
+    pub fn create(path: &Path) -> Result<RequestsCsv> {
+        let f = std::fs::File::create(path).map_err(io(path))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+        writeln!(w, "{REQUESTS_CSV_HEADER}").map_err(io(path))?;
+        Ok(RequestsCsv {
+            path: path.to_path_buf(),
+            w,
+        })
+    }
+
+    /// One request's row (none for a request that never arrived).
+    pub fn row(&mut self, req: &Request, r: &RequestRecord) -> Result<()> {
+        let status = match r.status {
+            Status::Pending => return Ok(()),
+            Status::InFlight => "unfinished",
+            Status::Completed => "completed",
+            Status::Rejected(why) => why.as_str(),
+            Status::Spilled => "spilled",
+        };
+        let w = &mut self.w;
+        (|| -> std::io::Result<()> {
+            write!(w, "{},", req.id)?;
+            write_s(w, Some(r.arrival))?;
+            w.write_all(b",")?;
+            write_s(w, r.scheduled)?;
+            w.write_all(b",")?;
+            write_s(w, r.first_token)?;
+            w.write_all(b",")?;
+            write_s(w, r.finish)?;
+            write!(
+                w,
+                ",{},{},{},{},{},",
+                req.input_tokens, req.output_tokens, r.cached_tokens, r.generated, r.preemptions
+            )?;
+            if r.replica != u32::MAX {
+                // Empty for a request no replica served (spilled to an API, or still waiting
+                // for a replica at the horizon).
+                write!(w, "{}", r.replica)?;
+            }
+            writeln!(w, ",{status}")
+        })()
+        .map_err(io(&self.path))
+    }
+
+    /// Flushes the file.
+    pub fn finish(mut self) -> Result<()> {
+        self.w.flush().map_err(io(&self.path))
     }
 }
 
@@ -54,36 +111,11 @@ pub fn write_requests_csv(
     requests: &[Request],
     records: &[RequestRecord],
 ) -> Result<()> {
-    let f = std::fs::File::create(path).map_err(io(path))?;
-    let mut w = std::io::BufWriter::new(f);
-    writeln!(w, "{REQUESTS_CSV_HEADER}").map_err(io(path))?;
+    let mut csv = RequestsCsv::create(path)?;
     for (req, r) in requests.iter().zip(records) {
-        let status = match r.status {
-            Status::Pending => continue,
-            Status::InFlight => "unfinished",
-            Status::Completed => "completed",
-            Status::Rejected(why) => why.as_str(),
-            Status::Spilled => "spilled",
-        };
-        writeln!(
-            w,
-            "{},{:.9},{},{},{},{},{},{},{},{},{},{}",
-            req.id,
-            r.arrival.as_secs_f64(),
-            opt_s(r.scheduled),
-            opt_s(r.first_token),
-            opt_s(r.finish),
-            req.input_tokens,
-            req.output_tokens,
-            r.cached_tokens,
-            r.generated,
-            r.preemptions,
-            replica_cell(r.replica),
-            status
-        )
-        .map_err(io(path))?;
+        csv.row(req, r)?;
     }
-    w.flush().map_err(io(path))
+    csv.finish()
 }
 
 /// Where a sweep writes its results.

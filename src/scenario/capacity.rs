@@ -83,28 +83,57 @@ fn sample(requests: &[Request]) -> Vec<Request> {
 /// fast as they arrive (the first quarter is left out as warm-up); one that does not completes
 /// them at its own, lower rate while the backlog grows.
 pub fn served_fraction(records: &[RequestRecord], window_s: f64) -> f64 {
-    let end = SimTime::from_secs_f64(window_s);
-    let start = SimTime::from_secs_f64(window_s / 4.0);
-    let (mut arrived, mut done) = (0u64, 0u64);
+    let mut fold = ServedFold::new(window_s);
     for r in records {
+        fold.add(r);
+    }
+    fold.fraction()
+}
+
+/// [`served_fraction`], one request at a time.
+#[derive(Clone, Copy, Debug)]
+pub struct ServedFold {
+    start: SimTime,
+    end: SimTime,
+    arrived: u64,
+    done: u64,
+}
+
+impl ServedFold {
+    /// Over an arrival window of `window_s` seconds.
+    pub fn new(window_s: f64) -> ServedFold {
+        ServedFold {
+            start: SimTime::from_secs_f64(window_s / 4.0),
+            end: SimTime::from_secs_f64(window_s),
+            arrived: 0,
+            done: 0,
+        }
+    }
+
+    /// Adds one request's record.
+    pub fn add(&mut self, r: &RequestRecord) {
         // Rejected requests no fleet can serve, and spilled ones with no API latency to time
         // them, are left out.
         if matches!(r.status, Status::Pending | Status::Rejected(_))
             || (r.status == Status::Spilled && r.finish.is_none())
         {
-            continue;
+            return;
         }
-        if r.arrival >= start && r.arrival <= end {
-            arrived += 1;
+        if r.arrival >= self.start && r.arrival <= self.end {
+            self.arrived += 1;
         }
-        if r.finish.is_some_and(|f| f >= start && f <= end) {
-            done += 1;
+        if r.finish.is_some_and(|f| f >= self.start && f <= self.end) {
+            self.done += 1;
         }
     }
-    if arrived == 0 {
-        1.0
-    } else {
-        done as f64 / arrived as f64
+
+    /// The served share.
+    pub fn fraction(&self) -> f64 {
+        if self.arrived == 0 {
+            1.0
+        } else {
+            self.done as f64 / self.arrived as f64
+        }
     }
 }
 

@@ -27,6 +27,7 @@ mod elastic;
 pub mod pools;
 pub mod resolve;
 pub mod run;
+pub mod stream;
 pub mod traffic;
 pub use axes::{PlanSpec, ReplicaAxes, SweepAxes};
 pub use capacity::ReplicaCapacity;

@@ -52,6 +52,11 @@ pub struct Prepared {
     max_concurrency: Option<u32>,
 }
 
+/// Makes a scenario's traffic from its checked cost section, horizon and model (see
+/// [`Scenario::prepare_traffic`]).
+pub type MakeTraffic<'a> =
+    dyn FnMut(&Scenario, &CostSpec, Option<SimTime>, &Model) -> Result<Traffic> + 'a;
+
 impl Scenario {
     /// Checks the scenario and loads its workload, then resolves it as written: the run
     /// `fleetsim run` simulates. `base_dir` is the scenario file's folder, the second place
@@ -62,6 +67,15 @@ impl Scenario {
 
     /// Checks what does not depend on the GPU or the replica and loads the workload.
     pub fn prepare(&self, base_dir: &Path) -> Result<Prepared> {
+        self.prepare_traffic(base_dir, &mut |s, cost, horizon, model| {
+            let workload = s.load_workload(base_dir)?;
+            Traffic::new(workload, cost, horizon, &model.id)
+        })
+    }
+
+    /// As [`Scenario::prepare`], with the traffic made by `make` (from the checked cost
+    /// section, horizon and model) instead of loaded whole.
+    pub fn prepare_traffic(&self, base_dir: &Path, make: &mut MakeTraffic<'_>) -> Result<Prepared> {
         let catalog = Catalog::builtin();
         let model = self.model.resolve(base_dir)?;
         // The scenario's own GPU must exist (a command or sweep point may run another).
@@ -88,8 +102,7 @@ impl Scenario {
                 ))
             }
         };
-        let workload = self.load_workload(base_dir)?;
-        let traffic = Traffic::new(workload, &cost, horizon, &model.id)?;
+        let traffic = make(self, &cost, horizon, &model)?;
         Ok(Prepared {
             scenario: self.clone(),
             base_dir: base_dir.to_path_buf(),

@@ -191,6 +191,30 @@ impl RunConfig {
         }
         let out = sim.run();
         let mut summary = out.summarize(requests, self.replica.tp);
+        let served = capacity::served_fraction(&out.recorder.records, self.traffic.span_s);
+        let slo = self
+            .slo
+            .as_ref()
+            .map(|slo| slo.report(requests, &out.recorder.records, summary.sim.simulated_s));
+        self.complete_summary(&mut summary, capacity, served, slo);
+        if !self.pools.is_empty() {
+            self.report_elastic(&out, &mut summary, capacity);
+        }
+        RunResult {
+            summary,
+            output: out,
+        }
+    }
+
+    /// Fills in what a summary says beyond the simulation's own figures: the setup, the
+    /// capacity block, stability (from the `served` fraction), the SLO report and the cost.
+    pub(super) fn complete_summary(
+        &self,
+        summary: &mut Summary,
+        capacity: Option<&ReplicaCapacity>,
+        served: f64,
+        slo: Option<crate::metrics::SloReport>,
+    ) {
         summary.setup = Setup {
             model: self.model.id.clone(),
             gpu: self.gpu.id.clone(),
@@ -210,8 +234,7 @@ impl RunConfig {
             step_time: self.params,
             seed: self.seed,
         };
-        let span_s = summary.sim.simulated_s;
-        let offered = self.offered_per_s(&summary);
+        let offered = self.offered_per_s(summary);
         summary.capacity = capacity.map(|c| {
             let fleet = c.requests_per_s * self.fleet.replicas as f64;
             crate::metrics::Capacity {
@@ -232,29 +255,21 @@ impl RunConfig {
                 relative_precision: c.relative_precision,
             }
         });
-        summary.stability = self.stability(&summary, &out.recorder.records, capacity);
-        summary.slo = self.slo.as_ref().map(|slo| {
-            let mut r = slo.report(requests, &out.recorder.records, span_s);
+        summary.stability = self.stability(summary, served, capacity);
+        summary.slo = slo.map(|mut r| {
             // A fleet that does not keep up would miss over any longer span.
             r.met &= !summary.stability.overloaded;
             r
         });
         summary.cost = self.price.as_ref().map(|price| {
             self.cost_report(
-                &summary,
+                summary,
                 price,
                 summary.gpu.count,
                 summary.gpu.busy_gpu_s,
                 summary.capacity.as_ref().map(|c| c.utilization),
             )
         });
-        if !self.pools.is_empty() {
-            self.report_elastic(&out, &mut summary, capacity);
-        }
-        RunResult {
-            summary,
-            output: out,
-        }
     }
 
     /// The cost report for a fleet of `gpus` GPUs busy `busy_gpu_s` at `price`, from what the
@@ -296,10 +311,9 @@ impl RunConfig {
     fn stability(
         &self,
         s: &Summary,
-        records: &[crate::metrics::RequestRecord],
+        served: f64,
         capacity: Option<&ReplicaCapacity>,
     ) -> crate::metrics::Stability {
-        let served = capacity::served_fraction(records, self.traffic.span_s);
         let offered = self.offered_per_s(s);
         let mut reason = None;
         if served < capacity::KEEPS_UP {

@@ -45,25 +45,18 @@ impl Hasher for IdHasher {
 
 type IdMap = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
 
-/// A block kept one by one (shareable positions).
-#[derive(Clone, Copy, Debug)]
-struct Block {
-    /// Content hash; 0 when the block has no cached identity.
-    hash: u64,
-    ref_cnt: u32,
-    /// Its node in the free queue while free, else NIL.
-    node: u32,
-}
-
-/// What a free-queue node holds.
+/// What a node of the pool holds.
 #[derive(Clone, Copy, Debug)]
 enum Item {
-    /// One named block.
-    Single(u32),
-    /// Request-unique blocks at positions `lo..hi` of one request's token sequence, of which
-    /// `lo..id_hi` still hold their content for that request (full blocks); allocations take
-    /// from `hi` down.
+    /// One named block (a shareable position): its content hash (0: no cached identity) and
+    /// holders. It is in the free queue while it has no holder.
+    Single { hash: u64, ref_cnt: u32 },
+    /// Free request-unique blocks at positions `lo..hi` of one request's token sequence, of
+    /// which `lo..id_hi` still hold their content for that request (full blocks); allocations
+    /// take from `hi` down.
     Run { lo: u32, id_hi: u32, hi: u32 },
+    /// An unused slot.
+    Dead,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -82,16 +75,14 @@ pub struct RunHandle {
     gen: u32,
 }
 
-/// The block pool.
+/// The block pool. A named block's id is the index of its node.
 #[derive(Clone, Debug)]
 pub struct BlockPool {
     capacity: u64,
     /// Blocks ever taken from the never-used ones (`fresh..capacity` were never used).
     fresh: u64,
-    blocks: Vec<Block>,
-    free_blocks: Vec<u32>,
     nodes: Vec<Node>,
-    free_nodes: Vec<u32>,
+    dead: Vec<u32>,
     head: u32,
     tail: u32,
     /// Blocks in the free queue.
@@ -108,10 +99,8 @@ impl BlockPool {
         BlockPool {
             capacity,
             fresh: 0,
-            blocks: Vec::new(),
-            free_blocks: Vec::new(),
             nodes: Vec::new(),
-            free_nodes: Vec::new(),
+            dead: Vec::new(),
             head: NIL,
             tail: NIL,
             queued: 0,
@@ -153,7 +142,7 @@ impl BlockPool {
     }
 
     fn new_node(&mut self, item: Item) -> u32 {
-        match self.free_nodes.pop() {
+        match self.dead.pop() {
             Some(n) => {
                 let node = &mut self.nodes[n as usize];
                 node.item = item;
@@ -172,6 +161,13 @@ impl BlockPool {
         }
     }
 
+    fn kill(&mut self, n: u32) {
+        let node = &mut self.nodes[n as usize];
+        node.item = Item::Dead;
+        node.gen = node.gen.wrapping_add(1);
+        self.dead.push(n);
+    }
+
     fn unlink(&mut self, n: u32) {
         let Node { prev, next, .. } = self.nodes[n as usize];
         if prev == NIL {
@@ -187,12 +183,9 @@ impl BlockPool {
         let node = &mut self.nodes[n as usize];
         node.prev = NIL;
         node.next = NIL;
-        node.gen = node.gen.wrapping_add(1);
-        self.free_nodes.push(n);
     }
 
-    fn push_tail(&mut self, item: Item) -> u32 {
-        let n = self.new_node(item);
+    fn push_tail(&mut self, n: u32) {
         let tail = self.tail;
         {
             let node = &mut self.nodes[n as usize];
@@ -205,7 +198,6 @@ impl BlockPool {
             self.nodes[tail as usize].next = n;
         }
         self.tail = n;
-        n
     }
 
     fn note_use(&mut self) {
@@ -215,22 +207,25 @@ impl BlockPool {
     /// Takes `n` free blocks for new content: never-used ones first, then from the head of the
     /// free queue (evicting cached identities). The caller has checked `n <= free()`.
     pub fn take(&mut self, n: u64) {
-        debug_assert!(n <= self.free(), "taking {n} blocks with {} free", self.free());
+        debug_assert!(
+            n <= self.free(),
+            "taking {n} blocks with {} free",
+            self.free()
+        );
         let fresh = n.min(self.capacity - self.fresh);
         self.fresh += fresh;
         let mut left = n - fresh;
         while left > 0 && self.head != NIL {
             let h = self.head;
             match self.nodes[h as usize].item {
-                Item::Single(b) => {
-                    let blk = self.blocks[b as usize];
-                    debug_assert_eq!(blk.ref_cnt, 0, "evicting a held block");
-                    if blk.hash != 0 {
-                        self.cached.remove(&blk.hash);
+                Item::Single { hash, ref_cnt } => {
+                    debug_assert_eq!(ref_cnt, 0, "evicting a held block");
+                    if hash != 0 {
+                        self.cached.remove(&hash);
                         self.evicted += 1;
                     }
-                    self.free_blocks.push(b);
                     self.unlink(h);
+                    self.kill(h);
                     self.queued -= 1;
                     left -= 1;
                 }
@@ -240,6 +235,7 @@ impl BlockPool {
                     left -= t as u64;
                     if t == hi - lo {
                         self.unlink(h);
+                        self.kill(h);
                     } else {
                         let hi = hi - t;
                         self.nodes[h as usize].item = Item::Run {
@@ -249,6 +245,7 @@ impl BlockPool {
                         };
                     }
                 }
+                Item::Dead => unreachable!("a dead node in the free queue"),
             }
         }
         debug_assert_eq!(left, 0, "free blocks were counted");
@@ -258,21 +255,10 @@ impl BlockPool {
     /// Names one block just taken with [`BlockPool::take`] (a shareable position): it gets a
     /// reference count of one and no identity yet.
     pub fn name_taken(&mut self) -> u32 {
-        let blk = Block {
+        self.new_node(Item::Single {
             hash: 0,
             ref_cnt: 1,
-            node: NIL,
-        };
-        match self.free_blocks.pop() {
-            Some(b) => {
-                self.blocks[b as usize] = blk;
-                b
-            }
-            None => {
-                self.blocks.push(blk);
-                (self.blocks.len() - 1) as u32
-            }
-        }
+        })
     }
 
     /// The cached block holding content `hash`, if any.
@@ -285,30 +271,32 @@ impl BlockPool {
 
     /// Whether named block `b` is free (so taking it as a hit uses up a free block).
     pub fn is_free(&self, b: u32) -> bool {
-        self.blocks[b as usize].ref_cnt == 0
+        matches!(self.nodes[b as usize].item, Item::Single { ref_cnt: 0, .. })
     }
 
     /// Takes a reference to cached block `b` (a prefix hit), out of the free queue if it was there.
     pub fn touch(&mut self, b: u32) {
-        let blk = self.blocks[b as usize];
-        if blk.ref_cnt == 0 {
-            self.unlink(blk.node);
+        let Item::Single { ref_cnt, .. } = &mut self.nodes[b as usize].item else {
+            unreachable!("touching a block that is not named");
+        };
+        *ref_cnt += 1;
+        if *ref_cnt == 1 {
+            self.unlink(b);
             self.queued -= 1;
-            self.blocks[b as usize].node = NIL;
         }
-        self.blocks[b as usize].ref_cnt += 1;
         self.note_use();
     }
 
     /// Drops one reference to named block `b`; at zero the block joins the tail of the free
     /// queue, keeping its cached identity.
     pub fn release(&mut self, b: u32) {
-        let blk = &mut self.blocks[b as usize];
-        debug_assert!(blk.ref_cnt > 0, "reference count below zero");
-        blk.ref_cnt -= 1;
-        if blk.ref_cnt == 0 {
-            let n = self.push_tail(Item::Single(b));
-            self.blocks[b as usize].node = n;
+        let Item::Single { ref_cnt, .. } = &mut self.nodes[b as usize].item else {
+            unreachable!("releasing a block that is not named");
+        };
+        debug_assert!(*ref_cnt > 0, "reference count below zero");
+        *ref_cnt -= 1;
+        if *ref_cnt == 0 {
+            self.push_tail(b);
             self.queued += 1;
         }
     }
@@ -329,7 +317,8 @@ impl BlockPool {
             return None;
         }
         let id_hi = id_hi.clamp(lo, hi);
-        let node = self.push_tail(Item::Run { lo, id_hi, hi });
+        let node = self.new_node(Item::Run { lo, id_hi, hi });
+        self.push_tail(node);
         self.queued += (hi - lo) as u64;
         Some(RunHandle {
             node,
@@ -368,6 +357,7 @@ impl BlockPool {
         self.queued -= n as u64;
         if lo + n == hi {
             self.unlink(h.node);
+            self.kill(h.node);
         } else {
             node.item = Item::Run {
                 lo: lo + n,
@@ -383,12 +373,18 @@ impl BlockPool {
     /// another block stays anonymous (vLLM keeps duplicates too, but lookups return one of
     /// them).
     pub fn register(&mut self, b: u32, hash: u64) {
-        if !self.caching || hash == 0 || self.blocks[b as usize].hash != 0 {
+        if !self.caching || hash == 0 {
+            return;
+        }
+        let Item::Single { hash: h, .. } = &mut self.nodes[b as usize].item else {
+            return;
+        };
+        if *h != 0 {
             return;
         }
         if let std::collections::hash_map::Entry::Vacant(e) = self.cached.entry(hash) {
             e.insert(b);
-            self.blocks[b as usize].hash = hash;
+            *h = hash;
         }
     }
 
@@ -397,7 +393,7 @@ impl BlockPool {
     /// besides the named ones, the free queue holds exactly the free named blocks and runs it
     /// counts, cached hashes map to blocks carrying them, and use is within capacity.
     pub fn check(&self, holders: &HashMap<u32, u32>, held_unnamed: u64) -> Result<(), String> {
-        let mut in_queue = vec![false; self.blocks.len()];
+        let mut in_queue = vec![false; self.nodes.len()];
         let (mut n, mut units, mut prev) = (self.head, 0u64, NIL);
         while n != NIL {
             let node = &self.nodes[n as usize];
@@ -405,15 +401,12 @@ impl BlockPool {
                 return Err(format!("free queue link broken at node {n}"));
             }
             match node.item {
-                Item::Single(b) => {
-                    let blk = &self.blocks[b as usize];
-                    if blk.ref_cnt != 0 || blk.node != n {
+                Item::Single { ref_cnt, .. } => {
+                    if ref_cnt != 0 {
                         return Err(format!(
-                            "block {b} is in the free queue with {} holders",
-                            blk.ref_cnt
+                            "block {n} is in the free queue with {ref_cnt} holders"
                         ));
                     }
-                    in_queue[b as usize] = true;
                     units += 1;
                 }
                 Item::Run { lo, id_hi, hi } => {
@@ -422,7 +415,9 @@ impl BlockPool {
                     }
                     units += (hi - lo) as u64;
                 }
+                Item::Dead => return Err(format!("dead node {n} in the free queue")),
             }
+            in_queue[n as usize] = true;
             prev = n;
             n = node.next;
         }
@@ -432,32 +427,39 @@ impl BlockPool {
                 self.queued
             ));
         }
-        let dead: std::collections::HashSet<u32> = self.free_blocks.iter().copied().collect();
         let mut named_held = 0u64;
-        for (i, blk) in self.blocks.iter().enumerate() {
-            if dead.contains(&(i as u32)) {
-                continue;
-            }
+        for (i, node) in self.nodes.iter().enumerate() {
             let want = holders.get(&(i as u32)).copied().unwrap_or(0);
-            if blk.ref_cnt != want {
-                return Err(format!(
-                    "block {i} has ref_cnt {} but {want} holders",
-                    blk.ref_cnt
-                ));
+            match node.item {
+                Item::Single { ref_cnt, .. } => {
+                    if ref_cnt != want {
+                        return Err(format!(
+                            "block {i} has ref_cnt {ref_cnt} but {want} holders"
+                        ));
+                    }
+                    if (ref_cnt == 0) != in_queue[i] {
+                        return Err(format!(
+                            "block {i}: ref_cnt {ref_cnt} but in queue {}",
+                            in_queue[i]
+                        ));
+                    }
+                    named_held += (ref_cnt > 0) as u64;
+                }
+                Item::Run { .. } if !in_queue[i] => {
+                    return Err(format!("run node {i} is not in the free queue"));
+                }
+                _ if want > 0 => return Err(format!("block {i} is held but not named")),
+                _ => {}
             }
-            if (blk.ref_cnt == 0) != in_queue[i] {
-                return Err(format!(
-                    "block {i}: ref_cnt {} but in queue {}",
-                    blk.ref_cnt, in_queue[i]
-                ));
-            }
-            named_held += (blk.ref_cnt > 0) as u64;
         }
         for (&h, &b) in &self.cached {
-            if dead.contains(&b) || self.blocks.get(b as usize).map(|x| x.hash) != Some(h) {
-                return Err(format!(
-                    "cache maps {h:#x} to block {b}, which holds another hash"
-                ));
+            match self.nodes.get(b as usize).map(|x| x.item) {
+                Some(Item::Single { hash, .. }) if hash == h => {}
+                _ => {
+                    return Err(format!(
+                        "cache maps {h:#x} to block {b}, which holds another hash"
+                    ))
+                }
             }
         }
         if named_held + held_unnamed != self.used() {
@@ -539,7 +541,11 @@ mod tests {
         assert_eq!(p.free(), 6);
         assert_eq!(p.run_hits(h, 2, 100), 5);
         assert_eq!(p.run_hits(h, 2, 4), 2, "capped by the positions asked for");
-        assert_eq!(p.run_hits(h, 3, 100), 0, "a run is found only from its start");
+        assert_eq!(
+            p.run_hits(h, 3, 100),
+            0,
+            "a run is found only from its start"
+        );
         p.take(2); // positions 7 and 6 are reallocated
         assert_eq!(p.run_hits(h, 2, 100), 4);
         p.take_run_front(h.unwrap(), 3); // the owner takes positions 2..5 back
@@ -547,7 +553,11 @@ mod tests {
         p.check(&HashMap::new(), 9).unwrap();
         p.take(1);
         assert_eq!(p.run_hits(h, 2, 100), 0, "the run is gone");
-        assert_eq!(p.evicted(), 0, "request-unique blocks are not counted as evictions");
+        assert_eq!(
+            p.evicted(),
+            0,
+            "request-unique blocks are not counted as evictions"
+        );
         p.check(&HashMap::new(), 10).unwrap();
     }
 

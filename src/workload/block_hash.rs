@@ -176,10 +176,12 @@ mod tests {
             for ids in 0..6u64 {
                 for bs in [8, 16, 32, 64, 128, 256] {
                     let r = req(0, input, (1..=ids).collect());
-                    let want = (0..64)
-                        .take_while(|&j| block_content(&r, j, bs).1)
-                        .count() as u32;
-                    assert_eq!(shareable_blocks(&r, bs), want, "input {input}, {ids} ids, bs {bs}");
+                    let want = (0..64).take_while(|&j| block_content(&r, j, bs).1).count() as u32;
+                    assert_eq!(
+                        shareable_blocks(&r, bs),
+                        want,
+                        "input {input}, {ids} ids, bs {bs}"
+                    );
                 }
             }
         }

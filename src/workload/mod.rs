@@ -60,6 +60,30 @@ pub struct FollowUp {
     pub think: SimTime,
 }
 
+/// Requests by id, as a replica sees them: `slice[i]` is request `base + i` (`base` is 0 unless
+/// a streamed run has retired finished requests).
+#[derive(Clone, Copy, Debug)]
+pub struct Reqs<'a> {
+    /// Id of `slice[0]`.
+    pub base: usize,
+    /// The requests kept.
+    pub slice: &'a [Request],
+}
+
+impl<'a> Reqs<'a> {
+    /// Every request, ids from 0.
+    pub fn all(slice: &'a [Request]) -> Reqs<'a> {
+        Reqs { base: 0, slice }
+    }
+}
+
+impl std::ops::Index<usize> for Reqs<'_> {
+    type Output = Request;
+    fn index(&self, id: usize) -> &Request {
+        &self.slice[id - self.base]
+    }
+}
+
 /// The requests of one simulation, with notes on how they were derived.
 #[derive(Clone, Debug, Default)]
 pub struct Workload {

@@ -12,5 +12,6 @@ mod prefix;
 mod properties;
 mod readers;
 mod report;
+mod stream;
 mod theory;
 mod util;

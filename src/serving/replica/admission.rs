@@ -8,7 +8,7 @@ use super::{div_ceil, Replica};
 use crate::metrics::{Recorder, RejectReason};
 use crate::time::SimTime;
 use crate::workload::block_hash::{shareable_blocks, Chain};
-use crate::workload::Request;
+use crate::workload::{Reqs, Request};
 
 impl Replica {
     /// Accepts a request into the waiting queue, or refuses one that could never be served.
@@ -41,7 +41,7 @@ impl Replica {
     pub(super) fn admit_waiting(
         &mut self,
         now: SimTime,
-        requests: &[Request],
+        requests: Reqs<'_>,
         rec: &mut Recorder,
         budget: &mut u32,
         prefills: &mut Vec<(u64, u32)>,

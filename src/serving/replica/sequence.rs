@@ -76,9 +76,7 @@ impl Running {
             return;
         }
         kv.take(n);
-        let named = (self.shared as u64)
-            .saturating_sub(self.held())
-            .min(n);
+        let named = (self.shared as u64).saturating_sub(self.held()).min(n);
         for _ in 0..named {
             self.table.push(kv.name_taken());
         }

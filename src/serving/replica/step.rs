@@ -9,7 +9,7 @@ use super::{div_ceil, Replica, StepInFlight, StepOutcome};
 use crate::metrics::Recorder;
 use crate::perf::PrefillChunk;
 use crate::time::SimTime;
-use crate::workload::Request;
+use crate::workload::Reqs;
 
 impl Replica {
     /// Running request `seq` starts decoding at step `k_join` with `g_join` tokens generated.
@@ -38,7 +38,7 @@ impl Replica {
     fn preempt_newest(
         &mut self,
         now: SimTime,
-        requests: &[Request],
+        requests: Reqs<'_>,
         rec: &mut Recorder,
     ) -> Option<u64> {
         let (&seq, run) = self.running.last_key_value()?;
@@ -65,7 +65,7 @@ impl Replica {
 
     /// Gives every decoder whose last block is full at step `self.k` a new block, preempting the
     /// newest running requests while blocks are short; returns the decoders that remain.
-    fn allocate_decoders(&mut self, now: SimTime, requests: &[Request], rec: &mut Recorder) -> u32 {
+    fn allocate_decoders(&mut self, now: SimTime, requests: Reqs<'_>, rec: &mut Recorder) -> u32 {
         let k = self.k;
         let bucket = (k % self.bs as u64) as usize;
         while self.dec.fill[bucket].len() as u64 > self.kv.free() {
@@ -99,7 +99,7 @@ impl Replica {
     pub fn start_step(
         &mut self,
         now: SimTime,
-        requests: &[Request],
+        requests: Reqs<'_>,
         rec: &mut Recorder,
     ) -> StepOutcome {
         debug_assert!(self.in_flight.is_none(), "a step is already in flight");
@@ -206,7 +206,7 @@ impl Replica {
     fn continue_prefills(
         &mut self,
         now: SimTime,
-        requests: &[Request],
+        requests: Reqs<'_>,
         rec: &mut Recorder,
         budget: &mut u32,
         prefills: &mut Vec<(u64, u32)>,
@@ -257,7 +257,7 @@ impl Replica {
     pub fn finish_step(
         &mut self,
         now: SimTime,
-        requests: &[Request],
+        requests: Reqs<'_>,
         rec: &mut Recorder,
         done: &mut Vec<u32>,
     ) {

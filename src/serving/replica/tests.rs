@@ -4,7 +4,7 @@ use super::*;
 use crate::catalog::Catalog;
 use crate::metrics::RejectReason;
 use crate::serving::{ReplicaSpec, SchedulerPolicy};
-use crate::workload::Request;
+use crate::workload::{Reqs, Request};
 
 /// A model where every step takes 1 ms, so timings are easy to check by hand.
 struct UnitSteps;
@@ -57,9 +57,9 @@ fn drain(rep: &mut Replica, reqs: &[Request]) -> Recorder {
     }
     let mut now = SimTime::ZERO;
     let mut done = Vec::new();
-    while let StepOutcome::Started(end) = rep.start_step(now, reqs, &mut rec) {
+    while let StepOutcome::Started(end) = rep.start_step(now, Reqs::all(reqs), &mut rec) {
         now = end;
-        rep.finish_step(now, reqs, &mut rec, &mut done);
+        rep.finish_step(now, Reqs::all(reqs), &mut rec, &mut done);
         rep.check_invariants().unwrap();
     }
     assert_eq!(rep.num_running() + rep.num_waiting(), 0);
@@ -159,10 +159,10 @@ fn two_arrivals(num_scheduler_steps: u32) -> Recorder {
             rep.enqueue(1, &reqs[1]).unwrap();
             joined = true;
         }
-        match rep.start_step(now, &reqs, &mut rec) {
+        match rep.start_step(now, Reqs::all(&reqs), &mut rec) {
             StepOutcome::Started(end) => {
                 now = end;
-                rep.finish_step(now, &reqs, &mut rec, &mut done);
+                rep.finish_step(now, Reqs::all(&reqs), &mut rec, &mut done);
                 rep.check_invariants().unwrap();
             }
             StepOutcome::Idle if joined => break,

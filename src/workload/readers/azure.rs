@@ -12,7 +12,7 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawTrace> {
     let c_ts = table.column(path, "TIMESTAMP")?;
     let c_in = table.column(path, "ContextTokens")?;
     let c_out = table.column(path, "GeneratedTokens")?;
-    let mut sink = RowSink::new(path, opts.skip_bad_lines);
+    let mut sink = RowSink::new(path, opts);
     table.for_each(path, |line, rec| {
         let row = (|| {
             let ts = field(path, line, rec, c_ts, "TIMESTAMP")?;

@@ -19,7 +19,7 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawTrace> {
     let c_in = table.column(path, "Request tokens")?;
     let c_out = table.column(path, "Response tokens")?;
     let c_log = table.column(path, "Log Type")?;
-    let mut sink = RowSink::new(path, opts.skip_bad_lines);
+    let mut sink = RowSink::new(path, opts);
     let (mut filtered, mut failed_dropped, mut failed_kept) = (0u64, 0u64, 0u64);
     table.for_each(path, |line, rec| {
         let row = (|| {

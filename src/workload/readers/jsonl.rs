@@ -22,7 +22,7 @@ const KEYS: [&str; 6] = [
 
 /// Reads a fleetsim JSONL trace.
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawTrace> {
-    let mut sink = RowSink::new(path, opts.skip_bad_lines);
+    let mut sink = RowSink::new(path, opts);
     for_each_line(path, |line, text| {
         let row = (|| {
             let obj = json_object(path, line, text)?;

@@ -12,7 +12,7 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawTrace> {
     let mut table = CsvTable::open(path)?;
     let c_in = table.column(path, "num_prefill_tokens")?;
     let c_out = table.column(path, "num_decode_tokens")?;
-    let mut sink = RowSink::new(path, opts.skip_bad_lines);
+    let mut sink = RowSink::new(path, opts);
     table.for_each(path, |line, rec| {
         let row = (|| {
             let input = parse_tokens(

@@ -133,6 +133,9 @@ pub struct ReadOptions {
     pub log_types: Option<Vec<String>>,
     /// BurstGPT failed-request policy.
     pub failed: FailedPolicy,
+    /// Streaming: rows go to this channel as they are read instead of into
+    /// [`RawTrace::rows`] (a full channel makes the reader wait).
+    pub rows: Option<std::sync::mpsc::SyncSender<RawRow>>,
 }
 
 /// Reads `path` in `format`.
@@ -150,16 +153,18 @@ pub fn read(format: TraceFormat, path: &Path, opts: &ReadOptions) -> Result<RawT
 pub(crate) struct RowSink<'a> {
     path: &'a Path,
     skip: bool,
+    tx: Option<std::sync::mpsc::SyncSender<RawRow>>,
     skipped: u64,
     first_skipped: Option<String>,
     pub(crate) out: RawTrace,
 }
 
 impl<'a> RowSink<'a> {
-    pub(crate) fn new(path: &'a Path, skip: bool) -> RowSink<'a> {
+    pub(crate) fn new(path: &'a Path, opts: &ReadOptions) -> RowSink<'a> {
         RowSink {
             path,
-            skip,
+            skip: opts.skip_bad_lines,
+            tx: opts.rows.clone(),
             skipped: 0,
             first_skipped: None,
             out: RawTrace::default(),
@@ -169,7 +174,15 @@ impl<'a> RowSink<'a> {
     /// Takes one line's outcome: a row, a deliberate omission (`Ok(None)`), or an error.
     pub(crate) fn take(&mut self, r: Result<Option<RawRow>>) -> Result<()> {
         match r {
-            Ok(Some(row)) => self.out.rows.push(row),
+            Ok(Some(row)) => match &self.tx {
+                Some(tx) => {
+                    if tx.send(row).is_err() {
+                        // The reader of the stream has what it wanted: stop reading.
+                        return Err(Error::config("workload.trace", "stream closed"));
+                    }
+                }
+                None => self.out.rows.push(row),
+            },
             Ok(None) => {}
             Err(e @ Error::Parse { .. }) if self.skip => {
                 self.skipped += 1;

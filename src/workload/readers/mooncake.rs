@@ -16,7 +16,7 @@ pub const MOONCAKE_BLOCK_TOKENS: u32 = 512;
 
 /// Reads a Mooncake trace.
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<RawTrace> {
-    let mut sink = RowSink::new(path, opts.skip_bad_lines);
+    let mut sink = RowSink::new(path, opts);
     for_each_line(path, |line, text| {
         let row = (|| {
             let obj = json_object(path, line, text)?;
