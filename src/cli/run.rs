@@ -192,6 +192,9 @@ fn run_streamed(
     let streamed = scenario
         .stream(base)
         .with_context(|| format!("scenario {}", a.scenario.display()))?;
+    for note in &streamed.notes {
+        eprintln!("note: {note}");
+    }
     let spec = &streamed.spec;
     super::ensure_dir(&a.out)?;
     let load_s = t0.elapsed().as_secs_f64();

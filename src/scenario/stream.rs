@@ -27,6 +27,8 @@ pub struct Streamed {
     pub spec: RunConfig,
     /// Requests in the workload.
     pub requests: u64,
+    /// What reading the workload noted (a trace's skipped lines, dropped or re-sorted rows).
+    pub notes: Vec<String>,
     scenario: Scenario,
     base_dir: std::path::PathBuf,
 }
@@ -54,7 +56,31 @@ pub struct StreamedRun {
 /// falling ever further behind, and the band is left out rather than memory grown.
 pub const BAND_MAX_WINDOW: usize = 250_000;
 
-type Source = Box<dyn Iterator<Item = Result<Request>> + Send>;
+/// A workload, one request at a time.
+enum Source {
+    Synthetic(Box<crate::workload::synth::SynthStream>),
+    Trace(Box<crate::workload::trace::TraceStream>),
+}
+
+impl Iterator for Source {
+    type Item = Result<Request>;
+    fn next(&mut self) -> Option<Result<Request>> {
+        match self {
+            Source::Synthetic(s) => s.next().map(Ok),
+            Source::Trace(t) => t.next(),
+        }
+    }
+}
+
+impl Source {
+    /// What reading it noted (a trace's skipped lines, dropped or re-sorted rows).
+    fn notes(&self) -> Vec<String> {
+        match self {
+            Source::Synthetic(_) => Vec::new(),
+            Source::Trace(t) => t.notes().to_vec(),
+        }
+    }
+}
 
 fn open(scenario: &Scenario, base_dir: &Path) -> Result<Source> {
     let resolve = |p: &Path| resolve_path(p, base_dir);
@@ -65,9 +91,11 @@ fn open(scenario: &Scenario, base_dir: &Path) -> Result<Source> {
                 .resolve(base_dir)
                 .map(|m| m.max_model_len)
                 .unwrap_or(u32::MAX);
-            Ok(Box::new(
-                s.stream(scenario.seed, &resolve, max_len)?.map(Ok),
-            ))
+            Ok(Source::Synthetic(Box::new(s.stream(
+                scenario.seed,
+                &resolve,
+                max_len,
+            )?)))
         }
         (Some(t), None) => {
             let path = resolve(&t.path);
@@ -77,7 +105,7 @@ fn open(scenario: &Scenario, base_dir: &Path) -> Result<Source> {
                     format!("`{}` not found", t.path.display()),
                 ));
             }
-            Ok(Box::new(t.stream(&path, scenario.seed)?))
+            Ok(Source::Trace(Box::new(t.stream(&path, scenario.seed)?)))
         }
         _ => Err(Error::config(
             "workload",
@@ -107,13 +135,15 @@ impl Scenario {
             ));
         }
         let mut count = 0u64;
+        let mut notes = Vec::new();
         let prepared = self.prepare_traffic(base_dir, &mut |s, cost, horizon, model| {
             // Pass 1: count, span, whether requests share prefixes, and the API spend.
             let apis = cost.apis(&model.id)?;
             let mut folds: Vec<ApiSpendFold> =
                 apis.iter().map(|_| ApiSpendFold::new(horizon)).collect();
             let (mut n, mut last, mut shared) = (0u64, SimTime::ZERO, false);
-            for r in open(s, base_dir)? {
+            let mut source = open(s, base_dir)?;
+            for r in &mut source {
                 let r = r?;
                 n += 1;
                 last = r.arrival;
@@ -132,6 +162,7 @@ impl Scenario {
                     ),
                 ));
             }
+            notes = source.notes();
             // Pass 2: the capacity sample (see `capacity::sample`).
             let n_us = n as usize;
             let mut sample = Vec::with_capacity(n_us.min(SAMPLE_REQUESTS));
@@ -193,6 +224,7 @@ impl Scenario {
         Ok(Streamed {
             spec,
             requests: count,
+            notes,
             scenario: self.clone(),
             base_dir: base_dir.to_path_buf(),
         })
@@ -225,7 +257,7 @@ impl Streamed {
             .map(|i| Replica::new(i, &spec.replica, &spec.memory, perf.clone()))
             .collect();
         let router = spec.fleet.build_router(spec.fleet.router, spec.seed);
-        let sim = StreamSimulation::new(&mut *source, replicas, router, spec.horizon)
+        let sim = StreamSimulation::new(&mut source, replicas, router, spec.horizon)
             .with_max_window(max_window);
         let mut fold = RequestFold::streamed();
         let mut slo = SloFold::default();

@@ -215,7 +215,8 @@ impl TraceSpec {
             rows: Some(tx),
         };
         let (format, file) = (self.format, path.to_path_buf());
-        let reader = std::thread::spawn(move || readers::read(format, &file, &opts).map(|_| ()));
+        let reader =
+            std::thread::spawn(move || readers::read(format, &file, &opts).map(|t| t.notes));
         Ok(TraceStream {
             spec: self.clone(),
             path: path.to_path_buf(),
@@ -230,6 +231,10 @@ impl TraceSpec {
                 .as_ref()
                 .map(|a| (a.build(), stream_rng(seed, Stream::Arrivals), 0.0)),
             kept_rows: 0,
+            read_rows: 0,
+            prev_t: None,
+            out_of_order: 0,
+            notes: Vec::new(),
             next_id: 0,
             failed: false,
         })
@@ -390,7 +395,7 @@ pub struct TraceStream {
     spec: TraceSpec,
     path: PathBuf,
     rx: Option<std::sync::mpsc::Receiver<RawRow>>,
-    reader: Option<std::thread::JoinHandle<Result<()>>>,
+    reader: Option<std::thread::JoinHandle<Result<Vec<String>>>>,
     heap: std::collections::BinaryHeap<Pending>,
     seq: u64,
     last_emitted: Option<i64>,
@@ -405,6 +410,14 @@ pub struct TraceStream {
     kept_rows: u64,
     next_id: u64,
     failed: bool,
+    /// Rows from the reader, before the length filters.
+    read_rows: u64,
+    /// The previous kept row's timestamp in file order, and how many rows came earlier than it.
+    prev_t: Option<i64>,
+    out_of_order: u64,
+    /// What the in-memory path would note (skipped lines, dropped rows, rows re-sorted), once
+    /// the file is read.
+    notes: Vec<String>,
 }
 
 impl std::fmt::Debug for TraceStream {
@@ -417,6 +430,12 @@ impl std::fmt::Debug for TraceStream {
 }
 
 impl TraceStream {
+    /// What reading the file noted (as the in-memory path notes it): complete once the stream
+    /// has ended; a stream stopped early (a `limit` or `end_s`) notes only what it read.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
     /// The next row from the reader after the length filters and scales, in file order; at
     /// the end, the reader's error if it failed.
     fn next_row(&mut self) -> Result<Option<RawRow>> {
@@ -424,6 +443,7 @@ impl TraceStream {
             let Some(rx) = &self.rx else { return Ok(None) };
             match rx.recv() {
                 Ok(mut r) => {
+                    self.read_rows += 1;
                     let s = &self.spec;
                     let max_in = s.max_input_tokens.unwrap_or(u32::MAX) as u64;
                     let max_total = s.max_total_tokens.unwrap_or(u32::MAX) as u64;
@@ -451,13 +471,17 @@ impl TraceStream {
                         r.output_tokens = scale(r.output_tokens, out_scale);
                     }
                     self.kept_rows += 1;
+                    if self.prev_t.is_some_and(|p| r.t_ns < p) {
+                        self.out_of_order += 1;
+                    }
+                    self.prev_t = Some(r.t_ns);
                     return Ok(Some(r));
                 }
                 Err(_) => {
                     self.rx = None;
                     if let Some(h) = self.reader.take() {
                         match h.join() {
-                            Ok(r) => r?,
+                            Ok(r) => self.notes = r?,
                             Err(_) => {
                                 return Err(Error::Input {
                                     path: self.path.clone(),
@@ -465,6 +489,30 @@ impl TraceStream {
                                 })
                             }
                         }
+                    }
+                    let s = &self.spec;
+                    if s.max_input_tokens.is_some() || s.max_total_tokens.is_some() {
+                        let limits: Vec<String> = [
+                            ("max_input_tokens", s.max_input_tokens),
+                            ("max_total_tokens", s.max_total_tokens),
+                        ]
+                        .iter()
+                        .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
+                        .collect();
+                        self.notes.push(format!(
+                            "{}: dropped {} of {} rows over {}",
+                            self.path.display(),
+                            self.read_rows - self.kept_rows,
+                            self.read_rows,
+                            limits.join(", ")
+                        ));
+                    }
+                    if self.out_of_order > 0 && self.arrivals.is_none() {
+                        self.notes.push(format!(
+                            "{}: {} rows had a timestamp earlier than the row before; sorted by timestamp",
+                            self.path.display(),
+                            self.out_of_order
+                        ));
                     }
                     if self.kept_rows == 0 {
                         return Err(Error::Input {

@@ -190,6 +190,28 @@ fn a_trace_out_of_order_within_the_window_streams_as_sorted_and_beyond_it_is_an_
     let (a, b) = both(d, &scen);
     assert_eq!(a["requests"]["arrived"], 3000);
     assert_agree(&a, &b);
+    // Both say what they did to the file, in the same words.
+    let notes = |extra: Option<&str>| {
+        let out = d.join("notes-out");
+        let mut args = vec![
+            "run",
+            scen.as_str(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+            "--no-charts",
+        ];
+        args.extend(extra);
+        let o = fleetsim(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let (mem, streamed) = (notes(None), notes(Some("--stream")));
+    assert!(
+        mem.contains("300 rows had a timestamp earlier than the row before; sorted by timestamp"),
+        "{mem}"
+    );
+    assert_eq!(mem, streamed);
 
     // A row 70,000 rows too late cannot be put back in order by a bounded window.
     let mut rows = String::from("TIMESTAMP,ContextTokens,GeneratedTokens\n");
