@@ -59,7 +59,7 @@ pub const BAND_MAX_WINDOW: usize = 250_000;
 /// A workload, one request at a time.
 enum Source {
     Synthetic(Box<crate::workload::synth::SynthStream>),
-    Trace(Box<crate::workload::trace::TraceStream>),
+    Trace(Box<crate::workload::trace_stream::TraceStream>),
 }
 
 impl Iterator for Source {

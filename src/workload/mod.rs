@@ -13,6 +13,7 @@ pub mod readers;
 pub mod stats;
 pub mod synth;
 pub mod trace;
+pub mod trace_stream;
 
 use serde::{Deserialize, Serialize};
 
