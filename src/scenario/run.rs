@@ -62,13 +62,23 @@ impl RunConfig {
             || self.with_step_time_factor(b.low).run().summary,
             || self.with_step_time_factor(b.high).run().summary,
         );
-        Some(crate::metrics::Band {
+        Some(self.band_of(b, &low, &high))
+    }
+
+    /// The band from the summaries of the runs at its two ends.
+    pub(super) fn band_of(
+        &self,
+        b: crate::catalog::ErrorBand,
+        low: &Summary,
+        high: &Summary,
+    ) -> crate::metrics::Band {
+        crate::metrics::Band {
             engine: self.replica.engine.clone(),
             figures: b.figures,
             step_time_factors: [b.low, b.high],
-            low: crate::metrics::BandPoint::of(&low),
-            high: crate::metrics::BandPoint::of(&high),
-        })
+            low: crate::metrics::BandPoint::of(low),
+            high: crate::metrics::BandPoint::of(high),
+        }
     }
 
     /// The same run with every step `factor` times as long (efficiencies divided, overheads and

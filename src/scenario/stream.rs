@@ -311,12 +311,6 @@ impl Streamed {
                 )));
             }
         }
-        Ok(Ok(crate::metrics::Band {
-            engine: self.spec.replica.engine.clone(),
-            figures: b.figures,
-            step_time_factors: [b.low, b.high],
-            low: crate::metrics::BandPoint::of(&low.summary),
-            high: crate::metrics::BandPoint::of(&high.summary),
-        }))
+        Ok(Ok(self.spec.band_of(b, &low.summary, &high.summary)))
     }
 }

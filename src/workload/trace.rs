@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::arrivals::ArrivalSpec;
-use super::readers::{self, RawTrace, ReadOptions};
+use super::readers::{self, RawRow, RawTrace, ReadOptions};
 pub use super::readers::{FailedPolicy, TraceFormat};
 use super::{Request, Workload};
 use crate::error::{Error, Result};
@@ -200,6 +200,64 @@ impl TraceSpec {
         self.apply(path, raw, seed)
     }
 
+    /// Whether a row passes `max_input_tokens` and `max_total_tokens`.
+    pub(crate) fn within_lengths(&self, r: &RawRow) -> bool {
+        let max_in = self.max_input_tokens.unwrap_or(u32::MAX) as u64;
+        let max_total = self.max_total_tokens.unwrap_or(u32::MAX) as u64;
+        r.input_tokens as u64 <= max_in
+            && r.input_tokens as u64 + r.output_tokens as u64 <= max_total
+    }
+
+    /// The note on the rows the length filters dropped.
+    pub(crate) fn dropped_note(&self, path: &Path, dropped: u64, before: u64) -> String {
+        let limits: Vec<String> = [
+            ("max_input_tokens", self.max_input_tokens),
+            ("max_total_tokens", self.max_total_tokens),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
+        .collect();
+        format!(
+            "{}: dropped {dropped} of {before} rows over {}",
+            path.display(),
+            limits.join(", ")
+        )
+    }
+
+    /// Whether the length scales change any length.
+    pub(crate) fn scales_lengths(&self) -> bool {
+        self.length_scale * self.input_length_scale != 1.0
+            || self.length_scale * self.output_length_scale != 1.0
+    }
+
+    /// Scales a row's prompt and output lengths (rounded, at least 1 token).
+    pub(crate) fn scale_row(&self, r: &mut RawRow) {
+        let scale = |t: u32, by: f64| ((t as f64 * by).round() as u32).max(1);
+        r.input_tokens = scale(r.input_tokens, self.length_scale * self.input_length_scale);
+        r.output_tokens = scale(
+            r.output_tokens,
+            self.length_scale * self.output_length_scale,
+        );
+    }
+
+    /// The error for scaling the lengths of a trace whose rows have prefix ids.
+    pub(crate) fn prefix_scale_error(&self, path: &Path) -> Error {
+        let key = if self.length_scale != 1.0 {
+            "length_scale"
+        } else if self.input_length_scale != 1.0 {
+            "input_length_scale"
+        } else {
+            "output_length_scale"
+        };
+        Error::config(
+            format!("workload.trace.{key}"),
+            format!(
+                "{} has prefix ids, which describe the prompts as recorded; scaling the lengths would break them",
+                path.display()
+            ),
+        )
+    }
+
     fn apply(&self, path: &Path, raw: RawTrace, seed: u64) -> Result<Workload> {
         let RawTrace {
             mut rows,
@@ -212,26 +270,9 @@ impl TraceSpec {
             });
         }
         if self.max_input_tokens.is_some() || self.max_total_tokens.is_some() {
-            let max_in = self.max_input_tokens.unwrap_or(u32::MAX) as u64;
-            let max_total = self.max_total_tokens.unwrap_or(u32::MAX) as u64;
             let before = rows.len();
-            rows.retain(|r| {
-                r.input_tokens as u64 <= max_in
-                    && r.input_tokens as u64 + r.output_tokens as u64 <= max_total
-            });
-            let limits: Vec<String> = [
-                ("max_input_tokens", self.max_input_tokens),
-                ("max_total_tokens", self.max_total_tokens),
-            ]
-            .iter()
-            .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
-            .collect();
-            notes.push(format!(
-                "{}: dropped {} of {before} rows over {}",
-                path.display(),
-                before - rows.len(),
-                limits.join(", ")
-            ));
+            rows.retain(|r| self.within_lengths(r));
+            notes.push(self.dropped_note(path, (before - rows.len()) as u64, before as u64));
             if rows.is_empty() {
                 return Err(Error::Input {
                     path: path.to_path_buf(),
@@ -239,31 +280,12 @@ impl TraceSpec {
                 });
             }
         }
-        let (in_scale, out_scale) = (
-            self.length_scale * self.input_length_scale,
-            self.length_scale * self.output_length_scale,
-        );
-        if in_scale != 1.0 || out_scale != 1.0 {
+        if self.scales_lengths() {
             if rows.iter().any(|r| r.prefix.is_some()) {
-                let key = if self.length_scale != 1.0 {
-                    "length_scale"
-                } else if self.input_length_scale != 1.0 {
-                    "input_length_scale"
-                } else {
-                    "output_length_scale"
-                };
-                return Err(Error::config(
-                    format!("workload.trace.{key}"),
-                    format!(
-                        "{} has prefix ids, which describe the prompts as recorded; scaling the lengths would break them",
-                        path.display()
-                    ),
-                ));
+                return Err(self.prefix_scale_error(path));
             }
-            let scale = |t: u32, by: f64| ((t as f64 * by).round() as u32).max(1);
             for r in rows.iter_mut() {
-                r.input_tokens = scale(r.input_tokens, in_scale);
-                r.output_tokens = scale(r.output_tokens, out_scale);
+                self.scale_row(r);
             }
         }
         if let Some(arr) = &self.arrivals {
@@ -281,10 +303,7 @@ impl TraceSpec {
             let out_of_order = rows.windows(2).filter(|w| w[1].t_ns < w[0].t_ns).count();
             if out_of_order > 0 {
                 rows.sort_by_key(|r| r.t_ns);
-                notes.push(format!(
-                    "{}: {out_of_order} rows had a timestamp earlier than the row before; sorted by timestamp",
-                    path.display()
-                ));
+                notes.push(sorted_note(path, out_of_order as u64));
             }
         }
         let t0 = rows[0].t_ns;
@@ -325,6 +344,14 @@ impl TraceSpec {
         }
         Ok(Workload::finish(requests, notes))
     }
+}
+
+/// The note on rows put back in time order.
+pub(crate) fn sorted_note(path: &Path, out_of_order: u64) -> String {
+    format!(
+        "{}: {out_of_order} rows had a timestamp earlier than the row before; sorted by timestamp",
+        path.display()
+    )
 }
 
 #[cfg(test)]

@@ -130,31 +130,14 @@ impl TraceStream {
             match rx.recv() {
                 Ok(mut r) => {
                     self.read_rows += 1;
-                    let s = &self.spec;
-                    let max_in = s.max_input_tokens.unwrap_or(u32::MAX) as u64;
-                    let max_total = s.max_total_tokens.unwrap_or(u32::MAX) as u64;
-                    if r.input_tokens as u64 > max_in
-                        || r.input_tokens as u64 + r.output_tokens as u64 > max_total
-                    {
+                    if !self.spec.within_lengths(&r) {
                         continue;
                     }
-                    let (in_scale, out_scale) = (
-                        s.length_scale * s.input_length_scale,
-                        s.length_scale * s.output_length_scale,
-                    );
-                    if in_scale != 1.0 || out_scale != 1.0 {
+                    if self.spec.scales_lengths() {
                         if r.prefix.is_some() {
-                            return Err(Error::config(
-                                "workload.trace.length_scale",
-                                format!(
-                                    "{} has prefix ids, which describe the prompts as recorded; scaling the lengths would break them",
-                                    self.path.display()
-                                ),
-                            ));
+                            return Err(self.spec.prefix_scale_error(&self.path));
                         }
-                        let scale = |t: u32, by: f64| ((t as f64 * by).round() as u32).max(1);
-                        r.input_tokens = scale(r.input_tokens, in_scale);
-                        r.output_tokens = scale(r.output_tokens, out_scale);
+                        self.spec.scale_row(&mut r);
                     }
                     self.kept_rows += 1;
                     if self.prev_t.is_some_and(|p| r.t_ns < p) {
@@ -178,27 +161,13 @@ impl TraceStream {
                     }
                     let s = &self.spec;
                     if s.max_input_tokens.is_some() || s.max_total_tokens.is_some() {
-                        let limits: Vec<String> = [
-                            ("max_input_tokens", s.max_input_tokens),
-                            ("max_total_tokens", s.max_total_tokens),
-                        ]
-                        .iter()
-                        .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
-                        .collect();
-                        self.notes.push(format!(
-                            "{}: dropped {} of {} rows over {}",
-                            self.path.display(),
-                            self.read_rows - self.kept_rows,
-                            self.read_rows,
-                            limits.join(", ")
-                        ));
+                        let dropped = self.read_rows - self.kept_rows;
+                        self.notes
+                            .push(s.dropped_note(&self.path, dropped, self.read_rows));
                     }
                     if self.out_of_order > 0 && self.arrivals.is_none() {
-                        self.notes.push(format!(
-                            "{}: {} rows had a timestamp earlier than the row before; sorted by timestamp",
-                            self.path.display(),
-                            self.out_of_order
-                        ));
+                        self.notes
+                            .push(super::trace::sorted_note(&self.path, self.out_of_order));
                     }
                     if self.kept_rows == 0 {
                         return Err(Error::Input {
