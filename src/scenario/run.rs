@@ -135,6 +135,18 @@ impl RunConfig {
         )
     }
 
+    /// The replicas of a fixed fleet (no pools) and its router.
+    pub(super) fn fixed_fleet(&self) -> (Vec<Replica>, Box<dyn crate::fleet::Router>) {
+        let perf = Arc::new(self.roofline());
+        let replicas = (0..self.fleet.replicas)
+            .map(|i| Replica::new(i, &self.replica, &self.memory, perf.clone()))
+            .collect();
+        (
+            replicas,
+            self.fleet.build_router(self.fleet.router, self.seed),
+        )
+    }
+
     /// Simulates the scenario.
     pub fn run(&self) -> RunResult {
         self.run_with_timeline(false)
@@ -162,11 +174,7 @@ impl RunConfig {
     ) -> RunResult {
         let requests = self.requests();
         let (sim, router) = if self.pools.is_empty() {
-            let perf = Arc::new(self.roofline());
-            let replicas = (0..self.fleet.replicas)
-                .map(|i| Replica::new(i, &self.replica, &self.memory, perf.clone()))
-                .collect();
-            let router = self.fleet.build_router(self.fleet.router, self.seed);
+            let (replicas, router) = self.fixed_fleet();
             (Simulation::new(requests, replicas, self.horizon), router)
         } else {
             // Routers that keep one entry per replica are sized for the most replicas.

@@ -7,7 +7,6 @@
 //! finish, and there is no timeline.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use super::capacity::{ServedFold, SAMPLE_REQUESTS};
 use super::{resolve_path, Overrides, RunConfig, Scenario, Traffic};
@@ -15,7 +14,6 @@ use crate::cost::api::ApiSpendFold;
 use crate::error::{Error, Result};
 use crate::fleet::stream::StreamSimulation;
 use crate::metrics::{RequestFold, RequestRecord, SloFold, Summary};
-use crate::serving::Replica;
 use crate::time::SimTime;
 use crate::workload::{Request, Workload};
 
@@ -252,11 +250,7 @@ impl Streamed {
         each: &mut dyn FnMut(&Request, &RequestRecord) -> Result<()>,
     ) -> Result<StreamedRun> {
         let mut source = open(&self.scenario, &self.base_dir)?;
-        let perf = Arc::new(spec.roofline());
-        let replicas = (0..spec.fleet.replicas)
-            .map(|i| Replica::new(i, &spec.replica, &spec.memory, perf.clone()))
-            .collect();
-        let router = spec.fleet.build_router(spec.fleet.router, spec.seed);
+        let (replicas, router) = spec.fixed_fleet();
         let sim = StreamSimulation::new(&mut source, replicas, router, spec.horizon)
             .with_max_window(max_window);
         let mut fold = RequestFold::streamed();
