@@ -21,29 +21,10 @@
 //! Every operation is O(1) except hash-map lookups (expected O(1)).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 const NIL: u32 = u32::MAX;
 
-/// Block hashes are already uniformly mixed: hash them by identity.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | b as u64;
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type IdMap = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
+type IdMap = super::U64Map<u32>;
 
 /// What a node of the pool holds.
 #[derive(Clone, Copy, Debug)]

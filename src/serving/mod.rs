@@ -19,6 +19,29 @@ use crate::perf::Precision;
 pub use memory::MemoryLayout;
 pub use replica::{Replica, StepOutcome};
 
+/// Hashes a `u64` key by identity: for keys already spread over all 64 bits (the block pool's
+/// content hashes; the scheduler spreads its consecutive sequence numbers itself).
+#[derive(Default)]
+pub(crate) struct U64Hasher(u64);
+
+impl std::hash::Hasher for U64Hasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | b as u64;
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A hash map keyed by `u64` hashed with [`U64Hasher`].
+pub(crate) type U64Map<V> =
+    std::collections::HashMap<u64, V, std::hash::BuildHasherDefault<U64Hasher>>;
+
 /// Element type of the KV cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -2,38 +2,24 @@
 //! buckets and the finish heap name them by sequence number every step), kept in admission
 //! order for preemption (the newest goes first) and for reports.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use super::sequence::Running;
-
-/// Sequence numbers are consecutive integers: spread them with a multiplicative hash.
-#[derive(Default)]
-pub(super) struct SeqHasher(u64);
-
-impl Hasher for SeqHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | b as u64;
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
 
 /// Running requests by sequence number.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Runs {
     slots: Vec<Option<Running>>,
     free: Vec<u32>,
-    index: HashMap<u64, u32, BuildHasherDefault<SeqHasher>>,
+    /// Slot by spread sequence number ([`spread`]).
+    index: crate::serving::U64Map<u32>,
     /// Sequence numbers in admission order (increasing), with those since removed left in
     /// until they are at the end or outnumber the live ones.
     order: Vec<u64>,
+}
+
+/// Sequence numbers are consecutive: one multiplication by an odd constant (a bijection)
+/// spreads them over all 64 bits for the identity-hashed index.
+fn spread(seq: u64) -> u64 {
+    seq.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 impl Runs {
@@ -44,13 +30,13 @@ impl Runs {
 
     /// The request with sequence number `seq`.
     pub(super) fn get(&self, seq: &u64) -> Option<&Running> {
-        let &s = self.index.get(seq)?;
+        let &s = self.index.get(&spread(*seq))?;
         self.slots[s as usize].as_ref()
     }
 
     /// The request with sequence number `seq`, to change.
     pub(super) fn get_mut(&mut self, seq: &u64) -> Option<&mut Running> {
-        let &s = self.index.get(seq)?;
+        let &s = self.index.get(&spread(*seq))?;
         self.slots[s as usize].as_mut()
     }
 
@@ -67,25 +53,25 @@ impl Runs {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.insert(seq, s);
+        self.index.insert(spread(seq), s);
         self.order.push(seq);
     }
 
     /// Removes request `seq`.
     pub(super) fn remove(&mut self, seq: &u64) -> Option<Running> {
-        let s = self.index.remove(seq)?;
+        let s = self.index.remove(&spread(*seq))?;
         self.free.push(s);
         let run = self.slots[s as usize].take();
         while self
             .order
             .last()
-            .is_some_and(|l| !self.index.contains_key(l))
+            .is_some_and(|l| !self.index.contains_key(&spread(*l)))
         {
             self.order.pop();
         }
         if self.order.len() > 2 * self.index.len() + 64 {
             let index = &self.index;
-            self.order.retain(|l| index.contains_key(l));
+            self.order.retain(|l| index.contains_key(&spread(*l)));
         }
         run
     }
