@@ -46,6 +46,12 @@ impl Clients {
         }
     }
 
+    /// Whether every request arrives on its own (no follow-ups, no concurrency limit): what a
+    /// request's end does then changes nothing for the others.
+    pub(crate) fn is_open_loop(&self) -> bool {
+        self.max_in_flight.is_none() && self.open.len() == self.follower.len()
+    }
+
     /// Holds requests back so that at most `n` are in flight.
     pub(crate) fn set_max_concurrency(&mut self, n: Option<u32>) {
         self.max_in_flight = n;

@@ -101,9 +101,12 @@ pub struct Recorder {
     pub events: u64,
     /// Requests arrived and not finished or rejected.
     in_system: u64,
-    /// Integral of `in_system` over time, request-nanoseconds.
+    /// Sum of their arrival times, ns.
+    in_system_arrivals_ns: u128,
+    /// Integral of `in_system` over time, request-nanoseconds: each request adds its time in
+    /// the system when it leaves (and those still in it at [`Recorder::close`]), so the order in
+    /// which departures are recorded does not matter.
     in_system_area: u128,
-    last_change: SimTime,
 }
 
 impl Recorder {
@@ -115,8 +118,8 @@ impl Recorder {
             itl: LogHistogram::new(),
             events: 0,
             in_system: 0,
+            in_system_arrivals_ns: 0,
             in_system_area: 0,
-            last_change: SimTime::ZERO,
         }
     }
 
@@ -142,16 +145,22 @@ impl Recorder {
         self.base += n;
     }
 
-    fn advance(&mut self, now: SimTime) {
-        let dt = now.saturating_sub(self.last_change).as_nanos() as u128;
-        self.in_system_area += dt * self.in_system as u128;
-        self.last_change = now.max(self.last_change);
+    fn enter(&mut self, now: SimTime) {
+        self.in_system += 1;
+        self.in_system_arrivals_ns += now.as_nanos() as u128;
+    }
+
+    /// Request `req` leaves the system at `now`.
+    fn leave(&mut self, req: usize, now: SimTime) {
+        let arrival = self.rec(req).arrival;
+        self.in_system -= 1;
+        self.in_system_arrivals_ns -= arrival.as_nanos() as u128;
+        self.in_system_area += now.saturating_sub(arrival).as_nanos() as u128;
     }
 
     /// Request `req` arrived at `now` and went to `replica`.
     pub fn arrived(&mut self, req: usize, replica: u32, now: SimTime) {
-        self.advance(now);
-        self.in_system += 1;
+        self.enter(now);
         let r = self.rec(req);
         r.arrival = now;
         r.replica = replica;
@@ -169,8 +178,7 @@ impl Recorder {
     /// Request `req` went to the overflow API at `now`; with the API's typical latency known,
     /// its first token came at `first_token` and its last at `finish`.
     pub fn spilled(&mut self, req: usize, now: SimTime, latency: Option<(SimTime, SimTime)>) {
-        self.advance(now);
-        self.in_system -= 1;
+        self.leave(req, now);
         let r = self.rec(req);
         r.replica = u32::MAX;
         r.status = Status::Spilled;
@@ -183,8 +191,7 @@ impl Recorder {
 
     /// Request `req` was refused at arrival.
     pub fn rejected(&mut self, req: usize, now: SimTime, why: RejectReason) {
-        self.advance(now);
-        self.in_system -= 1;
+        self.leave(req, now);
         self.rec(req).status = Status::Rejected(why);
     }
 
@@ -240,8 +247,7 @@ impl Recorder {
 
     /// Request `req` produced its last token at `now`, `output` tokens in all.
     pub fn completed(&mut self, req: usize, now: SimTime, output: u32) {
-        self.advance(now);
-        self.in_system -= 1;
+        self.leave(req, now);
         let r = self.rec(req);
         if r.first_token.is_none() {
             r.first_token = Some(now);
@@ -254,7 +260,9 @@ impl Recorder {
 
     /// Closes the time integral at `end`.
     pub fn close(&mut self, end: SimTime) {
-        self.advance(end);
+        self.in_system_area +=
+            (self.in_system as u128 * end.as_nanos() as u128) - self.in_system_arrivals_ns;
+        self.in_system_arrivals_ns = self.in_system as u128 * end.as_nanos() as u128;
     }
 
     /// Time-average number of requests in the system (arrived, not finished or rejected) over

@@ -226,15 +226,25 @@ impl Roofline {
             2.0 * self.body_active_params * tokens + 2.0 * self.lm_head_params * logits;
         let share = self.sliding_attn_share;
         let attn_flops = self.attn_flops_per_pair * ((1.0 - share) * pairs + share * window_pairs);
-        let compute_s =
-            (gemm_flops / self.flops_per_s + attn_flops / self.attn_flops_per_s) / self.tp;
+        let compute_one_gpu_s = gemm_flops / self.flops_per_s + attn_flops / self.attn_flops_per_s;
+        // x / 1.0 is x exactly: skipping the division shortens the step's dependency chain.
+        let compute_s = if self.tp == 1.0 {
+            compute_one_gpu_s
+        } else {
+            compute_one_gpu_s / self.tp
+        };
         let bytes = self.weight_bytes_per_gpu(tokens)
             + self.kv_bytes_per_token_per_gpu * (kv_read_tokens + tokens)
             + self.sliding_kv_bytes_per_token_per_gpu * ((kv_read_tokens).min(logits * w) + tokens);
         let memory_s = bytes / self.bytes_per_s;
-        let allreduce_s = self.allreduces
-            * (self.allreduce_bytes_per_token * tokens / self.link_bytes_per_s
-                + self.allreduce_latency_s);
+        // Without tensor parallelism there is no all-reduce (0 x a finite time is 0 exactly).
+        let allreduce_s = if self.allreduces == 0.0 {
+            0.0
+        } else {
+            self.allreduces
+                * (self.allreduce_bytes_per_token * tokens / self.link_bytes_per_s
+                    + self.allreduce_latency_s)
+        };
         compute_s.max(memory_s)
             + allreduce_s
             + self.overhead_s

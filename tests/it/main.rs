@@ -12,6 +12,7 @@ mod prefix;
 mod properties;
 mod readers;
 mod report;
+mod run_ahead;
 mod stream;
 mod theory;
 mod util;
