@@ -5,8 +5,9 @@
 //!
 //! It runs the same events in the same order as [`super::Simulation`] on a fixed fleet of
 //! open-loop requests (the arrival of the next request is scheduled before the current one is
-//! routed, as there), so a streamed run simulates exactly what an in-memory one does; only
-//! what is kept of each request differs. Closed-loop clients, concurrency limits, elastic
+//! routed, as there; steps that end before the next arrival are ended ahead of the queue, as
+//! there), so a streamed run simulates exactly what an in-memory one does; only what is kept
+//! of each request differs. Closed-loop clients, concurrency limits, elastic
 //! pools and timelines are not streamed.
 
 use super::sim::Event;
@@ -56,6 +57,12 @@ pub struct StreamSimulation<'a> {
     last_arrival: SimTime,
     peak_window: usize,
     max_window: usize,
+    /// Time of the latest step end handled ahead of the queue.
+    ran_to: SimTime,
+    /// When the arrival in the queue is due (`SimTime::MAX` when none is).
+    next_open: SimTime,
+    /// Set by [`StreamSimulation::without_run_ahead`].
+    no_run_ahead: bool,
 }
 
 impl std::fmt::Debug for StreamSimulation<'_> {
@@ -100,6 +107,9 @@ impl<'a> StreamSimulation<'a> {
             last_arrival: SimTime::ZERO,
             peak_window: 0,
             max_window: usize::MAX,
+            ran_to: SimTime::ZERO,
+            next_open: SimTime::MAX,
+            no_run_ahead: false,
         }
     }
 
@@ -108,6 +118,13 @@ impl<'a> StreamSimulation<'a> {
     /// overloaded run are not needed.
     pub fn with_max_window(mut self, n: usize) -> Self {
         self.max_window = n;
+        self
+    }
+
+    /// Sends every step end through the event queue (for tests that compare; the outputs are
+    /// the same).
+    pub fn without_run_ahead(mut self) -> Self {
+        self.no_run_ahead = true;
         self
     }
 
@@ -157,6 +174,7 @@ impl<'a> StreamSimulation<'a> {
         self.next = self.pull()?;
         if let Some(r) = &self.next {
             self.queue.push(r.arrival, Event::Arrival(0));
+            self.next_open = r.arrival;
         }
         let mut now = SimTime::ZERO;
         let mut stopped = false;
@@ -175,8 +193,10 @@ impl<'a> StreamSimulation<'a> {
                 Event::Arrival(_) => {
                     let req = self.next.take().expect("an arrival is pulled");
                     self.next = self.pull()?;
+                    self.next_open = SimTime::MAX;
                     if let Some(n) = &self.next {
-                        self.queue.push(n.arrival.max(now), Event::Arrival(0));
+                        self.next_open = n.arrival.max(now);
+                        self.queue.push(self.next_open, Event::Arrival(0));
                     }
                     self.arrive(now, req);
                 }
@@ -194,7 +214,7 @@ impl<'a> StreamSimulation<'a> {
             self.done.clear();
             self.hand_out(retire)?;
         }
-        let end = self.horizon.unwrap_or(now);
+        let end = self.horizon.unwrap_or(now.max(self.ran_to));
         self.rec.close(end);
         for rep in &self.replicas {
             rep.flush_progress(&mut self.rec);
@@ -217,6 +237,7 @@ impl<'a> StreamSimulation<'a> {
     }
 
     fn arrive(&mut self, now: SimTime, req: Request) {
+        self.drain();
         let id = self.rec.open(req.arrival);
         debug_assert_eq!(id as u64, req.id);
         let r = self
@@ -237,18 +258,48 @@ impl<'a> StreamSimulation<'a> {
         }
     }
 
-    fn try_start(&mut self, now: SimTime, r: u32) {
-        let reqs = Reqs {
-            base: self.rec.base(),
-            slice: &self.reqs,
+    /// Starts replica `r`'s next step at `now` and schedules its end; a step that ends before
+    /// the next arrival (and within the horizon) is ended at once, as [`super::Simulation`]
+    /// does (see its `try_start`). The window changes only as requests arrive, so it is the
+    /// same at every arrival either way; while it is over its limit nothing runs ahead, so the
+    /// run stops where it would have.
+    fn try_start(&mut self, mut now: SimTime, r: u32) {
+        let bound = match self.horizon {
+            _ if self.no_run_ahead => SimTime::ZERO,
+            Some(h) => self.next_open.min(h + SimTime::from_nanos(1)),
+            None => self.next_open,
         };
-        let rep = &mut self.replicas[r as usize];
-        if let StepOutcome::Started(end) = rep.start_step(now, reqs, &mut self.rec) {
-            self.queue.push(end, Event::StepEnd(r));
+        loop {
+            let reqs = Reqs {
+                base: self.rec.base(),
+                slice: &self.reqs,
+            };
+            let rep = &mut self.replicas[r as usize];
+            let StepOutcome::Started(end) = rep.start_step(now, reqs, &mut self.rec) else {
+                return;
+            };
+            if end >= bound {
+                self.queue.push(end, Event::StepEnd(r));
+                return;
+            }
+            // The run loop stops before the next event while the window is over its limit.
+            if self.reqs.len() > self.max_window {
+                self.queue.push(end, Event::StepEnd(r));
+                return;
+            }
+            now = end;
+            self.ran_to = self.ran_to.max(now);
+            self.rec.events += 1;
+            let reqs = Reqs {
+                base: self.rec.base(),
+                slice: &self.reqs,
+            };
+            let rep = &mut self.replicas[r as usize];
+            rep.finish_step(now, reqs, &mut self.rec, &mut self.done);
         }
     }
 
-    /// Hands out the finished requests at the front of the window; drops them in batches.
+    /// Hands out the finished requests at the front of the window.
     fn hand_out(
         &mut self,
         retire: &mut dyn FnMut(&Request, &RequestRecord) -> Result<()>,
@@ -257,11 +308,17 @@ impl<'a> StreamSimulation<'a> {
             retire(&self.reqs[self.handed], &self.rec.records[self.handed])?;
             self.handed += 1;
         }
+        Ok(())
+    }
+
+    /// Drops the requests handed out, in batches. Called only as a request arrives, so the
+    /// window depends on which requests are finished by then, not on the order in which step
+    /// ends at other times were handled.
+    fn drain(&mut self) {
         if self.handed >= DRAIN_AT && 2 * self.handed >= self.reqs.len() {
             self.reqs.drain(..self.handed);
             self.rec.retire(self.handed);
             self.handed = 0;
         }
-        Ok(())
     }
 }

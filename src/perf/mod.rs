@@ -189,4 +189,15 @@ impl BatchShape {
 pub trait StepTimeModel: Send + Sync {
     /// Duration of one step in nanoseconds (at least 1).
     fn step_time_ns(&self, batch: &BatchShape) -> u64;
+
+    /// Duration of a step of `seqs` decoding sequences whose contexts sum to
+    /// `context_tokens`, with no prefill: the same as [`StepTimeModel::step_time_ns`] of that
+    /// shape (a model may compute it faster, as the roofline does).
+    fn decode_step_ns(&self, seqs: u32, context_tokens: u64) -> u64 {
+        self.step_time_ns(&BatchShape {
+            decode_seqs: seqs,
+            decode_context_tokens: context_tokens,
+            prefills: Vec::new(),
+        })
+    }
 }

@@ -222,6 +222,37 @@ impl Roofline {
             kv_read_tokens += c + n;
             window_pairs += (n * (c + (n + 1.0) / 2.0)).min(n * w);
         }
+        self.time_s(tokens, logits, pairs, kv_read_tokens, window_pairs)
+    }
+
+    /// [`Roofline::step_time_s`] of a step of `seqs` decoders whose contexts sum to
+    /// `context_tokens` and no prefill, without building the batch shape (the same arithmetic
+    /// in the same order, so the same bits).
+    #[inline]
+    pub fn decode_step_s(&self, seqs: u32, context_tokens: u64) -> f64 {
+        let tokens = seqs as f64;
+        if tokens == 0.0 {
+            return 0.0;
+        }
+        let logits = seqs as f64 + 0.0;
+        let context = context_tokens as f64;
+        let window_pairs = context.min(seqs as f64 * self.sliding_window);
+        self.time_s(tokens, logits, context, context, window_pairs)
+    }
+
+    /// The roofline of a step of `tokens` tokens, `logits` of which produce logits, with
+    /// `pairs` query-key pairs of attention (`window_pairs` of them within sliding windows)
+    /// reading `kv_read_tokens` cached tokens.
+    #[inline]
+    fn time_s(
+        &self,
+        tokens: f64,
+        logits: f64,
+        pairs: f64,
+        kv_read_tokens: f64,
+        window_pairs: f64,
+    ) -> f64 {
+        let w = self.sliding_window;
         let gemm_flops =
             2.0 * self.body_active_params * tokens + 2.0 * self.lm_head_params * logits;
         let share = self.sliding_attn_share;
@@ -300,6 +331,10 @@ impl StepTimeModel for Roofline {
     fn step_time_ns(&self, batch: &BatchShape) -> u64 {
         round_ns(self.step_time_s(batch) * 1e9).max(1)
     }
+
+    fn decode_step_ns(&self, seqs: u32, context_tokens: u64) -> u64 {
+        round_ns(self.decode_step_s(seqs, context_tokens) * 1e9).max(1)
+    }
 }
 
 /// `x.round() as u64` (half away from zero; 0 for negatives and NaN) without the libm call
@@ -333,6 +368,48 @@ mod tests {
             p,
             RooflineParams::default(),
         )
+    }
+
+    /// The decode-only path gives the same nanoseconds as the general one, for every catalog
+    /// model and the shipped configs (MoE, MLA, sliding windows), with and without tensor
+    /// parallelism, over a grid of batch sizes and contexts.
+    #[test]
+    fn decode_steps_take_what_the_general_step_time_says() {
+        let c = Catalog::builtin();
+        let mut models: Vec<crate::catalog::Model> = c.models.clone();
+        for id in ["gpt-oss-20b", "deepseek-v3", "gemma-3-27b", "llama-4-scout"] {
+            models.push(crate::catalog::hf::shipped_model(id));
+        }
+        let mut checked = 0;
+        for m in &models {
+            for (g, tp) in [("h100-sxm", 1), ("h100-sxm", 4), ("l40s", 2)] {
+                for p in [Precision::Bf16, Precision::Fp8] {
+                    let r = Roofline::new(m, c.gpu(g).unwrap(), tp, p, RooflineParams::default());
+                    for seqs in [0u32, 1, 2, 7, 64, 255, 1024] {
+                        for ctx in [0u64, 1, 100, 4_097, 250_000, 9_999_999] {
+                            let ctx = ctx * seqs.min(1) as u64 + ctx / 3;
+                            let shape = BatchShape {
+                                decode_seqs: seqs,
+                                decode_context_tokens: ctx,
+                                prefills: vec![],
+                            };
+                            assert_eq!(
+                                r.decode_step_ns(seqs, ctx),
+                                r.step_time_ns(&shape),
+                                "{} on {tp} x {g} at {p:?}: {seqs} seqs, {ctx} tokens",
+                                m.id
+                            );
+                            assert_eq!(
+                                r.decode_step_s(seqs, ctx).to_bits(),
+                                r.step_time_s(&shape).to_bits()
+                            );
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 2000, "{checked}");
     }
 
     #[test]

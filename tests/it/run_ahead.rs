@@ -3,12 +3,14 @@
 //! step end goes through the queue. Random workloads on 1-4 replicas under every router, with
 //! step times in whole milliseconds and arrivals on whole milliseconds (so step ends tie with
 //! arrivals and with each other), small KV caches (preemption), prefix caching, multi-step
-//! scheduling and horizons; and the Azure code trace on three replicas.
+//! scheduling and horizons, in memory and streamed (with window limits that stop the run); and
+//! the Azure code trace on three replicas.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use fleetsim::catalog::Catalog;
+use fleetsim::fleet::stream::StreamSimulation;
 use fleetsim::fleet::{FleetSpec, RouterKind, SimOutput, Simulation};
 use fleetsim::perf::{BatchShape, Precision, Roofline, RooflineParams, StepTimeModel};
 use fleetsim::scenario::Scenario;
@@ -107,6 +109,7 @@ proptest! {
         no_evict in any::<bool>(),
         scheduler_steps in 1u32..3,
         horizon_ms in prop::option::of(1u64..400),
+        max_window in 1usize..80,
     ) {
         let c = Catalog::builtin();
         let gpu = c.gpu("h100-sxm").unwrap();
@@ -149,6 +152,35 @@ proptest! {
         if let Err(e) = same(&ahead, &queued) {
             prop_assert!(false, "{} ({} steps run ahead)", e, ahead.steps_run_ahead);
         }
+
+        // Streamed, with a window limit that may stop the run: the same requests handed out
+        // in the same order with the same records, the same window and the same stop.
+        let streamed = |run_ahead: bool| {
+            let mut source = requests.clone().into_iter().map(Ok);
+            let reps = (0..replicas).map(|i| Replica::new(i, &cfg, &mem, perf.clone())).collect();
+            let mut sim = StreamSimulation::new(&mut source, reps, fleet.build_router(kind, 7), horizon)
+                .with_max_window(max_window);
+            if !run_ahead {
+                sim = sim.without_run_ahead();
+            }
+            let mut handed = Vec::new();
+            let out = sim
+                .run(&mut |r, rec| {
+                    handed.push(format!("{} {rec:?}", r.id));
+                    Ok(())
+                })
+                .unwrap();
+            (handed, out)
+        };
+        let (handed_ahead, a) = streamed(true);
+        let (handed_queued, q) = streamed(false);
+        prop_assert_eq!(handed_ahead, handed_queued);
+        prop_assert_eq!(&a.replicas, &q.replicas);
+        prop_assert_eq!((a.end, a.recorder.events, a.peak_window, a.stopped, a.requests),
+                        (q.end, q.recorder.events, q.peak_window, q.stopped, q.requests));
+        prop_assert_eq!(format!("{:?}", a.recorder.itl), format!("{:?}", q.recorder.itl));
+        prop_assert_eq!(a.recorder.mean_in_system(a.end).to_bits(),
+                        q.recorder.mean_in_system(q.end).to_bits());
     }
 }
 
@@ -159,7 +191,7 @@ fn running_ahead_on_a_trace_changes_no_output_and_skips_most_of_the_queue() {
         let json = format!(
             r#"{{"seed": 3, "model": "llama-3.1-8b", "gpu": "h100-sxm",
                 "workload": {{"trace": {{"path": "traces/azure-llm-2023/AzureLLMInferenceTrace_code.csv",
-                                         "format": "azure", "rate_scale": 2, "limit": 3000}}}},
+                                         "format": "azure", "rate_scale": 0.5, "limit": 9000}}}},
                 "fleet": {{"replicas": 3, "router": "{router}"}}}}"#
         );
         let cfg = Scenario::from_json(&json, Path::new("t.json"))
@@ -193,6 +225,26 @@ fn running_ahead_on_a_trace_changes_no_output_and_skips_most_of_the_queue() {
         let ahead = sim().run();
         let queued = sim().without_run_ahead().run();
         same(&ahead, &queued).unwrap_or_else(|e| panic!("{router}: {e}"));
+        // Streamed: finished requests are dropped in batches of 4,096, so the window at each
+        // arrival depends on handing them out after every step end, run ahead or not.
+        let streamed = |run_ahead: bool| {
+            let mut source = requests.iter().cloned().map(Ok);
+            let reps = (0..3)
+                .map(|i| Replica::new(i, &spec, &mem, perf.clone()))
+                .collect();
+            let mut sim =
+                StreamSimulation::new(&mut source, reps, fleet.build_router(kind, 3), None);
+            if !run_ahead {
+                sim = sim.without_run_ahead();
+            }
+            sim.run(&mut |_, _| Ok(())).unwrap()
+        };
+        let (a, q) = (streamed(true), streamed(false));
+        assert_eq!(
+            (a.end, a.recorder.events, a.peak_window, &a.replicas),
+            (q.end, q.recorder.events, q.peak_window, &q.replicas),
+            "{router}: streamed"
+        );
         let steps: u64 = ahead.replicas.iter().map(|r| r.steps).sum();
         assert!(
             ahead.steps_run_ahead * 2 > steps,

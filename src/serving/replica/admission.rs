@@ -37,14 +37,13 @@ impl Replica {
     }
 
     /// Admits waiting requests at `now`, in order, while `budget` tokens, sequence slots and
-    /// blocks last; each admitted prompt's first chunk joins `prefills`.
+    /// blocks last; each admitted prompt's first chunk joins `self.prefills`.
     pub(super) fn admit_waiting(
         &mut self,
         now: SimTime,
         requests: Reqs<'_>,
         rec: &mut Recorder,
         budget: &mut u32,
-        prefills: &mut Vec<(u64, u32)>,
     ) {
         let bs = self.bs as u64;
         while *budget > 0 && (self.running.len() as u32) < self.max_num_seqs {
@@ -138,7 +137,7 @@ impl Replica {
             self.owed += self.running[&seq].owed();
             self.prefilling.insert(seq);
             *budget -= n;
-            prefills.push((seq, n));
+            self.prefills.push((seq, n));
         }
     }
 }

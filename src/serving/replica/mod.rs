@@ -55,7 +55,6 @@ pub(super) struct StepInFlight {
     decode_seqs: u32,
     /// Decoders compute a token in this step (false for a multi-step prefill-only step).
     decoding: bool,
-    prefills: Vec<(u64, u32)>,
 }
 
 /// Result of asking a replica to start a step.
@@ -99,7 +98,8 @@ pub struct Replica {
     dec: Decoders,
     in_flight: Option<StepInFlight>,
     shape: BatchShape,
-    spare_prefills: Vec<(u64, u32)>,
+    /// The prefill chunks (sequence, tokens) of the step being planned or in flight.
+    prefills: Vec<(u64, u32)>,
     spare_seqs: Vec<u64>,
     hits: Vec<u32>,
     /// What it has done so far (the KV fields are filled in by [`Replica::totals`]).
@@ -156,7 +156,7 @@ impl Replica {
             dec: Decoders::new(cfg.block_size),
             in_flight: None,
             shape: BatchShape::default(),
-            spare_prefills: Vec::new(),
+            prefills: Vec::new(),
             spare_seqs: Vec::new(),
             hits: Vec::new(),
             totals: ReplicaTotals {

@@ -73,10 +73,9 @@ impl Replica {
                 break;
             }
         }
-        let mut seqs = std::mem::take(&mut self.spare_seqs);
-        seqs.clear();
-        seqs.extend(self.dec.fill[bucket].iter().copied());
-        for &seq in &seqs {
+        // By index: the bucket does not change while its decoders get their blocks.
+        for i in 0..self.dec.fill[bucket].len() {
+            let seq = self.dec.fill[bucket][i];
             let run = self.running.get_mut(&seq).expect("decoder in its bucket");
             let r = &requests[run.req as usize];
             let kv_tokens = match run.phase {
@@ -89,7 +88,6 @@ impl Replica {
             self.owed -= run.owed().min(1);
             run.grow(&mut self.kv, 1);
         }
-        self.spare_seqs = seqs;
         self.dec.count
     }
 
@@ -105,9 +103,9 @@ impl Replica {
         debug_assert!(self.in_flight.is_none(), "a step is already in flight");
         let k = self.k;
         let mut budget = self.budget;
-        // Buffers reused across steps, so a step allocates nothing in the steady state.
-        let mut prefills = std::mem::take(&mut self.spare_prefills);
-        prefills.clear();
+        // The chunks of the step being planned (a buffer reused across steps, so a step
+        // allocates nothing in the steady state; it stays in place, not moved in and out).
+        self.prefills.clear();
 
         // With multi-step scheduling (vLLM V0's `num_scheduler_steps`), the scheduler runs only
         // between runs of decode steps; at such a point, prompts to compute make the step
@@ -133,75 +131,71 @@ impl Replica {
 
         // 2. Running prefills (chunked prompts in progress), in admission order.
         if !in_run {
-            self.continue_prefills(now, requests, rec, &mut budget, &mut prefills);
+            self.continue_prefills(now, requests, rec, &mut budget);
         }
 
         // 3. Waiting requests, in order, while budget, sequence slots and blocks last.
         if !in_run {
-            self.admit_waiting(now, requests, rec, &mut budget, &mut prefills);
+            self.admit_waiting(now, requests, rec, &mut budget);
         }
 
         // A multi-step scheduling point with nothing to prefill after all: a decode step.
-        if try_prefill && prefills.is_empty() {
+        if try_prefill && self.prefills.is_empty() {
             decode_seqs = self.allocate_decoders(now, requests, rec);
         }
-        let decoding = !try_prefill || prefills.is_empty();
-        if decode_seqs == 0 && prefills.is_empty() {
-            self.spare_prefills = prefills;
+        let decoding = !try_prefill || self.prefills.is_empty();
+        if decode_seqs == 0 && self.prefills.is_empty() {
             return StepOutcome::Idle;
         }
         if self.multi_steps > 1 && decoding && !in_run {
             self.run_left = self.multi_steps;
         }
         self.decode_next = !decoding;
-        self.launch(now, k, decode_seqs, decoding, prefills)
+        self.launch(now, k, decode_seqs, decoding)
     }
 
     /// Starts the planned step at `now`: its batch shape, its duration from the step-time model,
     /// and what its end applies.
-    fn launch(
-        &mut self,
-        now: SimTime,
-        k: u64,
-        decode_seqs: u32,
-        decoding: bool,
-        prefills: Vec<(u64, u32)>,
-    ) -> StepOutcome {
-        // The batch shape for the step-time model.
-        self.shape.decode_seqs = decode_seqs;
-        self.shape.decode_context_tokens = if decoding {
+    fn launch(&mut self, now: SimTime, k: u64, decode_seqs: u32, decoding: bool) -> StepOutcome {
+        let context_tokens = if decoding {
             self.dec.context_tokens(decode_seqs, k)
         } else {
             0
         };
-        self.shape.prefills.clear();
-        for &(seq, n) in &prefills {
-            if let Some(Running {
-                phase: Phase::Prefill { computed, .. },
-                ..
-            }) = self.running.get(&seq)
-            {
-                self.shape.prefills.push(PrefillChunk {
-                    context_tokens: *computed,
-                    new_tokens: n,
-                });
+        let dur = if self.prefills.is_empty() {
+            self.perf.decode_step_ns(decode_seqs, context_tokens)
+        } else {
+            // The batch shape for the step-time model.
+            self.shape.decode_seqs = decode_seqs;
+            self.shape.decode_context_tokens = context_tokens;
+            self.shape.prefills.clear();
+            for &(seq, n) in &self.prefills {
+                if let Some(Running {
+                    phase: Phase::Prefill { computed, .. },
+                    ..
+                }) = self.running.get(&seq)
+                {
+                    self.shape.prefills.push(PrefillChunk {
+                        context_tokens: *computed,
+                        new_tokens: n,
+                    });
+                }
             }
-        }
-        let dur = self.perf.step_time_ns(&self.shape);
+            self.perf.step_time_ns(&self.shape)
+        };
         self.totals.decode_tokens += decode_seqs as u64;
-        self.totals.prefill_tokens += prefills.iter().map(|p| p.1 as u64).sum::<u64>();
+        self.totals.prefill_tokens += self.prefills.iter().map(|p| p.1 as u64).sum::<u64>();
         self.in_flight = Some(StepInFlight {
             k,
             start: now,
             decode_seqs,
             decoding,
-            prefills,
         });
         StepOutcome::Started(now + SimTime::from_nanos(dur))
     }
 
     /// Continues the prompts in progress (chunked prefill), in admission order, while `budget`
-    /// lasts; each chunk joins `prefills`. A prompt that cannot get its blocks preempts the
+    /// lasts; each chunk joins `self.prefills`. A prompt that cannot get its blocks preempts the
     /// newest running requests, itself last.
     fn continue_prefills(
         &mut self,
@@ -209,8 +203,10 @@ impl Replica {
         requests: Reqs<'_>,
         rec: &mut Recorder,
         budget: &mut u32,
-        prefills: &mut Vec<(u64, u32)>,
     ) {
+        if self.prefilling.is_empty() {
+            return;
+        }
         let bs = self.bs as u64;
         let mut seqs = std::mem::take(&mut self.spare_seqs);
         seqs.clear();
@@ -247,7 +243,7 @@ impl Replica {
             self.owed -= run.owed().min(new_blocks);
             run.grow(&mut self.kv, new_blocks);
             *budget -= n;
-            prefills.push((seq, n));
+            self.prefills.push((seq, n));
         }
         self.spare_seqs = seqs;
     }
@@ -311,7 +307,8 @@ impl Replica {
         // Prefill chunks advance; full blocks join the cache; a finished prompt yields a token and
         // decodes from the next decode step (a prefill-only step does not advance the decoders).
         let next_k = if step_done.decoding { k + 1 } else { k };
-        for &(seq, n) in &step_done.prefills {
+        for i in 0..self.prefills.len() {
+            let (seq, n) = self.prefills[i];
             let Some(run) = self.running.get_mut(&seq) else {
                 continue;
             };
@@ -343,7 +340,6 @@ impl Replica {
                 self.add_decoder(seq, next_k, g);
             }
         }
-        self.spare_prefills = step_done.prefills;
         self.k = next_k;
     }
 }
