@@ -6,7 +6,7 @@
 //! - `poisson_1m_512_128_h100_80pct_capacity`: 1,000,000 Poisson arrivals of 512-token prompts
 //!   and 128-token outputs at 80% of one H100's capacity for them (target (b)).
 //! - `azure_conv_4_replicas_4x`: the Azure conversation trace at 4x its rate on 4 replicas
-//!   (round-robin).
+//!   behind the default router (least-outstanding, which reads every replica at each arrival).
 //! - `azure_conv_h100_80pct_busy`: the same trace stretched (rate_scale 0.2) so one replica is
 //!   about 80% busy with small batches: many steps per request.
 //! - `mooncake_prefix_cache`: the Mooncake synthetic trace (3,993 requests with 512-token prefix
