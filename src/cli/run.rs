@@ -5,8 +5,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use fleetsim::metrics::Summary;
 use fleetsim::report;
-use fleetsim::scenario::Scenario;
+use fleetsim::report::html::Section;
+use fleetsim::scenario::{RunConfig, Scenario};
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
@@ -85,36 +87,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
             &result.output.recorder.records,
         )?;
     }
-    if spec.price.is_some() {
-        super::warn_prices(
-            scenario.cost.as_ref(),
-            std::slice::from_ref(&spec.gpu.id),
-            &spec.model.id,
-        );
-    }
-    if spec.price.is_none() {
-        if let Err(e) = fleetsim::cost::CostSpec::default().gpu_price(&spec.gpu.id) {
-            eprintln!("note: no cost section: {e}");
-        }
-    }
-    if let Some(w) = report::views::overload_warning(&result.summary) {
-        eprintln!("warning: {w}");
-    }
-    let tables = report::run_tables(&result.summary);
-    let mut sections = vec![fleetsim::report::html::Section::Text(format!(
-        "Scenario {} simulated: {} requests.",
-        a.scenario.display(),
-        spec.requests().len()
-    ))];
-    if let Some(b) = report::views::band_sentence(&result.summary) {
-        sections.push(fleetsim::report::html::Section::Text(b));
-    }
-    sections.extend(
-        tables
-            .iter()
-            .cloned()
-            .map(fleetsim::report::html::Section::Table),
-    );
+    let mut charts = Vec::new();
     if let Some(tl) = &result.output.timeline {
         let fleet_capacity = result
             .summary
@@ -130,7 +103,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         if !a.no_charts {
             let chart = report::charts::timeline::chart(tl, spec.fleet.replicas, fleet_capacity)?;
             report::charts::write(&a.out, &chart)?;
-            sections.push(fleetsim::report::html::Section::Chart(chart));
+            charts.push(Section::Chart(chart));
         }
     }
     if let Some(pt) = spec.pool_timeline(&result.output, 400) {
@@ -138,46 +111,110 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
         if !a.no_charts {
             let chart = report::charts::pools::chart(&pt)?;
             report::charts::write(&a.out, &chart)?;
-            sections.push(fleetsim::report::html::Section::Chart(chart));
+            charts.push(Section::Chart(chart));
         }
     }
-    sections.push(fleetsim::report::html::Section::Pre(
+    report_run(
+        &a,
+        &scenario,
+        &spec,
+        &result.summary,
+        Report {
+            title: format!("fleetsim run: {}", a.scenario.display()),
+            intro: format!(
+                "Scenario {} simulated: {} requests.",
+                a.scenario.display(),
+                spec.requests().len()
+            ),
+            no_band: None,
+            charts,
+            wrote: format!(
+                "wrote {}{}, timeline.csv{} and report.html",
+                summary_path.display(),
+                if a.no_requests { "" } else { ", requests.csv" },
+                if a.no_charts {
+                    ""
+                } else {
+                    ", timeline.png/svg"
+                }
+            ),
+            wall: format!(
+                "wall time: {:.3} s loading, {:.3} s finding one replica's capacity ({} requests sampled), {:.3} s simulating ({:.0} requests/s, {:.0} events/s)",
+                load_s,
+                cap_s,
+                capacity.sample_requests,
+                sim_s,
+                spec.requests().len() as f64 / sim_s.max(1e-9),
+                result.summary.sim.events as f64 / sim_s.max(1e-9)
+            ),
+        },
+    )
+}
+
+/// What a run's report says besides its summary: the page title, the opening sentence, why
+/// there is no error band (none: the scenario's `perf` sets the step times), charts placed
+/// after the tables, and the two closing lines (files written; wall time).
+struct Report {
+    title: String,
+    intro: String,
+    no_band: Option<String>,
+    charts: Vec<Section>,
+    wrote: String,
+    wall: String,
+}
+
+/// The end of `fleetsim run`, streamed or not, once summary.json and requests.csv are
+/// written: warnings about prices and overload, report.html, and the tables and sentences on
+/// stdout.
+fn report_run(
+    a: &RunArgs,
+    scenario: &Scenario,
+    spec: &RunConfig,
+    summary: &Summary,
+    r: Report,
+) -> anyhow::Result<()> {
+    if spec.price.is_some() {
+        super::warn_prices(
+            scenario.cost.as_ref(),
+            std::slice::from_ref(&spec.gpu.id),
+            &spec.model.id,
+        );
+    }
+    if spec.price.is_none() {
+        if let Err(e) = fleetsim::cost::CostSpec::default().gpu_price(&spec.gpu.id) {
+            eprintln!("note: no cost section: {e}");
+        }
+    }
+    if let Some(w) = report::views::overload_warning(summary) {
+        eprintln!("warning: {w}");
+    }
+    let tables = report::run_tables(summary);
+    let band = report::views::band_sentence(summary);
+    let mut sections = vec![Section::Text(r.intro)];
+    match (&band, &r.no_band) {
+        (Some(b), _) => sections.push(Section::Text(b.clone())),
+        (None, Some(why)) => sections.push(Section::Text(format!("No error band: {why}."))),
+        (None, None) => {}
+    }
+    sections.extend(tables.iter().cloned().map(Section::Table));
+    sections.extend(r.charts);
+    sections.push(Section::Pre(
         "Scenario".into(),
-        fleetsim::report::json_without_nulls(&scenario),
+        fleetsim::report::json_without_nulls(scenario),
     ));
-    report::html::write(
-        &a.out,
-        &format!("fleetsim run: {}", a.scenario.display()),
-        &sections,
-    )?;
+    report::html::write(&a.out, &r.title, &sections)?;
     if !a.quiet {
         super::print_tables(&tables, a.format);
-        if let Some(c) = report::views::capacity_sentence(&result.summary) {
+        if let Some(c) = report::views::capacity_sentence(summary) {
             println!("{c}");
         }
-        match report::views::band_sentence(&result.summary) {
-            Some(b) => println!("{b}"),
-            None => println!("No error band: the scenario's `perf` sets the step times, so fleetsim cannot say how far off they are."),
+        match (band, r.no_band) {
+            (Some(b), _) => println!("{b}"),
+            (None, Some(why)) => println!("No error band: {why}."),
+            (None, None) => println!("No error band: the scenario's `perf` sets the step times, so fleetsim cannot say how far off they are."),
         }
-        println!(
-            "wrote {}{}, timeline.csv{} and report.html",
-            summary_path.display(),
-            if a.no_requests { "" } else { ", requests.csv" },
-            if a.no_charts {
-                ""
-            } else {
-                ", timeline.png/svg"
-            }
-        );
-        eprintln!(
-            "wall time: {:.3} s loading, {:.3} s finding one replica's capacity ({} requests sampled), {:.3} s simulating ({:.0} requests/s, {:.0} events/s)",
-            load_s,
-            cap_s,
-            capacity.sample_requests,
-            sim_s,
-            spec.requests().len() as f64 / sim_s.max(1e-9),
-            result.summary.sim.events as f64 / sim_s.max(1e-9)
-        );
+        println!("{}", r.wrote);
+        eprintln!("{}", r.wall);
     }
     Ok(())
 }
@@ -220,66 +257,38 @@ fn run_streamed(
     let band = streamed.band_summary()?;
     let no_band = band.as_ref().err().cloned();
     run.summary.band = band.ok();
-    let summary = &run.summary;
     let summary_path = a.out.join("summary.json");
-    report::write_summary_json(&summary_path, summary)?;
-    if let Some(w) = report::views::overload_warning(summary) {
-        eprintln!("warning: {w}");
-    }
-    let tables = report::run_tables(summary);
-    let mut sections = vec![fleetsim::report::html::Section::Text(format!(
-        "Scenario {} simulated, streamed: {} requests (at most {} held at once; latency percentiles from histograms, within 0.05%).",
-        a.scenario.display(),
-        streamed.requests,
-        run.peak_window
-    ))];
-    match (report::views::band_sentence(summary), &no_band) {
-        (Some(b), _) => sections.push(fleetsim::report::html::Section::Text(b)),
-        (None, Some(why)) => sections.push(fleetsim::report::html::Section::Text(format!(
-            "No error band: {why}."
-        ))),
-        (None, None) => {}
-    }
-    sections.extend(
-        tables
-            .iter()
-            .cloned()
-            .map(fleetsim::report::html::Section::Table),
-    );
-    sections.push(fleetsim::report::html::Section::Pre(
-        "Scenario".into(),
-        fleetsim::report::json_without_nulls(scenario),
-    ));
-    report::html::write(
-        &a.out,
-        &format!("fleetsim run --stream: {}", a.scenario.display()),
-        &sections,
-    )?;
-    if !a.quiet {
-        super::print_tables(&tables, a.format);
-        if let Some(c) = report::views::capacity_sentence(summary) {
-            println!("{c}");
-        }
-        match (report::views::band_sentence(summary), &no_band) {
-            (Some(b), _) => println!("{b}"),
-            (None, Some(why)) => println!("No error band: {why}."),
-            (None, None) => {}
-        }
-        println!(
-            "wrote {}{} and report.html (streamed: no timeline)",
-            summary_path.display(),
-            if a.no_requests { "" } else { ", requests.csv" },
-        );
-        eprintln!(
-            "wall time: {:.3} s reading the workload twice (count, API prices, capacity sample), {:.3} s finding one replica's capacity, {:.3} s simulating ({:.0} requests/s; at most {} requests held)",
-            load_s,
-            cap_s,
-            sim_s,
-            streamed.requests as f64 / sim_s.max(1e-9),
-            run.peak_window
-        );
-    }
-    Ok(())
+    report::write_summary_json(&summary_path, &run.summary)?;
+    report_run(
+        a,
+        scenario,
+        spec,
+        &run.summary,
+        Report {
+            title: format!("fleetsim run --stream: {}", a.scenario.display()),
+            intro: format!(
+                "Scenario {} simulated, streamed: {} requests (at most {} held at once; latency percentiles from histograms, within 0.05%).",
+                a.scenario.display(),
+                streamed.requests,
+                run.peak_window
+            ),
+            no_band,
+            charts: Vec::new(),
+            wrote: format!(
+                "wrote {}{} and report.html (streamed: no timeline)",
+                summary_path.display(),
+                if a.no_requests { "" } else { ", requests.csv" },
+            ),
+            wall: format!(
+                "wall time: {:.3} s reading the workload twice (count, API prices, capacity sample), {:.3} s finding one replica's capacity, {:.3} s simulating ({:.0} requests/s; at most {} requests held)",
+                load_s,
+                cap_s,
+                sim_s,
+                streamed.requests as f64 / sim_s.max(1e-9),
+                run.peak_window
+            ),
+        },
+    )
 }
 
 /// Progress on stderr for runs longer than two seconds: a bar on a terminal, a line every ten
