@@ -8,6 +8,9 @@ use self::elastic::Elastic;
 pub use self::elastic::{ElasticOutput, OverflowRun, PoolRun, ReplicaLife, SpotRun};
 use super::clients::Clients;
 use super::Router;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use crate::engine::EventQueue;
 use crate::metrics::{Recorder, ReplicaTotals, Summary, Timeline, TimelineRecorder};
 use crate::serving::{Replica, StepOutcome};
@@ -61,6 +64,10 @@ pub struct Simulation<'a> {
     run_ahead: bool,
     /// When the open-loop arrival in the queue is due (`SimTime::MAX` when none is).
     next_open: SimTime,
+    /// Times of the queued events other than step ends and open-loop arrivals (an elastic
+    /// fleet's decisions, cold starts, interruptions, API answers), earliest first: replicas
+    /// run ahead only up to the earliest.
+    others: BinaryHeap<Reverse<SimTime>>,
     /// Time of the latest step end handled ahead of the queue.
     ran_to: SimTime,
     /// Step ends handled ahead of the queue.
@@ -150,6 +157,7 @@ impl<'a> Simulation<'a> {
             elastic: None,
             run_ahead: false,
             next_open: SimTime::MAX,
+            others: BinaryHeap::new(),
             ran_to: SimTime::ZERO,
             steps_run_ahead: 0,
             progress_at: PROGRESS_EVERY,
@@ -215,10 +223,8 @@ impl<'a> Simulation<'a> {
 
     /// Runs to completion (or the horizon).
     pub fn run(mut self) -> SimOutput {
-        self.run_ahead = !self.no_run_ahead
-            && self.elastic.is_none()
-            && self.timeline.is_none()
-            && self.clients.is_open_loop();
+        self.run_ahead =
+            !self.no_run_ahead && self.timeline.is_none() && self.clients.is_open_loop();
         if let Some(at) = self.clients.first_arrival(self.requests) {
             self.queue.push(at, Event::Arrival(0));
             self.next_open = at;
@@ -234,6 +240,10 @@ impl<'a> Simulation<'a> {
                 break;
             }
             let (t, ev) = self.queue.pop().expect("peeked");
+            if !matches!(ev, Event::StepEnd(_) | Event::Arrival(_)) {
+                let Reverse(o) = self.others.pop().expect("counted");
+                debug_assert_eq!(o, t, "other events come out in time order");
+            }
             now = t;
             self.rec.events += 1;
             if self.rec.events >= self.progress_at {
@@ -266,10 +276,7 @@ impl<'a> Simulation<'a> {
                             panic!("replica {r} at {now}: {e}");
                         }
                     }
-                    self.try_start(now, r);
-                    if self.elastic.is_some() {
-                        self.after_step(now, r);
-                    }
+                    self.step_on(now, r, true);
                 }
                 Event::Scale(p) => self.on_scale(now, p),
                 Event::Ready(r, g) => self.on_ready(now, r, g),
@@ -328,7 +335,7 @@ impl<'a> Simulation<'a> {
             self.finished += self.done.len() as u64;
             for k in 0..self.done.len() {
                 if let Some((at, f)) = self.clients.finished(self.done[k], now, self.requests) {
-                    self.queue.push(at, Event::FollowUp(f));
+                    self.push(at, Event::FollowUp(f));
                 }
             }
             self.done.clear();
@@ -372,39 +379,73 @@ impl<'a> Simulation<'a> {
         }
     }
 
+    /// Schedules `ev` at `at`.
+    pub(super) fn push(&mut self, at: SimTime, ev: Event) {
+        if !matches!(ev, Event::StepEnd(_) | Event::Arrival(_)) {
+            self.others.push(Reverse(at));
+        }
+        self.queue.push(at, ev);
+    }
+
     /// Starts replica `r`'s next step at `now`, if it has anything to compute, and schedules
     /// its end.
+    fn try_start(&mut self, now: SimTime, r: u32) {
+        self.step_on(now, r, false);
+    }
+
+    /// Starts replica `r`'s next step at `now` (after its step that ended then, when
+    /// `after_step_end`: an elastic fleet then releases a draining replica left empty), and
+    /// schedules its end.
     ///
-    /// Running ahead: in a fixed fleet of open-loop clients, nothing outside a replica sees or
-    /// changes it between arrivals (routers read replicas only when a request arrives; a
-    /// finished request starts nothing). So a step that ends before the next arrival (and
-    /// within the horizon) is ended here at once, and the next one started, instead of going
+    /// Running ahead: in a fleet of open-loop clients with no timeline, nothing outside a
+    /// replica sees or changes it between events other than its step ends (routers read
+    /// replicas only when a request arrives; an elastic fleet's decisions, cold starts,
+    /// interruptions and API answers are events of their own; a finished request starts
+    /// nothing). So a step that ends before the next arrival and the next such event (and
+    /// within the horizon) is ended at once, and the next one started, instead of going
     /// through the queue. The replica does exactly what it would have done, in the same order;
-    /// the queue sees the same arrivals, and each arrival finds every replica as it would have
-    /// been. Only step ends of different replicas at the same nanosecond may be handled in
-    /// another order, and those touch nothing in common (per-request records, per-replica
-    /// totals, and sums that do not depend on order). The step that reaches the next arrival
-    /// is queued: pushed before the arrival it ties with in the queue's order when, and only
-    /// when, it was before (tests/it/run_ahead.rs compares every output with and without).
-    fn try_start(&mut self, mut now: SimTime, r: u32) {
-        let bound = match self.horizon {
-            Some(h) if self.run_ahead => self.next_open.min(h + SimTime::from_nanos(1)),
-            _ if self.run_ahead => self.next_open,
-            _ => SimTime::ZERO,
+    /// the queue sees the same arrivals and other events, and each finds every replica as it
+    /// would have been. Only step ends of different replicas at the same nanosecond may be
+    /// handled in another order, and those touch nothing in common (per-request records,
+    /// per-replica totals, and sums that do not depend on order). The step that reaches the
+    /// next event is queued, after that event in the queue's order, as it was
+    /// (tests/it/run_ahead.rs and tests/it/elastic.rs compare every output with and without).
+    /// Whatever adds a way for one event to touch a replica after starting its step, or for
+    /// replicas to see each other between events, must end the run there too.
+    fn step_on(&mut self, mut now: SimTime, r: u32, mut after_step_end: bool) {
+        // An elastic fleet may send a replica several requests in one event (those waiting
+        // for a replica to serve, or taken back from a reclaimed one): the first must not
+        // start a run before the others have joined, so it runs ahead only from its step ends.
+        let may_run_ahead = self.run_ahead && (after_step_end || self.elastic.is_none());
+        let mut bound = if may_run_ahead {
+            let other = self.others.peek().map_or(SimTime::MAX, |o| o.0);
+            self.next_open.min(other)
+        } else {
+            SimTime::ZERO
         };
-        let rep = &mut self.replicas[r as usize];
-        while let StepOutcome::Started(end) =
-            rep.start_step(now, Reqs::all(self.requests), &mut self.rec)
-        {
+        if let Some(h) = self.horizon {
+            bound = bound.min(h + SimTime::from_nanos(1));
+        }
+        loop {
+            let rep = &mut self.replicas[r as usize];
+            let outcome = rep.start_step(now, Reqs::all(self.requests), &mut self.rec);
+            if after_step_end && self.elastic.is_some() {
+                self.after_step(now, r);
+            }
+            let StepOutcome::Started(end) = outcome else {
+                return;
+            };
             if end >= bound {
-                self.queue.push(end, Event::StepEnd(r));
+                self.push(end, Event::StepEnd(r));
                 return;
             }
             // The step ends before anything else can touch this replica: end it now.
             now = end;
+            after_step_end = true;
             self.ran_to = self.ran_to.max(now);
             self.rec.events += 1;
             self.steps_run_ahead += 1;
+            let rep = &mut self.replicas[r as usize];
             rep.finish_step(now, Reqs::all(self.requests), &mut self.rec, &mut self.done);
             if self.check {
                 if let Err(e) = rep.check_invariants() {

@@ -172,6 +172,23 @@ impl RunConfig {
         capacity: Option<&ReplicaCapacity>,
         progress: Option<Box<dyn FnMut(f64, u64) + '_>>,
     ) -> RunResult {
+        self.run_with(timeline, capacity, progress, true)
+    }
+
+    /// As [`RunConfig::run_full`] with every step end sent through the event queue (replicas
+    /// never run ahead; `fleet::Simulation::without_run_ahead`): the same result, for tests that
+    /// compare the two.
+    pub fn run_full_without_run_ahead(&self, capacity: Option<&ReplicaCapacity>) -> RunResult {
+        self.run_with(false, capacity, None, false)
+    }
+
+    fn run_with(
+        &self,
+        timeline: bool,
+        capacity: Option<&ReplicaCapacity>,
+        progress: Option<Box<dyn FnMut(f64, u64) + '_>>,
+        run_ahead: bool,
+    ) -> RunResult {
         let requests = self.requests();
         let (sim, router) = if self.pools.is_empty() {
             let (replicas, router) = self.fixed_fleet();
@@ -197,6 +214,9 @@ impl RunConfig {
         let mut sim = sim
             .with_router(router)
             .with_max_concurrency(self.max_concurrency);
+        if !run_ahead {
+            sim = sim.without_run_ahead();
+        }
         if let Some(mut p) = progress {
             sim = sim.with_progress(Box::new(move |t: SimTime, done| p(t.as_secs_f64(), done)));
         }

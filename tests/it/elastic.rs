@@ -401,6 +401,58 @@ mod random {
                 prop_assert!(p.busy_gpu_hours <= p.active_gpu_hours + 1e-6, "{:?}", p);
                 prop_assert!(p.usd >= 0.0 && p.per_month_usd.is_finite());
             }
+            // Replicas running ahead of the queue change nothing (fleet/sim.rs, `step_on`):
+            // the summary, every record, the replica lives and the spills are the same with
+            // every step end sent through the queue.
+            let q = run.run_full_without_run_ahead(None);
+            prop_assert_eq!(q.output.steps_run_ahead, 0);
+            prop_assert_eq!(
+                serde_json::to_string(&r.summary).unwrap(),
+                serde_json::to_string(&q.summary).unwrap()
+            );
+            prop_assert_eq!(
+                format!("{:?}", r.output.recorder.records),
+                format!("{:?}", q.output.recorder.records)
+            );
+            prop_assert_eq!(format!("{:?}", r.output.elastic), format!("{:?}", q.output.elastic));
+            prop_assert_eq!(&r.output.replicas, &q.output.replicas);
+            prop_assert_eq!((r.output.end, r.output.recorder.events), (q.output.end, q.output.recorder.events));
         }
+    }
+
+    /// Running ahead on a day-like elastic fleet: most step ends skip the queue, and the
+    /// outputs are those of the queued run.
+    #[test]
+    fn running_ahead_in_an_elastic_fleet_changes_no_output() {
+        let tmp = tempfile::tempdir().unwrap();
+        let trace = step_trace(tmp.path(), 2.0, 12.0, 120.0, 600.0);
+        let fleet = r#"{"pools": [
+            {"name": "base", "replicas": 1},
+            {"name": "burst", "pricing": "spot", "interruptions_per_hour": 20, "notice_s": 30,
+             "autoscale": {"min": 0, "max": 4, "metric": "in-flight-per-replica", "target": 8,
+                           "interval_s": 10, "cold_start_s": 30}}],
+            "overflow": {"api": "fireworks-llama-3.1-8b", "queue_wait_s": 2}}"#;
+        let run = config(tmp.path(), &trace, fleet, "");
+        let r = run.run_full(false, None);
+        let q = run.run_full_without_run_ahead(None);
+        assert_eq!(
+            serde_json::to_string(&r.summary).unwrap(),
+            serde_json::to_string(&q.summary).unwrap()
+        );
+        assert_eq!(
+            format!("{:?}", r.output.recorder.records),
+            format!("{:?}", q.output.recorder.records)
+        );
+        assert_eq!(
+            format!("{:?}", r.output.elastic),
+            format!("{:?}", q.output.elastic)
+        );
+        assert_eq!(r.output.replicas, q.output.replicas);
+        let steps: u64 = r.output.replicas.iter().map(|t| t.steps).sum();
+        assert!(
+            r.output.steps_run_ahead * 2 > steps,
+            "only {} of {steps} step ends ran ahead",
+            r.output.steps_run_ahead
+        );
     }
 }

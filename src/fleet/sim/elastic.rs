@@ -192,7 +192,7 @@ impl<'a> Simulation<'a> {
             }
             if let Some(a) = &self.el().pools[p].autoscale {
                 let at = SimTime::from_secs_f64(a.interval_s);
-                self.queue.push(at, Event::Scale(p as u32));
+                self.push(at, Event::Scale(p as u32));
             }
         }
     }
@@ -248,7 +248,7 @@ impl<'a> Simulation<'a> {
         let e = self.el();
         let at = now + e.pools[p as usize].cold_start;
         let generation = e.slots[r as usize].generation;
-        self.queue.push(at, Event::Ready(r, generation));
+        self.push(at, Event::Ready(r, generation));
     }
 
     /// Replica `r` begins serving at `now`: requests waiting at the fleet are sent out.
@@ -259,6 +259,7 @@ impl<'a> Simulation<'a> {
         e.lives[slot.life].active_at = Some(now);
         let pos = e.active.partition_point(|&x| x < r);
         e.active.insert(pos, r);
+        let mut events = Vec::new();
         if let Some(spot) = e.pools[slot.pool as usize].spot {
             if spot.interruptions_per_hour > 0.0 {
                 let rate = spot.interruptions_per_hour / 3600.0;
@@ -267,15 +268,18 @@ impl<'a> Simulation<'a> {
                     .sample(&mut e.spot_rng);
                 let at = now + SimTime::from_secs_f64(after.min(crate::time::MAX_SPAN_S));
                 let generation = slot.generation;
-                self.queue.push(
+                events.push((
                     at.saturating_sub(spot.notice).max(now),
                     Event::Notice(r, generation),
-                );
-                self.queue.push(at, Event::Interrupt(r, generation));
+                ));
+                events.push((at, Event::Interrupt(r, generation)));
                 if e.pools[slot.pool as usize].autoscale.is_none() {
-                    self.queue.push(at, Event::Replace(slot.pool));
+                    events.push((at, Event::Replace(slot.pool)));
                 }
             }
+        }
+        for (at, ev) in events {
+            self.push(at, ev);
         }
         while let Some(i) = self.el().unplaced.pop_front() {
             self.dispatch(now, i);
@@ -432,7 +436,7 @@ impl<'a> Simulation<'a> {
                     }
                 }
             }
-            self.queue.push(next, Event::Scale(p));
+            self.push(next, Event::Scale(p));
         }
     }
 

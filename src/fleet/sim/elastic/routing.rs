@@ -61,7 +61,7 @@ impl Simulation<'_> {
         });
         self.rec.spilled(i as usize, now, times);
         let done_at = times.map(|t| t.1).unwrap_or(now);
-        self.queue.push(done_at, Event::ApiDone(i));
+        self.push(done_at, Event::ApiDone(i));
     }
 
     /// Whether the overflow rule sends a new request to the API now, the router having picked
