@@ -59,8 +59,8 @@ pub struct Simulation<'a> {
     progress: Option<Box<dyn FnMut(SimTime, u64) + 'a>>,
     /// Pools, autoscalers, spot interruptions and overflow (none: a fixed fleet).
     elastic: Option<Elastic<'a>>,
-    /// Replicas may run steps ahead of the event queue (see [`Simulation::try_start`]): a
-    /// fixed fleet of open-loop clients with no timeline.
+    /// Replicas may run steps ahead of the event queue (see `Simulation::step_on`): open-loop
+    /// clients, no timeline, not switched off by [`Simulation::without_run_ahead`].
     run_ahead: bool,
     /// When the open-loop arrival in the queue is due (`SimTime::MAX` when none is).
     next_open: SimTime,
@@ -269,13 +269,7 @@ impl<'a> Simulation<'a> {
                 }
                 Event::FollowUp(i) => self.admit(now, i),
                 Event::StepEnd(r) => {
-                    let rep = &mut self.replicas[r as usize];
-                    rep.finish_step(now, Reqs::all(self.requests), &mut self.rec, &mut self.done);
-                    if self.check {
-                        if let Err(e) = rep.check_invariants() {
-                            panic!("replica {r} at {now}: {e}");
-                        }
-                    }
+                    self.end_step(now, r);
                     self.step_on(now, r, true);
                 }
                 Event::Scale(p) => self.on_scale(now, p),
@@ -445,12 +439,18 @@ impl<'a> Simulation<'a> {
             self.ran_to = self.ran_to.max(now);
             self.rec.events += 1;
             self.steps_run_ahead += 1;
-            let rep = &mut self.replicas[r as usize];
-            rep.finish_step(now, Reqs::all(self.requests), &mut self.rec, &mut self.done);
-            if self.check {
-                if let Err(e) = rep.check_invariants() {
-                    panic!("replica {r} at {now}: {e}");
-                }
+            self.end_step(now, r);
+        }
+    }
+
+    /// Applies the end of replica `r`'s step in flight at `now` (checking its invariants when
+    /// asked).
+    fn end_step(&mut self, now: SimTime, r: u32) {
+        let rep = &mut self.replicas[r as usize];
+        rep.finish_step(now, Reqs::all(self.requests), &mut self.rec, &mut self.done);
+        if self.check {
+            if let Err(e) = rep.check_invariants() {
+                panic!("replica {r} at {now}: {e}");
             }
         }
     }
