@@ -1,6 +1,6 @@
 //! The published measurements as simulations: for each entry of `catalog/calibration.json`, the
 //! catalog model, GPU and precision it names, the engine settings its source documents
-//! ([`EngineSetup`]), the workload it ran (fixed lengths, or ShareGPT lengths scaled to the
+//! (`EngineSetup`), the workload it ran (fixed lengths, or ShareGPT lengths scaled to the
 //! benchmarks' own means) and how to read each published figure off a simulated summary.
 
 use std::path::Path;

@@ -9,7 +9,7 @@
 //! E2E) or all at once (request and output throughput); vLLM 0.5.4 runs of 320 ShareGPT prompts
 //! sent at once. ShareGPT lengths are the shipped length statistics filtered as the benchmarks
 //! filter prompts, with prompts and outputs scaled to the benchmarks' own means
-//! ([`sharegpt_length_scale`]).
+//! ([`super::published::sharegpt_length_scale`]).
 //!
 //! A figure is *counted* toward the accuracy targets unless an engine feature fleetsim does not
 //! model dominates it (the row's note says which). [`super::defaults::fit_defaults`] refits the

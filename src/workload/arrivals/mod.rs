@@ -231,7 +231,7 @@ impl ArrivalSpec {
         }
     }
 
-    /// The process (the spec must have passed [`ArrivalSpec::validate`]).
+    /// The process (the spec must have passed [`ArrivalSpec::check`]).
     pub fn build(&self) -> Box<dyn ArrivalProcess> {
         match self {
             ArrivalSpec::Constant { rate_per_s } => Box::new(Constant::new(*rate_per_s)),
