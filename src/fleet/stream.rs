@@ -260,7 +260,7 @@ impl<'a> StreamSimulation<'a> {
 
     /// Starts replica `r`'s next step at `now` and schedules its end; a step that ends before
     /// the next arrival (and within the horizon) is ended at once, as [`super::Simulation`]
-    /// does (see its `try_start`). The window changes only as requests arrive, so it is the
+    /// does (see its `step_on`). The window changes only as requests arrive, so it is the
     /// same at every arrival either way; while it is over its limit nothing runs ahead, so the
     /// run stops where it would have.
     fn try_start(&mut self, mut now: SimTime, r: u32) {
@@ -278,12 +278,9 @@ impl<'a> StreamSimulation<'a> {
             let StepOutcome::Started(end) = rep.start_step(now, reqs, &mut self.rec) else {
                 return;
             };
-            if end >= bound {
-                self.queue.push(end, Event::StepEnd(r));
-                return;
-            }
-            // The run loop stops before the next event while the window is over its limit.
-            if self.reqs.len() > self.max_window {
+            // Queued when it reaches the next event, or while the window is over its limit
+            // (the run loop then stops before the next event).
+            if end >= bound || self.reqs.len() > self.max_window {
                 self.queue.push(end, Event::StepEnd(r));
                 return;
             }

@@ -260,9 +260,10 @@ impl Recorder {
 
     /// Closes the time integral at `end`.
     pub fn close(&mut self, end: SimTime) {
-        self.in_system_area +=
-            (self.in_system as u128 * end.as_nanos() as u128) - self.in_system_arrivals_ns;
-        self.in_system_arrivals_ns = self.in_system as u128 * end.as_nanos() as u128;
+        // Those still in the system count up to `end` (and, should it be closed again, from it).
+        let held_to_end = self.in_system as u128 * end.as_nanos() as u128;
+        self.in_system_area += held_to_end - self.in_system_arrivals_ns;
+        self.in_system_arrivals_ns = held_to_end;
     }
 
     /// Time-average number of requests in the system (arrived, not finished or rejected) over

@@ -347,6 +347,41 @@ fn the_mix_search_picks_the_cheapest_mix_it_simulated() {
     assert!(m.answer.contains("fixed peak fleet") && m.answer.contains("all on demand"));
 }
 
+/// Replicas running ahead of the queue change nothing (fleet/sim.rs, `step_on`): what of
+/// `r` (a run of `run`) differs when every step end goes through the queue: the summary,
+/// the records, the replica lives and spills, the totals, the end or the event count.
+fn differs_without_run_ahead(
+    run: &RunConfig,
+    r: &fleetsim::scenario::RunResult,
+) -> Option<&'static str> {
+    let q = run.run_full_without_run_ahead(None);
+    let (a, b) = (&r.output, &q.output);
+    [
+        ("steps run ahead when switched off", b.steps_run_ahead == 0),
+        (
+            "summaries",
+            serde_json::to_string(&r.summary).unwrap()
+                == serde_json::to_string(&q.summary).unwrap(),
+        ),
+        (
+            "records",
+            format!("{:?}", a.recorder.records) == format!("{:?}", b.recorder.records),
+        ),
+        (
+            "replica lives and spills",
+            format!("{:?}", a.elastic) == format!("{:?}", b.elastic),
+        ),
+        ("replica totals", a.replicas == b.replicas),
+        (
+            "ends and event counts",
+            (a.end, a.recorder.events) == (b.end, b.recorder.events),
+        ),
+    ]
+    .into_iter()
+    .find(|c| !c.1)
+    .map(|c| c.0)
+}
+
 mod random {
     use proptest::prelude::*;
 
@@ -401,22 +436,9 @@ mod random {
                 prop_assert!(p.busy_gpu_hours <= p.active_gpu_hours + 1e-6, "{:?}", p);
                 prop_assert!(p.usd >= 0.0 && p.per_month_usd.is_finite());
             }
-            // Replicas running ahead of the queue change nothing (fleet/sim.rs, `step_on`):
-            // the summary, every record, the replica lives and the spills are the same with
-            // every step end sent through the queue.
-            let q = run.run_full_without_run_ahead(None);
-            prop_assert_eq!(q.output.steps_run_ahead, 0);
-            prop_assert_eq!(
-                serde_json::to_string(&r.summary).unwrap(),
-                serde_json::to_string(&q.summary).unwrap()
-            );
-            prop_assert_eq!(
-                format!("{:?}", r.output.recorder.records),
-                format!("{:?}", q.output.recorder.records)
-            );
-            prop_assert_eq!(format!("{:?}", r.output.elastic), format!("{:?}", q.output.elastic));
-            prop_assert_eq!(&r.output.replicas, &q.output.replicas);
-            prop_assert_eq!((r.output.end, r.output.recorder.events), (q.output.end, q.output.recorder.events));
+            if let Some(what) = differs_without_run_ahead(&run, &r) {
+                prop_assert!(false, "{} differ when step ends are all queued", what);
+            }
         }
     }
 
@@ -434,20 +456,9 @@ mod random {
             "overflow": {"api": "fireworks-llama-3.1-8b", "queue_wait_s": 2}}"#;
         let run = config(tmp.path(), &trace, fleet, "");
         let r = run.run_full(false, None);
-        let q = run.run_full_without_run_ahead(None);
-        assert_eq!(
-            serde_json::to_string(&r.summary).unwrap(),
-            serde_json::to_string(&q.summary).unwrap()
-        );
-        assert_eq!(
-            format!("{:?}", r.output.recorder.records),
-            format!("{:?}", q.output.recorder.records)
-        );
-        assert_eq!(
-            format!("{:?}", r.output.elastic),
-            format!("{:?}", q.output.elastic)
-        );
-        assert_eq!(r.output.replicas, q.output.replicas);
+        if let Some(what) = differs_without_run_ahead(&run, &r) {
+            panic!("{what} differ when step ends are all queued");
+        }
         let steps: u64 = r.output.replicas.iter().map(|t| t.steps).sum();
         assert!(
             r.output.steps_run_ahead * 2 > steps,
