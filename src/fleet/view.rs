@@ -3,6 +3,7 @@
 //! implementing [`ReplicaView`]; the simulation hands routers the whole fleet as a [`FleetView`].
 
 use crate::serving::Replica;
+use crate::workload::block_hash::Chain;
 
 /// The state of one replica a routing or scaling decision may read.
 pub trait ReplicaView {
@@ -20,8 +21,9 @@ pub trait ReplicaView {
     fn kv_capacity_blocks(&self) -> u64;
     /// Tokens per KV block.
     fn block_size(&self) -> u32;
-    /// How many of the leading blocks with these (shareable) chain hashes its prefix cache holds.
-    fn cached_prefix_blocks(&self, hashes: &[u64]) -> usize;
+    /// How many of the first `blocks` (shareable) blocks of `chain` its prefix cache holds, in
+    /// a row from the first.
+    fn cached_prefix_blocks(&self, chain: &Chain, blocks: u32) -> usize;
     /// Whether a step is in flight.
     fn is_busy(&self) -> bool;
     /// The pool it belongs to (index into the fleet's pools; 0 in a fleet of one pool).
@@ -49,8 +51,8 @@ impl ReplicaView for Replica {
     fn block_size(&self) -> u32 {
         Replica::block_size(self)
     }
-    fn cached_prefix_blocks(&self, hashes: &[u64]) -> usize {
-        Replica::cached_prefix_blocks(self, hashes)
+    fn cached_prefix_blocks(&self, chain: &Chain, blocks: u32) -> usize {
+        Replica::cached_prefix_blocks(self, chain, blocks)
     }
     fn is_busy(&self) -> bool {
         Replica::is_busy(self)

@@ -18,9 +18,17 @@
 //! between, exactly as vLLM finds its own blocks by their hashes. Allocating, releasing and
 //! resuming therefore cost O(1) per request for request-unique content instead of O(blocks).
 //!
+//! Cached identities are kept per content *unit* (`workload::block_hash::Chain`: one prefix
+//! id, e.g. 32 blocks of a 512-token id): one table entry per unit, keyed by the unit's chain
+//! key, lists which of its sub-blocks are cached and in which block. A lookup, registration or
+//! eviction touches the hash table once per unit, not once per block; which blocks are cached,
+//! and the LRU order they are evicted in, are per block as in vLLM.
+//!
 //! Every operation is O(1) except hash-map lookups (expected O(1)).
 
 use std::collections::HashMap;
+
+use crate::workload::block_hash::Chain;
 
 const NIL: u32 = u32::MAX;
 
@@ -29,9 +37,10 @@ type IdMap = super::U64Map<u32>;
 /// What a node of the pool holds.
 #[derive(Clone, Copy, Debug)]
 enum Item {
-    /// One named block (a shareable position): its content hash (0: no cached identity) and
-    /// holders. It is in the free queue while it has no holder.
-    Single { hash: u64, ref_cnt: u32 },
+    /// One named block (a shareable position): the cached unit it is sub-block `sub` of
+    /// (`NIL`: no cached identity) and its holders. It is in the free queue while it has no
+    /// holder.
+    Single { unit: u32, sub: u32, ref_cnt: u32 },
     /// Free request-unique blocks at positions `lo..hi` of one request's token sequence, of
     /// which `lo..id_hi` still hold their content for that request (full blocks); allocations
     /// take from `hi` down.
@@ -56,6 +65,17 @@ pub struct RunHandle {
     gen: u32,
 }
 
+/// A content unit with cached sub-blocks: its chain key and, for each sub-block, the block
+/// holding it (`NIL`: not cached) at `members[base..base + len]`.
+#[derive(Clone, Copy, Debug)]
+struct Unit {
+    key: u64,
+    base: u32,
+    len: u32,
+    /// Sub-blocks cached.
+    cached: u32,
+}
+
 /// The block pool. A named block's id is the index of its node.
 #[derive(Clone, Debug)]
 pub struct BlockPool {
@@ -68,7 +88,15 @@ pub struct BlockPool {
     tail: u32,
     /// Blocks in the free queue.
     queued: u64,
+    /// Unit key -> index into `units`.
     cached: IdMap,
+    units: Vec<Unit>,
+    /// Slots of `units` not in use.
+    dead_units: Vec<u32>,
+    /// Sub-block -> block lists of the units.
+    members: Vec<u32>,
+    /// Unused `members` ranges, by length.
+    spare_members: Vec<(u32, Vec<u32>)>,
     caching: bool,
     peak_used: u64,
     evicted: u64,
@@ -86,6 +114,10 @@ impl BlockPool {
             tail: NIL,
             queued: 0,
             cached: IdMap::default(),
+            units: Vec::new(),
+            dead_units: Vec::new(),
+            members: Vec::new(),
+            spare_members: Vec::new(),
             caching,
             peak_used: 0,
             evicted: 0,
@@ -199,10 +231,10 @@ impl BlockPool {
         while left > 0 && self.head != NIL {
             let h = self.head;
             match self.nodes[h as usize].item {
-                Item::Single { hash, ref_cnt } => {
+                Item::Single { unit, sub, ref_cnt } => {
                     debug_assert_eq!(ref_cnt, 0, "evicting a held block");
-                    if hash != 0 {
-                        self.cached.remove(&hash);
+                    if unit != NIL {
+                        self.uncache(unit, sub);
                         self.evicted += 1;
                     }
                     self.unlink(h);
@@ -237,17 +269,61 @@ impl BlockPool {
     /// reference count of one and no identity yet.
     pub fn name_taken(&mut self) -> u32 {
         self.new_node(Item::Single {
-            hash: 0,
+            unit: NIL,
+            sub: 0,
             ref_cnt: 1,
         })
     }
 
-    /// The cached block holding content `hash`, if any.
-    pub fn lookup(&self, hash: u64) -> Option<u32> {
-        if !self.caching {
-            return None;
+    /// The cached unit with chain key `key`, if any of its sub-blocks is cached.
+    fn unit(&self, key: u64) -> Option<&Unit> {
+        self.cached.get(&key).map(|&u| &self.units[u as usize])
+    }
+
+    /// Appends to `out` the cached blocks holding the leading blocks of `chain`, at most
+    /// `upto` (all shareable), up to the first that is not cached.
+    pub fn cached_prefix(&self, chain: &Chain, upto: u32, out: &mut Vec<u32>) {
+        if !self.caching || upto == 0 {
+            return;
         }
-        self.cached.get(&hash).copied()
+        let mut left = upto;
+        for &key in &chain.keys {
+            let Some(u) = self.unit(key) else { return };
+            let n = left.min(chain.unit).min(u.len);
+            let members = &self.members[u.base as usize..(u.base + n) as usize];
+            for &b in members {
+                if b == NIL {
+                    return;
+                }
+                out.push(b);
+            }
+            left -= n;
+            if left == 0 || n < chain.unit {
+                return;
+            }
+        }
+    }
+
+    /// How many leading blocks of `chain`, at most `upto`, are cached.
+    pub fn cached_prefix_len(&self, chain: &Chain, upto: u32) -> u32 {
+        if !self.caching {
+            return 0;
+        }
+        let mut found = 0;
+        for &key in &chain.keys {
+            if found >= upto {
+                break;
+            }
+            let Some(u) = self.unit(key) else { break };
+            let n = (upto - found).min(chain.unit).min(u.len);
+            let members = &self.members[u.base as usize..(u.base + n) as usize];
+            let k = members.iter().take_while(|&&b| b != NIL).count() as u32;
+            found += k;
+            if k < chain.unit {
+                break;
+            }
+        }
+        found.min(upto)
     }
 
     /// Whether named block `b` is free (so taking it as a hit uses up a free block).
@@ -349,23 +425,104 @@ impl BlockPool {
         self.note_use();
     }
 
-    /// Gives full named block `b` the content hash `hash` and puts it in the shared lookup
-    /// table so later requests can hit it; a block whose content is already there under
-    /// another block stays anonymous (vLLM keeps duplicates too, but lookups return one of
-    /// them).
-    pub fn register(&mut self, b: u32, hash: u64) {
-        if !self.caching || hash == 0 {
+    /// Gives full named blocks `table[from..to]` (a request's blocks at those positions) the
+    /// content identity of those positions of `chain` and puts them in the shared lookup table
+    /// so later requests can hit them; a block whose content is already cached in another
+    /// block stays anonymous (vLLM keeps duplicates too, but lookups return one of them).
+    pub fn register(&mut self, table: &[u32], chain: &Chain, from: u32, to: u32) {
+        if !self.caching {
             return;
         }
-        let Item::Single { hash: h, .. } = &mut self.nodes[b as usize].item else {
-            return;
+        let mut j = from;
+        while j < to {
+            let (u, sub0) = (j / chain.unit, j % chain.unit);
+            let end = to.min((u + 1) * chain.unit);
+            let key = chain.keys[u as usize];
+            let slot = match self.cached.get(&key) {
+                Some(&s) => s,
+                None => {
+                    let s = self.new_unit(key, chain.unit);
+                    self.cached.insert(key, s);
+                    s
+                }
+            };
+            let Unit { base, .. } = self.units[slot as usize];
+            for (k, &b) in table[j as usize..end as usize].iter().enumerate() {
+                let sub = sub0 + k as u32;
+                let Item::Single { unit, sub: s, .. } = &mut self.nodes[b as usize].item else {
+                    continue;
+                };
+                let m = &mut self.members[(base + sub) as usize];
+                if *unit != NIL || *m != NIL {
+                    continue;
+                }
+                *unit = slot;
+                *s = sub;
+                *m = b;
+                self.units[slot as usize].cached += 1;
+            }
+            if self.units[slot as usize].cached == 0 {
+                // Every block was a duplicate or already cached elsewhere: nothing new.
+                self.cached.remove(&key);
+                self.free_unit(slot);
+            }
+            j = end;
+        }
+    }
+
+    /// A new unit entry for `key` with `len` sub-blocks, none cached yet.
+    fn new_unit(&mut self, key: u64, len: u32) -> u32 {
+        let base = match self
+            .spare_members
+            .iter_mut()
+            .find(|(l, _)| *l == len)
+            .and_then(|(_, v)| v.pop())
+        {
+            Some(base) => base,
+            None => {
+                let base = self.members.len() as u32;
+                self.members.resize(self.members.len() + len as usize, NIL);
+                base
+            }
         };
-        if *h != 0 {
-            return;
+        let unit = Unit {
+            key,
+            base,
+            len,
+            cached: 0,
+        };
+        match self.dead_units.pop() {
+            Some(s) => {
+                self.units[s as usize] = unit;
+                s
+            }
+            None => {
+                self.units.push(unit);
+                (self.units.len() - 1) as u32
+            }
         }
-        if let std::collections::hash_map::Entry::Vacant(e) = self.cached.entry(hash) {
-            e.insert(b);
-            *h = hash;
+    }
+
+    /// Returns unit `slot` (no sub-block cached) and its members to the spares.
+    fn free_unit(&mut self, slot: u32) {
+        let Unit { base, len, .. } = self.units[slot as usize];
+        match self.spare_members.iter_mut().find(|(l, _)| *l == len) {
+            Some((_, v)) => v.push(base),
+            None => self.spare_members.push((len, vec![base])),
+        }
+        self.dead_units.push(slot);
+    }
+
+    /// Sub-block `sub` of unit `slot` loses its cached block (evicted); a unit with nothing
+    /// cached leaves the table.
+    fn uncache(&mut self, slot: u32, sub: u32) {
+        let u = &mut self.units[slot as usize];
+        self.members[(u.base + sub) as usize] = NIL;
+        u.cached -= 1;
+        if u.cached == 0 {
+            let key = u.key;
+            self.cached.remove(&key);
+            self.free_unit(slot);
         }
     }
 
@@ -433,14 +590,38 @@ impl BlockPool {
                 _ => {}
             }
         }
-        for (&h, &b) in &self.cached {
-            match self.nodes.get(b as usize).map(|x| x.item) {
-                Some(Item::Single { hash, .. }) if hash == h => {}
-                _ => {
-                    return Err(format!(
-                        "cache maps {h:#x} to block {b}, which holds another hash"
-                    ))
+        let mut units_cached = vec![0u32; self.units.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Item::Single { unit, sub, .. } = node.item {
+                if unit == NIL {
+                    continue;
                 }
+                let u = self
+                    .units
+                    .get(unit as usize)
+                    .ok_or("a block names no unit")?;
+                if sub >= u.len || self.members[(u.base + sub) as usize] != i as u32 {
+                    return Err(format!(
+                        "block {i} is cached as {sub} of a unit that lists another block"
+                    ));
+                }
+                units_cached[unit as usize] += 1;
+            }
+        }
+        for (&key, &slot) in &self.cached {
+            let u = &self.units[slot as usize];
+            if u.key != key {
+                return Err(format!("cache maps {key:#x} to a unit of key {:#x}", u.key));
+            }
+            let listed = self.members[u.base as usize..(u.base + u.len) as usize]
+                .iter()
+                .filter(|&&b| b != NIL)
+                .count() as u32;
+            if listed != u.cached || units_cached[slot as usize] != u.cached || u.cached == 0 {
+                return Err(format!(
+                    "unit {key:#x} counts {} cached blocks, lists {listed}, {} blocks name it",
+                    u.cached, units_cached[slot as usize]
+                ));
             }
         }
         if named_held + held_unnamed != self.used() {
@@ -465,22 +646,40 @@ mod tests {
         p.name_taken()
     }
 
+    /// A chain of one single-block unit with key `key`.
+    fn one(key: u64) -> Chain {
+        Chain {
+            keys: vec![key],
+            unit: 1,
+        }
+    }
+
+    fn register(p: &mut BlockPool, b: u32, key: u64) {
+        p.register(&[b], &one(key), 0, 1);
+    }
+
+    fn lookup(p: &BlockPool, key: u64) -> Option<u32> {
+        let mut found = Vec::new();
+        p.cached_prefix(&one(key), 1, &mut found);
+        found.first().copied()
+    }
+
     #[test]
     fn lru_eviction_and_hits() {
         let mut p = BlockPool::new(3, true);
         let a = named(&mut p);
         let b = named(&mut p);
-        p.register(a, 11);
-        p.register(b, 22);
+        register(&mut p, a, 11);
+        register(&mut p, b, 22);
         p.release_all(&[a, b]); // b then a join the queue: b is evicted first
         assert_eq!(p.free(), 3);
-        assert_eq!(p.lookup(22), Some(b));
+        assert_eq!(lookup(&p, 22), Some(b));
         let c = named(&mut p); // the never-used block first
         assert_eq!(p.evicted(), 0);
         let _d = named(&mut p); // then the queue head: b
         assert_eq!(p.evicted(), 1);
-        assert_eq!(p.lookup(22), None);
-        assert_eq!(p.lookup(11), Some(a));
+        assert_eq!(lookup(&p, 22), None);
+        assert_eq!(lookup(&p, 11), Some(a));
         p.touch(a); // a hit takes a out of the queue
         assert_eq!(p.free(), 0);
         p.release(c);
@@ -491,7 +690,7 @@ mod tests {
     fn shared_blocks_are_reference_counted() {
         let mut p = BlockPool::new(2, true);
         let a = named(&mut p);
-        p.register(a, 5);
+        register(&mut p, a, 5);
         p.touch(a);
         p.release(a);
         assert!(!p.is_free(a));
@@ -505,9 +704,9 @@ mod tests {
     fn without_caching_nothing_is_found() {
         let mut p = BlockPool::new(4, false);
         let a = named(&mut p);
-        p.register(a, 5);
+        register(&mut p, a, 5);
         p.release(a);
-        assert_eq!(p.lookup(5), None);
+        assert_eq!(lookup(&p, 5), None);
         p.take(2);
         let h = p.release_run(1, 3, 3);
         assert_eq!(p.run_hits(h, 1, 3), 0);
@@ -546,19 +745,75 @@ mod tests {
     fn a_run_sits_in_the_queue_in_release_order() {
         let mut p = BlockPool::new(4, true);
         let a = named(&mut p);
-        p.register(a, 9);
+        register(&mut p, a, 9);
         p.take(2);
         // The request frees its unnamed tail, then its named head.
         let h = p.release_run(1, 3, 3);
         p.release_all(&[a]);
         p.take(2); // the never-used block, then the run's high end
         assert_eq!(p.run_hits(h, 1, 3), 1);
-        assert_eq!(p.lookup(9), Some(a));
+        assert_eq!(lookup(&p, 9), Some(a));
         p.take(1); // the rest of the run
         assert_eq!(p.run_hits(h, 1, 3), 0);
-        assert_eq!(p.lookup(9), Some(a));
+        assert_eq!(lookup(&p, 9), Some(a));
         p.take(1); // then the named block
-        assert_eq!(p.lookup(9), None);
+        assert_eq!(lookup(&p, 9), None);
         assert_eq!(p.evicted(), 1);
+    }
+
+    #[test]
+    fn units_cache_their_blocks_one_by_one() {
+        // Two 4-block units; a request holds blocks 0..8 and registers 0..6 (two calls).
+        let chain = Chain {
+            keys: vec![100, 200],
+            unit: 4,
+        };
+        let mut p = BlockPool::new(12, true);
+        let table: Vec<u32> = (0..8).map(|_| named(&mut p)).collect();
+        p.register(&table, &chain, 0, 3);
+        p.register(&table, &chain, 3, 6);
+        let mut found = Vec::new();
+        p.cached_prefix(&chain, 8, &mut found);
+        assert_eq!(
+            found,
+            table[..6],
+            "registered blocks, in order, to the first unregistered"
+        );
+        assert_eq!(p.cached_prefix_len(&chain, 8), 6);
+        assert_eq!(p.cached_prefix_len(&chain, 5), 5, "capped");
+        found.clear();
+        p.cached_prefix(&chain, 3, &mut found);
+        assert_eq!(found.len(), 3);
+        // A second request computed the same content: its blocks stay anonymous duplicates.
+        let dup: Vec<u32> = (0..4).map(|_| named(&mut p)).collect();
+        p.register(&dup, &chain, 0, 4);
+        found.clear();
+        p.cached_prefix(&chain, 8, &mut found);
+        assert_eq!(found, table[..6]);
+        let holders: HashMap<u32, u32> = table.iter().chain(&dup).map(|&b| (b, 1)).collect();
+        p.check(&holders, 0).unwrap();
+        // The first request ends: its blocks join the queue last first, then the duplicates.
+        p.release_all(&table);
+        p.release_all(&dup);
+        assert_eq!(p.free(), 12);
+        p.check(&HashMap::new(), 0).unwrap();
+        // Evicting from the queue head takes the second unit's blocks from its high end.
+        p.take(3); // blocks at positions 7 and 6 (never cached), then 5
+        assert_eq!(p.evicted(), 1);
+        assert_eq!(p.cached_prefix_len(&chain, 8), 5);
+        p.take(1); // position 4: the second unit has nothing cached and leaves the table
+        assert_eq!(p.cached_prefix_len(&chain, 8), 4);
+        assert_eq!(p.cached.len(), 1);
+        p.check(&HashMap::new(), 4).unwrap();
+        p.take(4); // the first unit, 3 down to 0
+        assert_eq!(p.cached_prefix_len(&chain, 8), 0);
+        assert!(p.cached.is_empty());
+        assert_eq!(p.evicted(), 6);
+        // Now the duplicate blocks are free to be registered by a later request.
+        let again: Vec<u32> = (0..4).map(|_| named(&mut p)).collect();
+        p.register(&again, &chain, 0, 4);
+        assert_eq!(p.cached_prefix_len(&chain, 8), 4);
+        let holders: HashMap<u32, u32> = again.iter().map(|&b| (b, 1)).collect();
+        p.check(&holders, 8).unwrap();
     }
 }

@@ -5,7 +5,7 @@
 
 use super::least_loaded;
 use crate::fleet::{FleetView, Router};
-use crate::workload::block_hash::Chain;
+use crate::workload::block_hash::{shareable_blocks, Chain};
 use crate::workload::Request;
 
 /// Sends a request to the replica whose prefix cache holds the longest prefix of its prompt,
@@ -34,18 +34,18 @@ impl Router for PrefixAffinity {
     fn route(&mut self, req: &Request, replicas: &dyn FleetView) -> usize {
         let least = least_loaded(replicas);
         let bs = replicas.get(0).block_size();
-        self.chain.hashes.clear();
-        self.chain.public = 0;
-        self.chain
-            .extend_public(req, bs, req.input_tokens.saturating_sub(1) / bs);
-        if self.chain.public == 0 {
+        // The prompt's shareable blocks, leaving the last token to compute.
+        let blocks = shareable_blocks(req, bs).min(req.input_tokens.saturating_sub(1) / bs);
+        if blocks == 0 {
             return least;
         }
+        self.chain.clear();
+        self.chain.extend(req, bs, blocks);
         let mut best = least;
         let mut best_len = 0;
         for i in 0..replicas.len() {
             let r = replicas.get(i);
-            let len = r.cached_prefix_blocks(&self.chain.hashes);
+            let len = r.cached_prefix_blocks(&self.chain, blocks);
             // Ties go to the less loaded replica.
             if len > best_len
                 || (len == best_len

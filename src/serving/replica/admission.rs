@@ -62,23 +62,9 @@ impl Replica {
                 let max_hit = (target - 1) / self.bs;
                 let shared_hit = max_hit.min(w.shared);
                 w.chain.extend(r, self.bs, shared_hit);
-                // Looked up a batch at a time, all of a batch before its first miss is sought:
-                // independent lookups overlap their cache misses (the table is large).
-                const BATCH: usize = 16;
-                let mut found = [None; BATCH];
-                'chain: for batch in w.chain.hashes[..shared_hit as usize].chunks(BATCH) {
-                    for (f, &h) in found.iter_mut().zip(batch) {
-                        *f = self.kv.lookup(h);
-                    }
-                    for f in &found[..batch.len()] {
-                        match *f {
-                            Some(b) => {
-                                free_hits += self.kv.is_free(b) as u64;
-                                self.hits.push(b);
-                            }
-                            None => break 'chain,
-                        }
-                    }
+                self.kv.cached_prefix(&w.chain, shared_hit, &mut self.hits);
+                for &b in &self.hits {
+                    free_hits += self.kv.is_free(b) as u64;
                 }
                 if self.hits.len() as u32 == shared_hit && shared_hit < max_hit {
                     own_hits = self.kv.run_hits(w.old_run, shared_hit, max_hit);

@@ -46,6 +46,7 @@ use super::ReplicaConfig;
 use crate::metrics::{Recorder, ReplicaTotals};
 use crate::perf::{BatchShape, StepTimeModel};
 use crate::time::SimTime;
+use crate::workload::block_hash::Chain;
 
 /// What the replica decided to compute in the step in flight.
 #[derive(Clone, Debug)]
@@ -253,12 +254,10 @@ impl Replica {
         self.waiting.len() + self.running.len()
     }
 
-    /// How many of the leading blocks with these (shareable) chain hashes the prefix cache holds.
-    pub fn cached_prefix_blocks(&self, hashes: &[u64]) -> usize {
-        hashes
-            .iter()
-            .take_while(|&&h| self.kv.lookup(h).is_some())
-            .count()
+    /// How many of the first `blocks` (shareable) blocks of `chain` the prefix cache holds, in a
+    /// row from the first.
+    pub fn cached_prefix_blocks(&self, chain: &Chain, blocks: u32) -> usize {
+        self.kv.cached_prefix_len(chain, blocks) as usize
     }
 
     /// Whether a step is in flight.

@@ -11,8 +11,8 @@ pub(super) struct Waiting {
     pub(super) req: u32,
     /// Output tokens already produced (non-zero after a preemption: they are recomputed).
     pub(super) generated: u32,
-    /// Chain hashes of the request's shareable full blocks, kept across preemptions (prefix
-    /// caching only).
+    /// Chain keys of the request's shareable content, kept across preemptions (prefix caching
+    /// only).
     pub(super) chain: Chain,
     /// Leading blocks whose content other requests can share (named blocks); the rest are
     /// request-unique (counted).
@@ -48,7 +48,7 @@ pub(super) struct Running {
     pub(super) unique: u32,
     /// Positions below this have shareable content (see [`Waiting::shared`]).
     pub(super) shared: u32,
-    /// Chain hashes of shareable full blocks computed so far (prefix caching only).
+    /// Chain keys of shareable content computed so far (prefix caching only).
     pub(super) chain: Chain,
     /// Blocks of `table` offered to the prefix cache so far.
     pub(super) registered: u32,
@@ -127,9 +127,7 @@ impl Running {
             let named = full.min(self.shared);
             if named > self.registered {
                 self.chain.extend(r, bs, named);
-                for j in self.registered..named {
-                    kv.register(self.table[j as usize], self.chain.hashes[j as usize]);
-                }
+                kv.register(&self.table, &self.chain, self.registered, named);
             }
             self.registered = full;
         }
