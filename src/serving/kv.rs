@@ -52,7 +52,7 @@ enum Item {
 #[derive(Clone, Copy, Debug)]
 struct Node {
     item: Item,
-    /// Bumped each time the slot is reused, so a stale [`RunHandle`] finds nothing.
+    /// Bumped each time a run takes or leaves the slot, so a stale [`RunHandle`] finds nothing.
     gen: u32,
     prev: u32,
     next: u32,
@@ -74,6 +74,8 @@ struct Unit {
     len: u32,
     /// Sub-blocks cached.
     cached: u32,
+    /// Of those, blocks in the free queue (no holder).
+    free: u32,
 }
 
 /// The block pool. A named block's id is the index of its node.
@@ -159,7 +161,9 @@ impl BlockPool {
             Some(n) => {
                 let node = &mut self.nodes[n as usize];
                 node.item = item;
-                node.gen = node.gen.wrapping_add(1);
+                if matches!(item, Item::Run { .. }) {
+                    node.gen = node.gen.wrapping_add(1);
+                }
                 n
             }
             None => {
@@ -176,8 +180,10 @@ impl BlockPool {
 
     fn kill(&mut self, n: u32) {
         let node = &mut self.nodes[n as usize];
+        if matches!(node.item, Item::Run { .. }) {
+            node.gen = node.gen.wrapping_add(1);
+        }
         node.item = Item::Dead;
-        node.gen = node.gen.wrapping_add(1);
         self.dead.push(n);
     }
 
@@ -230,15 +236,23 @@ impl BlockPool {
         let mut left = n - fresh;
         while left > 0 && self.head != NIL {
             let h = self.head;
-            match self.nodes[h as usize].item {
+            let Node { item, next, .. } = self.nodes[h as usize];
+            match item {
                 Item::Single { unit, sub, ref_cnt } => {
                     debug_assert_eq!(ref_cnt, 0, "evicting a held block");
                     if unit != NIL {
                         self.uncache(unit, sub);
                         self.evicted += 1;
                     }
-                    self.unlink(h);
-                    self.kill(h);
+                    // The head leaves the queue (its links are reset when it is reused).
+                    self.head = next;
+                    if next == NIL {
+                        self.tail = NIL;
+                    } else {
+                        self.nodes[next as usize].prev = NIL;
+                    }
+                    self.nodes[h as usize].item = Item::Dead;
+                    self.dead.push(h);
                     self.queued -= 1;
                     left -= 1;
                 }
@@ -281,27 +295,37 @@ impl BlockPool {
     }
 
     /// Appends to `out` the cached blocks holding the leading blocks of `chain`, at most
-    /// `upto` (all shareable), up to the first that is not cached.
-    pub fn cached_prefix(&self, chain: &Chain, upto: u32, out: &mut Vec<u32>) {
+    /// `upto` (all shareable), up to the first that is not cached; returns how many of them are
+    /// free (so taking them as hits uses up free blocks).
+    pub fn cached_prefix(&self, chain: &Chain, upto: u32, out: &mut Vec<u32>) -> u64 {
+        let mut free = 0;
         if !self.caching || upto == 0 {
-            return;
+            return free;
         }
         let mut left = upto;
         for &key in &chain.keys {
-            let Some(u) = self.unit(key) else { return };
+            let Some(u) = self.unit(key) else { break };
             let n = left.min(chain.unit).min(u.len);
             let members = &self.members[u.base as usize..(u.base + n) as usize];
-            for &b in members {
-                if b == NIL {
-                    return;
+            if n == u.len && u.cached == u.len {
+                // The whole unit is cached: its free count is kept.
+                free += u.free as u64;
+                out.extend_from_slice(members);
+            } else {
+                for &b in members {
+                    if b == NIL {
+                        return free;
+                    }
+                    free += self.is_free(b) as u64;
+                    out.push(b);
                 }
-                out.push(b);
             }
             left -= n;
             if left == 0 || n < chain.unit {
-                return;
+                break;
             }
         }
+        free
     }
 
     /// How many leading blocks of `chain`, at most `upto`, are cached.
@@ -333,11 +357,14 @@ impl BlockPool {
 
     /// Takes a reference to cached block `b` (a prefix hit), out of the free queue if it was there.
     pub fn touch(&mut self, b: u32) {
-        let Item::Single { ref_cnt, .. } = &mut self.nodes[b as usize].item else {
+        let Item::Single { ref_cnt, unit, .. } = &mut self.nodes[b as usize].item else {
             unreachable!("touching a block that is not named");
         };
         *ref_cnt += 1;
         if *ref_cnt == 1 {
+            if *unit != NIL {
+                self.units[*unit as usize].free -= 1;
+            }
             self.unlink(b);
             self.queued -= 1;
         }
@@ -347,12 +374,15 @@ impl BlockPool {
     /// Drops one reference to named block `b`; at zero the block joins the tail of the free
     /// queue, keeping its cached identity.
     pub fn release(&mut self, b: u32) {
-        let Item::Single { ref_cnt, .. } = &mut self.nodes[b as usize].item else {
+        let Item::Single { ref_cnt, unit, .. } = &mut self.nodes[b as usize].item else {
             unreachable!("releasing a block that is not named");
         };
         debug_assert!(*ref_cnt > 0, "reference count below zero");
         *ref_cnt -= 1;
         if *ref_cnt == 0 {
+            if *unit != NIL {
+                self.units[*unit as usize].free += 1;
+            }
             self.push_tail(b);
             self.queued += 1;
         }
@@ -449,7 +479,12 @@ impl BlockPool {
             let Unit { base, .. } = self.units[slot as usize];
             for (k, &b) in table[j as usize..end as usize].iter().enumerate() {
                 let sub = sub0 + k as u32;
-                let Item::Single { unit, sub: s, .. } = &mut self.nodes[b as usize].item else {
+                let Item::Single {
+                    unit,
+                    sub: s,
+                    ref_cnt,
+                } = &mut self.nodes[b as usize].item
+                else {
                     continue;
                 };
                 let m = &mut self.members[(base + sub) as usize];
@@ -459,7 +494,9 @@ impl BlockPool {
                 *unit = slot;
                 *s = sub;
                 *m = b;
-                self.units[slot as usize].cached += 1;
+                let u = &mut self.units[slot as usize];
+                u.cached += 1;
+                u.free += (*ref_cnt == 0) as u32;
             }
             if self.units[slot as usize].cached == 0 {
                 // Every block was a duplicate or already cached elsewhere: nothing new.
@@ -490,6 +527,7 @@ impl BlockPool {
             base,
             len,
             cached: 0,
+            free: 0,
         };
         match self.dead_units.pop() {
             Some(s) => {
@@ -519,6 +557,7 @@ impl BlockPool {
         let u = &mut self.units[slot as usize];
         self.members[(u.base + sub) as usize] = NIL;
         u.cached -= 1;
+        u.free -= 1; // only free blocks are evicted
         if u.cached == 0 {
             let key = u.key;
             self.cached.remove(&key);
@@ -591,6 +630,7 @@ impl BlockPool {
             }
         }
         let mut units_cached = vec![0u32; self.units.len()];
+        let mut units_free = vec![0u32; self.units.len()];
         for (i, node) in self.nodes.iter().enumerate() {
             if let Item::Single { unit, sub, .. } = node.item {
                 if unit == NIL {
@@ -606,6 +646,9 @@ impl BlockPool {
                     ));
                 }
                 units_cached[unit as usize] += 1;
+                if let Item::Single { ref_cnt: 0, .. } = node.item {
+                    units_free[unit as usize] += 1;
+                }
             }
         }
         for (&key, &slot) in &self.cached {
@@ -617,6 +660,12 @@ impl BlockPool {
                 .iter()
                 .filter(|&&b| b != NIL)
                 .count() as u32;
+            if units_free[slot as usize] != u.free {
+                return Err(format!(
+                    "unit {key:#x} counts {} free blocks, {} are free",
+                    u.free, units_free[slot as usize]
+                ));
+            }
             if listed != u.cached || units_cached[slot as usize] != u.cached || u.cached == 0 {
                 return Err(format!(
                     "unit {key:#x} counts {} cached blocks, lists {listed}, {} blocks name it",

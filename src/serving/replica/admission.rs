@@ -62,10 +62,7 @@ impl Replica {
                 let max_hit = (target - 1) / self.bs;
                 let shared_hit = max_hit.min(w.shared);
                 w.chain.extend(r, self.bs, shared_hit);
-                self.kv.cached_prefix(&w.chain, shared_hit, &mut self.hits);
-                for &b in &self.hits {
-                    free_hits += self.kv.is_free(b) as u64;
-                }
+                free_hits = self.kv.cached_prefix(&w.chain, shared_hit, &mut self.hits);
                 if self.hits.len() as u32 == shared_hit && shared_hit < max_hit {
                     own_hits = self.kv.run_hits(w.old_run, shared_hit, max_hit);
                     free_hits += own_hits as u64;
