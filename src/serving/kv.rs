@@ -294,60 +294,55 @@ impl BlockPool {
         self.cached.get(&key).map(|&u| &self.units[u as usize])
     }
 
+    /// Calls `each` with the cached blocks holding the leading blocks of `chain`, at most
+    /// `upto` (all shareable), one unit at a time: each unit's slice of block ids ends at its
+    /// first uncached sub-block, where the walk stops.
+    fn walk_cached(&self, chain: &Chain, upto: u32, mut each: impl FnMut(&Unit, &[u32])) {
+        if !self.caching {
+            return;
+        }
+        let mut left = upto;
+        for &key in &chain.keys {
+            if left == 0 {
+                return;
+            }
+            let Some(u) = self.unit(key) else { return };
+            let n = left.min(chain.unit).min(u.len);
+            let members = &self.members[u.base as usize..(u.base + n) as usize];
+            let k = if n == u.len && u.cached == u.len {
+                n // the whole unit is cached
+            } else {
+                members.iter().position(|&b| b == NIL).unwrap_or(n as usize) as u32
+            };
+            each(u, &members[..k as usize]);
+            if k < chain.unit {
+                return;
+            }
+            left -= k;
+        }
+    }
+
     /// Appends to `out` the cached blocks holding the leading blocks of `chain`, at most
     /// `upto` (all shareable), up to the first that is not cached; returns how many of them are
     /// free (so taking them as hits uses up free blocks).
     pub fn cached_prefix(&self, chain: &Chain, upto: u32, out: &mut Vec<u32>) -> u64 {
         let mut free = 0;
-        if !self.caching || upto == 0 {
-            return free;
-        }
-        let mut left = upto;
-        for &key in &chain.keys {
-            let Some(u) = self.unit(key) else { break };
-            let n = left.min(chain.unit).min(u.len);
-            let members = &self.members[u.base as usize..(u.base + n) as usize];
-            if n == u.len && u.cached == u.len {
-                // The whole unit is cached: its free count is kept.
-                free += u.free as u64;
-                out.extend_from_slice(members);
+        self.walk_cached(chain, upto, |u, blocks| {
+            free += if blocks.len() as u32 == u.cached && u.cached == u.len {
+                u.free as u64 // every block of the unit: its free count is kept
             } else {
-                for &b in members {
-                    if b == NIL {
-                        return free;
-                    }
-                    free += self.is_free(b) as u64;
-                    out.push(b);
-                }
-            }
-            left -= n;
-            if left == 0 || n < chain.unit {
-                break;
-            }
-        }
+                blocks.iter().filter(|&&b| self.is_free(b)).count() as u64
+            };
+            out.extend_from_slice(blocks);
+        });
         free
     }
 
     /// How many leading blocks of `chain`, at most `upto`, are cached.
     pub fn cached_prefix_len(&self, chain: &Chain, upto: u32) -> u32 {
-        if !self.caching {
-            return 0;
-        }
         let mut found = 0;
-        for &key in &chain.keys {
-            if found >= upto {
-                break;
-            }
-            let Some(u) = self.unit(key) else { break };
-            let n = (upto - found).min(chain.unit).min(u.len);
-            let members = &self.members[u.base as usize..(u.base + n) as usize];
-            let k = members.iter().take_while(|&&b| b != NIL).count() as u32;
-            found += k;
-            if k < chain.unit {
-                break;
-            }
-        }
-        found.min(upto)
+        self.walk_cached(chain, upto, |_, blocks| found += blocks.len() as u32);
+        found
     }
 
     /// Whether named block `b` is free (so taking it as a hit uses up a free block).
