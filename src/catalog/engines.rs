@@ -74,7 +74,8 @@ fn precision_order(precision: &str) -> &'static [&'static str] {
 
 impl EngineProfile {
     /// The fit for `family` at `precision`: this profile's at that precision or the nearest
-    /// one, else (through `profiles`) its `steps_from` profile's, else none.
+    /// one (at each precision the family's own fit before the `*` one), else (through
+    /// `profiles`) its `steps_from` profile's, else none.
     pub fn fit_for<'a>(
         &'a self,
         profiles: &'a [EngineProfile],
@@ -84,11 +85,13 @@ impl EngineProfile {
         let mut p = self;
         for _ in 0..=profiles.len() {
             for prec in precision_order(precision) {
-                if let Some(f) = p
-                    .fits
-                    .iter()
-                    .find(|f| (f.family == family || f.family == "*") && f.precision == *prec)
-                {
+                // The family's own fit first, then the profile's fit across families.
+                let at = |fam: &str| {
+                    p.fits
+                        .iter()
+                        .find(|f| f.family == fam && f.precision == *prec)
+                };
+                if let Some(f) = at(family).or_else(|| at("*")) {
                     return FitChoice {
                         fit: Some(f),
                         profile: &p.id,

@@ -69,6 +69,7 @@ pub fn model_from_config(id: &str, text: &str, path: &Path) -> Result<Model> {
             .as_object()
             .ok_or_else(|| parse_err(path, "(config)", "a config.json is a JSON object"))?,
     };
+    unmodelled_layers(&v, obj, path)?;
     let hidden = required(obj, path, "hidden_size")?;
     let layers = required(obj, path, "num_hidden_layers")?;
     let heads = required(obj, path, "num_attention_heads")?;
@@ -202,6 +203,66 @@ pub fn model_from_config(id: &str, text: &str, path: &Path) -> Result<Model> {
         sliding_window_layers: window.map(|_| window_layers),
         source: path.display().to_string(),
     })
+}
+
+/// Architectures whose layers are not all attention with a KV cache: linear attention (Gated
+/// DeltaNet in Qwen3-Next and Qwen3.5), state-space layers (Mamba in Jamba, Nemotron-H,
+/// Falcon-H1), recurrent blocks (RecurrentGemma), or an encoder. Their memory per sequence and
+/// step cost are not what the roofline computes, so such a config is refused naming the field
+/// that shows it, rather than sized as if every layer were full attention.
+const UNMODELLED_KEYS: [(&str, &str); 9] = [
+    (
+        "full_attention_interval",
+        "linear-attention (Gated DeltaNet) layers between the full-attention ones",
+    ),
+    (
+        "linear_num_value_heads",
+        "linear-attention (Gated DeltaNet) layers",
+    ),
+    ("hybrid_override_pattern", "Mamba state-space layers"),
+    ("attn_layer_period", "Mamba state-space layers"),
+    ("mamba_d_state", "Mamba state-space layers"),
+    ("ssm_state_size", "state-space layers"),
+    ("mamba_d_ssm", "Mamba state-space layers"),
+    ("block_types", "recurrent blocks"),
+    ("encoder_layers", "an encoder (encoder-decoder model)"),
+];
+
+/// Refuses a config with layers the model does not cover (see [`UNMODELLED_KEYS`]); `layer_types`
+/// may name full, sliding-window and chunked attention layers only.
+fn unmodelled_layers(top: &Value, obj: &Map<String, Value>, path: &Path) -> Result<()> {
+    let what = "fleetsim models decoder layers of full, sliding-window or chunked attention with a KV cache";
+    for (key, kind) in UNMODELLED_KEYS {
+        if obj.contains_key(key) || top.get(key).is_some() {
+            return Err(parse_err(
+                path,
+                key,
+                format!("this architecture has {kind}, which are not modelled ({what})"),
+            ));
+        }
+    }
+    if top.get("is_encoder_decoder").and_then(Value::as_bool) == Some(true) {
+        return Err(parse_err(
+            path,
+            "is_encoder_decoder",
+            format!("an encoder-decoder model is not modelled ({what})"),
+        ));
+    }
+    if let Some(Value::Array(types)) = obj.get("layer_types") {
+        for t in types {
+            let ok = t.as_str().is_some_and(|t| {
+                t.contains("full") || t.contains("sliding") || t.contains("chunked")
+            });
+            if !ok {
+                return Err(parse_err(
+                    path,
+                    "layer_types",
+                    format!("layer type {t} is not modelled ({what})"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The sliding-window (or chunked) attention of a config: its window and how many layers use
@@ -448,5 +509,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("num_key_value_heads"), "{e}");
+        // Layers that are not attention with a KV cache are refused, not sized as attention:
+        // Qwen3-Next's Gated DeltaNet, Nemotron-H's and Jamba's Mamba, an encoder-decoder.
+        for (extra, field) in [
+            (
+                r#""layer_types": ["linear_attention", "linear_attention", "linear_attention", "full_attention"], "#,
+                "layer_types",
+            ),
+            (
+                r#""full_attention_interval": 4, "#,
+                "full_attention_interval",
+            ),
+            (
+                r#""hybrid_override_pattern": "M-M-M*-", "#,
+                "hybrid_override_pattern",
+            ),
+            (
+                r#""attn_layer_period": 8, "attn_layer_offset": 4, "#,
+                "attn_layer_period",
+            ),
+            (r#""is_encoder_decoder": true, "#, "is_encoder_decoder"),
+        ] {
+            let cfg = LLAMA_8B.replacen('{', &format!("{{{extra}"), 1);
+            let e = model_from_config("x", &cfg, Path::new("c.json"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field) && e.contains("not modelled"), "{e}");
+        }
+        // Full and sliding-window layer types are modelled.
+        let gemma_like = LLAMA_8B.replacen(
+            '{',
+            r#"{"sliding_window": 1024, "layer_types": ["sliding_attention", "full_attention"], "#,
+            1,
+        );
+        let m = model_from_config("x", &gemma_like, Path::new("c.json")).unwrap();
+        assert_eq!(m.sliding_window, Some(1024));
     }
 }

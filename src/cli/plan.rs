@@ -26,6 +26,10 @@ pub(crate) struct PlanArgs {
     /// GPU ids to size, comma separated (overrides plan.gpus; default the scenario's GPU).
     #[arg(long)]
     gpus: Option<String>,
+    /// Engine profiles to size, comma separated, e.g. `vllm,sglang,trtllm` (overrides
+    /// plan.engines; default the scenario's).
+    #[arg(long)]
+    engines: Option<String>,
     /// Largest fleet tried (overrides plan.max_replicas).
     #[arg(long)]
     max_replicas: Option<u32>,
@@ -47,8 +51,16 @@ pub(crate) struct PlanArgs {
 
 pub(crate) fn plan(a: PlanArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let scenario = Scenario::from_file(&a.scenario)?;
+    let mut scenario = Scenario::from_file(&a.scenario)?;
     let base_dir = a.scenario.parent().map(PathBuf::from).unwrap_or_default();
+    if let Some(e) = &a.engines {
+        let list: Vec<String> = e
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect();
+        scenario.plan.get_or_insert_with(Default::default).engines = Some(list);
+    }
     let spec = scenario.plan.clone().unwrap_or_default();
     let volumes = match (&a.volumes, &spec.rate_scales) {
         (Some(v), _) => parse_volumes(v)?,
@@ -70,6 +82,20 @@ pub(crate) fn plan(a: PlanArgs) -> anyhow::Result<()> {
     }
     let max = a.max_replicas.unwrap_or(spec.max_replicas);
     if a.mix {
+        // A mix search sizes one engine: --engines may name it.
+        if let Some(e) = spec.engines.as_deref() {
+            match e {
+                [one] => scenario.replica.engine = Some(one.clone()),
+                _ => anyhow::bail!(
+                    "{}: --mix sizes one engine profile; name one (or set replica.engine)",
+                    if a.engines.is_some() {
+                        "option --engines"
+                    } else {
+                        "plan.engines"
+                    }
+                ),
+            }
+        }
         return mix(&a, &scenario, &base_dir, max);
     }
     super::warn_prices(scenario.cost.as_ref(), &gpus, &scenario.model.id());
@@ -94,6 +120,11 @@ pub(crate) fn plan(a: PlanArgs) -> anyhow::Result<()> {
             if field == "plan.rate_scales" && a.volumes.is_some() =>
         {
             anyhow::anyhow!("option --volumes: {msg}")
+        }
+        fleetsim::Error::Config { field, msg }
+            if field == "plan.engines" && a.engines.is_some() =>
+        {
+            anyhow::anyhow!("option --engines: {msg}")
         }
         e => e.into(),
     })

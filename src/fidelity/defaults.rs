@@ -67,17 +67,23 @@ pub const ENGINES_2024: [&str; 4] = ["trtllm-0.17", "sglang-0.3", "vllm-0.6", "v
 type Read = fn(&crate::metrics::Summary) -> f64;
 
 /// A fit group: (profiles, GPU family, precision). The 2024 engines are fitted jointly per
-/// family and precision; a current engine per precision across GPU families (`*`: its
-/// 2025-2026 figures are too few per family, and what differs between families is in the GPU
-/// catalog's figures, not in the engine's efficiencies).
+/// family and precision. A current engine is fitted per precision across GPU families (`*`,
+/// which every family without a fit of its own uses), and per family where that family has
+/// figures enough of its own ([`family_qualifies`]): TensorRT-LLM's 4-bit figures on Hopper
+/// (W4A8, no FP4 tensor cores) and on Blackwell (FP4 tensor cores) pull one shared set to
+/// opposite bounds.
 type Group = (String, String, String);
+
+/// Least figures and setups (model, GPU, tensor parallelism) for a current engine's GPU family
+/// to get a fit of its own rather than only the profile's `*` fit.
+pub const FAMILY_FIT_MIN: (usize, usize) = (10, 2);
 
 /// The profile key of the 2024 engines' joint groups.
 const JOINT_2024: &str = "2024";
 
-/// One simulation of the fit: its group, cross-validation fold, whether it is a held-out test
-/// figure, resolved run and counted figures as (measured, measured kind, how to read the
-/// prediction).
+/// One simulation of the fit: its group (for a current engine the `*` group; it also belongs to
+/// its family's, see [`member`]), cross-validation fold, whether it is a held-out test figure,
+/// resolved run and counted figures as (measured, measured kind, how to read the prediction).
 struct FitRun {
     group: Group,
     fold: u8,
@@ -118,6 +124,24 @@ fn fit_runs(root: &Path) -> Result<Vec<FitRun>> {
         });
     }
     Ok(runs)
+}
+
+/// Whether `r` is fitted in group `g`: its own group, or for a current engine also its GPU
+/// family's group at its precision.
+fn member(r: &FitRun, g: &Group) -> bool {
+    if r.group.0 == JOINT_2024 || g.1 == "*" {
+        return r.group == *g;
+    }
+    r.group.0 == g.0 && r.group.2 == g.2 && r.spec.gpu.family == g.1
+}
+
+/// Whether a current engine's run has a family group of its own among `groups` (then its
+/// predictions, and its share of the error band, come from that fit, not the `*` one).
+fn has_family_fit(r: &FitRun, groups: &[Group]) -> bool {
+    r.group.0 != JOINT_2024
+        && groups
+            .iter()
+            .any(|g| g.1 != "*" && g.1 == r.spec.gpu.family && member(r, g))
 }
 
 /// Log errors ln(predicted / measured) of every figure of `runs` under `p`.
@@ -173,7 +197,8 @@ pub fn fit_objective(log_errs: &[f64], penalty_weight: f64) -> f64 {
 /// descent: compute efficiency, memory efficiency and fixed overhead, then the per-sequence
 /// overhead, then link efficiency and all-reduce latency (which only tensor-parallel runs see).
 /// Two rounds of plain least squares, then one with the worst-case penalty from there (the
-/// penalty from the start steers the descent into a poor corner: Hopper's median went to 18%).
+/// penalty from the start steers the descent into a poor corner: Hopper's median went to 18%);
+/// the penalized fit is kept only if it brings every figure within [`TARGET_WORST`].
 /// Starting from fixed values, not the defaults in use, makes the fit a function of the data.
 ///
 /// A current engine's group (few figures, [`JOINT_2024`] excepted) gets four coordinate rounds
@@ -186,7 +211,11 @@ fn fit_group(pool: &rayon::ThreadPool, runs: &[&FitRun]) -> RooflineParams {
     let rounds = if current { 4 } else { 1 };
     let prior_weight = if current { FIT_PRIOR_WEIGHT } else { 0.0 };
     let mut p = RooflineParams::default();
+    let mut least_squares = p;
     for weight in [0.0, 0.0, FIT_PENALTY_WEIGHT] {
+        if weight > 0.0 {
+            least_squares = p;
+        }
         let obj = |p: RooflineParams| {
             fit_objective(&log_errors(pool, runs, p), weight) + prior_weight * prior(p)
         };
@@ -212,6 +241,13 @@ fn fit_group(pool: &rayon::ThreadPool, runs: &[&FitRun]) -> RooflineParams {
             }));
         }
     }
+    // The penalty is there to keep every figure within the worst-case target; where no
+    // parameters in bounds can, it only trades the median for a smaller miss and drives every
+    // parameter to a bound (TensorRT-LLM's FP4 figures): keep the least-squares fit instead.
+    let worst = |q: RooflineParams| abs_stats(&log_errors(pool, runs, q)).1;
+    if worst(p) > TARGET_WORST {
+        return least_squares;
+    }
     p
 }
 
@@ -236,34 +272,46 @@ pub fn prior(p: RooflineParams) -> f64 {
         )
 }
 
-/// The (family, precision) groups with enough variety to fit: figures from at least two models
-/// and two tensor-parallel sizes, so that per-GPU efficiencies are told apart from what one
-/// model or one parallel layout costs. Others keep the fallback defaults.
+/// The (family, precision) groups with enough variety to fit: for the 2024 engines, figures
+/// from at least two models and two tensor-parallel sizes, so that per-GPU efficiencies are
+/// told apart from what one model or one parallel layout costs; for a current engine, at least
+/// two setups at a precision (the `*` group), and a family group where [`family_qualifies`].
+/// Others keep the fallback defaults.
 fn groups(runs: &[FitRun]) -> Vec<Group> {
     let mut g: Vec<Group> = runs
         .iter()
         .filter(|r| !r.test)
         .map(|r| r.group.clone())
         .collect();
+    // Candidate family groups of the current engines.
+    g.extend(
+        runs.iter()
+            .filter(|r| !r.test && r.group.0 != JOINT_2024)
+            .map(|r| {
+                (
+                    r.group.0.clone(),
+                    r.spec.gpu.family.clone(),
+                    r.group.2.clone(),
+                )
+            }),
+    );
     g.sort();
     g.dedup();
     g.retain(|g| {
-        let mine: Vec<&FitRun> = runs.iter().filter(|r| &r.group == g && !r.test).collect();
+        let mine: Vec<&FitRun> = runs.iter().filter(|r| member(r, g) && !r.test).collect();
         if g.0 != JOINT_2024 {
-            // A current engine: at least two setups (model, GPU, tensor parallelism).
-            let mut setups: Vec<(&str, &str, u32)> = mine
+            let figures: usize = mine.iter().map(|r| r.figures.len()).sum();
+            let setups = setups(&mine);
+            if g.1 == "*" {
+                return setups >= 2;
+            }
+            // A family fit only where the `*` fit also covers other families (else the two
+            // would be the same fit).
+            let pooled = runs
                 .iter()
-                .map(|r| {
-                    (
-                        r.spec.model.id.as_str(),
-                        r.spec.gpu.id.as_str(),
-                        r.spec.replica.tp,
-                    )
-                })
-                .collect();
-            setups.sort();
-            setups.dedup();
-            return setups.len() >= 2;
+                .filter(|r| !r.test && r.group.0 == g.0 && r.group.2 == g.2)
+                .count();
+            return family_qualifies(figures, setups) && mine.len() < pooled;
         }
         let mut models: Vec<&str> = mine.iter().map(|r| r.spec.model.id.as_str()).collect();
         let mut tps: Vec<u32> = mine.iter().map(|r| r.spec.replica.tp).collect();
@@ -274,6 +322,29 @@ fn groups(runs: &[FitRun]) -> Vec<Group> {
         models.len() >= 2 && tps.len() >= 2
     });
     g
+}
+
+/// Distinct (model, GPU, tensor parallelism) setups among `runs`.
+fn setups(runs: &[&FitRun]) -> usize {
+    let mut s: Vec<(&str, &str, u32)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r.spec.model.id.as_str(),
+                r.spec.gpu.id.as_str(),
+                r.spec.replica.tp,
+            )
+        })
+        .collect();
+    s.sort();
+    s.dedup();
+    s.len()
+}
+
+/// Whether a current engine's GPU family with `figures` counted figures from `setups` setups at
+/// one precision gets a fit of its own ([`FAMILY_FIT_MIN`]).
+pub fn family_qualifies(figures: usize, setups: usize) -> bool {
+    figures >= FAMILY_FIT_MIN.0 && setups >= FAMILY_FIT_MIN.1
 }
 
 /// Fits compute efficiency, memory efficiency, link efficiency and per-step overhead per GPU
@@ -290,8 +361,8 @@ pub fn fit_defaults(
     let runs = fit_runs(root)?;
     let mut out = Vec::new();
     for g in groups(&runs).into_iter().filter(|g| wanted(g, engines)) {
-        let mine: Vec<&FitRun> = runs.iter().filter(|r| r.group == g && !r.test).collect();
-        let tests: Vec<&FitRun> = runs.iter().filter(|r| r.group == g && r.test).collect();
+        let mine: Vec<&FitRun> = runs.iter().filter(|r| member(r, &g) && !r.test).collect();
+        let tests: Vec<&FitRun> = runs.iter().filter(|r| member(r, &g) && r.test).collect();
         let current = abs_stats(&log_errors(&pool, &mine, mine[0].spec.params)).0;
         let p = fit_group(&pool, &mine);
         let (after, worst, n) = abs_stats(&log_errors(&pool, &mine, p));
@@ -399,15 +470,19 @@ pub fn cross_validate(
     let runs = fit_runs(root)?;
     let mut out = Vec::new();
     let mut factors: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
-    for g in groups(&runs).into_iter().filter(|g| wanted(g, engines)) {
+    let all = groups(&runs);
+    for g in all.iter().filter(|g| wanted(g, engines)).cloned() {
+        // The runs whose predictions this group's fit makes (a `*` fit not those of families
+        // with a fit of their own): their held-out factors make the band.
+        let predicts = |r: &FitRun| member(r, &g) && (g.1 != "*" || !has_family_fit(r, &all));
         for held in [0u8, 1] {
             let train: Vec<&FitRun> = runs
                 .iter()
-                .filter(|r| r.group == g && r.fold != held && !r.test)
+                .filter(|r| member(r, &g) && r.fold != held && !r.test)
                 .collect();
             let test: Vec<&FitRun> = runs
                 .iter()
-                .filter(|r| r.group == g && r.fold == held && !r.test)
+                .filter(|r| member(r, &g) && r.fold == held && !r.test)
                 .collect();
             if train.is_empty() || test.is_empty() {
                 continue;
@@ -415,9 +490,10 @@ pub fn cross_validate(
             let p = fit_group(&pool, &train);
             let fitted = abs_stats(&log_errors(&pool, &train, p));
             let held_out = abs_stats(&log_errors(&pool, &test, p));
-            let mut f = step_factors(&pool, &test, p);
+            let banded: Vec<&FitRun> = test.iter().copied().filter(|r| predicts(r)).collect();
+            let mut f = step_factors(&pool, &banded, p);
             // The held-out test set (never fitted) counts with each fold's fit.
-            let tests: Vec<&FitRun> = runs.iter().filter(|r| r.group == g && r.test).collect();
+            let tests: Vec<&FitRun> = runs.iter().filter(|r| predicts(r) && r.test).collect();
             f.extend(step_factors(&pool, &tests, p));
             for e in group_engines(&g) {
                 factors.entry(e).or_default().extend(&f);

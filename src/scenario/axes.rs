@@ -155,6 +155,10 @@ pub struct PlanSpec {
     /// Token budgets per step to size (default: the scenario's).
     #[serde(default)]
     pub max_num_batched_tokens: Option<IntAxis>,
+    /// Engine profiles to size, crossed with the other axes (`replica.engine` values; default:
+    /// the scenario's).
+    #[serde(default)]
+    pub engines: Option<Vec<String>>,
     /// Largest fleet tried per GPU and volume.
     #[serde(default = "default_max")]
     pub max_replicas: u32,
@@ -168,6 +172,7 @@ impl Default for PlanSpec {
             tp: None,
             precision: None,
             max_num_batched_tokens: None,
+            engines: None,
             max_replicas: default_max(),
         }
     }

@@ -319,8 +319,9 @@ fn each_profile_fit_regenerates_its_committed_parameters() {
             checked += 1;
         }
     }
-    // The 2024 joint fit (3 groups x 4 profiles), vllm's and trtllm's (2 groups each).
-    assert_eq!(checked, 12 + 2 + 2);
+    // The 2024 joint fit (3 groups x 4 profiles), vllm's (2 groups) and trtllm's (FP8, FP4 across
+    // families, and FP4 on Hopper and on Blackwell, which have figures enough of their own).
+    assert_eq!(checked, 12 + 2 + 4);
     // Every committed fit was regenerated.
     let committed: usize = c.engines.iter().map(|e| e.fits.len()).sum();
     assert_eq!(committed, checked);
@@ -367,4 +368,126 @@ fn a_sweep_compares_engine_profiles() {
     ]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("--engines") && stderr(&bad).contains("nope"));
+}
+
+/// A plan sizes each engine profile it is given (`--engines` or `plan.engines`) as a
+/// configuration of its own, with that profile's step times and error band; `--mix` takes one
+/// engine, and an unknown one is refused naming the option.
+#[test]
+fn a_plan_sizes_each_engine_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = write(
+        dir.path(),
+        "s.json",
+        r#"{"seed": 3, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"synthetic": {"requests": 2000, "arrivals": {"kind": "poisson", "rate_per_s": 40},
+                "input_tokens": {"kind": "fixed", "value": 1500}, "output_tokens": {"kind": "fixed", "value": 300}}},
+            "slo": {"ttft_s": 1.0, "tpot_s": 0.04},
+            "cost": {"gpu_usd_per_hour": {"h100-sxm": 2.0}, "apis": []}}"#,
+    );
+    let out = dir.path().join("plan");
+    let o = fleetsim(&[
+        "plan",
+        &s,
+        "--out",
+        out.to_str().unwrap(),
+        "--volumes",
+        "1",
+        "--engines",
+        "vllm,vllm-0.6",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    let rows = plan["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{plan}");
+    let replicas = |engine: &str| {
+        let r = rows
+            .iter()
+            .find(|r| r["config"] == format!("h100-sxm / {engine}").as_str())
+            .unwrap_or_else(|| panic!("no {engine} row: {plan}"));
+        r["replicas"].as_u64().unwrap()
+    };
+    // The current vLLM decodes faster than the 2024 fit: it needs no more replicas.
+    assert!(replicas("vllm") >= 1);
+    assert!(replicas("vllm") <= replicas("vllm-0.6"), "{plan}");
+    // --mix sizes one engine: two are refused, one is taken.
+    let two = fleetsim(&[
+        "plan",
+        &s,
+        "--mix",
+        "--engines",
+        "vllm,trtllm",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(two.status.code(), Some(2));
+    assert!(
+        stderr(&two).contains("option --engines"),
+        "{}",
+        stderr(&two)
+    );
+    let bad = fleetsim(&[
+        "plan",
+        &s,
+        "--engines",
+        "vllm,nope",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("--engines") && stderr(&bad).contains("nope"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+/// A family's own fit comes before the profile's fit across families (`*`), whatever their
+/// order in the file; a family without one gets the `*` fit: TensorRT-LLM's FP4 step times on a
+/// B200 are its Blackwell fit, on an MI355X its fit across families.
+#[test]
+fn a_family_fit_comes_before_the_fit_across_families() {
+    use fleetsim::catalog::{EngineProfile, StepTimeFit};
+    let fit = |family: &str, memory_efficiency: f64| StepTimeFit {
+        family: family.into(),
+        precision: "fp4".into(),
+        compute_efficiency: 0.5,
+        memory_efficiency,
+        link_efficiency: 0.7,
+        step_overhead_ms: 1.0,
+        seq_overhead_us: 0.0,
+        allreduce_latency_us: None,
+        moe_layer_overhead_us: 0.0,
+        figures: 10,
+    };
+    let e = EngineProfile {
+        id: "x".into(),
+        name: "x".into(),
+        generation: "current".into(),
+        replica: Default::default(),
+        steps_from: None,
+        fits: vec![fit("*", 0.6), fit("blackwell", 0.7)],
+        band: None,
+        confidence: "low".into(),
+        source: "test".into(),
+    };
+    let got = |family: &str| e.fit_for(&[], family, "fp4").fit.unwrap().memory_efficiency;
+    assert_eq!(got("blackwell"), 0.7);
+    assert_eq!(got("cdna4"), 0.6);
+    // The committed profile: TensorRT-LLM on a B200 and on an MI355X at FP4.
+    let c = Catalog::builtin();
+    let t = c.engine("trtllm").unwrap();
+    let family_of = |gpu: &str| {
+        let g = c.gpu(gpu).unwrap();
+        t.fit_for(&c.engines, &g.family, "fp4")
+            .fit
+            .unwrap()
+            .family
+            .clone()
+    };
+    assert_eq!(family_of("b200"), "blackwell");
+    assert_eq!(family_of("h200"), "hopper");
+    assert_eq!(family_of("mi355x"), "*");
 }

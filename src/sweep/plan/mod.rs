@@ -202,6 +202,7 @@ pub fn run(
         tp: ps.tp.clone(),
         precision: ps.precision.clone(),
         max_num_batched_tokens: ps.max_num_batched_tokens.clone(),
+        engines: ps.engines.clone(),
         ..Default::default()
     };
     let spec = SweepConfig::new(&axes, scenario).map_err(|e| match e {
