@@ -82,6 +82,48 @@ impl EngineProfile {
         family: &str,
         precision: &str,
     ) -> FitChoice<'a> {
+        self.first_fit(profiles, family, precision, |_| true)
+    }
+
+    /// The error band of this profile's step times, and the profile it belongs to: its own, or
+    /// (a profile without figures of its own) that of the profile it takes its step times from.
+    pub fn band_for<'a>(&'a self, profiles: &'a [EngineProfile]) -> Option<(&'a str, ErrorBand)> {
+        let mut p = self;
+        for _ in 0..=profiles.len() {
+            if let Some(b) = p.band {
+                return Some((&p.id, b));
+            }
+            p = profiles
+                .iter()
+                .find(|q| Some(&q.id) == p.steps_from.as_ref())?;
+        }
+        None
+    }
+
+    /// The time per mixture-of-experts layer a replica of `family` at `precision` gets: that of
+    /// the first fit in [`EngineProfile::fit_for`]'s order that was fitted to mixture-of-experts
+    /// figures (routing and permutation kernels cost about the same whatever the weights'
+    /// precision), else `None` (no such figure: 0).
+    pub fn moe_layer_overhead_for(
+        &self,
+        profiles: &[EngineProfile],
+        family: &str,
+        precision: &str,
+    ) -> Option<f64> {
+        self.first_fit(profiles, family, precision, |f| {
+            f.moe_layer_overhead_us.is_some()
+        })
+        .fit
+        .and_then(|f| f.moe_layer_overhead_us)
+    }
+
+    fn first_fit<'a>(
+        &'a self,
+        profiles: &'a [EngineProfile],
+        family: &str,
+        precision: &str,
+        wanted: impl Fn(&StepTimeFit) -> bool,
+    ) -> FitChoice<'a> {
         let mut p = self;
         for _ in 0..=profiles.len() {
             for prec in precision_order(precision) {
@@ -89,7 +131,7 @@ impl EngineProfile {
                 let at = |fam: &str| {
                     p.fits
                         .iter()
-                        .find(|f| f.family == fam && f.precision == *prec)
+                        .find(|f| f.family == fam && f.precision == *prec && wanted(f))
                 };
                 if let Some(f) = at(family).or_else(|| at("*")) {
                     return FitChoice {

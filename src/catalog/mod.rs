@@ -315,9 +315,11 @@ pub struct StepTimeFit {
     /// Latency of one tensor-parallel all-reduce, microseconds (absent: the GPU catalog's).
     #[serde(default)]
     pub allreduce_latency_us: Option<f64>,
-    /// Time per mixture-of-experts layer per step, microseconds.
+    /// Time per mixture-of-experts layer per step, microseconds; absent when the fit had no
+    /// mixture-of-experts figure (a replica then takes it from the profile's nearest fit that
+    /// had, see [`EngineProfile::moe_layer_overhead_for`]).
     #[serde(default)]
-    pub moe_layer_overhead_us: f64,
+    pub moe_layer_overhead_us: Option<f64>,
     /// Published figures it was fitted to.
     pub figures: u32,
 }

@@ -159,7 +159,7 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
         .flat_map(|e| e.fits.iter().map(move |f| (e, f)))
     {
         println!(
-            "{:<12} {:<9} {:<9} {:>8.3} {:>8.3} {:>8.3} {:>11.2} {:>10.2} {:>13} {:>12.1} {:>7}",
+            "{:<12} {:<9} {:<9} {:>8.3} {:>8.3} {:>8.3} {:>11.2} {:>10.2} {:>13} {:>12} {:>7}",
             e.id,
             f.family,
             f.precision,
@@ -171,7 +171,9 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
             f.allreduce_latency_us
                 .map(|x| format!("{x:.1}"))
                 .unwrap_or_else(|| "-".into()),
-            f.moe_layer_overhead_us,
+            f.moe_layer_overhead_us
+                .map(|x| format!("{x:.1}"))
+                .unwrap_or_else(|| "-".into()),
             f.figures
         );
     }
@@ -184,7 +186,7 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
             );
         }
     }
-    println!("(step-time parameters per engine profile, GPU family and precision; `replica.engine` picks the profile, default `{}`; a family without a fit uses the profile's nearest precision, then the profile it takes steps from, then 0.6 / 0.8 / 0.7 / 1 ms / 0 us)", c.default_engine);
+    println!("(step-time parameters per engine profile, GPU family and precision; `replica.engine` picks the profile, default `{}`; a family without a fit uses the profile's nearest precision, then the profile it takes steps from, then 0.6 / 0.8 / 0.7 / 1 ms / 0 us; MoE layer us `-`: no mixture-of-experts figure in that fit, so a replica takes the time per MoE layer from the nearest fit that has one, else 0)", c.default_engine);
     println!();
     println!(
         "{:<11} {:<16} {:<14} {:>9} {:<10} {:<12} chosen by default",

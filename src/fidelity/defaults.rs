@@ -25,6 +25,10 @@ pub struct GroupFit {
     pub precision: String,
     /// Counted figures fitted.
     pub figures: usize,
+    /// Whether mixture-of-experts figures were among them (else the fit's time per MoE layer
+    /// is not pinned and a replica borrows it, see
+    /// [`crate::catalog::EngineProfile::moe_layer_overhead_for`]).
+    pub moe_fitted: bool,
     /// The fitted parameters.
     pub params: crate::perf::RooflineParams,
     /// Median |error| with the defaults in use when the fit ran (`src/catalog/engines.json`).
@@ -229,7 +233,7 @@ fn fit_group(pool: &rayon::ThreadPool, runs: &[&FitRun]) -> RooflineParams {
         };
         p = descend(&obj, p, FIT_BOUNDS, 10, rounds, false);
         p.seq_overhead_us = search(p, FIT_SEQ_BOUNDS, |q, x| q.seq_overhead_us = x);
-        if current && runs.iter().any(|r| r.spec.model.is_moe()) {
+        if fits_moe(runs) {
             p.moe_layer_overhead_us = search(p, FIT_MOE_LAYER_US_BOUNDS, |q, x| {
                 q.moe_layer_overhead_us = x
             });
@@ -249,6 +253,12 @@ fn fit_group(pool: &rayon::ThreadPool, runs: &[&FitRun]) -> RooflineParams {
         return least_squares;
     }
     p
+}
+
+/// Whether a fit of `runs` fits the time per mixture-of-experts layer: a current engine's
+/// group with mixture-of-experts figures.
+fn fits_moe(runs: &[&FitRun]) -> bool {
+    runs.iter().all(|r| r.group.0 != JOINT_2024) && runs.iter().any(|r| r.spec.model.is_moe())
 }
 
 /// Weight of [`prior`] in a current engine's fit: small enough that any parameter the figures
@@ -372,6 +382,7 @@ pub fn fit_defaults(
             family: g.1.clone(),
             precision: g.2.clone(),
             figures: n,
+            moe_fitted: fits_moe(&mine),
             params: p,
             median_abs_error_current: current,
             median_abs_error_fitted: after,
@@ -572,24 +583,22 @@ mod tests {
                 assert!(within(l, FIT_ALLREDUCE_US_BOUNDS), "{f:?}");
             }
             assert!(f.figures >= if f.family == "*" { 5 } else { 10 }, "{f:?}");
-            assert!(
-                f.moe_layer_overhead_us >= FIT_MOE_LAYER_US_BOUNDS.0
-                    && f.moe_layer_overhead_us <= FIT_MOE_LAYER_US_BOUNDS.1,
-                "{f:?}"
-            );
+            if let Some(m) = f.moe_layer_overhead_us {
+                assert!(within(m, FIT_MOE_LAYER_US_BOUNDS), "{f:?}");
+            }
         }
         let h100 = c.gpu("h100-sxm").unwrap();
         let h200 = c.gpu("h200").unwrap();
         // One set per family: H100 and H200 share it; BF16 falls back to the FP8 fit.
         let e = c.engine("vllm-0.6").unwrap();
-        let fp8 = step_time_defaults(c, e, h100, Precision::Fp8);
-        assert_eq!(fp8, step_time_defaults(c, e, h200, Precision::Fp8));
-        assert_eq!(fp8, step_time_defaults(c, e, h100, Precision::Bf16));
+        let fp8 = step_time_defaults(c, e, h100, Precision::Fp8, false);
+        assert_eq!(fp8, step_time_defaults(c, e, h200, Precision::Fp8, false));
+        assert_eq!(fp8, step_time_defaults(c, e, h100, Precision::Bf16, false));
         assert_ne!(fp8, RooflineParams::default());
         // A family without a fit keeps the generic defaults.
         let b200 = c.gpu("b200").unwrap();
         assert_eq!(
-            step_time_defaults(c, e, b200, Precision::Bf16),
+            step_time_defaults(c, e, b200, Precision::Bf16, false),
             RooflineParams::default()
         );
         // The 2024 profiles share one joint fit.

@@ -370,6 +370,10 @@ pub struct Summary {
 pub struct Band {
     /// Engine profile whose error it is.
     pub engine: String,
+    /// The profile whose step times and band `engine` borrows, having no figures of its own
+    /// (its real error is at least this wide).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub borrowed_from: Option<String>,
     /// Held-out figures behind the band.
     pub figures: u32,
     /// The step-time factors (10th and 90th percentile of held-out figures).

@@ -15,12 +15,16 @@ use crate::catalog::{Catalog, Gpu};
 
 /// The default step-time parameters of `engine` for `gpu` at `precision`: the engine profile's
 /// fit for the GPU's family ([`crate::catalog::EngineProfile::fit_for`]: nearest precision,
-/// then the profile it takes steps from), else the generic defaults.
+/// then the profile it takes steps from), else the generic defaults. For a mixture-of-experts
+/// model (`moe`) the time per MoE layer comes from the nearest fit that had mixture-of-experts
+/// figures ([`crate::catalog::EngineProfile::moe_layer_overhead_for`]); a dense model has no
+/// MoE layer, and keeps the chosen fit's own figure (0 where it has none).
 pub fn step_time_defaults(
     catalog: &Catalog,
     engine: &crate::catalog::EngineProfile,
     gpu: &Gpu,
     precision: Precision,
+    moe: bool,
 ) -> RooflineParams {
     match engine
         .fit_for(&catalog.engines, &gpu.family, precision.as_str())
@@ -33,7 +37,12 @@ pub fn step_time_defaults(
             step_overhead_ms: f.step_overhead_ms,
             seq_overhead_us: f.seq_overhead_us,
             allreduce_latency_us: f.allreduce_latency_us,
-            moe_layer_overhead_us: f.moe_layer_overhead_us,
+            moe_layer_overhead_us: if moe {
+                engine.moe_layer_overhead_for(&catalog.engines, &gpu.family, precision.as_str())
+            } else {
+                f.moe_layer_overhead_us
+            }
+            .unwrap_or(0.0),
         },
         None => RooflineParams::default(),
     }

@@ -161,7 +161,11 @@ pub fn fit_table(fits: &[GroupFit]) -> Table {
                 .allreduce_latency_us
                 .map(|x| format!("{x:.1}"))
                 .unwrap_or_else(|| "-".into()),
-            format!("{:.1}", f.params.moe_layer_overhead_us),
+            if f.moe_fitted {
+                format!("{:.1}", f.params.moe_layer_overhead_us)
+            } else {
+                "-".into()
+            },
             format!("{:.1}%", 100.0 * f.median_abs_error_current),
             format!("{:.1}%", 100.0 * f.median_abs_error_fitted),
             format!("{:.1}%", 100.0 * f.worst_abs_error_fitted),
@@ -255,7 +259,9 @@ pub fn engines_json(
                 step_overhead_ms: round(f.params.step_overhead_ms, 100.0),
                 seq_overhead_us: round(f.params.seq_overhead_us, 100.0),
                 allreduce_latency_us: f.params.allreduce_latency_us.map(|x| round(x, 10.0)),
-                moe_layer_overhead_us: round(f.params.moe_layer_overhead_us, 10.0),
+                moe_layer_overhead_us: f
+                    .moe_fitted
+                    .then(|| round(f.params.moe_layer_overhead_us, 10.0)),
                 figures: f.figures as u32,
             })
             .collect();

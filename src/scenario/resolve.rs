@@ -143,6 +143,7 @@ impl Scenario {
                 Catalog::builtin().engine(&replica.engine)?,
                 gpu,
                 replica.precision,
+                model.is_moe(),
             ),
         )?;
         check_perf(&params)?;
@@ -327,12 +328,21 @@ impl Prepared {
                 )
             })?
             .clone();
-        let band = match &s.perf {
-            Some(p) if *p != crate::perf::PerfSpec::default() => None,
-            _ => Catalog::builtin()
-                .engine(&replica.engine)
-                .ok()
-                .and_then(|e| e.band),
+        let (band, band_from) = match &s.perf {
+            Some(p) if *p != crate::perf::PerfSpec::default() => (None, None),
+            _ => {
+                let c = Catalog::builtin();
+                match c
+                    .engine(&replica.engine)
+                    .ok()
+                    .and_then(|e| e.band_for(&c.engines))
+                {
+                    Some((from, b)) => {
+                        (Some(b), (from != replica.engine).then(|| from.to_string()))
+                    }
+                    None => (None, None),
+                }
+            }
         };
         Ok(RunConfig {
             seed: s.seed,
@@ -351,6 +361,7 @@ impl Prepared {
             pools,
             overflow,
             band,
+            band_from,
         })
     }
 }

@@ -51,6 +51,9 @@ pub struct RunConfig {
     /// The engine profile's error band, when the step times are the profile's (`None` when the
     /// scenario's `perf` sets them: fleetsim then knows nothing of their error).
     pub band: Option<crate::catalog::ErrorBand>,
+    /// The profile `band` belongs to when it is not the replica's engine's own (a profile with
+    /// no figures of its own, such as `sglang`, borrows the band with the step times).
+    pub band_from: Option<String>,
 }
 
 impl RunConfig {
@@ -74,6 +77,7 @@ impl RunConfig {
     ) -> crate::metrics::Band {
         crate::metrics::Band {
             engine: self.replica.engine.clone(),
+            borrowed_from: self.band_from.clone(),
             figures: b.figures,
             step_time_factors: [b.low, b.high],
             low: crate::metrics::BandPoint::of(low),

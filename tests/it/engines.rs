@@ -301,7 +301,7 @@ fn each_profile_fit_regenerates_its_committed_parameters() {
                     round(p.step_overhead_ms, 100.0),
                     round(p.seq_overhead_us, 100.0),
                     p.allreduce_latency_us.map(|x| round(x, 10.0)),
-                    round(p.moe_layer_overhead_us, 10.0),
+                    g.moe_fitted.then(|| round(p.moe_layer_overhead_us, 10.0)),
                 ),
                 (
                     f.compute_efficiency,
@@ -459,7 +459,7 @@ fn a_family_fit_comes_before_the_fit_across_families() {
         step_overhead_ms: 1.0,
         seq_overhead_us: 0.0,
         allreduce_latency_us: None,
-        moe_layer_overhead_us: 0.0,
+        moe_layer_overhead_us: None,
         figures: 10,
     };
     let e = EngineProfile {
@@ -490,4 +490,93 @@ fn a_family_fit_comes_before_the_fit_across_families() {
     assert_eq!(family_of("b200"), "blackwell");
     assert_eq!(family_of("h200"), "hopper");
     assert_eq!(family_of("mi355x"), "*");
+}
+
+/// The time per mixture-of-experts layer is fitted only where a profile has mixture-of-experts
+/// figures (current vLLM: gpt-oss at FP4); a replica at another precision borrows it from the
+/// nearest fit that has one instead of running MoE layers for free, and a profile without any
+/// (the 2024 joint fit) keeps 0.
+#[test]
+fn moe_layer_time_is_borrowed_from_the_nearest_fit_that_has_one() {
+    use fleetsim::perf::{step_time_defaults, Precision};
+    let c = Catalog::builtin();
+    let h100 = c.gpu("h100-sxm").unwrap();
+    let vllm = c.engine("vllm").unwrap();
+    let fp4 = step_time_defaults(c, vllm, h100, Precision::Fp4, true);
+    let bf16 = step_time_defaults(c, vllm, h100, Precision::Bf16, true);
+    // A dense model keeps the fit's own (none: 0), as it has no MoE layer to pay it on.
+    let dense = step_time_defaults(c, vllm, h100, Precision::Bf16, false);
+    assert_eq!(dense.moe_layer_overhead_us, 0.0);
+    assert_eq!(dense.memory_efficiency, bf16.memory_efficiency);
+    let bf16_fit = vllm.fit_for(&c.engines, "hopper", "bf16").fit.unwrap();
+    assert_eq!(bf16_fit.moe_layer_overhead_us, None);
+    assert!(fp4.moe_layer_overhead_us > 0.0);
+    assert_eq!(bf16.moe_layer_overhead_us, fp4.moe_layer_overhead_us);
+    assert_eq!(bf16.memory_efficiency, bf16_fit.memory_efficiency);
+    // SGLang takes vLLM's step times, MoE layers included.
+    let sglang = c.engine("sglang").unwrap();
+    assert_eq!(
+        step_time_defaults(c, sglang, h100, Precision::Fp8, true).moe_layer_overhead_us,
+        fp4.moe_layer_overhead_us
+    );
+    let old = c.engine("vllm-0.6").unwrap();
+    assert_eq!(
+        step_time_defaults(c, old, h100, Precision::Fp8, true).moe_layer_overhead_us,
+        0.0
+    );
+    // A dense model's step is unaffected: the time is per MoE layer.
+    let run = |model: &str| {
+        let json = format!(
+            r#"{{"seed": 1, "model": "{model}", "gpu": "h100-sxm",
+                "replica": {{"tp": 4, "precision": "fp8"}},
+                "workload": {{"synthetic": {{"requests": 1, "arrivals": {{"kind": "constant", "rate_per_s": 1}},
+                    "input_tokens": {{"kind": "fixed", "value": 1000}}, "output_tokens": {{"kind": "fixed", "value": 64}}}}}}}}"#
+        );
+        let spec = Scenario::from_json(&json, Path::new("t"))
+            .unwrap()
+            .resolve(&crate::util::root())
+            .unwrap();
+        spec.params.moe_layer_overhead_us
+    };
+    assert_eq!(run("qwen3-30b-a3b"), fp4.moe_layer_overhead_us);
+}
+
+/// A profile with no figures of its own (`sglang`) takes the band of the profile whose step
+/// times it takes, and says so: the run's band names where it comes from, and the sentence
+/// says the real error is at least that wide; the 2024 and current profiles keep their own.
+#[test]
+fn a_profile_without_figures_borrows_the_band_with_the_step_times() {
+    let c = Catalog::builtin();
+    let sglang = c.engine("sglang").unwrap();
+    let vllm = c.engine("vllm").unwrap();
+    assert!(sglang.band.is_none());
+    let (from, b) = sglang.band_for(&c.engines).unwrap();
+    assert_eq!((from, b), ("vllm", vllm.band.unwrap()));
+    assert_eq!(vllm.band_for(&c.engines).unwrap().0, "vllm");
+    let json = r#"{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm", "replica": {"engine": "sglang"},
+        "workload": {"synthetic": {"requests": 300, "arrivals": {"kind": "poisson", "rate_per_s": 10},
+            "input_tokens": {"kind": "fixed", "value": 500}, "output_tokens": {"kind": "fixed", "value": 100}}}}"#;
+    let spec = Scenario::from_json(json, Path::new("t"))
+        .unwrap()
+        .resolve(&crate::util::root())
+        .unwrap();
+    assert_eq!(spec.band_from.as_deref(), Some("vllm"));
+    let band = spec.band_summary().unwrap();
+    assert_eq!(band.engine, "sglang");
+    assert_eq!(band.borrowed_from.as_deref(), Some("vllm"));
+    assert!(band.low.tpot_p50_s < band.high.tpot_p50_s);
+    let mut s = spec.run().summary;
+    s.band = Some(band);
+    let sentence = fleetsim::report::views::band_sentence(&s).unwrap();
+    assert!(
+        sentence.contains("`vllm` profile's error") && sentence.contains("at least this uncertain"),
+        "{sentence}"
+    );
+    // A profile with its own band names no other.
+    let own = Scenario::from_json(&json.replace("sglang", "trtllm"), Path::new("t"))
+        .unwrap()
+        .resolve(&crate::util::root())
+        .unwrap();
+    assert_eq!(own.band_from, None);
+    assert_eq!(own.band, c.engine("trtllm").unwrap().band);
 }

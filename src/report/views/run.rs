@@ -320,9 +320,15 @@ fn pools_table(s: &Summary) -> Option<Table> {
 pub fn band_sentence(s: &Summary) -> Option<String> {
     let b = s.band.as_ref()?;
     let ms = |x: f64| format!("{:.0}", x * 1e3);
+    let whose = match &b.borrowed_from {
+        Some(from) => format!(
+            "`{from}` profile's error, whose step times `{}` takes for want of figures of its own (so at least this uncertain; ",
+            b.engine
+        ),
+        None => format!("`{}` profile's error (", b.engine),
+    };
     let mut out = format!(
-        "Within the `{}` profile's error (step times x{:.2}-{:.2}, the 10th-90th percentile of {} held-out published figures): p50 TTFT {}-{} ms, p99 TTFT {}-{} ms, p50 TPOT {}-{} ms, output {:.0}-{:.0} tok/s",
-        b.engine,
+        "Within the {whose}step times x{:.2}-{:.2}, the 10th-90th percentile of {} held-out published figures): p50 TTFT {}-{} ms, p99 TTFT {}-{} ms, p50 TPOT {}-{} ms, output {:.0}-{:.0} tok/s",
         b.step_time_factors[0],
         b.step_time_factors[1],
         b.figures,
