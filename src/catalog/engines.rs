@@ -24,6 +24,11 @@ pub struct EngineProfile {
     /// Replica keys the engine sets by default (`max_num_seqs`, `scheduler_policy`, ...).
     #[serde(default)]
     pub replica: serde_json::Map<String, serde_json::Value>,
+    /// Replica keys that depend on the GPU's memory, as the engine sizes them at start-up
+    /// (SGLang's chunked prefill size): the first tier whose `below_gib` exceeds the GPU's
+    /// memory (or that has none) applies on top of `replica`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replica_by_gpu_memory: Vec<MemoryTier>,
     /// Profile whose fits this one uses for GPU families it has none for.
     #[serde(default)]
     pub steps_from: Option<String>,
@@ -39,6 +44,33 @@ pub struct EngineProfile {
     pub confidence: String,
     /// What the fits and defaults come from.
     pub source: String,
+}
+
+/// Replica defaults for GPUs below a memory size (see [`EngineProfile::replica_by_gpu_memory`]).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryTier {
+    /// The tier holds for GPUs with less memory than this, GiB (absent: any).
+    #[serde(default)]
+    pub below_gib: Option<f64>,
+    /// Replica keys it sets.
+    pub replica: serde_json::Map<String, serde_json::Value>,
+}
+
+impl EngineProfile {
+    /// The replica keys this profile sets on a GPU with `memory_gib` of memory: `replica`, with
+    /// the first matching [`MemoryTier`]'s keys over it.
+    pub fn replica_defaults(&self, memory_gib: f64) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = self.replica.clone();
+        if let Some(t) = self
+            .replica_by_gpu_memory
+            .iter()
+            .find(|t| t.below_gib.is_none_or(|b| memory_gib < b))
+        {
+            m.extend(t.replica.clone());
+        }
+        m
+    }
 }
 
 /// The step-time factors that bound a profile's error (see [`EngineProfile::band`]).

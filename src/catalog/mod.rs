@@ -4,7 +4,7 @@
 pub mod engines;
 pub mod hf;
 
-pub use engines::{EngineProfile, ErrorBand};
+pub use engines::{EngineProfile, ErrorBand, MemoryTier};
 
 use std::sync::OnceLock;
 

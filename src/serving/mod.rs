@@ -189,16 +189,21 @@ impl ReplicaSpec {
         let engine = catalog
             .engine(self.engine.as_deref().unwrap_or(&catalog.default_engine))
             .map_err(|e| e.in_field("replica.engine"))?;
-        self.with_defaults_of(engine)?
+        self.with_defaults_of(engine, gpu)?
             .resolve_filled(gpu, &engine.id)
     }
 
-    /// This spec with the keys it leaves unset taken from `engine`'s scheduler defaults. An
-    /// engine's memory rule (`gpu_memory_utilization` or `kv_cache_free_memory_fraction`)
-    /// applies only when the scenario gives neither.
-    pub fn with_defaults_of(&self, engine: &crate::catalog::EngineProfile) -> Result<ReplicaSpec> {
+    /// This spec with the keys it leaves unset taken from `engine`'s scheduler defaults on
+    /// `gpu` ([`crate::catalog::EngineProfile::replica_defaults`]). An engine's memory rule
+    /// (`gpu_memory_utilization` or `kv_cache_free_memory_fraction`) applies only when the
+    /// scenario gives neither.
+    pub fn with_defaults_of(
+        &self,
+        engine: &crate::catalog::EngineProfile,
+        gpu: &Gpu,
+    ) -> Result<ReplicaSpec> {
         let d: ReplicaSpec = serde_json::from_value(serde_json::Value::Object(
-            engine.replica.clone(),
+            engine.replica_defaults(gpu.memory_gib),
         ))
         .map_err(|e| Error::config("replica.engine", format!("profile `{}`: {e}", engine.id)))?;
         let memory_given =

@@ -467,6 +467,7 @@ fn a_family_fit_comes_before_the_fit_across_families() {
         name: "x".into(),
         generation: "current".into(),
         replica: Default::default(),
+        replica_by_gpu_memory: vec![],
         steps_from: None,
         fits: vec![fit("*", 0.6), fit("blackwell", 0.7)],
         band: None,
@@ -579,4 +580,37 @@ fn a_profile_without_figures_borrows_the_band_with_the_step_times() {
         .unwrap();
     assert_eq!(own.band_from, None);
     assert_eq!(own.band, c.engine("trtllm").unwrap().band);
+}
+
+/// SGLang sizes its prefill chunk by the GPU's memory at start-up (`_handle_gpu_memory_settings`):
+/// the `sglang` profile's chunk is 2048 tokens on an A10G, 4096 on an L40S, 8192 on an H100 or
+/// H200 and 16384 on a B200 or MI300X; a scenario's own value wins, and vLLM's rule is untouched.
+#[test]
+fn sglang_sizes_its_prefill_chunk_by_gpu_memory() {
+    let c = Catalog::builtin();
+    let chunk = |engine: &str, gpu: &str, given: Option<u32>| {
+        let spec = fleetsim::serving::ReplicaSpec {
+            engine: Some(engine.into()),
+            max_num_batched_tokens: given,
+            ..Default::default()
+        };
+        spec.resolve(c.gpu(gpu).unwrap())
+            .unwrap()
+            .max_num_batched_tokens
+    };
+    let sg = |gpu: &str| chunk("sglang", gpu, None);
+    assert_eq!(
+        [
+            sg("a10g"),
+            sg("l40s"),
+            sg("h100-sxm"),
+            sg("h200"),
+            sg("b200"),
+            sg("mi300x")
+        ],
+        [2048, 4096, 8192, 8192, 16384, 16384]
+    );
+    assert_eq!(chunk("sglang", "b200", Some(4096)), 4096);
+    assert_eq!(chunk("vllm", "b200", None), 8192);
+    assert_eq!(chunk("vllm", "l40s", None), 2048);
 }
