@@ -120,16 +120,22 @@ impl EngineProfile {
     /// The error band of this profile's step times, and the profile it belongs to: its own, or
     /// (a profile without figures of its own) that of the profile it takes its step times from.
     pub fn band_for<'a>(&'a self, profiles: &'a [EngineProfile]) -> Option<(&'a str, ErrorBand)> {
-        let mut p = self;
-        for _ in 0..=profiles.len() {
-            if let Some(b) = p.band {
-                return Some((&p.id, b));
-            }
-            p = profiles
-                .iter()
-                .find(|q| Some(&q.id) == p.steps_from.as_ref())?;
-        }
-        None
+        self.chain(profiles)
+            .find_map(|p| p.band.map(|b| (p.id.as_str(), b)))
+    }
+
+    /// This profile, then the one it takes its step times from (`steps_from`), and so on
+    /// (at most as many as there are profiles, so a cycle ends).
+    fn chain<'a>(
+        &'a self,
+        profiles: &'a [EngineProfile],
+    ) -> impl Iterator<Item = &'a EngineProfile> {
+        std::iter::successors(Some(self), move |p| {
+            p.steps_from
+                .as_deref()
+                .and_then(|id| profiles.iter().find(|q| q.id == id))
+        })
+        .take(profiles.len() + 1)
     }
 
     /// The time per mixture-of-experts layer a replica of `family` at `precision` gets: that of
@@ -156,8 +162,7 @@ impl EngineProfile {
         precision: &str,
         wanted: impl Fn(&StepTimeFit) -> bool,
     ) -> FitChoice<'a> {
-        let mut p = self;
-        for _ in 0..=profiles.len() {
+        for p in self.chain(profiles) {
             for prec in precision_order(precision) {
                 // The family's own fit first, then the profile's fit across families.
                 let at = |fam: &str| {
@@ -171,14 +176,6 @@ impl EngineProfile {
                         profile: &p.id,
                     };
                 }
-            }
-            match p
-                .steps_from
-                .as_deref()
-                .and_then(|id| profiles.iter().find(|q| q.id == id))
-            {
-                Some(next) => p = next,
-                None => break,
             }
         }
         FitChoice {

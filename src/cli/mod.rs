@@ -98,6 +98,14 @@ fn print_tables(tables: &[fleetsim::report::Table], format: Format) {
 }
 
 /// Creates the output folder.
+/// A comma-separated option value as its items, trimmed, empty ones dropped.
+fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
 fn ensure_dir(dir: &PathBuf) -> anyhow::Result<()> {
     use anyhow::Context;
     std::fs::create_dir_all(dir)

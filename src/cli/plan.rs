@@ -54,12 +54,7 @@ pub(crate) fn plan(a: PlanArgs) -> anyhow::Result<()> {
     let mut scenario = Scenario::from_file(&a.scenario)?;
     let base_dir = a.scenario.parent().map(PathBuf::from).unwrap_or_default();
     if let Some(e) = &a.engines {
-        let list: Vec<String> = e
-            .split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect();
-        scenario.plan.get_or_insert_with(Default::default).engines = Some(list);
+        scenario.plan.get_or_insert_with(Default::default).engines = Some(super::list(e));
     }
     let spec = scenario.plan.clone().unwrap_or_default();
     let volumes = match (&a.volumes, &spec.rate_scales) {
@@ -69,11 +64,7 @@ pub(crate) fn plan(a: PlanArgs) -> anyhow::Result<()> {
         (None, None) => parse_volumes("0.25..16")?,
     };
     let gpus: Vec<String> = match (&a.gpus, &spec.gpus) {
-        (Some(g), _) => g
-            .split(',')
-            .map(|x| x.trim().to_string())
-            .filter(|x| !x.is_empty())
-            .collect(),
+        (Some(g), _) => super::list(g),
         (None, Some(g)) => g.clone(),
         (None, None) => vec![scenario.gpu.clone()],
     };

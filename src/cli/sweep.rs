@@ -72,13 +72,6 @@ pub(crate) struct SweepArgs {
     format: super::Format,
 }
 
-fn list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(|x| x.trim().to_string())
-        .filter(|x| !x.is_empty())
-        .collect()
-}
-
 pub(crate) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let (mut scenario, base_dir, name) = load(a.scenario.as_deref())?;
@@ -235,10 +228,10 @@ fn axes_with_options(
         axes.replicas = Some(IntAxis::Text(r.clone()));
     }
     if let Some(g) = &a.gpus {
-        axes.gpus = Some(list(g));
+        axes.gpus = Some(super::list(g));
     }
     if let Some(r) = &a.routers {
-        axes.routers = Some(list(r));
+        axes.routers = Some(super::list(r));
     }
     if let Some(m) = &a.max_num_seqs {
         axes.max_num_seqs = Some(IntAxis::Text(m.clone()));
@@ -247,7 +240,7 @@ fn axes_with_options(
         axes.tp = Some(IntAxis::Text(t.clone()));
     }
     if let Some(p) = &a.precision {
-        axes.precision = Some(list(p));
+        axes.precision = Some(super::list(p));
     }
     if let Some(m) = &a.max_num_batched_tokens {
         axes.max_num_batched_tokens = Some(IntAxis::Text(m.clone()));
@@ -256,7 +249,7 @@ fn axes_with_options(
         axes.rate_scale = Some(fleetsim::sweep::FloatAxis::Text(s.clone()));
     }
     if let Some(e) = &a.engines {
-        axes.engines = Some(list(e));
+        axes.engines = Some(super::list(e));
     }
     // An axis given on the command line is named as the option the user typed.
     let given = [
