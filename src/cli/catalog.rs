@@ -189,6 +189,39 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
     println!("(step-time parameters per engine profile, GPU family and precision; `replica.engine` picks the profile, default `{}`; a family without a fit uses the profile's nearest precision, then the profile it takes steps from, then 0.6 / 0.8 / 0.7 / 1 ms / 0 us; MoE layer us `-`: no mixture-of-experts figure in that fit, so a replica takes the time per MoE layer from the nearest fit that has one, else 0)", c.default_engine);
     println!();
     println!(
+        "{:<12} {:<20} {:<46} scheduler defaults",
+        "engine", "error band", "name"
+    );
+    for e in &c.engines {
+        let band = match e.band_for(&c.engines) {
+            Some((from, b)) if from != e.id => format!("x{:.2}-{:.2} ({from}'s)", b.low, b.high),
+            Some((_, b)) => format!("x{:.2}-{:.2}", b.low, b.high),
+            None => "-".into(),
+        };
+        let mut keys: Vec<String> = e.replica.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        for t in &e.replica_by_gpu_memory {
+            let when = t
+                .below_gib
+                .map_or("else".to_string(), |b| format!("below {b} GiB"));
+            for (k, v) in &t.replica {
+                keys.push(format!("{k} {v} {when}"));
+            }
+        }
+        println!(
+            "{:<12} {:<20} {:<46} {}",
+            e.id,
+            band,
+            e.name,
+            if keys.is_empty() {
+                "-".to_string()
+            } else {
+                keys.join(", ")
+            }
+        );
+    }
+    println!("(error band: step-time factors at the 10th and 90th percentile of held-out published figures, `(x's)` when borrowed with x's step times; scheduler keys a profile leaves unset are vLLM's: 1024 sequences and 8192 tokens a step on GPUs of 70 GiB or more other than A100s, else 256 and 2048; block size 16; 0.9 of memory)");
+    println!();
+    println!(
         "{:<11} {:<16} {:<14} {:>9} {:<10} {:<12} chosen by default",
         "gpu", "provider", "plan", "$/GPU-h", "confidence", "date"
     );
