@@ -57,22 +57,6 @@ pub struct MemoryTier {
     pub replica: serde_json::Map<String, serde_json::Value>,
 }
 
-impl EngineProfile {
-    /// The replica keys this profile sets on a GPU with `memory_gib` of memory: `replica`, with
-    /// the first matching [`MemoryTier`]'s keys over it.
-    pub fn replica_defaults(&self, memory_gib: f64) -> serde_json::Map<String, serde_json::Value> {
-        let mut m = self.replica.clone();
-        if let Some(t) = self
-            .replica_by_gpu_memory
-            .iter()
-            .find(|t| t.below_gib.is_none_or(|b| memory_gib < b))
-        {
-            m.extend(t.replica.clone());
-        }
-        m
-    }
-}
-
 /// The step-time factors that bound a profile's error (see [`EngineProfile::band`]).
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +89,20 @@ fn precision_order(precision: &str) -> &'static [&'static str] {
 }
 
 impl EngineProfile {
+    /// The replica keys this profile sets on a GPU with `memory_gib` of memory: `replica`, with
+    /// the first matching [`MemoryTier`]'s keys over it.
+    pub fn replica_defaults(&self, memory_gib: f64) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = self.replica.clone();
+        if let Some(t) = self
+            .replica_by_gpu_memory
+            .iter()
+            .find(|t| t.below_gib.is_none_or(|b| memory_gib < b))
+        {
+            m.extend(t.replica.clone());
+        }
+        m
+    }
+
     /// The fit for `family` at `precision`: this profile's at that precision or the nearest
     /// one (at each precision the family's own fit before the `*` one), else (through
     /// `profiles`) its `steps_from` profile's, else none.
@@ -155,6 +153,8 @@ impl EngineProfile {
         .and_then(|f| f.moe_layer_overhead_us)
     }
 
+    /// The first fit `wanted` accepts, in [`EngineProfile::fit_for`]'s order: along the
+    /// `steps_from` chain, nearest precision first, the family's own fit before `*`.
     fn first_fit<'a>(
         &'a self,
         profiles: &'a [EngineProfile],
