@@ -51,7 +51,7 @@ pub struct EngineProfile {
 #[serde(deny_unknown_fields)]
 pub struct MemoryTier {
     /// The tier holds for GPUs with less memory than this, GiB (absent: any).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub below_gib: Option<f64>,
     /// Replica keys it sets.
     pub replica: serde_json::Map<String, serde_json::Value>,

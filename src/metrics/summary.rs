@@ -247,6 +247,10 @@ pub struct Kv {
     pub capacity_tokens: u64,
     /// Highest fraction of blocks in use on any replica.
     pub peak_used_fraction: f64,
+    /// Most blocks one sequence holds for its sliding-window (or chunked) layers besides its
+    /// own `capacity_tokens` share (absent without such layers).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub window_blocks_per_sequence: u64,
 }
 
 /// Prefix-cache effect.
@@ -612,6 +616,11 @@ impl Summary {
                 .iter()
                 .map(|r| r.kv_peak_used_blocks as f64 / r.kv_capacity_blocks.max(1) as f64)
                 .fold(0.0, f64::max),
+            window_blocks_per_sequence: replicas
+                .iter()
+                .map(|r| r.kv_window_blocks_per_seq)
+                .max()
+                .unwrap_or(0),
         };
         s.preemptions = replicas.iter().map(|r| r.preemptions).sum();
         let hit: u64 = replicas.iter().map(|r| r.prefix_hit_tokens).sum();

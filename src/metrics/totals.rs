@@ -30,6 +30,9 @@ pub struct ReplicaTotals {
     pub kv_evicted_blocks: u64,
     /// Tokens per KV block.
     pub block_size: u32,
+    /// Most KV blocks one sequence holds for its sliding-window layers besides its own (0
+    /// without such layers).
+    pub kv_window_blocks_per_seq: u64,
     /// Whether prefix caching was on.
     pub prefix_caching: bool,
 }

@@ -38,6 +38,15 @@ pub struct MemoryLayout {
     pub max_model_len: u32,
     /// Why max_model_len is what it is.
     pub max_model_len_limited_by: &'static str,
+    /// Sliding-window (or chunked) attention layers kept apart from the full ones: the most
+    /// blocks of them one sequence holds (its window, block-aligned, plus the block being
+    /// filled); 0 when the model has none or they are charged on every token (no full layers).
+    pub window_blocks: u32,
+    /// KV bytes per token of the sliding layers and of the full ones, per GPU: a sequence's `b`
+    /// window blocks take `ceil(b x .0 / .1)` blocks of the pool (whose blocks hold the full
+    /// layers' KV).
+    #[serde(skip)]
+    pub window_ratio: (u64, u64),
 }
 
 impl MemoryLayout {
@@ -56,28 +65,36 @@ impl MemoryLayout {
             Some(f) => f * (gpu.memory_gib - weights - reserve),
             None => usable - weights - reserve,
         };
-        // Sliding-window layers keep at most a window of each sequence. Two bounds on what they
-        // take, of which the plan uses the one that leaves more KV tokens: (a) a window set aside
-        // for every sequence the batch may hold (`max_num_seqs`), or (b) their KV charged on
-        // every token like a full layer's. vLLM's hybrid allocator, which frees blocks that slide
-        // out of the window, needs no more than either.
-        let sliding_bytes = crate::perf::roofline::sliding_kv_bytes_per_token_per_gpu(
-            model,
-            cfg.tp,
-            cfg.kv_cache_dtype.element_bytes(),
-        );
-        let (kv_bytes_per_token, kv_gib) = match model.sliding_window {
-            Some(w) if model.sliding_layers() > 0 => {
-                let reserved_gib = sliding_bytes as f64 * w as f64 * cfg.max_num_seqs as f64 / GIB;
-                let tokens_a = (kv_total_gib - reserved_gib) * GIB / full_bytes as f64;
-                let tokens_b = kv_total_gib * GIB / (full_bytes + sliding_bytes) as f64;
-                if tokens_a >= tokens_b {
-                    (full_bytes, kv_total_gib - reserved_gib)
-                } else {
-                    (full_bytes + sliding_bytes, kv_total_gib)
-                }
+        // Sliding-window (and chunked) layers keep at most a window of each sequence, as vLLM's
+        // hybrid allocator does (it frees the blocks that slide out of the window): see
+        // [`HybridLayout`]. A pool block holds the full-attention layers' KV of `block_size`
+        // tokens; each running sequence also holds its window in the other layers, in pool
+        // blocks (`window_units`, taken at admission for the most it will hold); the pool
+        // leaves room for one step's prefill chunks in those layers (a chunk's tokens are
+        // written before the window slides past them). A model with sliding layers only is
+        // charged on every token instead.
+        let hybrid = HybridLayout::of(model, full_bytes, cfg.block_size);
+        let (kv_bytes_per_token, kv_gib, window_blocks, window_ratio) = match hybrid {
+            Some(h) => {
+                let chunk_tokens = (cfg.max_num_batched_tokens as u64)
+                    .div_ceil(cfg.block_size as u64)
+                    * cfg.block_size as u64;
+                let chunk_gib = (chunk_tokens * h.window_bytes_per_token) as f64 / GIB;
+                (
+                    h.pool_bytes_per_token,
+                    kv_total_gib - chunk_gib,
+                    h.window_blocks,
+                    h.window_ratio,
+                )
             }
-            _ => (full_bytes, kv_total_gib),
+            None => {
+                let sliding_bytes = crate::perf::roofline::sliding_kv_bytes_per_token_per_gpu(
+                    model,
+                    cfg.tp,
+                    cfg.kv_cache_dtype.element_bytes(),
+                );
+                (full_bytes + sliding_bytes, kv_total_gib, 0, (0, 1))
+            }
         };
         let block_bytes = kv_bytes_per_token * cfg.block_size as u64;
         let computed_blocks = if kv_gib > 0.0 {
@@ -117,8 +134,11 @@ impl MemoryLayout {
                     m = (user as u64, "replica.max_model_len");
                 }
             }
-            if kv_tokens < m.0 {
-                m = (kv_tokens, "the KV cache capacity");
+            // The longest sequence the pool holds alone, besides its window.
+            let window = window_units(window_blocks as u64, window_ratio);
+            let seq_tokens = kv_blocks.saturating_sub(window) * cfg.block_size as u64;
+            if seq_tokens < m.0 {
+                m = (seq_tokens, "the KV cache capacity");
             }
             (m.0 as u32, m.1)
         };
@@ -135,12 +155,76 @@ impl MemoryLayout {
             block_size: cfg.block_size,
             max_model_len,
             max_model_len_limited_by: why,
+            window_blocks,
+            window_ratio,
         })
     }
 
     /// KV capacity, tokens.
     pub fn kv_tokens(&self) -> u64 {
         self.kv_blocks * self.block_size as u64
+    }
+
+    /// Pool blocks a sequence of `blocks` blocks holds for its sliding-window layers besides
+    /// its own blocks (0 without such layers).
+    pub fn window_units(&self, blocks: u64) -> u64 {
+        window_units(blocks.min(self.window_blocks as u64), self.window_ratio)
+    }
+}
+
+/// `ceil(blocks x ratio.0 / ratio.1)`: sliding-layer blocks in pool blocks.
+pub(crate) fn window_units(blocks: u64, ratio: (u64, u64)) -> u64 {
+    (blocks as u128 * ratio.0 as u128).div_ceil(ratio.1.max(1) as u128) as u64
+}
+
+/// How vLLM's hybrid KV cache manager lays out a model with full-attention and sliding-window
+/// (or chunked) layers (`vllm/v1/core/kv_cache_utils.py`, `_get_kv_cache_groups_uniform_page_size`,
+/// vllm-project/vllm @001cabc1): layers are split into groups of `g` layers of one kind, `g` the
+/// smaller kind's count (the larger's when it is under 1.5 times that), the last group of each
+/// kind padded; every group has its own block table over one shared pool whose blocks hold `g`
+/// layers of `block_size` tokens. A sequence holds `Gf` blocks per `block_size` tokens for the
+/// full layers and `Gs` per window block for the sliding ones, at most `ceil(window /
+/// block_size) + 1` window blocks (`SlidingWindowSpec`: the window need not start at a block
+/// boundary). Here a pool block is the `Gf` group blocks of the full layers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct HybridLayout {
+    /// KV bytes per token of a pool block (the full layers, padded to whole groups), per GPU.
+    pool_bytes_per_token: u64,
+    /// KV bytes per token of the sliding layers (padded to whole groups), per GPU.
+    window_bytes_per_token: u64,
+    /// Most window blocks one sequence holds.
+    window_blocks: u32,
+    /// (Gs, Gf): a window block costs Gs / Gf pool blocks.
+    window_ratio: (u64, u64),
+}
+
+impl HybridLayout {
+    /// The layout of `model` (full layers' KV `full_bytes` per token per GPU), or `None`
+    /// without both kinds of layers.
+    fn of(model: &Model, full_bytes: u64, block_size: u32) -> Option<HybridLayout> {
+        let w = model.sliding_window?;
+        let (nf, ns) = (
+            model.full_attention_layers() as u64,
+            model.sliding_layers() as u64,
+        );
+        if nf == 0 || ns == 0 || full_bytes == 0 {
+            return None;
+        }
+        let per_layer = full_bytes / nf;
+        let (lo, hi) = (nf.min(ns), nf.max(ns));
+        let g = if (hi as f64) < lo as f64 * 1.5 {
+            hi
+        } else {
+            lo
+        };
+        let (gf, gs) = (nf.div_ceil(g), ns.div_ceil(g));
+        let window_blocks = (w as u64).div_ceil(block_size.max(1) as u64) + 1;
+        Some(HybridLayout {
+            pool_bytes_per_token: gf * g * per_layer,
+            window_bytes_per_token: gs * g * per_layer,
+            window_blocks: window_blocks.min(u32::MAX as u64) as u32,
+            window_ratio: (gs, gf),
+        })
     }
 }
 
@@ -156,32 +240,56 @@ mod tests {
         MemoryLayout::new(c.model(m).unwrap(), gpu, &spec.resolve(gpu).unwrap())
     }
 
-    /// Sliding-window layers: a small window is set aside per sequence (gpt-oss: 128 tokens of
-    /// 12 layers for 1024 sequences, 3 GiB), a large one is charged per token instead (Gemma 3:
-    /// 1,024 tokens of 52 layers for 256 sequences would be 104 GiB, more than an L40S has).
+    /// Sliding-window layers as vLLM's hybrid allocator lays them out, by hand. gpt-oss-20b:
+    /// 12 full + 12 sliding layers (window 128) of 8 KV heads x 64 x 2 x 2 bytes = 2,048 bytes a
+    /// token each: one group of 12 of each kind, a pool block is the 12 full layers (24,576
+    /// bytes a token), a window block costs one pool block, at most ceil(128 / 16) + 1 = 9.
+    /// Gemma-3-27B: 10 full + 52 sliding layers (window 1,024) of 16 x 128 x 2 x 2 = 8,192
+    /// bytes: groups of 10, six sliding groups (8 padding layers), so a window block costs 6
+    /// pool blocks of 81,920 bytes a token, at most 65. Llama-4-Scout: 12 full + 36 chunked
+    /// (8,192 tokens): 3 to 1.
     #[test]
-    fn sliding_window_kv_takes_the_smaller_of_two_bounds() {
+    fn sliding_window_layers_follow_vllms_hybrid_layout() {
         let gib = 1024f64.powi(3);
         let oss = plan("gpt-oss-20b", "h100-sxm", ReplicaSpec::default()).unwrap();
         assert_eq!(oss.kv_bytes_per_token_per_gpu, 24_576);
+        assert_eq!((oss.window_blocks, oss.window_ratio), (9, (1, 1)));
         let whole = 79.6 * 0.9 - oss.weights_gib_per_gpu - oss.reserve_gib_per_gpu;
-        let reserved = 1024.0 * 128.0 * 24_576.0 / gib;
+        // One step's prefill chunks (8,192 tokens) in the sliding layers are left free.
+        let chunk = 8192.0 * 24_576.0 / gib;
         assert!(
-            (oss.kv_gib_per_gpu - (whole - reserved)).abs() < 1e-9,
+            (oss.kv_gib_per_gpu - (whole - chunk)).abs() < 1e-9,
             "{oss:?}"
         );
-        let gemma = plan(
-            "gemma-3-27b",
-            "l40s",
-            ReplicaSpec {
-                precision: Some(crate::perf::Precision::Int4),
-                ..Default::default()
-            },
-        )
+        assert_eq!(oss.window_units(1), 1);
+        assert_eq!(oss.window_units(100), 9);
+
+        let int4 = ReplicaSpec {
+            precision: Some(crate::perf::Precision::Int4),
+            ..Default::default()
+        };
+        let gemma = plan("gemma-3-27b", "l40s", int4.clone()).unwrap();
+        assert_eq!(gemma.kv_bytes_per_token_per_gpu, 81_920);
+        assert_eq!((gemma.window_blocks, gemma.window_ratio), (65, (6, 1)));
+        // A 3,000-token sequence: 188 blocks of its own + 6 x 65 window blocks = 578, against
+        // 188 x 6.2 = 1,166 with every layer charged on every token: 31 sequences, not 16.
+        assert_eq!(188 + gemma.window_units(188), 578);
+        let whole = gemma.kv_gib_per_gpu + 2048.0 * 6.0 * 81_920.0 / gib;
+        let charged_every_token = (whole * gib / (507_904.0 * 16.0)).floor() as u64 / 188;
+        assert_eq!(charged_every_token, 16, "{gemma:?}");
+        assert_eq!(gemma.kv_blocks / 578, 31, "{gemma:?}");
+
+        let scout = plan("llama-4-scout", "h100-sxm", {
+            let mut s = int4;
+            s.tp = Some(2);
+            s
+        })
         .unwrap();
-        // 10 full layers (80 KiB a token) + 52 sliding ones (416 KiB) charged on every token.
-        assert_eq!(gemma.kv_bytes_per_token_per_gpu, 81_920 + 425_984);
-        assert!(gemma.kv_blocks > 3000, "{gemma:?}");
+        assert_eq!((scout.window_blocks, scout.window_ratio), (513, (3, 1)));
+        // The longest sequence the pool holds alone leaves room for its window.
+        let dense = plan("llama-3.1-8b", "l4", ReplicaSpec::default()).unwrap();
+        assert_eq!(dense.max_model_len as u64, dense.kv_tokens());
+        assert_eq!((dense.window_blocks, dense.window_units(1000)), (0, 0));
     }
 
     #[test]

@@ -107,12 +107,16 @@ fn figures_table(s: &Summary) -> Table {
     k.row(vec![
         "gpus".into(),
         format!(
-            "{} GPU{}, a step in flight (active) {:.1}% of the time; KV {} blocks ({} tokens) per replica, peak {:.1}% used",
+            "{} GPU{}, a step in flight (active) {:.1}% of the time; KV {} blocks ({} tokens) per replica{}, peak {:.1}% used",
             s.gpu.count,
             if s.gpu.count == 1 { "" } else { "s" },
             100.0 * s.gpu.busy_fraction,
             s.kv.capacity_blocks,
             s.kv.capacity_tokens,
+            match s.kv.window_blocks_per_sequence {
+                0 => String::new(),
+                w => format!(", each sequence also holding up to {w} for its sliding-window layers"),
+            },
             100.0 * s.kv.peak_used_fraction
         ),
     ]);

@@ -72,15 +72,17 @@ impl Replica {
             let cached = hit_blocks as u32 * self.bs;
             let n = (target - cached).min(*budget);
             let new_blocks = div_ceil(cached as u64 + n as u64, bs) - hit_blocks;
-            // Blocks it will hold when its last token is computed.
+            // Blocks it will hold when its last token is computed, and those of its
+            // sliding-window layers (held from admission).
             let need = div_ceil(r.input_tokens as u64 + r.output_tokens as u64, bs);
+            let window = self.window_units(need);
             if self.no_evict {
                 // Admit only if its whole life fits beside what running requests still need.
-                let life = need.saturating_sub(hit_blocks) + free_hits;
+                let life = need.saturating_sub(hit_blocks) + free_hits + window;
                 if self.owed + life > self.kv.free() {
                     break;
                 }
-            } else if new_blocks + free_hits > self.kv.free() {
+            } else if new_blocks + free_hits + window > self.kv.free() {
                 break;
             }
             let w = self.waiting.pop_front().expect("front exists");
@@ -114,8 +116,10 @@ impl Replica {
                 chain: w.chain,
                 bucket_pos: 0,
                 need: need as u32,
+                window: 0,
             };
             run.grow(&mut self.kv, new_blocks);
+            run.hold_window(&mut self.kv, window);
             self.running.insert(seq, run);
             self.owed += self.running[&seq].owed();
             self.prefilling.insert(seq);

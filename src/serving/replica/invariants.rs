@@ -18,7 +18,15 @@ impl Replica {
             for &b in &run.table {
                 *holders.entry(b).or_default() += 1;
             }
-            unnamed += run.unique as u64;
+            unnamed += run.unique as u64 + run.window as u64;
+            if run.window as u64 != self.window_units(run.need as u64) {
+                return Err(format!(
+                    "request {} holds {} sliding-window blocks (want {})",
+                    run.req,
+                    run.window,
+                    self.window_units(run.need as u64)
+                ));
+            }
             if run.unique > 0 && (run.table.len() as u32) < run.shared {
                 return Err(format!(
                     "request {} holds request-unique blocks before its shareable positions end",

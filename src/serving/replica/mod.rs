@@ -81,6 +81,10 @@ pub struct Replica {
     no_evict: bool,
     /// Blocks the running requests will still allocate (sum of `Running::owed`).
     owed: u64,
+    /// Sliding-window layers: the most window blocks a sequence holds, and the ratio of their
+    /// KV bytes to a pool block's (`MemoryLayout::window_units`); 0 blocks without them.
+    window_blocks: u64,
+    window_ratio: (u64, u64),
     /// Decode steps per scheduler call (`num_scheduler_steps`; 1 = every step).
     multi_steps: u32,
     /// Decode steps left in the multi-step run in progress (0: at a scheduling point).
@@ -143,6 +147,8 @@ impl Replica {
             limited_by_kv: mem.max_model_len_limited_by == "the KV cache capacity",
             no_evict: cfg.scheduler_policy == super::SchedulerPolicy::GuaranteedNoEvict,
             owed: 0,
+            window_blocks: mem.window_blocks as u64,
+            window_ratio: mem.window_ratio,
             multi_steps: cfg.num_scheduler_steps,
             run_left: 0,
             chunk_ns: 0,
@@ -176,6 +182,7 @@ impl Replica {
             kv_peak_used_blocks: self.kv.peak_used(),
             kv_used_blocks_at_end: self.kv.used(),
             kv_evicted_blocks: self.kv.evicted(),
+            kv_window_blocks_per_seq: self.window_units(u64::MAX),
             ..self.totals.clone()
         }
     }
@@ -217,6 +224,12 @@ impl Replica {
         self.run_left = 0;
         self.decode_next = false;
         out
+    }
+
+    /// Pool blocks a sequence that will hold `blocks` blocks keeps for its sliding-window
+    /// layers (taken at admission, released with its other blocks).
+    fn window_units(&self, blocks: u64) -> u64 {
+        crate::serving::memory::window_units(blocks.min(self.window_blocks), self.window_ratio)
     }
 
     /// Tokens per KV block.

@@ -56,6 +56,8 @@ pub(super) struct Running {
     pub(super) bucket_pos: u32,
     /// Blocks it will hold when its last token is computed (for `guaranteed-no-evict`).
     pub(super) need: u32,
+    /// Pool blocks it holds for its sliding-window layers (anonymous; 0 without such layers).
+    pub(super) window: u32,
 }
 
 impl Running {
@@ -83,9 +85,22 @@ impl Running {
         self.unique += (n - named) as u32;
     }
 
-    /// Releases every block it holds (the last first, as vLLM frees them); with `keep`, the
-    /// request-unique full blocks keep their content for it, and the handle to them is returned.
+    /// Takes `n` pool blocks for its sliding-window layers (the caller has checked they are free).
+    pub(super) fn hold_window(&mut self, kv: &mut BlockPool, n: u64) {
+        if n > 0 {
+            kv.take(n);
+            self.window += n as u32;
+        }
+    }
+
+    /// Releases every block it holds (the last first, as vLLM frees them; its sliding-window
+    /// blocks, which keep nothing for it, before those); with `keep`, the request-unique full
+    /// blocks keep their content for it, and the handle to them is returned.
     pub(super) fn release(&mut self, kv: &mut BlockPool, keep: bool) -> Option<RunHandle> {
+        if self.window > 0 {
+            kv.release_run(0, 0, self.window);
+            self.window = 0;
+        }
         let lo = self.table.len() as u32;
         let id_hi = if keep { self.registered } else { lo };
         let h = kv.release_run(lo, id_hi, lo + self.unique);

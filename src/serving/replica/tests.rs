@@ -215,3 +215,60 @@ fn requests_that_can_never_fit_are_rejected() {
     );
     assert!(rec.records[1].finish.is_some());
 }
+
+/// Gemma-3-27B's sliding-window layers: each sequence of 2,900 + 100 tokens holds its own 188
+/// blocks and 6 x 65 window blocks (578), so a pool of 4 x 578 + 50 blocks runs 4 at once under
+/// `guaranteed-no-evict` (and under vLLM's policy when prompts are long); with short prompts
+/// and long outputs, vLLM's policy starts more and preempts some. Every request finishes and
+/// every block comes back.
+#[test]
+fn sliding_window_blocks_bound_how_many_sequences_run() {
+    let c = Catalog::builtin();
+    let gpu = c.gpu("l40s").unwrap();
+    let blocks = 4 * 578 + 50;
+    let build = |policy, budget: u32| {
+        let cfg = ReplicaSpec {
+            max_num_seqs: Some(64),
+            max_num_batched_tokens: Some(budget),
+            kv_cache_tokens: Some(blocks * 16),
+            scheduler_policy: Some(policy),
+            precision: Some(crate::perf::Precision::Int4),
+            ..Default::default()
+        }
+        .resolve(gpu)
+        .unwrap();
+        let mem = MemoryLayout::new(c.model("gemma-3-27b").unwrap(), gpu, &cfg).unwrap();
+        assert_eq!(mem.window_units(188), 390);
+        Replica::new(0, &cfg, &mem, Arc::new(UnitSteps))
+    };
+    for (policy, input, most) in [
+        (SchedulerPolicy::GuaranteedNoEvict, 2900, 4),
+        (SchedulerPolicy::Vllm, 2900, 4),
+        (SchedulerPolicy::Vllm, 100, 0),
+    ] {
+        let reqs: Vec<Request> = (0..12).map(|i| req(i, 0, input, 3000 - input)).collect();
+        let mut rep = build(policy, 16384);
+        let mut rec = Recorder::new(reqs.iter().map(|r| r.arrival));
+        for (i, r) in reqs.iter().enumerate() {
+            rec.arrived(i, 0, SimTime::ZERO);
+            rep.enqueue(i as u32, r).unwrap();
+        }
+        let (mut now, mut done, mut peak) = (SimTime::ZERO, Vec::new(), 0);
+        while let StepOutcome::Started(end) = rep.start_step(now, Reqs::all(&reqs), &mut rec) {
+            peak = peak.max(rep.num_running());
+            now = end;
+            rep.finish_step(now, Reqs::all(&reqs), &mut rec, &mut done);
+            rep.check_invariants().unwrap();
+        }
+        assert_eq!(done.len(), 12, "{policy:?}");
+        assert_eq!(rep.kv_used_blocks(), 0, "{policy:?}");
+        if most > 0 {
+            assert_eq!(peak, most, "{policy:?}");
+            assert_eq!(rep.totals().preemptions, 0);
+        } else {
+            // 100-token prompts are admitted on their 7 blocks and windows (390): five run at
+            // first, and some are preempted as they grow.
+            assert!(peak == 5 && rep.totals().preemptions > 0, "{peak}");
+        }
+    }
+}
