@@ -284,13 +284,20 @@ impl Roofline {
     }
 
     /// The same model with KV cache elements of `bytes` bytes (1 for an FP8 KV cache, whose
-    /// attention then runs on FP8 tensor cores where the GPU has them).
-    pub fn with_kv_element_bytes(mut self, model: &Model, tp: u32, bytes: u32) -> Roofline {
+    /// attention then runs on FP8 tensor cores where the GPU has them if `fp8_attention`, else
+    /// at the 16-bit rate).
+    pub fn with_kv_element_bytes(
+        mut self,
+        model: &Model,
+        tp: u32,
+        bytes: u32,
+        fp8_attention: bool,
+    ) -> Roofline {
         self.kv_bytes_per_token_per_gpu = kv_bytes_per_token_per_gpu(model, tp, bytes) as f64;
         self.sliding_kv_bytes_per_token_per_gpu =
             sliding_kv_bytes_per_token_per_gpu(model, tp, bytes) as f64;
         self.attn_flops_per_s = match (bytes, self.fp8_flops_per_s) {
-            (1, Some(r)) => r,
+            (1, Some(r)) if fp8_attention => r,
             _ => self.bf16_flops_per_s,
         };
         self
@@ -462,6 +469,42 @@ mod tests {
         assert!(t > 0.2 && t < 1.0, "{t}");
     }
 
+    /// With an FP8 KV cache, attention runs on FP8 tensor cores only with `fp8_attention`. A
+    /// 2,048-token chunk after 30,000 cached tokens of Llama-3.1-8B on an H100 is compute-bound:
+    /// 2,048 x (30,000 + 1,024.5) query-key pairs x 4 x 32 layers x 32 heads x 128 = 3.33e13
+    /// attention FLOPs, so the FP8 rate saves exactly their time at the 16-bit rate less at
+    /// the FP8 one; at the 16-bit rate the step takes what it takes with a 16-bit KV cache.
+    #[test]
+    fn fp8_attention_sets_the_attention_rate() {
+        let c = Catalog::builtin();
+        let (m, h100) = (c.model("llama-3.1-8b").unwrap(), c.gpu("h100-sxm").unwrap());
+        let r = model("llama-3.1-8b", "h100-sxm", 1, Precision::Bf16);
+        let b = BatchShape {
+            decode_seqs: 0,
+            decode_context_tokens: 0,
+            prefills: vec![PrefillChunk {
+                context_tokens: 30_000,
+                new_tokens: 2048,
+            }],
+        };
+        let with = |bytes, fp8| {
+            r.clone()
+                .with_kv_element_bytes(m, 1, bytes, fp8)
+                .step_time_s(&b)
+        };
+        let attn = 2048.0 * (30_000.0 + 1024.5) * 4.0 * 32.0 * 32.0 * 128.0;
+        let eff = RooflineParams::default().compute_efficiency;
+        let saved =
+            attn / (h100.bf16_tflops * 1e12 * eff) - attn / (h100.fp8_tflops.unwrap() * 1e12 * eff);
+        let (bf16, fast, slow) = (with(2, true), with(1, true), with(1, false));
+        assert!(
+            ((slow - fast) - saved).abs() < 1e-12,
+            "{slow} - {fast} vs {saved}"
+        );
+        assert!((slow - bf16).abs() < 1e-12, "{slow} vs {bf16}");
+        assert!(saved > 0.02, "{saved}");
+    }
+
     #[test]
     fn tensor_parallel_and_fp8_speed_up_decode() {
         let b = BatchShape {
@@ -525,7 +568,7 @@ mod tests {
         let m = crate::catalog::hf::shipped_model("deepseek-v3");
         let h200 = c.gpu("h200").unwrap();
         let r = Roofline::new(&m, h200, 8, Precision::Fp8, RooflineParams::default())
-            .with_kv_element_bytes(&m, 8, 1);
+            .with_kv_element_bytes(&m, 8, 1, true);
         // Weights per GPU: (671,026,404,352 - 653,908,770,816 routed experts - 926,679,040
         // input embedding) / 8 = 2,023,869,312; one token touches 8 of 256 experts a layer:
         // 653,908,770,816 / 256 / 8 x 8 = 2,554,331,136.

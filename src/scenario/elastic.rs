@@ -35,6 +35,7 @@ fn roofline(run: &RunConfig, p: &PoolConfig) -> Roofline {
         &run.model,
         p.replica.tp,
         p.replica.kv_cache_dtype.element_bytes(),
+        p.replica.fp8_attention,
     )
 }
 

@@ -136,6 +136,7 @@ impl RunConfig {
             &self.model,
             self.replica.tp,
             self.replica.kv_cache_dtype.element_bytes(),
+            self.replica.fp8_attention,
         )
     }
 

@@ -132,6 +132,11 @@ pub struct ReplicaSpec {
     /// KV cache element type: `auto` (16-bit, default) or `fp8`.
     #[serde(default)]
     pub kv_cache_dtype: Option<KvCacheDtype>,
+    /// With an FP8 KV cache, whether attention runs on FP8 tensor cores (twice the 16-bit rate
+    /// where the GPU has them) rather than at the 16-bit rate. Default from the engine profile
+    /// (`vllm`, `sglang`: no, as vLLM 0.19.1's measured FP8-KV runs show; the others: yes).
+    #[serde(default)]
+    pub fp8_attention: Option<bool>,
     /// Admission policy: `vllm` (default) or `guaranteed-no-evict` (TensorRT-LLM's).
     #[serde(default)]
     pub scheduler_policy: Option<SchedulerPolicy>,
@@ -172,6 +177,8 @@ pub struct ReplicaConfig {
     pub prefix_caching: bool,
     /// KV cache element type.
     pub kv_cache_dtype: KvCacheDtype,
+    /// With an FP8 KV cache, attention on FP8 tensor cores (else at the 16-bit rate).
+    pub fp8_attention: bool,
     /// Admission policy.
     pub scheduler_policy: SchedulerPolicy,
     /// KV cache as a fraction of the memory left free (instead of `gpu_memory_utilization`).
@@ -224,6 +231,7 @@ impl ReplicaSpec {
             kv_cache_tokens: self.kv_cache_tokens.or(d.kv_cache_tokens),
             prefix_caching: self.prefix_caching.or(d.prefix_caching),
             kv_cache_dtype: self.kv_cache_dtype.or(d.kv_cache_dtype),
+            fp8_attention: self.fp8_attention.or(d.fp8_attention),
             scheduler_policy: self.scheduler_policy.or(d.scheduler_policy),
             kv_cache_free_memory_fraction: if memory_given {
                 self.kv_cache_free_memory_fraction
@@ -333,6 +341,7 @@ impl ReplicaSpec {
             kv_cache_tokens: self.kv_cache_tokens,
             prefix_caching: self.prefix_caching.unwrap_or(true),
             kv_cache_dtype: self.kv_cache_dtype.unwrap_or_default(),
+            fp8_attention: self.fp8_attention.unwrap_or(true),
             scheduler_policy: self.scheduler_policy.unwrap_or_default(),
             kv_cache_free_memory_fraction: self.kv_cache_free_memory_fraction,
             num_scheduler_steps,

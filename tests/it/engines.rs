@@ -192,7 +192,7 @@ fn run_and_plan_report_the_band() {
         dir.path(),
         "s.json",
         r#"{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",
-            "workload": {"synthetic": {"requests": 3000, "arrivals": {"kind": "poisson", "rate_per_s": 80},
+            "workload": {"synthetic": {"requests": 3000, "arrivals": {"kind": "poisson", "rate_per_s": 72},
                 "input_tokens": {"kind": "fixed", "value": 1500}, "output_tokens": {"kind": "fixed", "value": 300}}},
             "slo": {"ttft_s": 1.0, "tpot_s": 0.04},
             "cost": {"gpu_usd_per_hour": {"h100-sxm": 2.0}, "apis": []}}"#,
@@ -243,7 +243,7 @@ fn run_and_plan_report_the_band() {
     assert!(lo <= n && n <= hi, "{lo} {n} {hi}");
     assert!(
         hi > lo,
-        "80 req/s, near a whole number of replicas' capacity, should not size to one count with this error: {band}"
+        "72 req/s, near a whole number of replicas' capacity (4 H100s, 5 at the band's slow end), should not size to one count with this error: {band}"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("within the model's error"));
 }
@@ -613,4 +613,33 @@ fn sglang_sizes_its_prefill_chunk_by_gpu_memory() {
     assert_eq!(chunk("sglang", "b200", Some(4096)), 4096);
     assert_eq!(chunk("vllm", "b200", None), 8192);
     assert_eq!(chunk("vllm", "l40s", None), 2048);
+}
+
+/// FP8-KV attention: on FP8 tensor cores for TensorRT-LLM and the 2024 profiles, at the 16-bit
+/// rate for `vllm` and `sglang` (their profiles set `fp8_attention: false`); a scenario's own
+/// value wins, and a bad value is an error naming the field.
+#[test]
+fn fp8_attention_comes_from_the_engine_profile() {
+    let c = Catalog::builtin();
+    let h100 = c.gpu("h100-sxm").unwrap();
+    let fp8 = |engine: &str, given: Option<bool>| {
+        fleetsim::serving::ReplicaSpec {
+            engine: Some(engine.into()),
+            fp8_attention: given,
+            ..Default::default()
+        }
+        .resolve(h100)
+        .unwrap()
+        .fp8_attention
+    };
+    assert_eq!(
+        ["vllm", "sglang", "trtllm", "trtllm-0.17", "vllm-0.6"].map(|e| fp8(e, None)),
+        [false, false, true, true, true]
+    );
+    assert!(fp8("vllm", Some(true)));
+    assert!(!fp8("trtllm", Some(false)));
+    let bad = serde_json::from_str::<fleetsim::serving::ReplicaSpec>(r#"{"fp8_attention": "yes"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("expected a boolean"), "{bad}");
 }

@@ -323,7 +323,10 @@ fn pools_table(s: &Summary) -> Option<Table> {
 /// (`None` without a band).
 pub fn band_sentence(s: &Summary) -> Option<String> {
     let b = s.band.as_ref()?;
-    let ms = |x: f64| format!("{:.0}", x * 1e3);
+    // Each figure as the range of its values at the band's two ends, smaller first: a figure
+    // need not move with the step times (an autoscaled fleet that runs faster scales up less,
+    // and its tail can be the worse one).
+    let ms = |a: f64, b: f64| format!("{:.0}-{:.0}", a.min(b) * 1e3, a.max(b) * 1e3);
     let whose = match &b.borrowed_from {
         Some(from) => format!(
             "`{from}` profile's error, whose step times `{}` takes for want of figures of its own (so at least this uncertain; ",
@@ -332,16 +335,13 @@ pub fn band_sentence(s: &Summary) -> Option<String> {
         None => format!("`{}` profile's error (", b.engine),
     };
     let mut out = format!(
-        "Within the {whose}step times x{:.2}-{:.2}, the 10th-90th percentile of {} held-out published figures): p50 TTFT {}-{} ms, p99 TTFT {}-{} ms, p50 TPOT {}-{} ms, output {:.0}-{:.0} tok/s",
+        "Within the {whose}step times x{:.2}-{:.2}, the 10th-90th percentile of {} held-out published figures): p50 TTFT {} ms, p99 TTFT {} ms, p50 TPOT {} ms, output {:.0}-{:.0} tok/s",
         b.step_time_factors[0],
         b.step_time_factors[1],
         b.figures,
-        ms(b.low.ttft_p50_s),
-        ms(b.high.ttft_p50_s),
-        ms(b.low.ttft_p99_s),
-        ms(b.high.ttft_p99_s),
-        ms(b.low.tpot_p50_s),
-        ms(b.high.tpot_p50_s),
+        ms(b.low.ttft_p50_s, b.high.ttft_p50_s),
+        ms(b.low.ttft_p99_s, b.high.ttft_p99_s),
+        ms(b.low.tpot_p50_s, b.high.tpot_p50_s),
         b.high.output_tokens_per_s.min(b.low.output_tokens_per_s),
         b.high.output_tokens_per_s.max(b.low.output_tokens_per_s),
     );
