@@ -359,9 +359,15 @@ impl RunConfig {
     ) -> crate::metrics::Stability {
         let offered = self.offered_per_s(s);
         let mut reason = None;
-        if served < capacity::KEEPS_UP {
+        if served <= 0.0 {
+            // Said plainly: "completed 0.0% as many" read as a bug when a short trace's first
+            // request finished after its last arrival.
             reason = Some(format!(
-                "completed {:.1}% as many requests as arrived over the arrival window ({:.2} of {:.2} requests/s): the backlog grows while requests arrive",
+                "no request finished during the last three quarters of the arrival window, while {offered:.2} requests/s arrived: the backlog grows while requests arrive"
+            ));
+        } else if served < capacity::KEEPS_UP {
+            reason = Some(format!(
+                "completed {:.1}% as many requests as arrived over the last three quarters of the arrival window ({:.2} of {:.2} requests/s): the backlog grows while requests arrive",
                 100.0 * served,
                 offered * served,
                 offered
