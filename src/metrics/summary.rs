@@ -307,6 +307,10 @@ pub struct Setup {
     pub max_num_batched_tokens: u32,
     /// Fraction of GPU memory used.
     pub gpu_memory_utilization: f64,
+    /// Weights and KV cache as a fraction of GPU memory, when the KV cache was sized by
+    /// SGLang's rule (`replica.mem_fraction_static`; then `gpu_memory_utilization` is unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_fraction_static: Option<f64>,
     /// Weights per GPU, GiB.
     pub weights_gib_per_gpu: f64,
     /// KV cache per GPU, GiB.

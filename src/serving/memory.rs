@@ -61,9 +61,11 @@ impl MemoryLayout {
         let usable = gpu.memory_gib * cfg.gpu_memory_utilization;
         let full_bytes =
             kv_bytes_per_token_per_gpu(model, cfg.tp, cfg.kv_cache_dtype.element_bytes());
-        let kv_total_gib = match cfg.kv_cache_free_memory_fraction {
-            Some(f) => f * (gpu.memory_gib - weights - reserve),
-            None => usable - weights - reserve,
+        let kv_total_gib = match (cfg.kv_cache_free_memory_fraction, cfg.mem_fraction_static) {
+            (Some(f), _) => f * (gpu.memory_gib - weights - reserve),
+            // SGLang: weights and KV take the fraction; activations live in the rest.
+            (None, Some(m)) => m * gpu.memory_gib - weights,
+            (None, None) => usable - weights - reserve,
         };
         // Sliding-window (and chunked) layers keep at most a window of each sequence, as vLLM's
         // hybrid allocator does (it frees the blocks that slide out of the window): see

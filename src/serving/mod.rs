@@ -53,6 +53,66 @@ pub enum KvCacheDtype {
     Fp8,
 }
 
+/// SGLang's `--mem-fraction-static`: the share of GPU memory that weights and the KV cache
+/// take together (activations and CUDA graphs live in the rest). `auto` is SGLang's start-up
+/// rule ([`sglang_mem_fraction_static`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum MemFractionStatic {
+    /// SGLang's own rule for the GPU, prefill chunk and tensor parallelism.
+    #[serde(serialize_with = "serialize_auto")]
+    Auto,
+    /// A fraction in (0, 1].
+    Fraction(f64),
+}
+
+fn serialize_auto<S: serde::Serializer>(s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str("auto")
+}
+
+impl<'de> Deserialize<'de> for MemFractionStatic {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) if s == "auto" => Ok(MemFractionStatic::Auto),
+            serde_json::Value::Number(n) => {
+                Ok(MemFractionStatic::Fraction(n.as_f64().unwrap_or(f64::NAN)))
+            }
+            other => Err(serde::de::Error::custom(format!(
+                "expected a fraction in (0, 1] or \"auto\", got {other}"
+            ))),
+        }
+    }
+}
+
+/// SGLang's `mem_fraction_static` at start-up (`ServerArgs._handle_gpu_memory_settings`,
+/// sgl-project/sglang `python/sglang/srt/server_args.py`, 2026): it keeps `reserved` MiB out
+/// of weights and KV, 512 for constant metadata, 1.5 per token of the prefill chunk (at least
+/// 2048), 2 per sequence of the largest CUDA graph (8 below 20 GiB of GPU memory; below 35
+/// GiB 24, or 80 at tensor parallelism 4 and more; below 60 GiB 32 or 160; below 160 GiB 256
+/// or 512; 512 above) and 128 per tensor-parallel GPU, at least 10 GiB on GPUs of more than 60
+/// GiB; the fraction is (memory - reserved) / memory, rounded to 3 places.
+pub fn sglang_mem_fraction_static(memory_gib: f64, chunk_tokens: u32, tp: u32) -> f64 {
+    let mib = memory_gib * 1024.0;
+    // (below this many GiB, graph batch at tensor parallelism under 4, and from 4)
+    let tiers = [
+        (20.0, 8.0, 8.0),
+        (35.0, 24.0, 80.0),
+        (60.0, 32.0, 160.0),
+        (160.0, 256.0, 512.0),
+    ];
+    let graph_seqs =
+        tiers
+            .iter()
+            .find(|t| memory_gib < t.0)
+            .map_or(512.0, |t| if tp < 4 { t.1 } else { t.2 });
+    let mut reserved =
+        512.0 + chunk_tokens.max(2048) as f64 * 1.5 + graph_seqs * 2.0 + tp as f64 * 128.0;
+    if memory_gib > 60.0 {
+        reserved = reserved.max(10.0 * 1024.0);
+    }
+    ((mib - reserved) / mib * 1000.0).round() / 1000.0
+}
+
 impl KvCacheDtype {
     /// Bytes per cached element.
     pub fn element_bytes(self) -> u32 {
@@ -145,6 +205,11 @@ pub struct ReplicaSpec {
     /// `gpu_memory_utilization` of the whole GPU. Give one or the other.
     #[serde(default)]
     pub kv_cache_free_memory_fraction: Option<f64>,
+    /// Size weights and KV cache together as this fraction of GPU memory (SGLang's
+    /// `mem_fraction_static`; `"auto"`: SGLang's start-up rule, [`sglang_mem_fraction_static`])
+    /// instead of `gpu_memory_utilization`. Give one of the three memory keys.
+    #[serde(default)]
+    pub mem_fraction_static: Option<MemFractionStatic>,
     /// Decode steps per scheduler call, as vLLM 0.6's `--num-scheduler-steps` (default 1):
     /// the scheduler runs between runs of this many decode steps, tokens stream once per run,
     /// and prompts are computed in prefill-only steps between runs.
@@ -183,6 +248,9 @@ pub struct ReplicaConfig {
     pub scheduler_policy: SchedulerPolicy,
     /// KV cache as a fraction of the memory left free (instead of `gpu_memory_utilization`).
     pub kv_cache_free_memory_fraction: Option<f64>,
+    /// Weights and KV cache as a fraction of GPU memory (SGLang's rule; instead of
+    /// `gpu_memory_utilization`).
+    pub mem_fraction_static: Option<f64>,
     /// Decode steps per scheduler call.
     pub num_scheduler_steps: u32,
 }
@@ -213,8 +281,9 @@ impl ReplicaSpec {
             engine.replica_defaults(gpu.memory_gib),
         ))
         .map_err(|e| Error::config("replica.engine", format!("profile `{}`: {e}", engine.id)))?;
-        let memory_given =
-            self.gpu_memory_utilization.is_some() || self.kv_cache_free_memory_fraction.is_some();
+        let memory_given = self.gpu_memory_utilization.is_some()
+            || self.kv_cache_free_memory_fraction.is_some()
+            || self.mem_fraction_static.is_some();
         Ok(ReplicaSpec {
             engine: Some(engine.id.clone()),
             tp: self.tp.or(d.tp),
@@ -237,6 +306,11 @@ impl ReplicaSpec {
                 self.kv_cache_free_memory_fraction
             } else {
                 d.kv_cache_free_memory_fraction
+            },
+            mem_fraction_static: if memory_given {
+                self.mem_fraction_static
+            } else {
+                d.mem_fraction_static
             },
             num_scheduler_steps: self.num_scheduler_steps.or(d.num_scheduler_steps),
         })
@@ -304,6 +378,32 @@ impl ReplicaSpec {
                 ));
             }
         }
+        let mem_fraction_static = match self.mem_fraction_static {
+            None => None,
+            Some(m) => {
+                if self.gpu_memory_utilization.is_some()
+                    || self.kv_cache_free_memory_fraction.is_some()
+                {
+                    return Err(Error::config(
+                        "replica.mem_fraction_static",
+                        "give one of gpu_memory_utilization (vLLM's rule), kv_cache_free_memory_fraction (TensorRT-LLM's) and mem_fraction_static (SGLang's: weights and KV over GPU memory), not two",
+                    ));
+                }
+                let f = match m {
+                    MemFractionStatic::Fraction(f) => f,
+                    MemFractionStatic::Auto => {
+                        sglang_mem_fraction_static(gpu.memory_gib, max_num_batched_tokens, tp)
+                    }
+                };
+                if !(f > 0.0 && f <= 1.0) {
+                    return Err(Error::config(
+                        "replica.mem_fraction_static",
+                        format!("must be in (0, 1] or \"auto\", got {f}"),
+                    ));
+                }
+                Some(f)
+            }
+        };
         let num_scheduler_steps = self.num_scheduler_steps.unwrap_or(1);
         if !(1..=64).contains(&num_scheduler_steps) {
             return Err(Error::config(
@@ -344,6 +444,7 @@ impl ReplicaSpec {
             fp8_attention: self.fp8_attention.unwrap_or(true),
             scheduler_policy: self.scheduler_policy.unwrap_or_default(),
             kv_cache_free_memory_fraction: self.kv_cache_free_memory_fraction,
+            mem_fraction_static,
             num_scheduler_steps,
         })
     }

@@ -643,3 +643,66 @@ fn fp8_attention_comes_from_the_engine_profile() {
         .to_string();
     assert!(bad.contains("expected a boolean"), "{bad}");
 }
+
+/// SGLang's memory rule, by hand (`mem_fraction_static`: (memory - reserved) / memory, reserved
+/// = 512 MiB + 1.5 MiB x chunk + 2 MiB x the largest CUDA graph batch + 128 MiB x tp, at least
+/// 10 GiB above 60 GiB): H100 (81,510 MiB) at TP 1, chunk 8192, graphs to 256: 13,440 MiB
+/// reserved, 0.835; at TP 8 (graphs to 512): 14,848, 0.818; B200 (183,296 MiB, chunk 16,384):
+/// 26,240, 0.857; L40S (45,568 MiB, chunk 4096, graphs to 32): 6,848, 0.850; A10G (22,528 MiB,
+/// chunk 2048, graphs to 24): 3,760, 0.833; H200 (143,770 MiB): 0.907. The `sglang` profile's
+/// KV cache is that fraction of memory less the weights; a scenario's own memory key wins,
+/// two are refused, and bad values name the field.
+#[test]
+fn sglang_sizes_weights_and_kv_by_its_own_memory_rule() {
+    use fleetsim::serving::{sglang_mem_fraction_static as mfs, MemFractionStatic, ReplicaSpec};
+    assert_eq!(mfs(79.6, 8192, 1), 0.835);
+    assert_eq!(mfs(79.6, 8192, 8), 0.818);
+    assert_eq!(mfs(179.0, 16384, 1), 0.857);
+    assert_eq!(mfs(44.5, 4096, 1), 0.85);
+    assert_eq!(mfs(22.0, 2048, 1), 0.833);
+    assert_eq!(mfs(140.4, 8192, 1), 0.907);
+    let c = Catalog::builtin();
+    let h100 = c.gpu("h100-sxm").unwrap();
+    let resolve = |spec: ReplicaSpec| spec.resolve(h100);
+    let sg = resolve(ReplicaSpec {
+        engine: Some("sglang".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(sg.mem_fraction_static, Some(0.835));
+    let mem =
+        fleetsim::serving::MemoryLayout::new(c.model("llama-3.1-8b").unwrap(), h100, &sg).unwrap();
+    assert!(
+        (mem.kv_gib_per_gpu - (0.835 * 79.6 - mem.weights_gib_per_gpu)).abs() < 1e-9,
+        "{mem:?}"
+    );
+    let own = resolve(ReplicaSpec {
+        engine: Some("sglang".into()),
+        gpu_memory_utilization: Some(0.9),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(own.mem_fraction_static, None);
+    let two = resolve(ReplicaSpec {
+        mem_fraction_static: Some(MemFractionStatic::Fraction(0.8)),
+        gpu_memory_utilization: Some(0.9),
+        ..Default::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        two.contains("replica.mem_fraction_static") && two.contains("not two"),
+        "{two}"
+    );
+    let big = resolve(ReplicaSpec {
+        mem_fraction_static: Some(MemFractionStatic::Fraction(1.5)),
+        ..Default::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(big.contains("must be in (0, 1]"), "{big}");
+    let bad = serde_json::from_str::<ReplicaSpec>(r#"{"mem_fraction_static": "most"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains(r#"a fraction in (0, 1] or "auto""#), "{bad}");
+}
