@@ -125,6 +125,17 @@ impl MemoryLayout {
                 usable
             )));
         }
+        let window = window_units(window_blocks as u64, window_ratio);
+        if window_blocks > 0 && kv_blocks <= window {
+            return Err(Error::DoesNotFit(format!(
+                "{} ({}) does not fit {} x {}: its KV cache of {kv_blocks} blocks cannot hold one sequence's sliding-window layers ({window} blocks) beside its own; \
+                 use more GPUs (replica.tp), lower weight precision, a larger GPU or a larger replica.kv_cache_tokens",
+                model.id,
+                cfg.precision.as_str(),
+                cfg.tp,
+                gpu.id,
+            )));
+        }
         let kv_tokens = kv_blocks * cfg.block_size as u64;
         let (max_model_len, why) = {
             let mut m = (
@@ -137,7 +148,6 @@ impl MemoryLayout {
                 }
             }
             // The longest sequence the pool holds alone, besides its window.
-            let window = window_units(window_blocks as u64, window_ratio);
             let seq_tokens = kv_blocks.saturating_sub(window) * cfg.block_size as u64;
             if seq_tokens < m.0 {
                 m = (seq_tokens, "the KV cache capacity");
@@ -288,7 +298,29 @@ mod tests {
         })
         .unwrap();
         assert_eq!((scout.window_blocks, scout.window_ratio), (513, (3, 1)));
-        // The longest sequence the pool holds alone leaves room for its window.
+        // The longest sequence the pool holds alone leaves room for its window: 1,000 blocks,
+        // 390 of them a Gemma-3 window, hold (1,000 - 390) x 16 tokens; a pool smaller than
+        // one window is refused.
+        let small = |blocks: u64| {
+            plan(
+                "gemma-3-27b",
+                "h100-sxm",
+                ReplicaSpec {
+                    kv_cache_tokens: Some(blocks * 16),
+                    ..Default::default()
+                },
+            )
+        };
+        let s = small(1000).unwrap();
+        assert_eq!(
+            (s.max_model_len, s.max_model_len_limited_by),
+            (9760, "the KV cache capacity")
+        );
+        let e = small(390).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot hold one sequence's sliding-window layers (390 blocks)"),
+            "{e}"
+        );
         let dense = plan("llama-3.1-8b", "l4", ReplicaSpec::default()).unwrap();
         assert_eq!(dense.max_model_len as u64, dense.kv_tokens());
         assert_eq!((dense.window_blocks, dense.window_units(1000)), (0, 0));
