@@ -307,6 +307,11 @@ pub struct Setup {
     pub max_num_batched_tokens: u32,
     /// Fraction of GPU memory used.
     pub gpu_memory_utilization: f64,
+    /// KV cache as a fraction of the memory weights and activations leave free, when the KV
+    /// cache was sized by TensorRT-LLM's rule (`replica.kv_cache_free_memory_fraction`; then
+    /// `gpu_memory_utilization` is unused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_free_memory_fraction: Option<f64>,
     /// Weights and KV cache as a fraction of GPU memory, when the KV cache was sized by
     /// SGLang's rule (`replica.mem_fraction_static`; then `gpu_memory_utilization` is unused).
     #[serde(default, skip_serializing_if = "Option::is_none")]

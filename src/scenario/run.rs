@@ -268,6 +268,7 @@ impl RunConfig {
             max_num_seqs: self.replica.max_num_seqs,
             max_num_batched_tokens: self.replica.max_num_batched_tokens,
             gpu_memory_utilization: self.replica.gpu_memory_utilization,
+            kv_cache_free_memory_fraction: self.replica.kv_cache_free_memory_fraction,
             mem_fraction_static: self.replica.mem_fraction_static,
             weights_gib_per_gpu: self.memory.weights_gib_per_gpu,
             kv_gib_per_gpu: self.memory.kv_gib_per_gpu,
