@@ -155,33 +155,20 @@ fn overloaded_fleet_is_flagged_and_never_cheapest() {
 /// request finished in the window, and says so in those words (not "completed 0.0% as many").
 #[test]
 fn overload_with_nothing_finished_says_so() {
-    let tmp = tempfile::tempdir().unwrap();
-    let scen = tmp.path().join("short.json");
-    std::fs::write(
-        &scen,
+    let s = run_json(
         r#"{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",
             "workload": {"synthetic": {"requests": 300, "arrivals": {"kind": "poisson", "rate_per_s": 40.0},
                 "input_tokens": {"kind": "fixed", "value": 6000}, "output_tokens": {"kind": "fixed", "value": 300}}}}"#,
     )
-    .unwrap();
-    let out = tmp.path().join("o");
-    let o = fleetsim(&[
-        "run",
-        scen.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-requests",
-    ]);
-    assert!(o.status.success());
-    let s = json(&out.join("summary.json"));
-    assert_eq!(s["stability"]["overloaded"], true);
-    assert_eq!(s["stability"]["served_fraction"], 0.0);
-    let why = s["stability"]["reason"].as_str().unwrap();
+    .summary;
+    assert!(s.stability.overloaded);
+    assert_eq!(s.stability.served_fraction, 0.0);
+    let why = s.stability.reason.as_deref().unwrap();
     assert!(
         why.starts_with("no request finished during the last three quarters"),
         "{why}"
     );
-    assert_eq!(s["requests"]["completed"], 300);
+    assert_eq!(s.requests.completed, 300);
 }
 
 const TP4: &str = r#"{"seed": 3, "model": "llama-3.1-70b", "gpu": "h100-sxm",
