@@ -269,6 +269,14 @@ pub struct Api {
     pub batch_fraction_off: Option<f64>,
     /// What the batch discount applies to.
     pub batch_note: String,
+    /// Whether the batch discount applies on top of the prompt-caching discount (true) or to
+    /// the uncached price only (false: Groq, whose batch rates do not stack with caching).
+    #[serde(default = "default_true")]
+    pub batch_stacks_with_caching: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Api {
@@ -498,13 +506,30 @@ mod tests {
             assert!(!p.source.is_empty() && p.usd_per_gpu_hour > 0.0);
         }
         for id in &c.default_apis {
-            let a = c.api(id).unwrap();
-            assert!(!a.source.is_empty() && a.cached_input <= a.input);
+            assert!(c.api(id).is_ok(), "{id}");
+        }
+        let levels = ["high", "medium", "low"];
+        for a in &c.apis {
+            let id = &a.id;
+            assert!(!a.source.is_empty() && !a.date.is_empty(), "{id}");
+            assert!(levels.contains(&a.confidence.as_str()), "{id}");
+            assert!(
+                a.input > 0.0 && a.output > 0.0 && a.cached_input <= a.input,
+                "{id}"
+            );
             if let Some(r) = &a.caching {
                 assert!(
-                    (a.cached_input - a.input * r.read_multiplier).abs() < 1e-9,
+                    (a.cached_input - a.input * r.read_multiplier).abs() < 1e-9 && r.ttl_s > 0.0,
                     "{id}"
                 );
+            }
+            // An open-weight endpoint names the catalog model it serves; a closed one none.
+            match &a.architecture {
+                Some(m) => assert!(c.model(m).is_ok(), "{id}: {m}"),
+                None => assert_eq!(a.serves, "closed", "{id}"),
+            }
+            if let Some(l) = &a.latency {
+                assert!(levels.contains(&l.confidence.as_str()) && !l.source.is_empty());
             }
         }
     }

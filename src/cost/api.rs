@@ -249,6 +249,7 @@ mod tests {
             latency: None,
             batch_fraction_off: None,
             batch_note: String::new(),
+            batch_stacks_with_caching: true,
             input: 1.0,
             cached_input: 0.1,
             output: 5.0,

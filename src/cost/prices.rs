@@ -177,6 +177,7 @@ impl CostSpec {
                     latency: None,
                     batch_fraction_off: None,
                     batch_note: "defined in the scenario".into(),
+                    batch_stacks_with_caching: true,
                 },
                 (Err(e), _) => {
                     return Err(Error::config(

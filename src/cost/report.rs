@@ -247,9 +247,16 @@ impl CostSpec {
                 per_million_tokens_usd: per_million(s.usd, s.input_tokens + s.output_tokens),
                 cached_input_tokens: s.cached_input_tokens,
                 cache_write_tokens: s.cache_write_tokens,
-                batch_per_month_usd: a
-                    .batch_fraction_off
-                    .map(|f| (1.0 - f) * monthly_usd(s.usd, traffic_hours)),
+                batch_per_month_usd: a.batch_fraction_off.map(|f| {
+                    // Where batch rates do not stack with caching, the batch discount applies
+                    // to the uncached price of every token.
+                    let basis = if a.batch_stacks_with_caching {
+                        s.usd
+                    } else {
+                        (s.input_tokens as f64 * a.input + s.output_tokens as f64 * a.output) / 1e6
+                    };
+                    (1.0 - f) * monthly_usd(basis, traffic_hours)
+                }),
             })
             .collect();
         let per_month = gpu_month + ops_month + safety_month;
@@ -373,8 +380,21 @@ mod tests {
             latency: None,
             batch_fraction_off: Some(0.5),
             batch_note: "test".into(),
+            batch_stacks_with_caching: true,
         };
-        let r = spec.report(&price, fleet, &[(a, api)], 3600.0, "llama-3.1-8b", None);
+        // The same traffic on an API whose batch rates do not stack with its caching discount
+        // (Groq): input $2 and output $5 a million, $5.50 an hour uncached, $5 spent after cache
+        // hits; its batch price is half the uncached $5.50 an hour, not half the $5.
+        let b = Api {
+            id: "b".into(),
+            input: 2.0,
+            output: 5.0,
+            batch_stacks_with_caching: false,
+            ..a.clone()
+        };
+        let b_spend = ApiSpend { usd: 5.0, ..api };
+        let apis = [(a, api), (b, b_spend)];
+        let r = spec.report(&price, fleet, &apis, 3600.0, "llama-3.1-8b", None);
         let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-9, "{a} vs {b}");
         close(r.gpu_hours, 3.0);
         close(r.gpu_usd, 9.0);
@@ -399,6 +419,8 @@ mod tests {
         close(r.api[0].per_month_usd, 2920.0);
         close(r.api[0].per_million_tokens_usd, 2.0);
         close(r.api[0].batch_per_month_usd.unwrap(), 1460.0);
+        close(r.api[1].per_month_usd, 3650.0);
+        close(r.api[1].batch_per_month_usd.unwrap(), 0.5 * 5.5 * 730.0);
         assert_eq!(r.cheapest, "a");
         assert!(r.api[0].same_model);
         assert_eq!(r.cheapest_same_model_api.as_deref(), Some("a"));
