@@ -6,7 +6,8 @@ use anyhow::Context;
 use clap::Args;
 use fleetsim::catalog::Catalog;
 use fleetsim::fidelity::calibrate::read_bench_json;
-use fleetsim::fidelity::steps::{fit, read_steps_csv};
+use fleetsim::fidelity::steps::{check_profile, fit, read_steps_csv};
+use fleetsim::perf::step_time_defaults;
 use fleetsim::perf::Precision;
 
 #[derive(Args, Debug)]
@@ -30,6 +31,10 @@ pub(crate) struct CalibrateArgs {
     /// Where to write the profile.
     #[arg(long, default_value = "profile.json")]
     out: PathBuf,
+    /// The engine profile whose step times are checked against measured steps (a step CSV):
+    /// its fit for the GPU's family and the precision, as a scenario would get it.
+    #[arg(long, default_value = "vllm")]
+    engine: String,
     /// Treat a doubtful fit (a parameter at a bound, worst error above 25%) as an error: the
     /// profile is still written, and the exit status is 2.
     #[arg(long)]
@@ -52,6 +57,8 @@ pub(crate) fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
         p.extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"))
     });
+    let engine = c.engine(&a.engine)?;
+    let mut checked = None;
     let p = if json {
         let runs = a
             .measurements
@@ -64,6 +71,11 @@ pub(crate) fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
             anyhow::bail!("give one step CSV, or only vllm bench serve JSON files");
         }
         let samples = read_steps_csv(&a.measurements[0])?;
+        let params = step_time_defaults(c, engine, gpu, precision, model.is_moe());
+        checked = Some((
+            params,
+            check_profile(model, gpu, a.tp, precision, params, &samples),
+        ));
         fit(
             model,
             gpu,
@@ -94,6 +106,23 @@ pub(crate) fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
         a.out.display(),
         a.out.display()
     );
+    if let Some((q, ch)) = checked {
+        let pct = |x: f64| format!("{:+.1}%", 100.0 * x);
+        println!(
+            "the `{}` profile's step times for {} {} (compute {:.3}, memory {:.3}, overhead {:.2} ms + {:.2} us/seq) on these steps: median error {}, worst {}; without its overheads (the memory and compute terms alone, which GPU-only step times measure): median {}, worst {}",
+            engine.id,
+            gpu.family,
+            precision.as_str(),
+            q.compute_efficiency,
+            q.memory_efficiency,
+            q.step_overhead_ms,
+            q.seq_overhead_us,
+            pct(ch.median_error),
+            pct(ch.worst_error),
+            pct(ch.median_error_without_overhead),
+            pct(ch.worst_error_without_overhead),
+        );
+    }
     for w in &p.warnings {
         eprintln!("warning: {w}");
     }

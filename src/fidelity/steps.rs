@@ -161,11 +161,7 @@ pub fn fit(
     let f = |p: RooflineParams| objective(model, gpu, tp, precision, p, samples);
     let bounds = STEP_FIT_BOUNDS;
     let p = descend(&f, RooflineParams::default(), bounds, 60, 40, true);
-    let r = Roofline::new(model, gpu, tp, precision, p);
-    let errs: Vec<f64> = samples
-        .iter()
-        .map(|x| r.step_time_s(&x.shape) * 1e3 / x.step_ms - 1.0)
-        .collect();
+    let errs = step_errors(model, gpu, tp, precision, p, samples);
     let worst = errs.iter().map(|e| e.abs()).fold(0.0, f64::max);
     Profile {
         model: model.id.clone(),
@@ -178,6 +174,74 @@ pub fn fit(
         max_abs_error: worst,
         source: source.to_string(),
         warnings: fit_warnings(&p, bounds, worst),
+    }
+}
+
+/// Relative error (predicted - measured) / measured of the roofline with `params` on each
+/// measured step.
+pub fn step_errors(
+    model: &Model,
+    gpu: &Gpu,
+    tp: u32,
+    precision: Precision,
+    params: RooflineParams,
+    samples: &[StepSample],
+) -> Vec<f64> {
+    let r = Roofline::new(model, gpu, tp, precision, params);
+    samples
+        .iter()
+        .map(|x| r.step_time_s(&x.shape) * 1e3 / x.step_ms - 1.0)
+        .collect()
+}
+
+/// How step-time parameters fitted elsewhere (an engine profile's) predict measured steps:
+/// the median and worst relative error, with their per-step overheads and without them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProfileCheck {
+    /// Median of (predicted - measured) / measured, signed.
+    pub median_error: f64,
+    /// The error of largest magnitude, signed.
+    pub worst_error: f64,
+    /// The same two with the per-step and per-sequence overheads set to 0: the memory and
+    /// compute terms alone, which is what GPU-only step times (no scheduler, sampler or
+    /// detokenizer on the CPU) measure.
+    pub median_error_without_overhead: f64,
+    /// See [`ProfileCheck::median_error_without_overhead`].
+    pub worst_error_without_overhead: f64,
+}
+
+/// [`ProfileCheck`] of `params` on `samples`.
+pub fn check_profile(
+    model: &Model,
+    gpu: &Gpu,
+    tp: u32,
+    precision: Precision,
+    params: RooflineParams,
+    samples: &[StepSample],
+) -> ProfileCheck {
+    let stats = |errs: Vec<f64>| {
+        let mut sorted = errs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let worst = errs
+            .iter()
+            .copied()
+            .fold(0.0, |w: f64, e| if e.abs() > w.abs() { e } else { w });
+        (crate::stats::percentile_sorted(&sorted, 50.0), worst)
+    };
+    let (median_error, worst_error) =
+        stats(step_errors(model, gpu, tp, precision, params, samples));
+    let bare = RooflineParams {
+        step_overhead_ms: 0.0,
+        seq_overhead_us: 0.0,
+        ..params
+    };
+    let (median_error_without_overhead, worst_error_without_overhead) =
+        stats(step_errors(model, gpu, tp, precision, bare, samples));
+    ProfileCheck {
+        median_error,
+        worst_error,
+        median_error_without_overhead,
+        worst_error_without_overhead,
     }
 }
 
@@ -248,5 +312,46 @@ mod tests {
                 );
             }
         }
+    }
+    /// Steps measured without per-step overhead (GPU time only) from a roofline at known
+    /// efficiencies: a profile with the same efficiencies plus 1 ms a step reads each step 1 ms
+    /// slow, and exact without its overhead; one with 10% less memory efficiency reads decode
+    /// steps about 11% slow (1 / 0.9).
+    #[test]
+    fn profile_check_separates_overhead_from_the_efficiencies() {
+        let c = Catalog::builtin();
+        let (model, gpu) = (c.model("llama-3.1-8b").unwrap(), c.gpu("h100-sxm").unwrap());
+        let truth = RooflineParams {
+            compute_efficiency: 0.6,
+            memory_efficiency: 0.9,
+            step_overhead_ms: 0.0,
+            ..Default::default()
+        };
+        let r = Roofline::new(model, gpu, 1, Precision::Bf16, truth);
+        let samples: Vec<StepSample> = [1u32, 8, 64]
+            .iter()
+            .map(|&d| {
+                let shape = BatchShape::with_prefill(d, d as u64 * 1024, 0);
+                StepSample {
+                    step_ms: r.step_time_s(&shape) * 1e3,
+                    shape,
+                }
+            })
+            .collect();
+        let check = |p: RooflineParams| check_profile(model, gpu, 1, Precision::Bf16, p, &samples);
+        let with_overhead = check(RooflineParams {
+            step_overhead_ms: 1.0,
+            ..truth
+        });
+        // A lone decode step of an 8B model on an H100 is about 5.5 ms at 90%: +1 ms is +18%.
+        assert!(with_overhead.worst_error > 0.15 && with_overhead.worst_error < 0.2);
+        assert!(with_overhead.median_error > 0.0);
+        assert!(with_overhead.median_error_without_overhead.abs() < 1e-9);
+        assert!(with_overhead.worst_error_without_overhead.abs() < 1e-9);
+        let slower = check(RooflineParams {
+            memory_efficiency: 0.81,
+            ..truth
+        });
+        assert!((slower.median_error_without_overhead - 1.0 / 0.9 + 1.0).abs() < 0.01);
     }
 }

@@ -299,7 +299,14 @@ fn calibrate_profile_round_trips_through_a_scenario() {
         profile.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("fit error on these measurements"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("fit error on these measurements"));
+    // And how the default engine profile predicts the same steps, as a scenario on an A100
+    // would get it.
+    assert!(
+        out.contains("the `vllm` profile's step times for ampere bf16"),
+        "{out}"
+    );
     let prof = fleetsim::perf::Profile::load(&profile).unwrap();
     assert!(
         (prof.params.compute_efficiency - 0.5).abs() < 0.01
