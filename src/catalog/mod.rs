@@ -149,6 +149,33 @@ impl Model {
         }
     }
 
+    /// Whether `other` has this model's architecture and size: every field that decides
+    /// weights, KV cache and step time equal (a new post-training of the same network, like
+    /// Llama-3.3-70B of Llama-3.1-70B's, is the same; the context length does not count).
+    pub fn same_architecture(&self, other: &Model) -> bool {
+        let shape = |m: &Model| {
+            (
+                (m.hidden_size, m.layers, m.heads, m.kv_heads, m.head_dim),
+                (m.intermediate_size, m.vocab_size, m.tie_word_embeddings),
+                (
+                    m.experts,
+                    m.experts_per_token,
+                    m.kv_lora_rank,
+                    m.qk_rope_head_dim,
+                ),
+                (m.sliding_window, m.sliding_window_layers),
+            )
+        };
+        let close = |a: f64, b: f64| (a - b).abs() <= 0.01 * a.abs().max(b.abs());
+        shape(self) == shape(other)
+            && close(self.total_params_b, other.total_params_b)
+            && close(self.active_params_b, other.active_params_b)
+            && match (self.expert_params_b, other.expert_params_b) {
+                (Some(a), Some(b)) => close(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            }
+    }
+
     /// Whether this is a mixture-of-experts model.
     pub fn is_moe(&self) -> bool {
         self.experts.unwrap_or(1) > 1
@@ -280,9 +307,21 @@ fn default_true() -> bool {
 }
 
 impl Api {
-    /// Whether it serves `model` (a catalog id): the same architecture and size.
+    /// Whether it serves `model` (a catalog id): the same architecture and size, so the same
+    /// serving cost. Its `architecture` is one catalog model; another catalog model of the same
+    /// shape ([`Model::same_architecture`]: Llama-3.3-70B is Llama-3.1-70B's) matches too.
     pub fn serves_model(&self, model: &str) -> bool {
-        self.architecture.as_deref() == Some(model)
+        let Some(arch) = self.architecture.as_deref() else {
+            return false;
+        };
+        if arch == model {
+            return true;
+        }
+        let c = Catalog::builtin();
+        match (c.model(arch), c.model(model)) {
+            (Ok(a), Ok(m)) => a.same_architecture(m),
+            _ => false,
+        }
     }
 }
 
@@ -532,6 +571,47 @@ mod tests {
                 assert!(levels.contains(&l.confidence.as_str()) && !l.source.is_empty());
             }
         }
+    }
+
+    /// The only two catalog models of one architecture are Llama-3.1-70B and Llama-3.3-70B, and
+    /// every Llama-70B endpoint serves both; gpt-oss-20b's endpoints do not serve gpt-oss-120b.
+    #[test]
+    fn same_architecture_pairs_and_endpoints() {
+        let c = Catalog::builtin();
+        let mut pairs = Vec::new();
+        for (i, a) in c.models.iter().enumerate() {
+            assert!(a.same_architecture(a), "{}", a.id);
+            for b in &c.models[i + 1..] {
+                if a.same_architecture(b) {
+                    pairs.push((a.id.as_str(), b.id.as_str()));
+                }
+            }
+        }
+        assert_eq!(pairs, [("llama-3.1-70b", "llama-3.3-70b")]);
+        for id in ["llama-3.1-70b", "llama-3.3-70b"] {
+            let serving: Vec<&str> = c
+                .apis
+                .iter()
+                .filter(|a| a.serves_model(id))
+                .map(|a| a.id.as_str())
+                .collect();
+            assert_eq!(serving.len(), 4, "{id}: {serving:?}");
+            assert!(serving.contains(&"groq-llama-3.3-70b"), "{id}");
+        }
+        let oss: Vec<&str> = c
+            .apis
+            .iter()
+            .filter(|a| a.serves_model("gpt-oss-120b"))
+            .map(|a| a.id.as_str())
+            .collect();
+        assert_eq!(
+            oss,
+            [
+                "together-gpt-oss-120b",
+                "fireworks-gpt-oss-120b",
+                "groq-gpt-oss-120b"
+            ]
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    color, de, draw_legend, fmt_count, fmt_usd, log_ticks, render, DrawResult, LegendEntry,
-    Rendered, Swatch, FONT,
+    api_color, color20, de, draw_legend, fmt_count, fmt_usd, log_ticks, render, DrawResult,
+    LegendEntry, Rendered, Swatch, FONT,
 };
 use crate::error::Result;
 
@@ -115,7 +115,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BreakevenChar
     // fleet needs at most the smallest planned one: extend the lines to the left edge.
     let x_left = xlo;
     for (i, (label, pts)) in c.fleets.iter().enumerate() {
-        let col = color(i);
+        let col = color20(i);
         if let Some(&(x0, y0)) = pts.first() {
             if x_left < x0 {
                 chart
@@ -148,9 +148,8 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BreakevenChar
             text: format!("self-hosted {label}"),
         });
     }
-    let off = c.fleets.len();
     for (i, (name, pts)) in c.apis.iter().enumerate() {
-        let col = color(off + i);
+        let col = api_color(i);
         let mut line = pts.clone();
         if let Some(&(x0, y0)) = pts.first() {
             if x_left < x0 {
@@ -173,7 +172,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &BreakevenChar
     for (i, m) in c.marks.iter().enumerate() {
         if let Some((x, y)) = m {
             chart
-                .draw_series([Circle::new((*x, *y), 7, color(off + i).stroke_width(3))])
+                .draw_series([Circle::new((*x, *y), 7, api_color(i).stroke_width(3))])
                 .map_err(de)?;
         }
     }

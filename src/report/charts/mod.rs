@@ -126,6 +126,44 @@ pub fn color(i: usize) -> RGBColor {
     C[i % C.len()]
 }
 
+/// Colours for the APIs' dashed lines on a chart whose fleets are drawn in [`color`]: dark
+/// tones none of its ten repeats, so that with many fleets (a plan over GPUs x engines) and
+/// many APIs no API shares a fleet's colour.
+pub fn api_color(i: usize) -> RGBColor {
+    const C: [RGBColor; 8] = [
+        RGBColor(64, 64, 64),
+        RGBColor(0, 0, 128),
+        RGBColor(128, 0, 0),
+        RGBColor(0, 100, 100),
+        RGBColor(110, 110, 0),
+        RGBColor(90, 0, 110),
+        RGBColor(160, 80, 0),
+        RGBColor(0, 90, 30),
+    ];
+    C[i % C.len()]
+}
+
+/// A cycle of twenty colours: [`color`]'s ten, then lighter tones of the same ten, for charts
+/// with more than ten series of one kind.
+pub fn color20(i: usize) -> RGBColor {
+    const LIGHT: [RGBColor; 10] = [
+        RGBColor(174, 199, 232),
+        RGBColor(255, 152, 150),
+        RGBColor(152, 223, 138),
+        RGBColor(197, 176, 213),
+        RGBColor(255, 187, 120),
+        RGBColor(196, 156, 148),
+        RGBColor(247, 182, 210),
+        RGBColor(158, 218, 229),
+        RGBColor(219, 219, 141),
+        RGBColor(199, 199, 199),
+    ];
+    match i % 20 {
+        k if k < 10 => color(k),
+        k => LIGHT[k - 10],
+    }
+}
+
 /// How a legend entry is drawn.
 #[derive(Clone, Copy, Debug)]
 pub enum Swatch {
