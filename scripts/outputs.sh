@@ -24,7 +24,7 @@ go() { # go NAME ARGS...: run fleetsim ARGS with --out OUT/NAME
 for ex in examples/*.json; do
     name=$(basename "$ex" .json)
     case "$name" in
-    size-before-buying) go "plan-$name" plan "$ex" ;;
+    size-before-buying | gpt-oss-plan) go "plan-$name" plan "$ex" ;;
     default-sweep | prefix-heavy | prefix-heavy-no-cache) go "sweep-$name" sweep "$ex" ;;
     *)
         go "run-$name" run "$ex"

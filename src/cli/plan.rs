@@ -30,6 +30,11 @@ pub(crate) struct PlanArgs {
     /// plan.engines; default the scenario's).
     #[arg(long)]
     engines: Option<String>,
+    /// Tensor-parallel sizes to size, crossed with the GPUs: `1,2` or `auto` (1, 2, 4 and 8,
+    /// leaving out the pairings the model does not fit; overrides plan.tp; default the
+    /// scenario's).
+    #[arg(long)]
+    tp: Option<String>,
     /// Largest fleet tried (overrides plan.max_replicas).
     #[arg(long)]
     max_replicas: Option<u32>,
@@ -55,6 +60,10 @@ pub(crate) fn plan(a: PlanArgs) -> anyhow::Result<()> {
     let base_dir = a.scenario.parent().map(PathBuf::from).unwrap_or_default();
     if let Some(e) = &a.engines {
         scenario.plan.get_or_insert_with(Default::default).engines = Some(super::list(e));
+    }
+    if let Some(t) = &a.tp {
+        scenario.plan.get_or_insert_with(Default::default).tp =
+            Some(fleetsim::sweep::IntAxis::Text(t.clone()));
     }
     let spec = scenario.plan.clone().unwrap_or_default();
     let volumes = match (&a.volumes, &spec.rate_scales) {
@@ -116,6 +125,9 @@ pub(crate) fn plan(a: PlanArgs) -> anyhow::Result<()> {
             if field == "plan.engines" && a.engines.is_some() =>
         {
             anyhow::anyhow!("option --engines: {msg}")
+        }
+        fleetsim::Error::Config { field, msg } if field == "plan.tp" && a.tp.is_some() => {
+            anyhow::anyhow!("option --tp: {msg}")
         }
         e => e.into(),
     })
@@ -209,6 +221,7 @@ fn plan_table(p: &plan::Plan) -> Table {
             same.join(", ")
         )
     });
+    notes.extend(p.notes.iter().cloned());
     let mut t = Table {
         title: "Plan: smallest fleet meeting the SLO at each volume".into(),
         header,

@@ -260,6 +260,82 @@ fn tp4_counts_four_gpus_per_replica_in_sweep_and_plan() {
     assert!(same.contains(&"together-llama-3.3-70b"), "{same:?}");
 }
 
+/// gpt-oss-120b on one H100 leaves 7 GiB for the KV cache beside 63 GiB of weights: a plan at
+/// the scenario's TP 1 says so and points at `tp auto`; with `--tp auto` it sizes TP 1, 2, 4
+/// and 8 on the H100, leaves out the L40S at TP 1 (it does not fit there) and says so, and no
+/// longer gives the hint.
+#[test]
+fn plan_tp_auto_sizes_every_tp_that_fits_and_a_small_kv_cache_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scen = tmp.path().join("oss.json");
+    std::fs::write(
+        &scen,
+        r#"{"seed": 3, "model": "gpt-oss-120b", "gpu": "h100-sxm", "replica": {"precision": "fp4"},
+            "workload": {"synthetic": {"requests": 200, "arrivals": {"kind": "poisson", "rate_per_s": 1.0},
+                "input_tokens": {"kind": "fixed", "value": 1000}, "output_tokens": {"kind": "fixed", "value": 100}}},
+            "slo": {"ttft_s": 3, "tpot_s": 0.1}}"#,
+    )
+    .unwrap();
+    let run = |extra: &[&str], out: &str| {
+        let out = tmp.path().join(out);
+        let mut args = vec![
+            "plan",
+            scen.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--volumes",
+            "1",
+            "--max-replicas",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        let o = fleetsim(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            json(&out.join("plan.json")),
+        )
+    };
+    let (text, p) = run(&[], "one");
+    let notes = p["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let note = notes[0].as_str().unwrap();
+    assert!(
+        note.starts_with("h100-sxm at TP 1: the weights take 62.7 GiB"),
+        "{note}"
+    );
+    assert!(note.contains("--tp auto") && text.contains(note), "{text}");
+    let (_, p) = run(&["--tp", "auto", "--gpus", "l40s,h100-sxm"], "auto");
+    let configs: Vec<&str> = p["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["config"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        configs,
+        [
+            "l40s / tp 2",
+            "l40s / tp 4",
+            "l40s / tp 8",
+            "h100-sxm / tp 1",
+            "h100-sxm / tp 2",
+            "h100-sxm / tp 4",
+            "h100-sxm / tp 8"
+        ]
+    );
+    let notes = p["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(
+        notes[0],
+        "tp auto: the model does not fit l40s at TP 1, left out"
+    );
+    // A TP list that is not a number or `auto` is refused, naming the option.
+    let o = fleetsim(&["plan", scen.to_str().unwrap(), "--tp", "two"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("option --tp"));
+}
+
 /// A committed price above on-demand, and a low-confidence price, warn by name.
 #[test]
 fn price_warnings_name_the_figure() {

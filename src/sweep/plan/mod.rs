@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::fleet::MAX_REPLICAS;
 pub use crate::scenario::axes::PlanSpec;
 use crate::scenario::Scenario;
-use crate::sweep::{FloatAxis, Point, ReplicaAxes, Sweep, SweepAxes, SweepConfig};
+use crate::sweep::{FloatAxis, IntAxis, Point, ReplicaAxes, Sweep, SweepAxes, SweepConfig};
 
 /// Parses a volume list: `a..b` doubles from a up to b; otherwise comma-separated numbers.
 pub fn parse_volumes(text: &str) -> Result<Vec<f64>> {
@@ -171,6 +171,11 @@ pub struct Plan {
     pub breakeven: Vec<Breakeven>,
     /// The plain-language recommendation at the base volume.
     pub recommendation: String,
+    /// What the plan says about its configurations' memory: pairings `"tp": "auto"` left out
+    /// because the model does not fit, and configurations whose KV cache gets less memory than
+    /// the weights (a larger tensor-parallel size may serve more per GPU).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Runs the plan for `scenario` (which must set an SLO) over `volumes` and `gpus`, crossed with
@@ -196,10 +201,17 @@ pub fn run(
         ));
     }
     let ps = scenario.plan.clone().unwrap_or_default();
+    // `"tp": "auto"`: every tensor-parallel size a replica can have, the pairings the model
+    // does not fit left out below.
+    let auto_tp = matches!(&ps.tp, Some(IntAxis::Text(t)) if t.trim().eq_ignore_ascii_case("auto"));
     let axes = SweepAxes {
         gpus: Some(gpus.to_vec()),
         rate_scale: Some(FloatAxis::List(volumes.to_vec())),
-        tp: ps.tp.clone(),
+        tp: if auto_tp {
+            Some(IntAxis::List(AUTO_TP.to_vec()))
+        } else {
+            ps.tp.clone()
+        },
         precision: ps.precision.clone(),
         max_num_batched_tokens: ps.max_num_batched_tokens.clone(),
         engines: ps.engines.clone(),
@@ -214,11 +226,19 @@ pub fn run(
     let router = spec.routers[0];
     let sweep = Sweep::new(scenario.clone(), spec.clone(), base_dir)?;
     // Configurations in order: GPU, then replica settings.
-    let configs: Vec<(String, ReplicaAxes)> = spec
+    let mut configs: Vec<(String, ReplicaAxes)> = spec
         .gpus
         .iter()
         .flat_map(|g| spec.replica.iter().map(move |r| (g.clone(), r.clone())))
         .collect();
+    let notes = memory_notes(
+        &sweep,
+        &mut configs,
+        router,
+        volumes[0],
+        auto_tp,
+        ps.tp.is_none(),
+    );
     let label = |g: &str, r: &ReplicaAxes| {
         if r.label().is_empty() {
             g.to_string()
@@ -307,7 +327,87 @@ pub fn run(
         rows,
         breakeven,
         recommendation,
+        notes,
     })
+}
+
+/// Tensor-parallel sizes `"tp": "auto"` sizes.
+pub const AUTO_TP: [u32; 4] = [1, 2, 4, 8];
+
+/// A configuration whose KV cache gets less than this share of the weights' memory gets the
+/// larger-tensor-parallel hint (`memory_notes`).
+pub const KV_SHARE_HINT: f64 = 0.25;
+
+/// What the plan says about its configurations' memory. With `auto_tp`, the pairings of GPU
+/// and tensor-parallel size the model does not fit are dropped from `configs` (all kept if none
+/// fits, so that the plan says why) and named. Where the tensor-parallel size is the scenario's
+/// own (`default_tp`), a configuration whose KV cache gets less than [`KV_SHARE_HINT`] of the
+/// weights' memory is named with a hint: a larger size may serve more per GPU (gpt-oss-120b on one H100 has 7
+/// GiB of KV beside 63 GiB of weights, and two H100s serve about three times what one does).
+fn memory_notes(
+    sweep: &Sweep,
+    configs: &mut Vec<(String, ReplicaAxes)>,
+    router: crate::fleet::RouterKind,
+    rate_scale: f64,
+    auto_tp: bool,
+    default_tp: bool,
+) -> Vec<String> {
+    let point = |g: &str, r: &ReplicaAxes| Point {
+        index: 0,
+        gpu: g.to_string(),
+        router,
+        replica: r.clone(),
+        rate_scale,
+        replicas: 1,
+    };
+    let mut notes = Vec::new();
+    if auto_tp {
+        let fits: Vec<bool> = configs
+            .iter()
+            .map(|(g, r)| !matches!(sweep.point_spec(&point(g, r)), Err(Error::DoesNotFit(_))))
+            .collect();
+        if fits.iter().any(|&f| f) && !fits.iter().all(|&f| f) {
+            let mut dropped: Vec<(String, Vec<u32>)> = Vec::new();
+            for ((g, r), _) in configs.iter().zip(&fits).filter(|(_, &f)| !f) {
+                let tp = r.tp.unwrap_or(1);
+                match dropped.iter_mut().find(|(d, _)| d == g) {
+                    Some((_, tps)) if !tps.contains(&tp) => tps.push(tp),
+                    Some(_) => {}
+                    None => dropped.push((g.clone(), vec![tp])),
+                }
+            }
+            let mut keep = fits.iter();
+            configs.retain(|_| *keep.next().unwrap_or(&true));
+            for (g, tps) in dropped {
+                let tps: Vec<String> = tps.iter().map(|t| t.to_string()).collect();
+                notes.push(format!(
+                    "tp auto: the model does not fit {g} at TP {}, left out",
+                    tps.join(", ")
+                ));
+            }
+        }
+    }
+    if default_tp {
+        let mut named: Vec<&str> = Vec::new();
+        for (g, r) in configs.iter() {
+            let Ok(spec) = sweep.point_spec(&point(g, r)) else {
+                continue;
+            };
+            let m = &spec.memory;
+            let tp = spec.replica.tp;
+            if m.kv_gib_per_gpu < KV_SHARE_HINT * m.weights_gib_per_gpu
+                && tp < 8
+                && !named.contains(&g.as_str())
+            {
+                named.push(g);
+                notes.push(format!(
+                    "{} at TP {tp}: the weights take {:.1} GiB of each GPU and leave only {:.1} GiB for the KV cache, which bounds how many requests a replica batches; a larger tensor-parallel size may serve more per GPU: `plan.tp: \"auto\"` (or `--tp auto`) sizes TP 1, 2, 4 and 8",
+                    g, m.weights_gib_per_gpu, m.kv_gib_per_gpu
+                ));
+            }
+        }
+    }
+    notes
 }
 
 /// One configuration of a plan: its label, GPU and replica settings.
