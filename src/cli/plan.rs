@@ -221,6 +221,17 @@ fn plan_table(p: &plan::Plan) -> Table {
             same.join(", ")
         )
     });
+    let pooled = p
+        .rows
+        .iter()
+        .filter(|r| r.replicas.is_some() && r.utilization.is_some_and(|u| u > 1.0))
+        .count();
+    if pooled > 0 {
+        notes.push(format!(
+            "util % {} ({pooled} row(s))",
+            fleetsim::report::views::POOLED_BEYOND_CAPACITY
+        ));
+    }
     notes.extend(p.notes.iter().cloned());
     let mut t = Table {
         title: "Plan: smallest fleet meeting the SLO at each volume".into(),

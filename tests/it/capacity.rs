@@ -336,6 +336,41 @@ fn plan_tp_auto_sizes_every_tp_that_fits_and_a_small_kv_cache_is_named() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("option --tp"));
 }
 
+/// Three H200s carry 10 req/s of gpt-oss-120b traffic within the SLO though one alone serves
+/// 3.1 within it: utilization 107%, which the capacity sentence explains (pooling) instead of
+/// leaving a planner to read it as overload.
+#[test]
+fn utilization_above_capacity_within_the_slo_is_explained() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scen = tmp.path().join("pool.json");
+    std::fs::write(
+        &scen,
+        r#"{"seed": 3, "model": "gpt-oss-120b", "gpu": "h200", "replica": {"precision": "fp4"},
+            "fleet": {"replicas": 3},
+            "workload": {"synthetic": {"duration_s": 1800, "arrivals": {"kind": "poisson", "rate_per_s": 10},
+                "input_tokens": {"kind": "lognormal", "median": 2000, "p99": 20000},
+                "output_tokens": {"kind": "lognormal", "median": 400, "p99": 3000}}},
+            "slo": {"percentile": 99, "ttft_s": 3.0, "tpot_s": 0.05}}"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("o");
+    let o = fleetsim(&[
+        "run",
+        scen.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-charts",
+        "--no-requests",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = json(&out.join("summary.json"));
+    let u = s["capacity"]["utilization"].as_f64().unwrap();
+    assert!(u > 1.0 && s["slo"]["met"] == true && s["stability"]["overloaded"] == false);
+    assert_eq!(s["cost"]["unused_capacity_usd"].as_f64(), Some(0.0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("(above 100% yet within the SLO: replicas behind a load-balancing router, like pooled servers"), "{text}");
+}
+
 /// A committed price above on-demand, and a low-confidence price, warn by name.
 #[test]
 fn price_warnings_name_the_figure() {

@@ -28,14 +28,33 @@ pub fn capacity_sentence(s: &Summary) -> Option<String> {
         "saturation" => "at saturation (no SLO set)",
         _ => "at saturation: no steady rate meets the SLO on one replica (not even 1/256 of its saturation rate), so the SLO is out of reach for this replica",
     };
+    let pooled = if pooled_beyond_capacity(s) {
+        format!(" ({POOLED_BEYOND_CAPACITY})")
+    } else {
+        String::new()
+    };
     Some(format!(
-        "one replica serves {:.2} req/s ({:.0} output tok/s) of this traffic {within}; this traffic ({:.2} req/s) uses {:.1}% of the fleet's {:.2} req/s",
+        "one replica serves {:.2} req/s ({:.0} output tok/s) of this traffic {within}; this traffic ({:.2} req/s) uses {:.1}% of the fleet's {:.2} req/s{pooled}",
         c.replica_requests_per_s,
         c.replica_output_tokens_per_s,
         c.offered_requests_per_s,
         100.0 * c.utilization,
         c.fleet_requests_per_s
     ))
+}
+
+/// What a utilization above 100% means when the fleet still meets the SLO.
+pub const POOLED_BEYOND_CAPACITY: &str = "above 100% yet within the SLO: replicas behind a load-balancing router, like pooled servers, carry more at the same tail latency than each does alone; such a fleet has no measured headroom and its unused-capacity cost is 0";
+
+/// Whether `s`'s fleet meets the SLO at a utilization above 100% of its replicas' capacity
+/// measured one at a time (and keeps up).
+pub fn pooled_beyond_capacity(s: &Summary) -> bool {
+    let met = s.slo.as_ref().is_some_and(|x| x.met);
+    let over = s
+        .capacity
+        .as_ref()
+        .is_some_and(|c| c.basis == "slo" && c.utilization.is_finite() && c.utilization > 1.0);
+    met && over && !s.stability.overloaded
 }
 
 /// The warning for an overloaded fleet, if it is.

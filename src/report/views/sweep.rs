@@ -145,6 +145,20 @@ pub fn sweep_tables(
             "OVERLOADED ('!' in util %): {overloaded} point(s) do not keep up with their arrivals; they never meet the SLO and are never the cheapest option"
         ));
     }
+    let pooled = results
+        .iter()
+        .filter(|r| {
+            r.summary
+                .as_ref()
+                .is_some_and(super::pooled_beyond_capacity)
+        })
+        .count();
+    if pooled > 0 {
+        t.notes.push(format!(
+            "util % {} at {pooled} point(s)",
+            super::POOLED_BEYOND_CAPACITY
+        ));
+    }
     t.notes.extend(failed);
     if let Some(slo) = slo {
         let mut targets = Vec::new();
