@@ -336,6 +336,61 @@ fn plan_tp_auto_sizes_every_tp_that_fits_and_a_small_kv_cache_is_named() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("option --tp"));
 }
 
+/// Llama-3.3-70B in FP8 on one H200 computes an 8,192-token prefill chunk in about 0.8 s, 16
+/// times a 50 ms TPOT target: the plan names the stall and the two settings that shorten it;
+/// at 1,024 tokens a chunk is about 2x the target and nothing is said.
+#[test]
+fn plan_names_a_prefill_chunk_many_times_the_tpot_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scen = tmp.path().join("l70.json");
+    let text = |chunk: u32| {
+        format!(
+            r#"{{"seed": 3, "model": "llama-3.3-70b", "gpu": "h200",
+                "replica": {{"precision": "fp8", "max_num_batched_tokens": {chunk}}},
+                "workload": {{"synthetic": {{"requests": 100, "arrivals": {{"kind": "poisson", "rate_per_s": 0.5}},
+                    "input_tokens": {{"kind": "fixed", "value": 1000}}, "output_tokens": {{"kind": "fixed", "value": 100}}}}}},
+                "slo": {{"ttft_s": 3, "tpot_s": 0.05}}}}"#
+        )
+    };
+    let notes = |chunk: u32| {
+        std::fs::write(&scen, text(chunk)).unwrap();
+        let out = tmp.path().join(format!("p{chunk}"));
+        let o = fleetsim(&[
+            "plan",
+            scen.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--volumes",
+            "1",
+            "--max-replicas",
+            "2",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let p = json(&out.join("plan.json"));
+        let notes: Vec<String> = p["notes"]
+            .as_array()
+            .map(|n| n.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default();
+        notes
+    };
+    let big = notes(8192);
+    assert_eq!(big.len(), 1, "{big:?}");
+    let n = &big[0];
+    assert!(
+        n.starts_with("h200: a full prefill chunk (8192 tokens) takes 0."),
+        "{n}"
+    );
+    let ratio: f64 = n
+        .split("on one replica, ")
+        .nth(1)
+        .and_then(|t| t.split('x').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap();
+    assert!((12.0..20.0).contains(&ratio), "{n}");
+    assert!(n.contains("max_num_batched_tokens") && n.contains("tensor-parallel"));
+    assert!(notes(1024).is_empty());
+}
+
 /// Three H200s carry 10 req/s of gpt-oss-120b traffic within the SLO though one alone serves
 /// 3.1 within it: utilization 107%, which the capacity sentence explains (pooling) instead of
 /// leaving a planner to read it as overload.

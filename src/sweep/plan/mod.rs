@@ -171,9 +171,10 @@ pub struct Plan {
     pub breakeven: Vec<Breakeven>,
     /// The plain-language recommendation at the base volume.
     pub recommendation: String,
-    /// What the plan says about its configurations' memory: pairings `"tp": "auto"` left out
-    /// because the model does not fit, and configurations whose KV cache gets less memory than
-    /// the weights (a larger tensor-parallel size may serve more per GPU).
+    /// What the plan says about its configurations: pairings `"tp": "auto"` left out because
+    /// the model does not fit, configurations whose KV cache gets little memory beside the
+    /// weights (a larger tensor-parallel size may serve more per GPU), and those whose full
+    /// prefill chunk takes many times the TPOT target.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
@@ -231,7 +232,7 @@ pub fn run(
         .iter()
         .flat_map(|g| spec.replica.iter().map(move |r| (g.clone(), r.clone())))
         .collect();
-    let notes = memory_notes(
+    let notes = config_notes(
         &sweep,
         &mut configs,
         router,
@@ -335,16 +336,18 @@ pub fn run(
 pub const AUTO_TP: [u32; 4] = [1, 2, 4, 8];
 
 /// A configuration whose KV cache gets less than this share of the weights' memory gets the
-/// larger-tensor-parallel hint (`memory_notes`).
+/// larger-tensor-parallel hint (`config_notes`).
 pub const KV_SHARE_HINT: f64 = 0.25;
 
-/// What the plan says about its configurations' memory. With `auto_tp`, the pairings of GPU
-/// and tensor-parallel size the model does not fit are dropped from `configs` (all kept if none
-/// fits, so that the plan says why) and named. Where the tensor-parallel size is the scenario's
-/// own (`default_tp`), a configuration whose KV cache gets less than [`KV_SHARE_HINT`] of the
-/// weights' memory is named with a hint: a larger size may serve more per GPU (gpt-oss-120b on one H100 has 7
-/// GiB of KV beside 63 GiB of weights, and two H100s serve about three times what one does).
-fn memory_notes(
+/// What the plan says about its configurations (see [`Plan::notes`]). With `auto_tp`, the
+/// pairings of GPU and tensor-parallel size the model does not fit are dropped from `configs`
+/// (all kept if none fits, so that the plan says why) and named. A configuration whose full
+/// prefill chunk takes more than [`CHUNK_STALL_HINT`] times the TPOT target is named. Where
+/// the tensor-parallel size is the scenario's own (`default_tp`), a configuration whose KV
+/// cache gets less than [`KV_SHARE_HINT`] of the weights' memory is named with a hint: a larger
+/// size may serve more per GPU (gpt-oss-120b on one H100 has 7 GiB of KV beside 63 GiB of
+/// weights, and two H100s serve about three times what one does).
+fn config_notes(
     sweep: &Sweep,
     configs: &mut Vec<(String, ReplicaAxes)>,
     router: crate::fleet::RouterKind,
@@ -387,12 +390,30 @@ fn memory_notes(
             }
         }
     }
-    if default_tp {
-        let mut named: Vec<&str> = Vec::new();
-        for (g, r) in configs.iter() {
-            let Ok(spec) = sweep.point_spec(&point(g, r)) else {
-                continue;
-            };
+    let mut named: Vec<&str> = Vec::new();
+    for (g, r) in configs.iter() {
+        let Ok(spec) = sweep.point_spec(&point(g, r)) else {
+            continue;
+        };
+        // A full prefill chunk many times the TPOT target: decodes sharing its step stall.
+        let chunk = spec.replica.max_num_batched_tokens;
+        let chunk_s = spec
+            .roofline()
+            .step_time_s(&crate::perf::BatchShape::with_prefill(0, 0, chunk));
+        if let Some(target) = spec.slo.as_ref().and_then(|x| x.tpot_s) {
+            if chunk_s > CHUNK_STALL_HINT * target {
+                let label = if r.label().is_empty() {
+                    g.clone()
+                } else {
+                    format!("{g} / {}", r.label())
+                };
+                notes.push(format!(
+                    "{label}: a full prefill chunk ({chunk} tokens) takes {chunk_s:.2} s on one replica, {:.0}x the TPOT target: the decodes sharing its step stall that long, and short answers miss the target; a smaller max_num_batched_tokens (`plan.max_num_batched_tokens`) or a larger tensor-parallel size shortens it",
+                    chunk_s / target
+                ));
+            }
+        }
+        if default_tp {
             let m = &spec.memory;
             let tp = spec.replica.tp;
             if m.kv_gib_per_gpu < KV_SHARE_HINT * m.weights_gib_per_gpu
@@ -409,6 +430,10 @@ fn memory_notes(
     }
     notes
 }
+
+/// A configuration whose full prefill chunk takes more than this many times the TPOT target
+/// gets the chunk-stall note (`config_notes`).
+pub const CHUNK_STALL_HINT: f64 = 4.0;
 
 /// One configuration of a plan: its label, GPU and replica settings.
 struct Config<'a> {
