@@ -240,13 +240,7 @@ pub fn run(
         auto_tp,
         ps.tp.is_none(),
     );
-    let label = |g: &str, r: &ReplicaAxes| {
-        if r.label().is_empty() {
-            g.to_string()
-        } else {
-            format!("{g} / {}", r.label())
-        }
-    };
+    let label = config_label;
     let jobs: Vec<(f64, usize)> = volumes
         .iter()
         .flat_map(|&v| (0..configs.len()).map(move |c| (v, c)))
@@ -332,6 +326,15 @@ pub fn run(
     })
 }
 
+/// A configuration's label: the GPU, then the replica settings that vary (`h100-sxm / tp 2`).
+fn config_label(g: &str, r: &ReplicaAxes) -> String {
+    if r.label().is_empty() {
+        g.to_string()
+    } else {
+        format!("{g} / {}", r.label())
+    }
+}
+
 /// Tensor-parallel sizes `"tp": "auto"` sizes.
 pub const AUTO_TP: [u32; 4] = [1, 2, 4, 8];
 
@@ -402,11 +405,7 @@ fn config_notes(
             .step_time_s(&crate::perf::BatchShape::with_prefill(0, 0, chunk));
         if let Some(target) = spec.slo.as_ref().and_then(|x| x.tpot_s) {
             if chunk_s > CHUNK_STALL_HINT * target {
-                let label = if r.label().is_empty() {
-                    g.clone()
-                } else {
-                    format!("{g} / {}", r.label())
-                };
+                let label = config_label(g, r);
                 notes.push(format!(
                     "{label}: a full prefill chunk ({chunk} tokens) takes {chunk_s:.2} s on one replica, {:.0}x the TPOT target: the decodes sharing its step stall that long, and short answers miss the target; a smaller max_num_batched_tokens (`plan.max_num_batched_tokens`) or a larger tensor-parallel size shortens it",
                     chunk_s / target
