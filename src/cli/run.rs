@@ -190,12 +190,21 @@ fn report_run(
     }
     let tables = report::run_tables(summary);
     let band = report::views::band_sentence(summary);
+    // Where the fleet misses the SLO or does not keep up, what the replica's settings may cost
+    // it: a prefill chunk that stalls decodes, a KV cache starved beside the weights.
+    let missed = summary.stability.overloaded || summary.slo.as_ref().is_some_and(|x| !x.met);
+    let advice: Vec<String> = if missed {
+        spec.advice().iter().map(|a| format!("note: {a}")).collect()
+    } else {
+        Vec::new()
+    };
     let mut sections = vec![Section::Text(r.intro)];
     match (&band, &r.no_band) {
         (Some(b), _) => sections.push(Section::Text(b.clone())),
         (None, Some(why)) => sections.push(Section::Text(format!("No error band: {why}."))),
         (None, None) => {}
     }
+    sections.extend(advice.iter().cloned().map(Section::Text));
     sections.extend(tables.iter().cloned().map(Section::Table));
     sections.extend(r.charts);
     sections.push(Section::Pre(
@@ -207,6 +216,9 @@ fn report_run(
         super::print_tables(&tables, a.format);
         if let Some(c) = report::views::capacity_sentence(summary) {
             println!("{c}");
+        }
+        for a in &advice {
+            println!("{a}");
         }
         match (band, r.no_band) {
             (Some(b), _) => println!("{b}"),

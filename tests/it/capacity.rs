@@ -338,7 +338,7 @@ fn plan_tp_auto_sizes_every_tp_that_fits_and_a_small_kv_cache_is_named() {
 
 /// Llama-3.3-70B in FP8 on one H200 computes an 8,192-token prefill chunk in about 0.8 s, 16
 /// times a 50 ms TPOT target: the plan names the stall and the two settings that shorten it;
-/// at 1,024 tokens a chunk is about 2x the target and nothing is said.
+/// at 1,024 tokens a chunk is about 2x the target and nothing is said. `run` says it too.
 #[test]
 fn plan_names_a_prefill_chunk_many_times_the_tpot_target() {
     let tmp = tempfile::tempdir().unwrap();
@@ -389,6 +389,31 @@ fn plan_names_a_prefill_chunk_many_times_the_tpot_target() {
     assert!((12.0..20.0).contains(&ratio), "{n}");
     assert!(n.contains("max_num_batched_tokens") && n.contains("tensor-parallel"));
     assert!(notes(1024).is_empty());
+    // `run` gives the same note where the fleet misses the SLO, as one such replica does with
+    // 8,000-token prompts and 20-token answers (a chunk of another prompt stalls most answers).
+    std::fs::write(
+        &scen,
+        text(8192)
+            .replace(r#""value": 1000"#, r#""value": 8000"#)
+            .replace(r#""value": 100}"#, r#""value": 20}"#),
+    )
+    .unwrap();
+    let out = tmp.path().join("r");
+    let o = fleetsim(&[
+        "run",
+        scen.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-charts",
+        "--no-requests",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(json(&out.join("summary.json"))["slo"]["met"], false);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("\nnote: a full prefill chunk (8192 tokens) takes 0."),
+        "{stdout}"
+    );
 }
 
 /// Three H200s carry 10 req/s of gpt-oss-120b traffic within the SLO though one alone serves

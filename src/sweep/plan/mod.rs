@@ -338,18 +338,14 @@ fn config_label(g: &str, r: &ReplicaAxes) -> String {
 /// Tensor-parallel sizes `"tp": "auto"` sizes.
 pub const AUTO_TP: [u32; 4] = [1, 2, 4, 8];
 
-/// A configuration whose KV cache gets less than this share of the weights' memory gets the
-/// larger-tensor-parallel hint (`config_notes`).
-pub const KV_SHARE_HINT: f64 = 0.25;
-
 /// What the plan says about its configurations (see [`Plan::notes`]). With `auto_tp`, the
 /// pairings of GPU and tensor-parallel size the model does not fit are dropped from `configs`
-/// (all kept if none fits, so that the plan says why) and named. A configuration whose full
-/// prefill chunk takes more than [`CHUNK_STALL_HINT`] times the TPOT target is named. Where
-/// the tensor-parallel size is the scenario's own (`default_tp`), a configuration whose KV
-/// cache gets less than [`KV_SHARE_HINT`] of the weights' memory is named with a hint: a larger
-/// size may serve more per GPU (gpt-oss-120b on one H100 has 7 GiB of KV beside 63 GiB of
-/// weights, and two H100s serve about three times what one does).
+/// (all kept if none fits, so that the plan says why) and named. Then each configuration's
+/// [`crate::scenario::RunConfig::advice`]: a full prefill chunk many times the TPOT target,
+/// and, where the tensor-parallel size is the scenario's own (`default_tp`), a KV cache given
+/// little memory beside the weights, with the way to size other TPs (gpt-oss-120b on one H100
+/// has 7 GiB of KV beside 63 GiB of weights, and two H100s serve about three times what one
+/// does).
 fn config_notes(
     sweep: &Sweep,
     configs: &mut Vec<(String, ReplicaAxes)>,
@@ -398,41 +394,23 @@ fn config_notes(
         let Ok(spec) = sweep.point_spec(&point(g, r)) else {
             continue;
         };
-        // A full prefill chunk many times the TPOT target: decodes sharing its step stall.
-        let chunk = spec.replica.max_num_batched_tokens;
-        let chunk_s = spec
-            .roofline()
-            .step_time_s(&crate::perf::BatchShape::with_prefill(0, 0, chunk));
-        if let Some(target) = spec.slo.as_ref().and_then(|x| x.tpot_s) {
-            if chunk_s > CHUNK_STALL_HINT * target {
-                let label = config_label(g, r);
-                notes.push(format!(
-                    "{label}: a full prefill chunk ({chunk} tokens) takes {chunk_s:.2} s on one replica, {:.0}x the TPOT target: the decodes sharing its step stall that long, and short answers miss the target; a smaller max_num_batched_tokens (`plan.max_num_batched_tokens`) or a larger tensor-parallel size shortens it",
-                    chunk_s / target
-                ));
-            }
-        }
-        if default_tp {
-            let m = &spec.memory;
-            let tp = spec.replica.tp;
-            if m.kv_gib_per_gpu < KV_SHARE_HINT * m.weights_gib_per_gpu
-                && tp < 8
-                && !named.contains(&g.as_str())
-            {
-                named.push(g);
-                notes.push(format!(
-                    "{} at TP {tp}: the weights take {:.1} GiB of each GPU and leave only {:.1} GiB for the KV cache, which bounds how many requests a replica batches; a larger tensor-parallel size may serve more per GPU: `plan.tp: \"auto\"` (or `--tp auto`) sizes TP 1, 2, 4 and 8",
-                    g, m.weights_gib_per_gpu, m.kv_gib_per_gpu
-                ));
+        for a in spec.advice() {
+            if a.starts_with("at TP ") {
+                // Where the plan sizes the scenario's own TP, once per GPU with the way to
+                // size the others.
+                if default_tp && !named.contains(&g.as_str()) {
+                    named.push(g);
+                    notes.push(format!(
+                        "{g} {a}: `plan.tp: \"auto\"` (or `--tp auto`) sizes TP 1, 2, 4 and 8"
+                    ));
+                }
+            } else {
+                notes.push(format!("{}: {a}", config_label(g, r)));
             }
         }
     }
     notes
 }
-
-/// A configuration whose full prefill chunk takes more than this many times the TPOT target
-/// gets the chunk-stall note (`config_notes`).
-pub const CHUNK_STALL_HINT: f64 = 4.0;
 
 /// One configuration of a plan: its label, GPU and replica settings.
 struct Config<'a> {
