@@ -194,7 +194,10 @@ fn report_run(
     // it: a prefill chunk that stalls decodes, a KV cache starved beside the weights.
     let missed = summary.stability.overloaded || summary.slo.as_ref().is_some_and(|x| !x.met);
     let advice: Vec<String> = if missed {
-        spec.advice().iter().map(|a| format!("note: {a}")).collect()
+        spec.advice()
+            .iter()
+            .map(|a| format!("note: {}", a.text))
+            .collect()
     } else {
         Vec::new()
     };

@@ -32,7 +32,7 @@ pub mod traffic;
 pub use axes::{PlanSpec, ReplicaAxes, SweepAxes};
 pub use capacity::ReplicaCapacity;
 pub use resolve::{Overrides, Prepared};
-pub use run::{RunConfig, RunResult};
+pub use run::{Advice, AdviceKind, RunConfig, RunResult};
 pub use traffic::Traffic;
 
 /// Where requests come from (the scenario's `workload`): exactly one of `trace` and `synthetic`.

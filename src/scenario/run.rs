@@ -22,6 +22,24 @@ pub const CHUNK_STALL_HINT: f64 = 4.0;
 /// [`RunConfig::advice`] names a KV cache given less than this share of the weights' memory.
 pub const KV_SHARE_HINT: f64 = 0.25;
 
+/// One piece of [`RunConfig::advice`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Advice {
+    /// What it is about.
+    pub kind: AdviceKind,
+    /// The sentence.
+    pub text: String,
+}
+
+/// What a piece of [`Advice`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdviceKind {
+    /// A full prefill chunk many times the TPOT target.
+    ChunkStall,
+    /// A KV cache given little memory beside the weights.
+    KvStarved,
+}
+
 /// A validated, ready-to-run scenario.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -135,7 +153,7 @@ impl RunConfig {
     /// sharing its step stall as long), and a KV cache given less than [`KV_SHARE_HINT`] of the
     /// weights' memory below tensor-parallel size 8 (it bounds how many requests a replica
     /// batches). Empty when neither holds.
-    pub fn advice(&self) -> Vec<String> {
+    pub fn advice(&self) -> Vec<Advice> {
         let mut out = Vec::new();
         let chunk = self.replica.max_num_batched_tokens;
         let chunk_s = self
@@ -143,19 +161,25 @@ impl RunConfig {
             .step_time_s(&crate::perf::BatchShape::with_prefill(0, 0, chunk));
         if let Some(target) = self.slo.as_ref().and_then(|x| x.tpot_s) {
             if chunk_s > CHUNK_STALL_HINT * target {
-                out.push(format!(
-                    "a full prefill chunk ({chunk} tokens) takes {chunk_s:.2} s on one replica, {:.0}x the TPOT target: the decodes sharing its step stall that long, so answers of a few tokens can miss the target; a smaller max_num_batched_tokens or a larger tensor-parallel size shortens it",
-                    chunk_s / target
-                ));
+                out.push(Advice {
+                    kind: AdviceKind::ChunkStall,
+                    text: format!(
+                        "a full prefill chunk ({chunk} tokens) takes {chunk_s:.2} s on one replica, {:.0}x the TPOT target: the decodes sharing its step stall that long, so answers of a few tokens can miss the target; a smaller max_num_batched_tokens or a larger tensor-parallel size shortens it",
+                        chunk_s / target
+                    ),
+                });
             }
         }
         let m = &self.memory;
         let tp = self.replica.tp;
         if m.kv_gib_per_gpu < KV_SHARE_HINT * m.weights_gib_per_gpu && tp < 8 {
-            out.push(format!(
-                "at TP {tp}: the weights take {:.1} GiB of each GPU and leave only {:.1} GiB for the KV cache, which bounds how many requests a replica batches; a larger tensor-parallel size may serve more per GPU",
-                m.weights_gib_per_gpu, m.kv_gib_per_gpu
-            ));
+            out.push(Advice {
+                kind: AdviceKind::KvStarved,
+                text: format!(
+                    "at TP {tp}: the weights take {:.1} GiB of each GPU and leave only {:.1} GiB for the KV cache, which bounds how many requests a replica batches; a larger tensor-parallel size may serve more per GPU",
+                    m.weights_gib_per_gpu, m.kv_gib_per_gpu
+                ),
+            });
         }
         out
     }

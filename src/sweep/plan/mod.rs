@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::fleet::MAX_REPLICAS;
 pub use crate::scenario::axes::PlanSpec;
-use crate::scenario::Scenario;
+use crate::scenario::{AdviceKind, Scenario};
 use crate::sweep::{FloatAxis, IntAxis, Point, ReplicaAxes, Sweep, SweepAxes, SweepConfig};
 
 /// Parses a volume list: `a..b` doubles from a up to b; otherwise comma-separated numbers.
@@ -395,17 +395,19 @@ fn config_notes(
             continue;
         };
         for a in spec.advice() {
-            if a.starts_with("at TP ") {
+            let text = a.text;
+            match a.kind {
                 // Where the plan sizes the scenario's own TP, once per GPU with the way to
                 // size the others.
-                if default_tp && !named.contains(&g.as_str()) {
-                    named.push(g);
-                    notes.push(format!(
-                        "{g} {a}: `plan.tp: \"auto\"` (or `--tp auto`) sizes TP 1, 2, 4 and 8"
-                    ));
+                AdviceKind::KvStarved => {
+                    if default_tp && !named.contains(&g.as_str()) {
+                        named.push(g);
+                        notes.push(format!(
+                            "{g} {text}: `plan.tp: \"auto\"` (or `--tp auto`) sizes TP 1, 2, 4 and 8"
+                        ));
+                    }
                 }
-            } else {
-                notes.push(format!("{}: {a}", config_label(g, r)));
+                AdviceKind::ChunkStall => notes.push(format!("{}: {text}", config_label(g, r))),
             }
         }
     }
