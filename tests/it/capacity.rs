@@ -178,6 +178,34 @@ const TP4: &str = r#"{"seed": 3, "model": "llama-3.1-70b", "gpu": "h100-sxm",
     "slo": {"ttft_s": 2, "tpot_s": 0.1},
     "sweep": {"replicas": [1, 2]}}"#;
 
+/// `fleetsim plan SCEN --out OUT --volumes 1 --max-replicas MAX EXTRA..`, which must succeed:
+/// its stdout and plan.json (checked for repeated keys).
+fn plan_at_one_volume(
+    scen: &Path,
+    out: &Path,
+    max: &str,
+    extra: &[&str],
+) -> (String, serde_json::Value) {
+    let mut args = vec![
+        "plan",
+        scen.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--volumes",
+        "1",
+        "--max-replicas",
+        max,
+    ];
+    args.extend_from_slice(extra);
+    let o = fleetsim(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_no_duplicate_keys(&out.join("plan.json"));
+    (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        json(&out.join("plan.json")),
+    )
+}
+
 /// Tensor parallelism: every output counts replicas x tp GPUs.
 #[test]
 fn tp4_counts_four_gpus_per_replica_in_sweep_and_plan() {
@@ -211,19 +239,7 @@ fn tp4_counts_four_gpus_per_replica_in_sweep_and_plan() {
     assert!(csv.lines().next().unwrap().contains("gpu.count"));
 
     let pout = tmp.path().join("p");
-    let o = fleetsim(&[
-        "plan",
-        scen.to_str().unwrap(),
-        "--out",
-        pout.to_str().unwrap(),
-        "--volumes",
-        "1",
-        "--max-replicas",
-        "4",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_no_duplicate_keys(&pout.join("plan.json"));
-    let p = json(&pout.join("plan.json"));
+    let (_, p) = plan_at_one_volume(&scen, &pout, "4", &[]);
     let row = &p["rows"][0];
     let n = row["replicas"].as_u64().unwrap();
     assert_eq!(row["tp"], 4);
@@ -276,26 +292,8 @@ fn plan_tp_auto_sizes_every_tp_that_fits_and_a_small_kv_cache_is_named() {
             "slo": {"ttft_s": 3, "tpot_s": 0.1}}"#,
     )
     .unwrap();
-    let run = |extra: &[&str], out: &str| {
-        let out = tmp.path().join(out);
-        let mut args = vec![
-            "plan",
-            scen.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--volumes",
-            "1",
-            "--max-replicas",
-            "2",
-        ];
-        args.extend_from_slice(extra);
-        let o = fleetsim(&args);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        (
-            String::from_utf8_lossy(&o.stdout).to_string(),
-            json(&out.join("plan.json")),
-        )
-    };
+    let run =
+        |extra: &[&str], out: &str| plan_at_one_volume(&scen, &tmp.path().join(out), "2", extra);
     let (text, p) = run(&[], "one");
     let notes = p["notes"].as_array().unwrap();
     assert_eq!(notes.len(), 1, "{notes:?}");
@@ -355,18 +353,7 @@ fn plan_names_a_prefill_chunk_many_times_the_tpot_target() {
     let notes = |chunk: u32| {
         std::fs::write(&scen, text(chunk)).unwrap();
         let out = tmp.path().join(format!("p{chunk}"));
-        let o = fleetsim(&[
-            "plan",
-            scen.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--volumes",
-            "1",
-            "--max-replicas",
-            "2",
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let p = json(&out.join("plan.json"));
+        let (_, p) = plan_at_one_volume(&scen, &out, "2", &[]);
         let notes: Vec<String> = p["notes"]
             .as_array()
             .map(|n| n.iter().map(|x| x.as_str().unwrap().to_string()).collect())
