@@ -334,7 +334,7 @@ fn plan_tp_auto_sizes_every_tp_that_fits_and_a_small_kv_cache_is_named() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("option --tp"));
 }
 
-/// Llama-3.3-70B in FP8 on one H200 computes an 8,192-token prefill chunk in about 0.8 s, 16
+/// Llama-3.3-70B in FP8 on one H200 computes an 8,192-token prefill chunk in about 0.9 s, 18
 /// times a 50 ms TPOT target: the plan names the stall and the two settings that shorten it;
 /// at 1,024 tokens a chunk is about 2x the target and nothing is said. `run` says it too.
 #[test]
