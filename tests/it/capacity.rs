@@ -206,6 +206,24 @@ fn plan_at_one_volume(
     )
 }
 
+/// `fleetsim run SCEN --out OUT --no-charts --no-requests`, which must succeed: its stdout and
+/// summary.json.
+fn run_without_files(scen: &Path, out: &Path) -> (String, serde_json::Value) {
+    let o = fleetsim(&[
+        "run",
+        scen.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-charts",
+        "--no-requests",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        json(&out.join("summary.json")),
+    )
+}
+
 /// Tensor parallelism: every output counts replicas x tp GPUs.
 #[test]
 fn tp4_counts_four_gpus_per_replica_in_sweep_and_plan() {
@@ -385,18 +403,8 @@ fn plan_names_a_prefill_chunk_many_times_the_tpot_target() {
             .replace(r#""value": 100}"#, r#""value": 20}"#),
     )
     .unwrap();
-    let out = tmp.path().join("r");
-    let o = fleetsim(&[
-        "run",
-        scen.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-charts",
-        "--no-requests",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(json(&out.join("summary.json"))["slo"]["met"], false);
-    let stdout = String::from_utf8_lossy(&o.stdout);
+    let (stdout, s) = run_without_files(&scen, &tmp.path().join("r"));
+    assert_eq!(s["slo"]["met"], false);
     assert!(
         stdout.contains("\nnote: a full prefill chunk (8192 tokens) takes 0."),
         "{stdout}"
@@ -420,21 +428,10 @@ fn utilization_above_capacity_within_the_slo_is_explained() {
             "slo": {"percentile": 99, "ttft_s": 3.0, "tpot_s": 0.05}}"#,
     )
     .unwrap();
-    let out = tmp.path().join("o");
-    let o = fleetsim(&[
-        "run",
-        scen.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-charts",
-        "--no-requests",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let s = json(&out.join("summary.json"));
+    let (text, s) = run_without_files(&scen, &tmp.path().join("o"));
     let u = s["capacity"]["utilization"].as_f64().unwrap();
     assert!(u > 1.0 && s["slo"]["met"] == true && s["stability"]["overloaded"] == false);
     assert_eq!(s["cost"]["unused_capacity_usd"].as_f64(), Some(0.0));
-    let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("(above 100% yet within the SLO: replicas behind a load-balancing router, like pooled servers"), "{text}");
 }
 
