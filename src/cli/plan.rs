@@ -221,16 +221,21 @@ fn plan_table(p: &plan::Plan) -> Table {
             same.join(", ")
         )
     });
-    let pooled = p
-        .rows
-        .iter()
-        .filter(|r| r.replicas.is_some() && r.utilization.is_some_and(|u| u > 1.0))
-        .count();
-    if pooled > 0 {
-        notes.push(format!(
-            "util % {} ({pooled} row(s))",
-            fleetsim::report::views::POOLED_BEYOND_CAPACITY
-        ));
+    for single in [false, true] {
+        let n = p
+            .rows
+            .iter()
+            .filter(|r| {
+                r.replicas.is_some_and(|n| (n <= 1) == single)
+                    && r.utilization.is_some_and(|u| u > 1.0)
+            })
+            .count();
+        if n > 0 {
+            notes.push(format!(
+                "util % {} ({n} row(s))",
+                fleetsim::report::views::beyond_capacity_note(if single { 1 } else { 2 })
+            ));
+        }
     }
     notes.extend(p.notes.iter().cloned());
     let mut t = Table {

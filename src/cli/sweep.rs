@@ -148,12 +148,13 @@ pub(crate) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     fleetsim::sweep::thread_pool(threads)?
         .install(|| sweep.smallest_within_error(&mut best, &counts));
     write_sweep_files(&files, &refs, &best)?;
+    let advice = sweep.advice(&points, &results);
     let (tables, answer, mut written) = write_report(
         &a.out,
         &name,
         &scenario,
         &axes,
-        &results,
+        (&results, &advice),
         &best,
         points.len(),
         sweep.requests(),
@@ -281,12 +282,16 @@ fn write_report(
     name: &str,
     scenario: &Scenario,
     axes: &SweepAxes,
-    results: &[PointResult],
+    (results, advice): (&[PointResult], &[String]),
     best: &[fleetsim::sweep::SmallestFleet],
     points: usize,
     requests: usize,
 ) -> anyhow::Result<(Vec<fleetsim::report::Table>, String, Vec<String>)> {
-    let tables = fleetsim::report::sweep_tables(results, best, scenario.slo.as_ref());
+    let mut tables = fleetsim::report::sweep_tables(results, best, scenario.slo.as_ref());
+    // What a group's replica settings may cost it, under the sweep table.
+    if let Some(t) = tables.first_mut() {
+        t.notes.extend(advice.iter().cloned());
+    }
     let answer = views::sweep_answer(results, best);
     let mut sections = vec![
         Section::Text(answer.clone()),

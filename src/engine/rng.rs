@@ -35,3 +35,12 @@ pub fn mix64(mut z: u64) -> u64 {
 pub fn stream_rng(seed: u64, stream: Stream) -> StdRng {
     StdRng::seed_from_u64(mix64(seed ^ mix64(stream as u64)))
 }
+
+/// The `k`-th independent RNG for `stream` under master `seed`; `k` 0 is [`stream_rng`].
+pub fn stream_rng_at(seed: u64, stream: Stream, k: u64) -> StdRng {
+    if k == 0 {
+        stream_rng(seed, stream)
+    } else {
+        stream_rng(mix64(seed ^ mix64(k.wrapping_add(0x5EED_0000))), stream)
+    }
+}

@@ -201,6 +201,14 @@ pub struct Capacity {
     pub sample_requests: u64,
     /// Precision of `replica_requests_per_s` as a fraction of it (bisection step).
     pub relative_precision: f64,
+    /// The lowest and highest one replica's capacity came to over `draws` independent samples
+    /// and arrival draws, requests per second (`replica_requests_per_s` is the median draw's):
+    /// how far sampling alone moves the capacity, and so the utilization.
+    #[serde(default)]
+    pub replica_requests_per_s_range: [f64; 2],
+    /// Independent draws the capacity is the median of.
+    #[serde(default)]
+    pub draws: u32,
 }
 
 /// Whether the fleet keeps up with its arrivals.

@@ -16,8 +16,15 @@
 //! 3. With an SLO: the same requests arrive as a steady Poisson stream (one seeded draw of
 //!    exponential gaps, rescaled for each rate: common random numbers), and the rate is bisected
 //!    [`BISECTION_STEPS`] times between 0 and the saturation throughput; a rate passes when the
-//!    SLO is met and the replica keeps up (served fraction at least [`KEEPS_UP`]). The answer is
-//!    the highest passing rate, so its precision is saturation / 2^steps.
+//!    SLO is met and the replica keeps up (served fraction at least [`KEEPS_UP`]). The draw's
+//!    answer is the highest passing rate, so its precision is saturation / 2^steps.
+//! 4. Steps 1-3 are repeated for [`CAPACITY_DRAWS`] independent draws: each its own Poisson
+//!    gaps and, where the workload has more requests than a sample and they are independent, its
+//!    own evenly spaced sample (offset by a fraction of the spacing). A tail-latency SLO on a few
+//!    thousand requests is decided by a few dozen of them, so one draw's answer moves by several
+//!    percent with the draw; the capacity is the median draw's, and the lowest and highest
+//!    draws' are reported beside it (`requests_per_s_range`), so that a figure derived from it
+//!    (utilization, unused capacity) says how far sampling alone moves it.
 
 use std::sync::Arc;
 
@@ -26,7 +33,7 @@ use serde::Serialize;
 
 use super::{RunConfig, Traffic};
 use crate::metrics::{RequestRecord, Status};
-use crate::rng::{stream_rng, Stream};
+use crate::rng::{stream_rng_at, Stream};
 use crate::time::SimTime;
 use crate::workload::{Request, Workload};
 
@@ -36,6 +43,8 @@ pub const SAMPLE_REQUESTS: usize = 4000;
 pub const BISECTION_STEPS: u32 = 8;
 /// A fleet keeps up when it serves at least this share of the offered rate.
 pub const KEEPS_UP: f64 = 0.9;
+/// Independent draws (sample and arrival gaps) a capacity is the median of.
+pub const CAPACITY_DRAWS: usize = 5;
 
 /// One replica's capacity for a workload.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -51,30 +60,96 @@ pub struct ReplicaCapacity {
     pub saturation_requests_per_s: f64,
     /// Requests in the sample simulated.
     pub sample_requests: u64,
-    /// Precision of `requests_per_s`, as a fraction of it (0 for saturation, which is measured).
+    /// Precision of `requests_per_s`, as a fraction of it (0 for saturation, which is measured):
+    /// the bisection's step in the median draw.
     pub relative_precision: f64,
+    /// The lowest and highest of the draws' capacities, requests per second (both
+    /// `requests_per_s` where every draw simulates the same requests without an SLO).
+    pub requests_per_s_range: [f64; 2],
+    /// Independent draws simulated (sample and arrival gaps).
+    pub draws: u32,
 }
 
-/// The sample of requests capacity is measured on, renumbered from 0 in arrival order.
-fn sample(requests: &[Request]) -> Vec<Request> {
-    let n = requests.len();
+/// Which requests of a workload of `n` each draw's sample holds, by position in arrival order:
+/// all of them up to [`SAMPLE_REQUESTS`]; beyond that the first ones when requests are `shared`
+/// (follow-ups refer to earlier requests, so a prefix of the list is closed under them), one
+/// sample for every draw; else [`CAPACITY_DRAWS`] evenly spaced samples, draw k offset by
+/// k / [`CAPACITY_DRAWS`] of the spacing (draw 0 starts at the first request).
+pub(crate) fn sample_positions(n: usize, shared: bool) -> Vec<Vec<usize>> {
     if n <= SAMPLE_REQUESTS {
-        return requests.to_vec();
+        return vec![(0..n).collect()];
     }
-    let shared = requests
-        .iter()
-        .any(|r| r.follows.is_some() || r.prefix.is_some());
     if shared {
-        // Follow-ups refer to earlier requests, so a prefix of the list is closed under them.
-        return requests[..SAMPLE_REQUESTS].to_vec();
+        return vec![(0..SAMPLE_REQUESTS).collect()];
     }
-    (0..SAMPLE_REQUESTS)
-        .map(|i| {
-            let mut r = requests[i * n / SAMPLE_REQUESTS].clone();
-            r.id = i as u64;
+    let d = CAPACITY_DRAWS;
+    (0..d)
+        .map(|k| {
+            (0..SAMPLE_REQUESTS)
+                .map(|i| ((i * d + k) * n) / (SAMPLE_REQUESTS * d))
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether a request refers to another (a follow-up) or shares a prefix with others.
+pub(crate) fn is_shared(r: &Request) -> bool {
+    r.follows.is_some() || r.prefix.is_some()
+}
+
+/// The sample at `positions` of a workload of `n` requests (`at(p)`: the request at position
+/// `p`), renumbered from 0 when spaced out (a contiguous sample keeps its ids, which
+/// follow-ups refer to).
+pub(crate) fn sample_at(
+    n: usize,
+    positions: &[usize],
+    at: impl Fn(usize) -> Request,
+) -> Vec<Request> {
+    let spaced = n > SAMPLE_REQUESTS && positions.iter().enumerate().any(|(i, &p)| p != i);
+    positions
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            let mut r = at(p);
+            if spaced {
+                r.id = i as u64;
+            }
             r
         })
         .collect()
+}
+
+/// The samples capacity draws simulate from `requests` (see [`sample_positions`]).
+fn samples(requests: &[Request]) -> Vec<Vec<Request>> {
+    let n = requests.len();
+    sample_positions(n, requests.iter().any(is_shared))
+        .iter()
+        .map(|ps| sample_at(n, ps, |p| requests[p].clone()))
+        .collect()
+}
+
+/// The mean output length of `requests`, tokens.
+fn mean_output_tokens(requests: &[Request]) -> f64 {
+    if requests.is_empty() {
+        0.0
+    } else {
+        requests.iter().map(|r| r.output_tokens as f64).sum::<f64>() / requests.len() as f64
+    }
+}
+
+/// The index of the median of `xs` (the lower middle of an even count; ties in draw order).
+fn median_index(xs: &[f64]) -> usize {
+    let mut order: Vec<usize> = (0..xs.len()).collect();
+    order.sort_by(|&a, &b| xs[a].total_cmp(&xs[b]).then(a.cmp(&b)));
+    order[(xs.len() - 1) / 2]
+}
+
+/// The lowest and highest of `xs`.
+fn range(xs: &[f64]) -> [f64; 2] {
+    [
+        xs.iter().copied().fold(f64::INFINITY, f64::min),
+        xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    ]
 }
 
 /// The served share of the offered rate: requests completed in the last three quarters of the
@@ -153,37 +228,75 @@ impl RunConfig {
             apis: Vec::new(),
             model: self.model.id.clone(),
             span_s: window_s.max(1e-9),
+            capacity_samples: Vec::new(),
         });
         s
     }
 
     /// Finds one replica's capacity for this spec's workload (see the module doc).
     pub fn replica_capacity(&self) -> ReplicaCapacity {
-        let base = sample(self.requests());
-        let n = base.len();
-        let mean_out = if n > 0 {
-            base.iter().map(|r| r.output_tokens as f64).sum::<f64>() / n as f64
+        use rayon::prelude::*;
+        let samples: Vec<Vec<Request>> = if self.traffic.capacity_samples.is_empty() {
+            samples(self.requests())
         } else {
-            0.0
+            self.traffic.capacity_samples.clone()
         };
-        let saturation = self.saturation(&base);
+        let saturations: Vec<f64> = samples.par_iter().map(|s| self.saturation(s)).collect();
+        let n = samples[0].len();
+        let k = median_index(&saturations);
         let mut cap = ReplicaCapacity {
             basis: "saturation",
-            requests_per_s: saturation,
-            output_tokens_per_s: saturation * mean_out,
-            saturation_requests_per_s: saturation,
+            requests_per_s: saturations[k],
+            output_tokens_per_s: saturations[k] * mean_output_tokens(&samples[k]),
+            saturation_requests_per_s: saturations[k],
             sample_requests: n as u64,
             relative_precision: 0.0,
+            requests_per_s_range: range(&saturations),
+            draws: samples.len() as u32,
         };
         if self.slo.is_none() {
             return cap;
         }
-        if n == 0 || saturation <= 0.0 {
+        if n == 0 || saturations.iter().all(|&x| x <= 0.0) {
             cap.basis = "saturation (slo unreachable)";
             return cap;
         }
+        // Each draw's SLO-bound rate (0: none meets the SLO) and bisection precision.
+        let at = |d: usize| d % samples.len();
+        let rates: Vec<(f64, f64)> = (0..CAPACITY_DRAWS)
+            .into_par_iter()
+            .map(|d| self.slo_bound_rate(&samples[at(d)], saturations[at(d)], d as u64))
+            .collect();
+        let only: Vec<f64> = rates.iter().map(|r| r.0).collect();
+        let d = median_index(&only);
+        cap.draws = CAPACITY_DRAWS as u32;
+        if only[d] <= 0.0 {
+            // Not even 1/256 of the saturation rate meets the SLO in the median draw: the SLO
+            // is out of reach for this replica, and capacity falls back to saturation so
+            // utilization stays defined.
+            cap.basis = "saturation (slo unreachable)";
+            return cap;
+        }
+        cap.basis = "slo";
+        cap.requests_per_s = only[d];
+        cap.output_tokens_per_s = only[d] * mean_output_tokens(&samples[at(d)]);
+        cap.saturation_requests_per_s = saturations[at(d)];
+        cap.relative_precision = rates[d].1;
+        cap.requests_per_s_range = range(&only);
+        cap
+    }
+
+    /// The highest steady Poisson rate of `base` at which one replica meets the SLO and keeps
+    /// up, bisected between 0 and `saturation` with draw `draw`'s arrival gaps, and the
+    /// bisection's precision as a fraction of it; (0, 0) when not even the lowest rate tried
+    /// passes.
+    fn slo_bound_rate(&self, base: &[Request], saturation: f64, draw: u64) -> (f64, f64) {
+        let n = base.len();
+        if n == 0 || saturation <= 0.0 {
+            return (0.0, 0.0);
+        }
         // Unit-rate Poisson arrival times, drawn once.
-        let mut rng = stream_rng(self.seed, Stream::Capacity);
+        let mut rng = stream_rng_at(self.seed, Stream::Capacity, draw);
         let mut t = 0.0;
         let unit: Vec<f64> = (0..n)
             .map(|_| {
@@ -193,7 +306,7 @@ impl RunConfig {
             })
             .collect();
         let passes = |rate: f64| -> bool {
-            let mut reqs = base.clone();
+            let mut reqs = base.to_vec();
             for (r, &u) in reqs.iter_mut().zip(&unit) {
                 r.arrival = SimTime::from_secs_f64(u / rate);
             }
@@ -214,16 +327,10 @@ impl RunConfig {
             }
         }
         if lo == 0.0 {
-            // Not even 1/256 of the saturation rate meets the SLO: the SLO is out of reach for
-            // this replica, and capacity falls back to saturation so utilization stays defined.
-            cap.basis = "saturation (slo unreachable)";
-            return cap;
+            (0.0, 0.0)
+        } else {
+            (lo, (hi - lo) / lo)
         }
-        cap.basis = "slo";
-        cap.requests_per_s = lo;
-        cap.output_tokens_per_s = lo * mean_out;
-        cap.relative_precision = (hi - lo) / lo;
-        cap
     }
 
     /// Saturation throughput of one replica on `base`, requests per second.

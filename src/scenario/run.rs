@@ -359,6 +359,8 @@ impl RunConfig {
                 },
                 sample_requests: c.sample_requests,
                 relative_precision: c.relative_precision,
+                replica_requests_per_s_range: c.requests_per_s_range,
+                draws: c.draws,
             }
         });
         summary.stability = self.stability(summary, served, capacity);

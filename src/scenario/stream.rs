@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use super::capacity::{ServedFold, SAMPLE_REQUESTS};
+use super::capacity::{sample_at, sample_positions, ServedFold};
 use super::{resolve_path, Overrides, RunConfig, Scenario, Traffic};
 use crate::cost::api::ApiSpendFold;
 use crate::error::{Error, Result};
@@ -161,28 +161,27 @@ impl Scenario {
                 ));
             }
             notes = source.notes();
-            // Pass 2: the capacity sample (see `capacity::sample`).
+            // Pass 2: the capacity draws' samples (see `capacity::sample_positions`).
             let n_us = n as usize;
-            let mut sample = Vec::with_capacity(n_us.min(SAMPLE_REQUESTS));
-            let mut want = 0usize;
+            let positions = sample_positions(n_us, shared);
+            let mut wanted: Vec<usize> = positions.iter().flatten().copied().collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            let mut held = std::collections::HashMap::with_capacity(wanted.len());
+            let mut next = wanted.iter().peekable();
             for (i, r) in open(s, base_dir)?.enumerate() {
-                if n_us <= SAMPLE_REQUESTS || shared {
-                    if i >= SAMPLE_REQUESTS {
-                        break;
-                    }
-                    sample.push(r?);
-                } else {
-                    if want >= SAMPLE_REQUESTS {
-                        break;
-                    }
-                    if i == want * n_us / SAMPLE_REQUESTS {
-                        let mut r = r?;
-                        r.id = want as u64;
-                        sample.push(r);
-                        want += 1;
-                    }
+                let Some(&&p) = next.peek() else { break };
+                let r = r?;
+                if i == p {
+                    held.insert(i, r);
+                    next.next();
                 }
             }
+            let samples: Vec<Vec<Request>> = positions
+                .iter()
+                .map(|ps| sample_at(n_us, ps, |p| held[&p].clone()))
+                .collect();
+            let sample = samples[0].clone();
             let apis = apis
                 .into_iter()
                 .zip(folds)
@@ -210,6 +209,7 @@ impl Scenario {
                 apis,
                 model: model.id.clone(),
                 span_s,
+                capacity_samples: samples,
             })
         })?;
         let spec = prepared.run_spec(&Overrides::default())?;

@@ -21,6 +21,9 @@ pub struct Traffic {
     pub model: String,
     /// The arrival window, seconds: the last arrival plus one mean gap (N requests span N gaps).
     pub span_s: f64,
+    /// The samples capacity draws simulate, when drawn ahead (a streamed workload, which is not
+    /// held); empty: drawn from `workload` (see [`super::capacity`]).
+    pub capacity_samples: Vec<Vec<crate::workload::Request>>,
 }
 
 impl Traffic {
@@ -53,6 +56,7 @@ impl Traffic {
             apis,
             model: model.to_string(),
             span_s,
+            capacity_samples: Vec::new(),
         })
     }
 

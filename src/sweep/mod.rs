@@ -359,6 +359,49 @@ impl Sweep {
             .collect()
     }
 
+    /// What each group's replica settings may cost it ([`crate::scenario::RunConfig::advice`]:
+    /// a prefill chunk many times the TPOT target, a KV cache starved by the weights), once per
+    /// group of GPU and replica settings that has a point missing the SLO or not keeping up,
+    /// each note led by the group's GPU and settings.
+    pub fn advice(&self, points: &[Point], results: &[PointResult]) -> Vec<String> {
+        use crate::scenario::AdviceKind;
+        let missed = |key: &str| {
+            results.iter().any(|r| {
+                points
+                    .get(r.point)
+                    .is_some_and(|p| Sweep::capacity_key(p) == key)
+                    && r.summary.as_ref().is_some_and(|s| {
+                        s.stability.overloaded || s.slo.as_ref().is_some_and(|x| !x.met)
+                    })
+            })
+        };
+        let mut seen: Vec<String> = Vec::new();
+        let mut notes = Vec::new();
+        for p in points {
+            let key = Sweep::capacity_key(p);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key.clone());
+            if !missed(&key) {
+                continue;
+            }
+            let Ok(spec) = self.point_spec(p) else {
+                continue;
+            };
+            let label = p.replica.label();
+            for a in spec.advice() {
+                notes.push(match (a.kind, label.is_empty()) {
+                    (AdviceKind::ChunkStall, true) => format!("{}: {}", p.gpu, a.text),
+                    (AdviceKind::ChunkStall, false) => format!("{} / {label}: {}", p.gpu, a.text),
+                    (AdviceKind::KvStarved, true) => format!("{} {}", p.gpu, a.text),
+                    (AdviceKind::KvStarved, false) => format!("{} {} ({label})", p.gpu, a.text),
+                });
+            }
+        }
+        notes
+    }
+
     /// Runs one point, turning a failure into a recorded reason.
     pub fn run_point(&self, p: &Point, capacity: Option<&ReplicaCapacity>) -> PointResult {
         let (status, error, summary) = match self.point_spec(p) {

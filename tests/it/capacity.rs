@@ -59,6 +59,52 @@ fn single_server_capacity_and_utilization_match_theory() {
     assert!((r.gpu.busy_fraction - theory).abs() < 0.05);
 }
 
+/// The SLO-bound capacity of a single deterministic server (M/D/1) against Erlang's waiting-time
+/// distribution: with a TTFT target of one prefill plus two service times at the 99th
+/// percentile, the highest rate meeting it solves P(W <= 2D) = (1 - r)(e^(2r) - r e^r) = 0.99
+/// (r = rate x D). One draw alone lands 19% below to 15% above it (seeds 1-12); the median of
+/// the five is within 8% (here +5.1%), and the draws' range holds the theoretical rate.
+#[test]
+fn slo_bound_capacity_of_a_single_server_matches_erlang() {
+    let lone = run_json(&single_server(0.001, 1)).summary.latency;
+    let (d, prefill) = (lone.e2e_s.mean, lone.ttft_s.mean);
+    let p_wait_within_2d = |r: f64| (1.0 - r) * ((2.0 * r).exp() - r * r.exp());
+    let (mut lo, mut hi) = (0.0, 1.0);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if p_wait_within_2d(mid) >= 0.99 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let theory = lo / d;
+    let json = single_server(0.5 * theory, 4000).replace(
+        r#""replica": {"max_num_seqs": 1}"#,
+        &format!(
+            r#""replica": {{"max_num_seqs": 1}}, "slo": {{"percentile": 99, "ttft_s": {}}}"#,
+            prefill + 2.0 * d
+        ),
+    );
+    let spec = Scenario::from_json(&json, Path::new("<test>"))
+        .unwrap()
+        .resolve(&root())
+        .unwrap();
+    let cap = spec.replica_capacity();
+    assert_eq!(cap.basis, "slo");
+    assert_eq!(cap.draws, 5);
+    let [low, high] = cap.requests_per_s_range;
+    assert!(low <= cap.requests_per_s && cap.requests_per_s <= high && low < high);
+    assert!(low <= theory && theory <= high, "{low}-{high} vs {theory}");
+    let err = cap.requests_per_s / theory - 1.0;
+    assert!(
+        err.abs() < 0.08,
+        "capacity {:.3}/s (draws {low:.3}-{high:.3}) vs Erlang {theory:.3}/s (load {lo:.3}): {:+.1}%",
+        cap.requests_per_s,
+        100.0 * err
+    );
+}
+
 /// On the steady conversation workload a sixth replica adds capacity nobody uses: the 6-replica
 /// fleet reports at least 60% of its GPU cost unused, far more than one replica does.
 #[test]
@@ -409,6 +455,23 @@ fn plan_names_a_prefill_chunk_many_times_the_tpot_target() {
         stdout.contains("\nnote: a full prefill chunk (8192 tokens) takes 0."),
         "{stdout}"
     );
+    // So does `sweep`, once per group of GPU and replica settings, under its table.
+    let o = fleetsim(&[
+        "sweep",
+        scen.to_str().unwrap(),
+        "--replicas",
+        "1,2",
+        "--tp",
+        "1,2",
+        "--out",
+        tmp.path().join("s").to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    for tp in [1, 2] {
+        let head = format!("\nh200 / tp {tp}: a full prefill chunk (8192 tokens) takes 0.");
+        assert_eq!(stdout.matches(&head).count(), 1, "{stdout}");
+    }
 }
 
 /// Three H200s carry 10 req/s of gpt-oss-120b traffic within the SLO though one alone serves

@@ -29,12 +29,18 @@ pub fn capacity_sentence(s: &Summary) -> Option<String> {
         _ => "at saturation: no steady rate meets the SLO on one replica (not even 1/256 of its saturation rate), so the SLO is out of reach for this replica",
     };
     let pooled = if pooled_beyond_capacity(s) {
-        format!(" ({POOLED_BEYOND_CAPACITY})")
+        format!(" ({})", beyond_capacity_note(s.setup.replicas))
+    } else {
+        String::new()
+    };
+    let [low, high] = c.replica_requests_per_s_range;
+    let spread = if c.draws > 1 && high > low {
+        format!(" (median of {} draws: {low:.2}-{high:.2})", c.draws)
     } else {
         String::new()
     };
     Some(format!(
-        "one replica serves {:.2} req/s ({:.0} output tok/s) of this traffic {within}; this traffic ({:.2} req/s) uses {:.1}% of the fleet's {:.2} req/s{pooled}",
+        "one replica serves {:.2} req/s{spread} ({:.0} output tok/s) of this traffic {within}; this traffic ({:.2} req/s) uses {:.1}% of the fleet's {:.2} req/s{pooled}",
         c.replica_requests_per_s,
         c.replica_output_tokens_per_s,
         c.offered_requests_per_s,
@@ -43,8 +49,20 @@ pub fn capacity_sentence(s: &Summary) -> Option<String> {
     ))
 }
 
-/// What a utilization above 100% means when the fleet still meets the SLO.
+/// What a utilization above 100% means when a fleet of several replicas still meets the SLO.
 pub const POOLED_BEYOND_CAPACITY: &str = "above 100% yet within the SLO: replicas behind a load-balancing router, like pooled servers, carry more at the same tail latency than each does alone; such a fleet has no measured headroom and its unused-capacity cost is 0";
+
+/// What a utilization above 100% means when one replica still meets the SLO.
+pub const SAMPLED_BEYOND_CAPACITY: &str = "above 100% yet within the SLO on one replica: its capacity is the median of several draws of sampled requests and Poisson arrivals, which move it by several percent (their range: `replica_requests_per_s_range`), and this traffic met the SLO past that median; such a fleet has no measured headroom and its unused-capacity cost is 0";
+
+/// The note for a fleet of `replicas` meeting the SLO above 100% of its measured capacity.
+pub fn beyond_capacity_note(replicas: u32) -> &'static str {
+    if replicas > 1 {
+        POOLED_BEYOND_CAPACITY
+    } else {
+        SAMPLED_BEYOND_CAPACITY
+    }
+}
 
 /// Whether `s`'s fleet meets the SLO at a utilization above 100% of its replicas' capacity
 /// measured one at a time (and keeps up).
@@ -66,4 +84,44 @@ pub fn overload_warning(s: &Summary) -> Option<String> {
             st.reason.as_deref().unwrap_or("")
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Capacity, SloReport};
+
+    /// A fleet within the SLO above 100% of its measured capacity: several replicas are
+    /// explained by pooling, one by the capacity's sampling, and the draws' range is printed.
+    #[test]
+    fn beyond_capacity_is_pooling_for_several_replicas_and_sampling_for_one() {
+        let mut s = Summary {
+            slo: Some(SloReport {
+                met: true,
+                ..Default::default()
+            }),
+            capacity: Some(Capacity {
+                basis: "slo".into(),
+                replica_requests_per_s: 10.0,
+                replica_saturation_requests_per_s: 20.0,
+                offered_requests_per_s: 10.5,
+                utilization: 1.05,
+                replica_requests_per_s_range: [9.5, 11.0],
+                draws: 5,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        s.setup.replicas = 1;
+        let one = capacity_sentence(&s).unwrap();
+        assert!(one.contains("(median of 5 draws: 9.50-11.00)"), "{one}");
+        assert!(one.contains(SAMPLED_BEYOND_CAPACITY), "{one}");
+        s.setup.replicas = 3;
+        let three = capacity_sentence(&s).unwrap();
+        assert!(three.contains(POOLED_BEYOND_CAPACITY), "{three}");
+        // Within capacity: neither note.
+        s.capacity.as_mut().unwrap().utilization = 0.9;
+        let within = capacity_sentence(&s).unwrap();
+        assert!(!within.contains("above 100%"), "{within}");
+    }
 }

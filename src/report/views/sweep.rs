@@ -145,19 +145,18 @@ pub fn sweep_tables(
             "OVERLOADED ('!' in util %): {overloaded} point(s) do not keep up with their arrivals; they never meet the SLO and are never the cheapest option"
         ));
     }
-    let pooled = results
-        .iter()
-        .filter(|r| {
-            r.summary
-                .as_ref()
-                .is_some_and(super::pooled_beyond_capacity)
-        })
-        .count();
-    if pooled > 0 {
-        t.notes.push(format!(
-            "util % {} at {pooled} point(s)",
-            super::POOLED_BEYOND_CAPACITY
-        ));
+    for single in [false, true] {
+        let n = results
+            .iter()
+            .filter_map(|r| r.summary.as_ref())
+            .filter(|s| super::pooled_beyond_capacity(s) && (s.setup.replicas <= 1) == single)
+            .count();
+        if n > 0 {
+            t.notes.push(format!(
+                "util % {} at {n} point(s)",
+                super::beyond_capacity_note(if single { 1 } else { 2 })
+            ));
+        }
     }
     t.notes.extend(failed);
     if let Some(slo) = slo {

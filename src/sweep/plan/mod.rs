@@ -108,6 +108,8 @@ pub struct PlanRow {
     pub unused_capacity_usd_per_month: Option<f64>,
     /// One replica's capacity for this traffic within the SLO, requests per second.
     pub replica_requests_per_s: Option<f64>,
+    /// The lowest and highest of the draws that capacity is the median of, requests per second.
+    pub replica_requests_per_s_range: Option<[f64; 2]>,
     /// Its SLO attainment.
     pub attainment: Option<f64>,
     /// Its p99 TTFT, seconds.
@@ -513,6 +515,7 @@ fn plan_row(
             .map(|c| c.used_capacity_usd_per_month + c.unused_capacity_usd_per_month),
         unused_capacity_usd_per_month: cost.map(|c| c.unused_capacity_usd_per_month),
         replica_requests_per_s: capacity.map(|c| c.requests_per_s),
+        replica_requests_per_s_range: capacity.map(|c| c.requests_per_s_range),
         attainment: chosen.and_then(|s| s.slo.as_ref()).map(|s| s.attainment),
         ttft_p99_s: chosen
             .filter(|s| s.latency.ttft_s.samples > 0)
