@@ -39,3 +39,37 @@ pub fn money(x: f64) -> String {
     }
     format!("{}${out}", if x < 0.0 { "-" } else { "" })
 }
+
+/// Notes as `(label, text)`, one line per distinct text with the labels that share it, in the
+/// order each text first appears: "mi300x / tp 2, mi300x / tp 4: extrapolated: ...".
+pub(crate) fn labelled_once(items: Vec<(String, String)>) -> Vec<String> {
+    let mut out: Vec<(Vec<String>, String)> = Vec::new();
+    for (label, text) in items {
+        match out.iter_mut().find(|(_, t)| *t == text) {
+            Some((labels, _)) => {
+                if !labels.contains(&label) {
+                    labels.push(label);
+                }
+            }
+            None => out.push((vec![label], text)),
+        }
+    }
+    out.into_iter()
+        .map(|(labels, text)| format!("{}: {text}", labels.join(", ")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labelled_once_joins_the_labels_of_one_text_in_first_seen_order() {
+        let n = |l: &str, t: &str| (l.to_string(), t.to_string());
+        assert_eq!(
+            labelled_once(vec![n("b", "x"), n("a", "y"), n("c", "x"), n("b", "x")]),
+            vec!["b, c: x".to_string(), "a: y".to_string()]
+        );
+        assert!(labelled_once(vec![]).is_empty());
+    }
+}

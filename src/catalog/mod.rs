@@ -369,6 +369,22 @@ pub struct StepTimeFit {
     pub moe_layer_overhead_us: Option<f64>,
     /// Published figures it was fitted to.
     pub figures: u32,
+    /// What those figures ran: GPUs, models and tensor-parallel sizes (written by `fleetsim
+    /// validate --fit`), so a replica outside them is told its step times are extrapolated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fitted_on: Option<FitCoverage>,
+}
+
+/// The GPUs, models and tensor-parallel sizes of the figures a fit rests on.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FitCoverage {
+    /// GPU ids, sorted.
+    pub gpus: Vec<String>,
+    /// Model ids, sorted.
+    pub models: Vec<String>,
+    /// Tensor-parallel sizes, ascending.
+    pub tp: Vec<u32>,
 }
 
 #[derive(Deserialize)]

@@ -140,7 +140,7 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "{:<12} {:<9} {:<9} {:>8} {:>8} {:>8} {:>11} {:>10} {:>13} {:>12} {:>7}",
+        "{:<12} {:<9} {:<9} {:>8} {:>8} {:>8} {:>11} {:>10} {:>13} {:>12} {:>7}  fitted on",
         "engine",
         "family",
         "precision",
@@ -159,7 +159,7 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
         .flat_map(|e| e.fits.iter().map(move |f| (e, f)))
     {
         println!(
-            "{:<12} {:<9} {:<9} {:>8.3} {:>8.3} {:>8.3} {:>11.2} {:>10.2} {:>13} {:>12} {:>7}",
+            "{:<12} {:<9} {:<9} {:>8.3} {:>8.3} {:>8.3} {:>11.2} {:>10.2} {:>13} {:>12} {:>7}  {}",
             e.id,
             f.family,
             f.precision,
@@ -174,7 +174,19 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
             f.moe_layer_overhead_us
                 .map(|x| format!("{x:.1}"))
                 .unwrap_or_else(|| "-".into()),
-            f.figures
+            f.figures,
+            f.fitted_on
+                .as_ref()
+                .map(|o| format!(
+                    "{}; {}; TP {}",
+                    o.gpus.join(", "),
+                    o.models.join(", "),
+                    o.tp.iter()
+                        .map(|t| t.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .unwrap_or_else(|| "-".into())
         );
     }
     for e in &c.engines {
@@ -186,7 +198,7 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
             );
         }
     }
-    println!("(step-time parameters per engine profile, GPU family and precision; `replica.engine` picks the profile, default `{}`; a family without a fit uses the profile's nearest precision, then the profile it takes steps from, then 0.6 / 0.8 / 0.7 / 1 ms / 0 us; MoE layer us `-`: no mixture-of-experts figure in that fit, so a replica takes the time per MoE layer from the nearest fit that has one, else 0)", c.default_engine);
+    println!("(step-time parameters per engine profile, GPU family and precision; `replica.engine` picks the profile, default `{}`; a family without a fit uses the profile's nearest precision, then the profile it takes steps from, then 0.6 / 0.8 / 0.7 / 1 ms / 0 us; MoE layer us `-`: no mixture-of-experts figure in that fit, so a replica takes the time per MoE layer from the nearest fit that has one, else 0; fitted on: the GPUs, models and TP sizes of the figures fitted: a replica beyond them (another GPU family, precision, a mixture-of-experts or MLA model where none was fitted, a larger TP) is told its step times are extrapolated)", c.default_engine);
     println!();
     println!(
         "{:<12} {:<20} {:<46} scheduler defaults",

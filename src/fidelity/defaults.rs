@@ -31,6 +31,8 @@ pub struct GroupFit {
     pub moe_fitted: bool,
     /// The fitted parameters.
     pub params: crate::perf::RooflineParams,
+    /// The GPUs, models and tensor-parallel sizes of the figures fitted.
+    pub fitted_on: crate::catalog::FitCoverage,
     /// Median |error| with the defaults in use when the fit ran (`src/catalog/engines.json`).
     pub median_abs_error_current: f64,
     /// Median |error| with the fitted ones.
@@ -334,6 +336,23 @@ fn groups(runs: &[FitRun]) -> Vec<Group> {
     g
 }
 
+/// The GPUs, models and tensor-parallel sizes `runs` simulate.
+fn coverage(runs: &[&FitRun]) -> crate::catalog::FitCoverage {
+    let mut c = crate::catalog::FitCoverage::default();
+    for r in runs {
+        c.gpus.push(r.spec.gpu.id.clone());
+        c.models.push(r.spec.model.id.clone());
+        c.tp.push(r.spec.replica.tp);
+    }
+    c.gpus.sort();
+    c.gpus.dedup();
+    c.models.sort();
+    c.models.dedup();
+    c.tp.sort_unstable();
+    c.tp.dedup();
+    c
+}
+
 /// Distinct (model, GPU, tensor parallelism) setups among `runs`.
 fn setups(runs: &[&FitRun]) -> usize {
     let mut s: Vec<(&str, &str, u32)> = runs
@@ -384,6 +403,7 @@ pub fn fit_defaults(
             figures: n,
             moe_fitted: fits_moe(&mine),
             params: p,
+            fitted_on: coverage(&mine),
             median_abs_error_current: current,
             median_abs_error_fitted: after,
             worst_abs_error_fitted: worst,

@@ -403,6 +403,11 @@ pub struct Band {
     pub low: BandPoint,
     /// At the high factor.
     pub high: BandPoint,
+    /// Where the replica goes beyond the figures the step times were fitted to (a GPU family,
+    /// precision, kind of model or TP none of them ran), so the band may understate the error
+    /// (absent: within them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extrapolated: Option<String>,
 }
 
 /// The figures a band reports at one step-time factor.

@@ -263,6 +263,7 @@ pub fn engines_json(
                     .moe_fitted
                     .then(|| round(f.params.moe_layer_overhead_us, 10.0)),
                 figures: f.figures as u32,
+                fitted_on: Some(f.fitted_on.clone()),
             })
             .collect();
     }

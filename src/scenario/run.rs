@@ -93,6 +93,85 @@ impl RunConfig {
         Some(self.band_of(b, &low, &high))
     }
 
+    /// Where this replica goes beyond the published figures its step times were fitted to: a
+    /// GPU family, a weight precision, a kind of model (mixture of experts, MLA) or a
+    /// tensor-parallel size none of them ran (`StepTimeFit::fitted_on`). The error band is made
+    /// from those figures, so there it may understate the error. `None` when every one is
+    /// covered, or when the scenario's `perf` sets the step times (no band then).
+    pub fn extrapolation(&self) -> Option<String> {
+        self.band?;
+        let c = crate::catalog::Catalog::builtin();
+        let engine = c.engine(&self.replica.engine).ok()?;
+        let precision = self.replica.precision.as_str();
+        let choice = engine.fit_for(&c.engines, &self.gpu.family, precision);
+        let Some(fit) = choice.fit else {
+            return Some(format!(
+                "extrapolated: the `{}` profile has no fitted step times for a {} GPU in {precision}; they are fleetsim's generic defaults, and its error band does not describe them",
+                self.replica.engine, self.gpu.family
+            ));
+        };
+        let mut gaps = Vec::new();
+        if fit.precision != precision {
+            gaps.push(format!("in {precision}"));
+        }
+        let on = fit.fitted_on.clone().unwrap_or_default();
+        let families: Vec<&str> = on
+            .gpus
+            .iter()
+            .filter_map(|g| c.gpu(g).ok())
+            .map(|g| g.family.as_str())
+            .collect();
+        if !on.gpus.is_empty() && !families.contains(&self.gpu.family.as_str()) {
+            let f = &self.gpu.family;
+            let an = if f.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            gaps.push(format!("on {an} {f} GPU"));
+        }
+        let models: Vec<&crate::catalog::Model> =
+            on.models.iter().filter_map(|m| c.model(m).ok()).collect();
+        if !on.models.is_empty() {
+            if self.model.is_moe() && !models.iter().any(|m| m.is_moe()) {
+                gaps.push("of a mixture-of-experts model".to_string());
+            }
+            if self.model.kv_lora_rank.is_some() && !models.iter().any(|m| m.kv_lora_rank.is_some())
+            {
+                gaps.push("of a model with MLA's compressed KV cache".to_string());
+            }
+        }
+        if let Some(&max_tp) = on.tp.iter().max() {
+            if self.replica.tp > max_tp {
+                gaps.push(format!("above TP {max_tp}"));
+            }
+        }
+        if gaps.is_empty() {
+            return None;
+        }
+        let gaps = match gaps.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => gaps.join(""),
+        };
+        let tp = match (on.tp.first(), on.tp.last()) {
+            (Some(a), Some(b)) if a != b => format!("TP {a}-{b}"),
+            (Some(a), _) => format!("TP {a}"),
+            _ => String::new(),
+        };
+        let family = if fit.family == "*" {
+            String::new()
+        } else {
+            format!("{} ", fit.family)
+        };
+        Some(format!(
+            "extrapolated: the `{}` profile's {family}{} step times rest on no published figure {gaps} (they ran {}; {}; {tp}), so the error band, made from those figures, may understate the error here",
+            choice.profile,
+            fit.precision,
+            on.gpus.join(", "),
+            on.models.join(", "),
+        ))
+    }
+
     /// The band from the summaries of the runs at its two ends.
     pub(super) fn band_of(
         &self,
@@ -107,6 +186,7 @@ impl RunConfig {
             step_time_factors: [b.low, b.high],
             low: crate::metrics::BandPoint::of(low),
             high: crate::metrics::BandPoint::of(high),
+            extrapolated: self.extrapolation(),
         }
     }
 

@@ -362,7 +362,9 @@ impl Sweep {
     /// What each group's replica settings may cost it ([`crate::scenario::RunConfig::advice`]:
     /// a prefill chunk many times the TPOT target, a KV cache starved by the weights), once per
     /// group of GPU and replica settings that has a point missing the SLO or not keeping up,
-    /// each note led by the group's GPU and settings.
+    /// each note led by the group's GPU and settings; then, for every group, where its step
+    /// times are extrapolated ([`crate::scenario::RunConfig::extrapolation`]), groups sharing
+    /// the same sentence on one line.
     pub fn advice(&self, points: &[Point], results: &[PointResult]) -> Vec<String> {
         use crate::scenario::AdviceKind;
         let missed = |key: &str| {
@@ -377,19 +379,28 @@ impl Sweep {
         };
         let mut seen: Vec<String> = Vec::new();
         let mut notes = Vec::new();
+        let mut extrapolated = Vec::new();
         for p in points {
             let key = Sweep::capacity_key(p);
             if seen.contains(&key) {
                 continue;
             }
             seen.push(key.clone());
-            if !missed(&key) {
-                continue;
-            }
             let Ok(spec) = self.point_spec(p) else {
                 continue;
             };
             let label = p.replica.label();
+            if let Some(x) = spec.extrapolation() {
+                let head = if label.is_empty() {
+                    p.gpu.clone()
+                } else {
+                    format!("{} / {label}", p.gpu)
+                };
+                extrapolated.push((head, x));
+            }
+            if !missed(&key) {
+                continue;
+            }
             for a in spec.advice() {
                 notes.push(match (a.kind, label.is_empty()) {
                     (AdviceKind::ChunkStall, true) => format!("{}: {}", p.gpu, a.text),
@@ -399,6 +410,7 @@ impl Sweep {
                 });
             }
         }
+        notes.extend(crate::text::labelled_once(extrapolated));
         notes
     }
 

@@ -316,6 +316,13 @@ fn each_profile_fit_regenerates_its_committed_parameters() {
                 g.family,
                 g.precision
             );
+            assert_eq!(
+                f.fitted_on.as_ref(),
+                Some(&g.fitted_on),
+                "{id} {} {}: the figures' GPUs, models and TP",
+                g.family,
+                g.precision
+            );
             checked += 1;
         }
     }
@@ -461,6 +468,7 @@ fn a_family_fit_comes_before_the_fit_across_families() {
         allreduce_latency_us: None,
         moe_layer_overhead_us: None,
         figures: 10,
+        fitted_on: None,
     };
     let e = EngineProfile {
         id: "x".into(),
@@ -705,4 +713,100 @@ fn sglang_sizes_weights_and_kv_by_its_own_memory_rule() {
         .unwrap_err()
         .to_string();
     assert!(bad.contains(r#"a fraction in (0, 1] or "auto""#), "{bad}");
+}
+
+/// A replica beyond the figures its step times were fitted to says so: DeepSeek-V3 in FP8 on
+/// eight MI325Xs goes beyond the `vllm` profile's figures in GPU family, precision, mixture of
+/// experts, MLA and TP (each named), and summary.json and the band sentence carry it; Llama-3.1-8B in BF16 on an
+/// H100 is within them, and step times the scenario sets itself (`perf`) have no band to
+/// qualify.
+#[test]
+fn step_times_beyond_the_fitted_figures_are_called_extrapolated() {
+    let spec = |model: &str, gpu: &str, replica: &str, extra: &str| {
+        let json = format!(
+            r#"{{"seed": 1, "model": "{model}", "gpu": "{gpu}",
+                "workload": {{"synthetic": {{"requests": 20, "arrivals": {{"kind": "poisson", "rate_per_s": 1}},
+                    "input_tokens": {{"kind": "fixed", "value": 500}}, "output_tokens": {{"kind": "fixed", "value": 50}}}}}},
+                "replica": {{{replica}}},
+                "cost": {{"gpu_usd_per_hour": {{"{gpu}": 2.0}}, "apis": []}}{extra}}}"#
+        );
+        Scenario::from_json(&json, Path::new("x.json"))
+            .unwrap()
+            .resolve(Path::new("."))
+            .unwrap()
+    };
+    let ds = spec(
+        "deepseek-v3",
+        "mi325x",
+        r#""precision": "fp8", "tp": 8"#,
+        "",
+    );
+    let x = ds
+        .extrapolation()
+        .expect("deepseek-v3 on mi325x is extrapolated");
+    for part in [
+        "`vllm` profile's bf16 step times rest on no published figure in fp8, on a cdna3 GPU, of a mixture-of-experts model, of a model with MLA's compressed KV cache or above TP 4",
+        "(they ran b200, h100-sxm;",
+    ] {
+        assert!(x.contains(part), "{x}");
+    }
+    let mut s = ds.run().summary;
+    s.band = ds.band_summary();
+    assert_eq!(
+        s.band.as_ref().and_then(|b| b.extrapolated.as_deref()),
+        Some(x.as_str())
+    );
+    let sentence = fleetsim::report::views::band_sentence(&s).unwrap();
+    assert!(sentence.ends_with(&format!(" Note, {x}.")), "{sentence}");
+    // Within the figures: nothing to say.
+    assert_eq!(
+        spec("llama-3.1-8b", "h100-sxm", "", "").extrapolation(),
+        None
+    );
+    // A plan marks the configurations beyond the figures (an L40S: no current-engine figure
+    // on an Ada GPU), in its notes, rows and recommendation, and not the H100.
+    let tmp = tempfile::tempdir().unwrap();
+    let scen = crate::util::write(
+        tmp.path(),
+        "p.json",
+        r#"{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"synthetic": {"requests": 60, "arrivals": {"kind": "poisson", "rate_per_s": 1},
+                "input_tokens": {"kind": "fixed", "value": 500}, "output_tokens": {"kind": "fixed", "value": 50}}},
+            "slo": {"ttft_s": 2, "tpot_s": 0.1},
+            "plan": {"rate_scales": "1", "gpus": ["h100-sxm", "l40s"], "max_replicas": 4}}"#,
+    );
+    let out = tmp.path().join("o");
+    let o = fleetsim(&["plan", &scen, "--out", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
+    let rows = p["rows"].as_array().unwrap();
+    let flag = |gpu: &str| {
+        rows.iter()
+            .find(|r| r["gpu"] == gpu)
+            .map(|r| r["step_times_extrapolated"] == true)
+            .unwrap()
+    };
+    assert!(flag("l40s") && !flag("h100-sxm"));
+    let notes: Vec<&str> = p["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .filter(|n| n.contains("extrapolated"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with("l40s: extrapolated: the `vllm` profile's bf16 step times rest on no published figure on an ada GPU"),
+        "{}",
+        notes[0]
+    );
+    // Its own step times: no band, nothing to qualify.
+    let own = spec(
+        "deepseek-v3",
+        "mi325x",
+        r#""precision": "fp8", "tp": 8"#,
+        r#", "perf": {"compute_efficiency": 0.5}"#,
+    );
+    assert_eq!(own.extrapolation(), None);
 }

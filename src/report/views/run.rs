@@ -353,5 +353,8 @@ pub fn band_sentence(s: &Summary) -> Option<String> {
         ));
     }
     out.push('.');
+    if let Some(x) = &b.extrapolated {
+        out.push_str(&format!(" Note, {x}."));
+    }
     Some(out)
 }

@@ -95,9 +95,14 @@ pub(super) fn recommend(
                 "{}{}{} meets the SLO for {}/month: GPUs {}, of which {} ({:.0}%) pays for capacity this traffic leaves unused",
                 crate::text::fleet_shape(r.replicas.unwrap_or(0), &r.gpu, r.tp),
                 if r.config != r.gpu { format!(" ({})", r.config) } else { String::new() },
-                match &r.replicas_within_error {
-                    Some(b) => format!(" ({} within the model's error)", b.phrase()),
-                    None => String::new(),
+                match (&r.replicas_within_error, r.step_times_extrapolated) {
+                    (Some(b), false) => format!(" ({} within the model's error)", b.phrase()),
+                    (Some(b), true) => format!(
+                        " ({} within the model's error, whose step times are extrapolated beyond the published figures they were fitted to: see the notes)",
+                        b.phrase()
+                    ),
+                    (None, true) => " (step times extrapolated beyond the published figures they were fitted to: see the notes)".into(),
+                    (None, false) => String::new(),
                 },
                 money(r.per_month_usd.unwrap_or(0.0)),
                 money(gpu_month),

@@ -128,9 +128,19 @@ pub struct PlanRow {
     /// The smallest fleet again with step times at the ends of the engine profile's error
     /// band (null: no band, as when the scenario's `perf` sets the step times).
     pub replicas_within_error: Option<crate::sweep::ReplicasBand>,
+    /// The configuration's step times go beyond the figures they were fitted to (see the
+    /// plan's `notes` and [`crate::scenario::RunConfig::extrapolation`]); absent when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub step_times_extrapolated: bool,
 }
 
 impl PlanRow {
+    /// The row marked as resting on extrapolated step times, where `yes`.
+    fn with_extrapolated(mut self, yes: bool) -> PlanRow {
+        self.step_times_extrapolated = yes;
+        self
+    }
+
     fn with_band(mut self, band: Option<(f64, f64, Option<u32>, Option<u32>)>) -> PlanRow {
         self.replicas_within_error = band.map(|(fl, fh, lo, hi)| crate::sweep::ReplicasBand {
             step_time_factors: [fl, fh],
@@ -295,6 +305,16 @@ pub fn run(
             })
             .collect()
     });
+    let extrapolated: Vec<bool> = config_points
+        .iter()
+        .map(|p| {
+            sweep
+                .point_spec(p)
+                .ok()
+                .and_then(|s| s.extrapolation())
+                .is_some()
+        })
+        .collect();
     let rows: Vec<PlanRow> = jobs
         .iter()
         .zip(found)
@@ -315,6 +335,7 @@ pub fn run(
                 max_replicas,
             )
             .with_band(band)
+            .with_extrapolated(extrapolated[c])
         })
         .collect();
     let labels: Vec<String> = configs.iter().map(|(g, r)| label(g, r)).collect();
@@ -392,6 +413,7 @@ fn config_notes(
         }
     }
     let mut named: Vec<&str> = Vec::new();
+    let mut extrapolated = Vec::new();
     for (g, r) in configs.iter() {
         let Ok(spec) = sweep.point_spec(&point(g, r)) else {
             continue;
@@ -412,7 +434,11 @@ fn config_notes(
                 AdviceKind::ChunkStall => notes.push(format!("{}: {text}", config_label(g, r))),
             }
         }
+        if let Some(x) = spec.extrapolation() {
+            extrapolated.push((config_label(g, r), x));
+        }
     }
+    notes.extend(crate::text::labelled_once(extrapolated));
     notes
 }
 
@@ -533,6 +559,7 @@ fn plan_row(
         cheapest,
         cheapest_same_model_api,
         replicas_within_error: None,
+        step_times_extrapolated: false,
     }
 }
 
