@@ -213,6 +213,12 @@ fn plan_table(p: &plan::Plan) -> Table {
         "within error: the smallest fleet again with every step time at the ends of the engine profile's cross-validated error band (README, \"How much to trust an answer\")".to_string(),
         "util %: the traffic's share of the fleet's capacity within the SLO; unused %: share of the monthly bill paying for GPU capacity the traffic leaves unused".to_string(),
     ];
+    notes.extend(fleetsim::report::views::capacity_spread_note(
+        p.rows
+            .iter()
+            .filter(|r| r.replicas.is_some())
+            .filter_map(|r| Some((r.replica_requests_per_s?, r.replica_requests_per_s_range?))),
+    ));
     notes.push(if same.is_empty() {
         "no API in the list serves the same model: every API column is a different model".into()
     } else {

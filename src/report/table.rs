@@ -19,6 +19,32 @@ fn numeric(s: &str) -> bool {
     !t.is_empty() && t.parse::<f64>().is_ok()
 }
 
+/// `s` with thousands separators when it is a whole number of four digits or more
+/// ("21088" -> "21,088"), or starts with one followed by a space ("8676 groq" -> "8,676 groq"),
+/// else as it is.
+fn thousands(s: &str) -> String {
+    if let Some((head, rest)) = s.split_once(' ') {
+        let h = thousands(head);
+        return if h == head {
+            s.to_string()
+        } else {
+            format!("{h} {rest}")
+        };
+    }
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s), |d| ("-", d));
+    if digits.len() < 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    format!("{sign}{out}")
+}
+
 fn escape_md(s: &str) -> String {
     s.replace('|', "\\|")
 }
@@ -141,7 +167,8 @@ impl Table {
         out
     }
 
-    /// An HTML table with its title and notes.
+    /// An HTML table with its title and notes. Whole numbers in columns of dollars or tokens
+    /// get thousands separators there (the text, Markdown and CSV forms keep plain digits).
     pub fn html(&self) -> String {
         let mut out = String::new();
         if !self.title.is_empty() {
@@ -152,11 +179,21 @@ impl Table {
             out.push_str(&format!("<th>{}</th>", escape_html(h)));
         }
         out.push_str("</tr></thead>\n<tbody>\n");
+        let grouped: Vec<bool> = self
+            .header
+            .iter()
+            .map(|h| h.contains('$') || h.contains("tokens"))
+            .collect();
         for r in &self.rows {
             out.push_str("<tr>");
-            for c in r {
+            for (i, c) in r.iter().enumerate() {
                 let class = if numeric(c) { " class=\"num\"" } else { "" };
-                out.push_str(&format!("<td{class}>{}</td>", escape_html(c)));
+                let c = if grouped.get(i) == Some(&true) {
+                    thousands(c)
+                } else {
+                    c.clone()
+                };
+                out.push_str(&format!("<td{class}>{}</td>", escape_html(&c)));
             }
             out.push_str("</tr>\n");
         }
@@ -190,5 +227,26 @@ mod tests {
             h.contains("<td class=\"num\">1.5</td>") && h.contains("note &lt;x&gt;"),
             "{h}"
         );
+    }
+
+    /// Money and token counts read with thousands separators in HTML, nowhere else.
+    #[test]
+    fn html_groups_thousands_in_dollar_and_token_columns() {
+        let mut t = Table::new("", &["replicas", "$/month", "M tokens/month"]);
+        t.row(vec!["1024".into(), "21088".into(), "1234567".into()]);
+        t.row(vec!["2".into(), "-4736".into(), "0.5".into()]);
+        let h = t.html();
+        for cell in ["1024", "21,088", "1,234,567", "-4,736", "0.5"] {
+            assert!(h.contains(&format!(">{cell}</td>")), "{cell}: {h}");
+        }
+        assert!(t.text().contains("21088") && !t.text().contains("21,088"));
+        assert_eq!(thousands("100"), "100");
+        assert_eq!(thousands("123456"), "123,456");
+        assert_eq!(thousands("12a45"), "12a45");
+        assert_eq!(
+            thousands("8676 groq-llama-3.1-8b"),
+            "8,676 groq-llama-3.1-8b"
+        );
+        assert_eq!(thousands("none listed"), "none listed");
     }
 }

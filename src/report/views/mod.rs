@@ -49,6 +49,27 @@ pub fn capacity_sentence(s: &Summary) -> Option<String> {
     ))
 }
 
+/// The note under a table of utilizations: how far the draws that each capacity is the
+/// median of spread below and above it, at most, over `capacities` (median, [lowest,
+/// highest]); `None` without a spread.
+pub fn capacity_spread_note(capacities: impl Iterator<Item = (f64, [f64; 2])>) -> Option<String> {
+    let (mut below, mut above) = (0.0f64, 0.0f64);
+    for (median, [low, high]) in capacities {
+        if median > 0.0 && low.is_finite() && high.is_finite() {
+            below = below.min(low / median - 1.0);
+            above = above.max(high / median - 1.0);
+        }
+    }
+    (below < 0.0 || above > 0.0).then(|| {
+        format!(
+            "util % rests on one replica's capacity, the median of {} draws of sampled requests and Poisson arrivals; the draws spread {:.0}% to +{:.0}% around it (replica_requests_per_s_range), which moves util % and the unused cost by as much",
+            crate::scenario::capacity::CAPACITY_DRAWS,
+            100.0 * below,
+            100.0 * above
+        )
+    })
+}
+
 /// What a utilization above 100% means when a fleet of several replicas still meets the SLO.
 pub const POOLED_BEYOND_CAPACITY: &str = "above 100% yet within the SLO: replicas behind a load-balancing router, like pooled servers, carry more at the same tail latency than each does alone; such a fleet has no measured headroom and its unused-capacity cost is 0";
 

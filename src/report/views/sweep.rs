@@ -140,6 +140,15 @@ pub fn sweep_tables(
     t.notes.push(
         "util %: offered load as a share of the fleet's capacity for this traffic (within the SLO if set); active %: time with a step in flight; unused $/month: GPU cost x (1 - util)".into(),
     );
+    if let Some(n) = super::capacity_spread_note(
+        results
+            .iter()
+            .filter_map(|r| r.summary.as_ref()?.capacity.as_ref())
+            .filter(|c| c.draws > 1)
+            .map(|c| (c.replica_requests_per_s, c.replica_requests_per_s_range)),
+    ) {
+        t.notes.push(n);
+    }
     if overloaded > 0 {
         t.notes.push(format!(
             "OVERLOADED ('!' in util %): {overloaded} point(s) do not keep up with their arrivals; they never meet the SLO and are never the cheapest option"
