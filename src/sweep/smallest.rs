@@ -66,13 +66,14 @@ impl ReplicasBand {
         }
     }
 
-    /// "3-4" (or "3" when both ends agree; "none" for an end no count tried meets).
+    /// "3-4" (or "3" when both ends agree; "6 or more" when no count tried meets the SLO at the
+    /// slow end; "none" when none does at either).
     pub fn range(&self) -> String {
         let f = |n: Option<u32>| n.map_or("none".to_string(), |n| n.to_string());
-        if self.low == self.high {
-            f(self.low)
-        } else {
-            format!("{}-{}", f(self.low), f(self.high))
+        match (self.low, self.high) {
+            (Some(l), None) => format!("{l} or more"),
+            (l, h) if l == h => f(l),
+            (l, h) => format!("{}-{}", f(l), f(h)),
         }
     }
 }
@@ -196,4 +197,27 @@ pub fn smallest_fleets(results: &[PointResult]) -> Vec<SmallestFleet> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReplicasBand;
+
+    #[test]
+    fn a_band_reads_as_a_range_with_its_open_end_in_words() {
+        let b = |low, high| ReplicasBand {
+            step_time_factors: [0.9, 1.1],
+            low,
+            high,
+        };
+        assert_eq!(b(Some(3), Some(4)).range(), "3-4");
+        assert_eq!(b(Some(3), Some(3)).range(), "3");
+        assert_eq!(b(Some(6), None).range(), "6 or more");
+        assert_eq!(b(None, None).range(), "none");
+        assert_eq!(
+            b(Some(6), None).phrase(),
+            "6 replicas or more than were tried"
+        );
+        assert_eq!(b(Some(1), Some(2)).phrase(), "1-2 replicas");
+    }
 }
