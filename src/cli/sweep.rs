@@ -147,6 +147,7 @@ pub(crate) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     // The answers again with step times at the ends of the engine profile's error band.
     fleetsim::sweep::thread_pool(threads)?
         .install(|| sweep.smallest_within_error(&mut best, &counts));
+    sweep.mark_extrapolated(&mut best);
     write_sweep_files(&files, &refs, &best)?;
     let advice = sweep.advice(&points, &results);
     let (tables, answer, mut written) = write_report(

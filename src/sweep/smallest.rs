@@ -38,6 +38,10 @@ pub struct SmallestFleet {
     /// engine profile's error band (null: no band, or not computed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replicas_within_error: Option<ReplicasBand>,
+    /// The group's step times go beyond the published figures they were fitted to (see
+    /// [`crate::scenario::RunConfig::extrapolation`]); absent when not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub step_times_extrapolated: bool,
 }
 
 /// The smallest fleet at both ends of an error band.
@@ -79,6 +83,26 @@ impl ReplicasBand {
 }
 
 impl super::Sweep {
+    /// Marks each smallest fleet whose group's step times are extrapolated beyond the figures
+    /// they were fitted to.
+    pub fn mark_extrapolated(&self, fleets: &mut [SmallestFleet]) {
+        for f in fleets.iter_mut() {
+            let p = super::Point {
+                index: 0,
+                gpu: f.gpu.clone(),
+                router: f.router,
+                replica: f.replica.clone(),
+                rate_scale: f.rate_scale,
+                replicas: 1,
+            };
+            f.step_times_extrapolated = self
+                .point_spec(&p)
+                .ok()
+                .and_then(|s| s.extrapolation())
+                .is_some();
+        }
+    }
+
     /// Fills each smallest fleet's `replicas_within_error`: the group's swept replica counts
     /// (`counts`, ascending) simulated again with step times at both ends of the engine
     /// profile's error band, the smallest meeting the SLO at each end.
@@ -194,6 +218,7 @@ pub fn smallest_fleets(results: &[PointResult]) -> Vec<SmallestFleet> {
                 next_smaller_replicas: prev.map(|p| p.axes.replicas),
                 next_smaller_attainment: prev.and_then(|p| met(p).map(|m| m.1)),
                 replicas_within_error: None,
+                step_times_extrapolated: false,
             }
         })
         .collect()

@@ -801,6 +801,32 @@ fn step_times_beyond_the_fitted_figures_are_called_extrapolated() {
         "{}",
         notes[0]
     );
+    // So does a sweep: its note, smallest_fleets.json and the answer line.
+    let out = tmp.path().join("s");
+    let o = fleetsim(&[
+        "sweep",
+        &scen,
+        "--gpus",
+        "l40s",
+        "--replicas",
+        "1,2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("\nl40s: extrapolated: the `vllm` profile's bf16 step times"),
+        "{stdout}"
+    );
+    let answer = stdout.lines().find(|l| l.starts_with("Answer: ")).unwrap();
+    assert!(
+        answer.contains("whose step times are extrapolated beyond the published figures"),
+        "{answer}"
+    );
+    let best: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("smallest_fleets.json")).unwrap()).unwrap();
+    assert_eq!(best[0]["step_times_extrapolated"], true);
     // Its own step times: no band, nothing to qualify.
     let own = spec(
         "deepseek-v3",

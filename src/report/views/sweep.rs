@@ -250,18 +250,23 @@ pub fn sweep_answer(results: &[PointResult], smallest: &[crate::sweep::SmallestF
     };
     let c = s.cost.as_ref().expect("filtered on cost");
     // The answer's range within the model's error, when its group has one.
-    let range = smallest
-        .iter()
-        .find(|b| {
-            b.gpu == r.axes.gpu
-                && b.router == r.axes.router
-                && b.replica == r.axes.replica
-                && b.rate_scale == r.axes.rate_scale
-                && b.replicas == Some(r.axes.replicas)
-        })
-        .and_then(|b| b.replicas_within_error.as_ref())
-        .map(|e| format!("; {} within the model's error", e.phrase()))
-        .unwrap_or_default();
+    let group = smallest.iter().find(|b| {
+        b.gpu == r.axes.gpu
+            && b.router == r.axes.router
+            && b.replica == r.axes.replica
+            && b.rate_scale == r.axes.rate_scale
+            && b.replicas == Some(r.axes.replicas)
+    });
+    let extrapolated = group.is_some_and(|b| b.step_times_extrapolated);
+    let range = match group.and_then(|b| b.replicas_within_error.as_ref()) {
+        Some(e) if extrapolated => format!(
+            "; {} within the model's error, whose step times are extrapolated beyond the published figures they were fitted to: see the notes",
+            e.phrase()
+        ),
+        Some(e) => format!("; {} within the model's error", e.phrase()),
+        None if extrapolated => "; step times extrapolated beyond the published figures they were fitted to: see the notes".into(),
+        None => String::new(),
+    };
     let mut out = format!(
         "Answer: the cheapest fleet that keeps up{} is {} ({}{}{range}) at {}/month, {:.0}% of its GPU cost paying for unused capacity",
         if has_slo { " and meets the SLO" } else { "" },
