@@ -98,14 +98,16 @@ pub(crate) fn is_shared(r: &Request) -> bool {
 }
 
 /// The sample at `positions` of a workload of `n` requests (`at(p)`: the request at position
-/// `p`), renumbered from 0 when spaced out (a contiguous sample keeps its ids, which
+/// `p`), renumbered from 0 when spaced out, that is past [`SAMPLE_REQUESTS`] independent
+/// requests (a sample of `shared` requests is their first ones and keeps its ids, which
 /// follow-ups refer to).
 pub(crate) fn sample_at(
     n: usize,
+    shared: bool,
     positions: &[usize],
     at: impl Fn(usize) -> Request,
 ) -> Vec<Request> {
-    let spaced = n > SAMPLE_REQUESTS && positions.iter().enumerate().any(|(i, &p)| p != i);
+    let spaced = n > SAMPLE_REQUESTS && !shared;
     positions
         .iter()
         .enumerate()
@@ -122,9 +124,10 @@ pub(crate) fn sample_at(
 /// The samples capacity draws simulate from `requests` (see [`sample_positions`]).
 fn samples(requests: &[Request]) -> Vec<Vec<Request>> {
     let n = requests.len();
-    sample_positions(n, requests.iter().any(is_shared))
+    let shared = requests.iter().any(is_shared);
+    sample_positions(n, shared)
         .iter()
-        .map(|ps| sample_at(n, ps, |p| requests[p].clone()))
+        .map(|ps| sample_at(n, shared, ps, |p| requests[p].clone()))
         .collect()
 }
 

@@ -179,7 +179,7 @@ impl Scenario {
             }
             let samples: Vec<Vec<Request>> = positions
                 .iter()
-                .map(|ps| sample_at(n_us, ps, |p| held[&p].clone()))
+                .map(|ps| sample_at(n_us, shared, ps, |p| held[&p].clone()))
                 .collect();
             let sample = samples[0].clone();
             let apis = apis
