@@ -367,44 +367,40 @@ impl Sweep {
     /// the same sentence on one line.
     pub fn advice(&self, points: &[Point], results: &[PointResult]) -> Vec<String> {
         use crate::scenario::AdviceKind;
-        let missed = |key: &str| {
-            results.iter().any(|r| {
-                points
-                    .get(r.point)
-                    .is_some_and(|p| Sweep::capacity_key(p) == key)
-                    && r.summary.as_ref().is_some_and(|s| {
-                        s.stability.overloaded || s.slo.as_ref().is_some_and(|x| !x.met)
-                    })
+        use std::collections::HashSet;
+        // The groups with a point that misses the SLO or does not keep up.
+        let missed: HashSet<String> = results
+            .iter()
+            .filter(|r| {
+                r.summary.as_ref().is_some_and(|s| {
+                    s.stability.overloaded || s.slo.as_ref().is_some_and(|x| !x.met)
+                })
             })
-        };
-        let mut seen: Vec<String> = Vec::new();
+            .filter_map(|r| points.get(r.point).map(Sweep::capacity_key))
+            .collect();
+        let mut seen: HashSet<String> = HashSet::new();
         let mut notes = Vec::new();
         let mut extrapolated = Vec::new();
         for p in points {
             let key = Sweep::capacity_key(p);
-            if seen.contains(&key) {
+            if !seen.insert(key.clone()) {
                 continue;
             }
-            seen.push(key.clone());
             let Ok(spec) = self.point_spec(p) else {
                 continue;
             };
             let label = p.replica.label();
             if let Some(x) = spec.extrapolation() {
-                let head = if label.is_empty() {
-                    p.gpu.clone()
-                } else {
-                    format!("{} / {label}", p.gpu)
-                };
-                extrapolated.push((head, x));
+                extrapolated.push((group_label(&p.gpu, &p.replica), x));
             }
-            if !missed(&key) {
+            if !missed.contains(&key) {
                 continue;
             }
             for a in spec.advice() {
                 notes.push(match (a.kind, label.is_empty()) {
-                    (AdviceKind::ChunkStall, true) => format!("{}: {}", p.gpu, a.text),
-                    (AdviceKind::ChunkStall, false) => format!("{} / {label}: {}", p.gpu, a.text),
+                    (AdviceKind::ChunkStall, _) => {
+                        format!("{}: {}", group_label(&p.gpu, &p.replica), a.text)
+                    }
                     (AdviceKind::KvStarved, true) => format!("{} {}", p.gpu, a.text),
                     (AdviceKind::KvStarved, false) => format!("{} {} ({label})", p.gpu, a.text),
                 });
@@ -427,6 +423,17 @@ impl Sweep {
             error,
             summary,
         }
+    }
+}
+
+/// A group of points' GPU and replica settings as notes and plans name it: "h200", or
+/// "h200 / tp 2 / fp8" with the settings the sweep sets.
+pub(crate) fn group_label(gpu: &str, replica: &ReplicaAxes) -> String {
+    let label = replica.label();
+    if label.is_empty() {
+        gpu.to_string()
+    } else {
+        format!("{gpu} / {label}")
     }
 }
 

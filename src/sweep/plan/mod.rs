@@ -185,8 +185,9 @@ pub struct Plan {
     pub recommendation: String,
     /// What the plan says about its configurations: pairings `"tp": "auto"` left out because
     /// the model does not fit, configurations whose KV cache gets little memory beside the
-    /// weights (a larger tensor-parallel size may serve more per GPU), and those whose full
-    /// prefill chunk takes many times the TPOT target.
+    /// weights (a larger tensor-parallel size may serve more per GPU), those whose full
+    /// prefill chunk takes many times the TPOT target, and those whose step times are
+    /// extrapolated beyond the figures they were fitted to.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
@@ -244,7 +245,7 @@ pub fn run(
         .iter()
         .flat_map(|g| spec.replica.iter().map(move |r| (g.clone(), r.clone())))
         .collect();
-    let notes = config_notes(
+    let (notes, extrapolated) = config_notes(
         &sweep,
         &mut configs,
         router,
@@ -252,7 +253,7 @@ pub fn run(
         auto_tp,
         ps.tp.is_none(),
     );
-    let label = config_label;
+    let label = super::group_label;
     let jobs: Vec<(f64, usize)> = volumes
         .iter()
         .flat_map(|&v| (0..configs.len()).map(move |c| (v, c)))
@@ -305,16 +306,6 @@ pub fn run(
             })
             .collect()
     });
-    let extrapolated: Vec<bool> = config_points
-        .iter()
-        .map(|p| {
-            sweep
-                .point_spec(p)
-                .ok()
-                .and_then(|s| s.extrapolation())
-                .is_some()
-        })
-        .collect();
     let rows: Vec<PlanRow> = jobs
         .iter()
         .zip(found)
@@ -349,15 +340,6 @@ pub fn run(
     })
 }
 
-/// A configuration's label: the GPU, then the replica settings that vary (`h100-sxm / tp 2`).
-fn config_label(g: &str, r: &ReplicaAxes) -> String {
-    if r.label().is_empty() {
-        g.to_string()
-    } else {
-        format!("{g} / {}", r.label())
-    }
-}
-
 /// Tensor-parallel sizes `"tp": "auto"` sizes.
 pub const AUTO_TP: [u32; 4] = [1, 2, 4, 8];
 
@@ -368,7 +350,9 @@ pub const AUTO_TP: [u32; 4] = [1, 2, 4, 8];
 /// and, where the tensor-parallel size is the scenario's own (`default_tp`), a KV cache given
 /// little memory beside the weights, with the way to size other TPs (gpt-oss-120b on one H100
 /// has 7 GiB of KV beside 63 GiB of weights, and two H100s serve about three times what one
-/// does).
+/// does); then where step times are extrapolated ([`crate::scenario::RunConfig::extrapolation`],
+/// configurations sharing a sentence on one line). Also returns, per configuration kept, whether
+/// its step times are extrapolated.
 fn config_notes(
     sweep: &Sweep,
     configs: &mut Vec<(String, ReplicaAxes)>,
@@ -376,7 +360,7 @@ fn config_notes(
     rate_scale: f64,
     auto_tp: bool,
     default_tp: bool,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<bool>) {
     let point = |g: &str, r: &ReplicaAxes| Point {
         index: 0,
         gpu: g.to_string(),
@@ -414,8 +398,10 @@ fn config_notes(
     }
     let mut named: Vec<&str> = Vec::new();
     let mut extrapolated = Vec::new();
+    let mut flags = Vec::with_capacity(configs.len());
     for (g, r) in configs.iter() {
         let Ok(spec) = sweep.point_spec(&point(g, r)) else {
+            flags.push(false);
             continue;
         };
         for a in spec.advice() {
@@ -431,15 +417,19 @@ fn config_notes(
                         ));
                     }
                 }
-                AdviceKind::ChunkStall => notes.push(format!("{}: {text}", config_label(g, r))),
+                AdviceKind::ChunkStall => {
+                    notes.push(format!("{}: {text}", super::group_label(g, r)))
+                }
             }
         }
-        if let Some(x) = spec.extrapolation() {
-            extrapolated.push((config_label(g, r), x));
+        let x = spec.extrapolation();
+        flags.push(x.is_some());
+        if let Some(x) = x {
+            extrapolated.push((super::group_label(g, r), x));
         }
     }
     notes.extend(crate::text::labelled_once(extrapolated));
-    notes
+    (notes, flags)
 }
 
 /// One configuration of a plan: its label, GPU and replica settings.
