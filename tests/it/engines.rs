@@ -766,7 +766,7 @@ fn step_times_beyond_the_fitted_figures_are_called_extrapolated() {
     // A plan marks the configurations beyond the figures (an L40S: no current-engine figure
     // on an Ada GPU), in its notes, rows and recommendation, and not the H100.
     let tmp = tempfile::tempdir().unwrap();
-    let scen = crate::util::write(
+    let scen = write(
         tmp.path(),
         "p.json",
         r#"{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",
