@@ -406,7 +406,7 @@ fn llmd_jobs(entries: &[&Value]) -> Vec<Job> {
     out
 }
 
-const LLMD_ITL: &str = "not counted: 13 ms at 3 req/s means each H100 reads its 35 GB weight shard plus some 6 GB of KV (about 8 sequences of 9,500 tokens) per step at over 95% of peak bandwidth with no per-step overhead and no all-reduce time, which vLLM 0.19's own single-request ITL lines (H100 and B200: 1.5-1.9 ms per step besides the reads) contradict; the report's ITL definition or setup likely differs (its repository path is unresolved)";
+const LLMD_ITL: &str = "not counted: 13 ms at 3 req/s means each H100 reads its 35 GB weight shard plus some 6 GB of KV (about 8 sequences of 9,500 tokens) per step at over 95% of peak bandwidth with no per-step overhead and no all-reduce time, which vLLM 0.19's own single-request ITL lines (H100 and B200: 1.5-1.9 ms per step besides the reads) contradict; inference-perf, which measured it, roughly halved streamed ITL for tokenizers that prepend a BOS token (Llama's) until its PR #566 (merged 2026-06-23; one BOS counted into every chunk), which this 2025 report predates: twice its ITL (26-42 ms over the stages) is near the simulated 24-58 ms";
 
 const LLMD_WARM: &str = "not counted: the source's stages ran back to back after a warm-up, so its prefix cache was warm; simulated from cold, the first request of each of the 83 prefixes misses";
 

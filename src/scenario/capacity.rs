@@ -18,6 +18,14 @@
 //!    [`BISECTION_STEPS`] times between 0 and the saturation throughput; a rate passes when the
 //!    SLO is met and the replica keeps up (served fraction at least [`KEEPS_UP`]). The draw's
 //!    answer is the highest passing rate, so its precision is saturation / 2^steps.
+//!    Where the fleet's router splits shared prefixes or sessions among its replicas
+//!    (prefix- or session-affinity, more than one replica; [`locality_replicas`]), one replica
+//!    of that fleet serves only its share of them, and its KV cache holds only theirs: a lone
+//!    replica given them all thrashes where each replica of the fleet hits. The sample is then
+//!    the first `replicas` x [`SAMPLE_REQUESTS`] requests, served by the whole fleet at their
+//!    own arrival times, and one replica's capacity is measured on the requests the router sent
+//!    to the replica with the median count ([`RunConfig::routed_share`]): capacity then
+//!    depends on the fleet size and the router too.
 //! 4. Steps 1-3 are repeated for [`CAPACITY_DRAWS`] independent draws: each its own Poisson
 //!    gaps and, where the workload has more requests than a sample and they are independent, its
 //!    own evenly spaced sample (offset by a fraction of the spacing). A tail-latency SLO on a few
@@ -43,6 +51,11 @@ pub const SAMPLE_REQUESTS: usize = 4000;
 pub const BISECTION_STEPS: u32 = 8;
 /// A fleet keeps up when it serves at least this share of the offered rate.
 pub const KEEPS_UP: f64 = 0.9;
+/// Saturation's middle completions come faster than this many times the completions over the
+/// whole run only when the sample finishes in one wave (see [`RunConfig::replica_capacity`]'s
+/// saturation): sustained, the middle 80% come at most a few tens of percent faster (ramp-up
+/// and drain left out).
+const ONE_WAVE: f64 = 2.0;
 /// Independent draws (sample and arrival gaps) a capacity is the median of.
 pub const CAPACITY_DRAWS: usize = 5;
 
@@ -71,16 +84,18 @@ pub struct ReplicaCapacity {
 }
 
 /// Which requests of a workload of `n` each draw's sample holds, by position in arrival order:
-/// all of them up to [`SAMPLE_REQUESTS`]; beyond that the first ones when requests are `shared`
-/// (follow-ups refer to earlier requests, so a prefix of the list is closed under them), one
-/// sample for every draw; else [`CAPACITY_DRAWS`] evenly spaced samples, draw k offset by
-/// k / [`CAPACITY_DRAWS`] of the spacing (draw 0 starts at the first request).
-pub(crate) fn sample_positions(n: usize, shared: bool) -> Vec<Vec<usize>> {
+/// when requests are `shared`, the first `replicas` x [`SAMPLE_REQUESTS`] (follow-ups refer to
+/// earlier requests, so a prefix of the list is closed under them; `replicas` is
+/// [`locality_replicas`], whose router gives one replica a share of them), one sample for every
+/// draw; else all of them up to [`SAMPLE_REQUESTS`], and beyond that [`CAPACITY_DRAWS`] evenly
+/// spaced samples, draw k offset by k / [`CAPACITY_DRAWS`] of the spacing (draw 0 starts at
+/// the first request).
+pub(crate) fn sample_positions(n: usize, shared: bool, replicas: usize) -> Vec<Vec<usize>> {
+    if shared {
+        return vec![(0..n.min(SAMPLE_REQUESTS * replicas.max(1))).collect()];
+    }
     if n <= SAMPLE_REQUESTS {
         return vec![(0..n).collect()];
-    }
-    if shared {
-        return vec![(0..SAMPLE_REQUESTS).collect()];
     }
     let d = CAPACITY_DRAWS;
     (0..d)
@@ -90,6 +105,22 @@ pub(crate) fn sample_positions(n: usize, shared: bool) -> Vec<Vec<usize>> {
                 .collect()
         })
         .collect()
+}
+
+/// Replicas among which a fleet's router splits the requests' shared prefixes or sessions: the
+/// fleet's size for prefix- and session-affinity routing of more than one replica of a fixed
+/// fleet (`elastic`: pools, whose capacity is found per pool), else 1.
+pub(crate) fn locality_replicas(fleet: &crate::fleet::FleetSpec, elastic: bool) -> usize {
+    use crate::fleet::RouterKind;
+    let local = matches!(
+        fleet.router,
+        RouterKind::PrefixAffinity | RouterKind::SessionAffinity
+    );
+    if local && !elastic && fleet.replicas > 1 {
+        fleet.replicas as usize
+    } else {
+        1
+    }
 }
 
 /// Whether a request refers to another (a follow-up) or shares a prefix with others.
@@ -122,10 +153,10 @@ pub(crate) fn sample_at(
 }
 
 /// The samples capacity draws simulate from `requests` (see [`sample_positions`]).
-fn samples(requests: &[Request]) -> Vec<Vec<Request>> {
+fn samples(requests: &[Request], replicas: usize) -> Vec<Vec<Request>> {
     let n = requests.len();
     let shared = requests.iter().any(is_shared);
-    sample_positions(n, shared)
+    sample_positions(n, shared, replicas)
         .iter()
         .map(|ps| sample_at(n, shared, ps, |p| requests[p].clone()))
         .collect()
@@ -236,14 +267,87 @@ impl RunConfig {
         s
     }
 
+    /// [`locality_replicas`] of this spec's fleet.
+    pub fn locality_replicas(&self) -> usize {
+        locality_replicas(&self.fleet, !self.pools.is_empty())
+    }
+
+    /// The requests of `sample` (the first ones of a workload whose requests share prefixes or
+    /// sessions) that this fleet's router sends to one replica when the whole fleet serves them
+    /// at their own arrival times (no overflow): the share of the prefixes and sessions that
+    /// replica holds. The replica is the one with the median count (ties: the lower index).
+    /// Renumbered from 0; a follow-up whose predecessor went to another replica is kept, as a
+    /// request of its own.
+    pub fn routed_share(&self, sample: &[Request]) -> Vec<Request> {
+        let n = sample.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut s = self.clone();
+        s.price = None;
+        s.horizon = None;
+        s.overflow = None;
+        s.slo = None;
+        let last = sample[n - 1].arrival.as_secs_f64();
+        let span = if n > 1 {
+            last * n as f64 / (n as f64 - 1.0)
+        } else {
+            last
+        };
+        s.traffic = Arc::new(Traffic {
+            workload: Workload {
+                requests: sample.to_vec(),
+                notes: Vec::new(),
+            },
+            apis: Vec::new(),
+            model: self.model.id.clone(),
+            span_s: if span > 0.0 { span } else { 1.0 },
+            capacity_samples: Vec::new(),
+        });
+        let records = s.run().output.recorder.records;
+        let mut counts = vec![0usize; self.fleet.replicas.max(1) as usize];
+        for r in &records {
+            if let Some(c) = counts.get_mut(r.replica as usize) {
+                *c += 1;
+            }
+        }
+        let mut order: Vec<usize> = (0..counts.len()).collect();
+        order.sort_by_key(|&i| (counts[i], i));
+        let k = order[(order.len() - 1) / 2] as u32;
+        let mut renumbered = std::collections::HashMap::new();
+        let mut share = Vec::with_capacity(counts[k as usize]);
+        for (r, rec) in sample.iter().zip(&records) {
+            if rec.replica != k {
+                continue;
+            }
+            let mut q = r.clone();
+            renumbered.insert(q.id, share.len() as u64);
+            q.id = share.len() as u64;
+            q.follows = q.follows.and_then(|mut f| {
+                f.prev = *renumbered.get(&f.prev)?;
+                Some(f)
+            });
+            share.push(q);
+        }
+        if share.is_empty() {
+            sample.to_vec()
+        } else {
+            share
+        }
+    }
+
     /// Finds one replica's capacity for this spec's workload (see the module doc).
     pub fn replica_capacity(&self) -> ReplicaCapacity {
         use rayon::prelude::*;
-        let samples: Vec<Vec<Request>> = if self.traffic.capacity_samples.is_empty() {
-            samples(self.requests())
+        let replicas = self.locality_replicas();
+        let mut samples: Vec<Vec<Request>> = if self.traffic.capacity_samples.is_empty() {
+            samples(self.requests(), replicas)
         } else {
             self.traffic.capacity_samples.clone()
         };
+        if replicas > 1 && samples.len() == 1 && samples[0].iter().any(is_shared) {
+            samples = vec![self.routed_share(&samples[0])];
+        }
         let saturations: Vec<f64> = samples.par_iter().map(|s| self.saturation(s)).collect();
         let n = samples[0].len();
         let k = median_index(&saturations);
@@ -367,11 +471,16 @@ impl RunConfig {
         }
         let (a, b) = (m / 10, m * 9 / 10);
         let dt = (done[b] - done[a]) as f64 / 1e9;
-        if dt > 0.0 {
+        let end = done[m - 1] as f64 / 1e9;
+        let overall = m as f64 / end.max(1e-9);
+        // A sample the replica runs in one wave (it holds them all at once) finishes together:
+        // the middle completions then span next to no time and say nothing of a sustained
+        // rate, and completions over the whole run (a lower bound: the replica was never kept
+        // full) are all it measures.
+        if dt > 0.0 && (b - a) as f64 / dt <= ONE_WAVE * overall {
             (b - a) as f64 / dt
         } else {
-            let end = done[m - 1] as f64 / 1e9;
-            m as f64 / end.max(1e-9)
+            overall
         }
     }
 }

@@ -207,6 +207,20 @@ impl Scenario {
 }
 
 impl Prepared {
+    /// Whether the workload's requests share prefixes or follow one another.
+    pub fn shared(&self) -> bool {
+        self.traffic(1.0)
+            .workload
+            .requests
+            .iter()
+            .any(super::capacity::is_shared)
+    }
+
+    /// Whether the fleet has pools (an elastic fleet).
+    pub fn elastic(&self) -> bool {
+        self.fleet.pools.is_some()
+    }
+
     /// Also prepares the workload at these rate scales (arrival and think times divided by the
     /// scale), for [`Overrides::rate_scale`].
     pub fn with_rate_scales(mut self, scales: &[f64]) -> Result<Prepared> {

@@ -134,6 +134,7 @@ impl Scenario {
         }
         let mut count = 0u64;
         let mut notes = Vec::new();
+        let fleet = self.fleet.clone();
         let prepared = self.prepare_traffic(base_dir, &mut |s, cost, horizon, model| {
             // Pass 1: count, span, whether requests share prefixes, and the API spend.
             let apis = cost.apis(&model.id)?;
@@ -163,7 +164,11 @@ impl Scenario {
             notes = source.notes();
             // Pass 2: the capacity draws' samples (see `capacity::sample_positions`).
             let n_us = n as usize;
-            let positions = sample_positions(n_us, shared);
+            let elastic = fleet.as_ref().is_some_and(|f| f.pools.is_some());
+            let replicas = fleet
+                .as_ref()
+                .map_or(1, |f| super::capacity::locality_replicas(f, elastic));
+            let positions = sample_positions(n_us, shared, replicas);
             let mut wanted: Vec<usize> = positions.iter().flatten().copied().collect();
             wanted.sort_unstable();
             wanted.dedup();

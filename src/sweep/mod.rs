@@ -334,17 +334,35 @@ impl Sweep {
         format!("{}|{:?}", p.gpu, p.replica)
     }
 
-    /// One replica's capacity for each group of `points` (by [`Sweep::capacity_key`]), found in
-    /// parallel on the current rayon pool; groups whose spec fails are left out (their points
-    /// record the failure).
+    /// The points that share a replica capacity: [`Sweep::capacity_key`], and where the router
+    /// splits shared prefixes or sessions among the replicas (prefix- or session-affinity, more
+    /// than one replica) also the router and the fleet size, which then decide the share of them
+    /// one replica serves (see `scenario::capacity`).
+    pub fn capacity_group(&self, p: &Point) -> String {
+        let key = Sweep::capacity_key(p);
+        let fleet = crate::fleet::FleetSpec {
+            replicas: p.replicas,
+            router: p.router,
+            ..crate::fleet::FleetSpec::default()
+        };
+        let replicas =
+            crate::scenario::capacity::locality_replicas(&fleet, self.prepared.elastic());
+        if replicas > 1 && self.prepared.shared() {
+            format!("{key}|{:?}|{replicas}", p.router)
+        } else {
+            key
+        }
+    }
+
+    /// One replica's capacity for each group of `points` (by [`Sweep::capacity_group`]), found
+    /// in parallel on the current rayon pool; groups whose spec fails are left out (their
+    /// points record the failure).
     pub fn capacities(&self, points: &[Point]) -> BTreeMap<String, ReplicaCapacity> {
         use rayon::prelude::*;
         let mut firsts: Vec<&Point> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for p in points {
-            if !firsts
-                .iter()
-                .any(|q| Sweep::capacity_key(q) == Sweep::capacity_key(p))
-            {
+            if seen.insert(self.capacity_group(p)) {
                 firsts.push(p);
             }
         }
@@ -352,7 +370,7 @@ impl Sweep {
             .par_iter()
             .filter_map(|p| {
                 let spec = self.point_spec(p).ok()?;
-                Some((Sweep::capacity_key(p), spec.replica_capacity()))
+                Some((self.capacity_group(p), spec.replica_capacity()))
             })
             .collect::<Vec<_>>()
             .into_iter()

@@ -83,7 +83,7 @@ impl Sweep {
         let capacity_s = t_cap.elapsed().as_secs_f64();
         pool.install(|| {
             todo.par_iter().for_each(|p| {
-                let r = self.run_point(p, capacities.get(&Sweep::capacity_key(p)));
+                let r = self.run_point(p, capacities.get(&self.capacity_group(p)));
                 let mut guard = results.lock().unwrap_or_else(|e| e.into_inner());
                 let (all, log, last_write) = &mut *guard;
                 let fail = |e: crate::Error| {

@@ -522,6 +522,120 @@ fn utilization_above_capacity_within_the_slo_is_explained() {
     assert!(text.contains("(above 100% yet within the SLO: replicas behind a load-balancing router, like pooled servers"), "{text}");
 }
 
+fn shared_prompts(router: &str, rate_per_s: f64, requests: u32) -> String {
+    format!(
+        r#"{{"seed": 3, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {{"synthetic": {{"requests": {requests},
+                "arrivals": {{"kind": "poisson", "rate_per_s": {rate_per_s}}},
+                "input_tokens": {{"kind": "fixed", "value": 500}},
+                "output_tokens": {{"kind": "fixed", "value": 100}},
+                "prefix": {{"kind": "system-prompts", "count": 40,
+                    "tokens": {{"kind": "fixed", "value": 4000}}, "zipf_s": 0}}}}}},
+            "replica": {{"kv_cache_tokens": 60000}},
+            "fleet": {{"replicas": 4, "router": "{router}"}}}}"#
+    )
+}
+
+fn resolved(json: &str) -> fleetsim::scenario::RunConfig {
+    Scenario::from_json(json, Path::new("<test>"))
+        .unwrap()
+        .resolve(&root())
+        .unwrap()
+}
+
+/// 40 system prompts of 4,000 tokens, each replica's KV cache holding 15 of them: one replica
+/// given them all thrashes, while behind prefix-affinity each of four replicas holds its ten.
+/// One replica's capacity is measured on the share the router sends it: well above the lone
+/// replica's, and right about the fleet: a rate beyond what four lone replicas would serve keeps
+/// up, a rate 30% beyond the new fleet capacity does not.
+#[test]
+fn prefix_affinity_capacity_is_measured_on_one_replicas_share() {
+    let lone = resolved(&shared_prompts("least-outstanding", 8.0, 1600)).replica_capacity();
+    let spec = resolved(&shared_prompts("prefix-affinity", 8.0, 1600));
+    assert_eq!(spec.locality_replicas(), 4);
+    let shared = spec.replica_capacity();
+    assert!(
+        shared.requests_per_s > 2.0 * lone.requests_per_s,
+        "share {} vs lone {}",
+        shared.requests_per_s,
+        lone.requests_per_s
+    );
+    // The share holds about a quarter of the sample, renumbered, with a share of the prompts
+    // (the router's load balancing sends a few elsewhere: 14 of the 40 here).
+    let share = spec.routed_share(spec.requests());
+    assert!((300..=500).contains(&share.len()), "{}", share.len());
+    assert!(share.iter().enumerate().all(|(i, r)| r.id == i as u64));
+    let prompts: std::collections::HashSet<_> = share
+        .iter()
+        .map(|r| r.prefix.as_ref().unwrap().ids[0])
+        .collect();
+    assert!((8..=20).contains(&prompts.len()), "{}", prompts.len());
+    // What the fleet does at 1.5x four lone replicas' capacity, and at 1.3x the new estimate.
+    let keeps_up = |rate: f64| {
+        let s = resolved(&shared_prompts("prefix-affinity", rate, 6000))
+            .run()
+            .summary;
+        !s.stability.overloaded
+    };
+    assert!(keeps_up(1.5 * 4.0 * lone.requests_per_s));
+    assert!(!keeps_up(1.3 * 4.0 * shared.requests_per_s));
+}
+
+/// `plan` behind prefix-affinity: each fleet size is judged with its own capacity. With the
+/// lone replica's (which thrashes on the 40 prompts), 4 and 5 replicas were called overloaded
+/// (40 req/s against 4 x 7.3 at saturation) and 6 were bought, as for least-outstanding
+/// routing; 4 meet the SLO.
+#[test]
+fn plan_behind_prefix_affinity_sizes_with_each_fleets_own_capacity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let slo = r#", "slo": {"percentile": 90, "ttft_s": 2.0}}"#;
+    let row = |router: &str| {
+        let scen = tmp.path().join(format!("{router}.json"));
+        let text = shared_prompts(router, 40.0, 6000);
+        let text = format!("{}{slo}", text.trim_end().strip_suffix('}').unwrap());
+        std::fs::write(&scen, text).unwrap();
+        let (_, plan) = plan_at_one_volume(
+            &scen,
+            &tmp.path().join(router),
+            "12",
+            &["--gpus", "h100-sxm"],
+        );
+        plan["rows"][0].clone()
+    };
+    let (affinity, balanced) = (row("prefix-affinity"), row("least-outstanding"));
+    let n = |r: &serde_json::Value| r["replicas"].as_u64().unwrap();
+    assert!(n(&affinity) < n(&balanced), "{affinity} vs {balanced}");
+    let cap = |r: &serde_json::Value| r["replica_requests_per_s"].as_f64().unwrap();
+    assert!(cap(&affinity) > 2.0 * cap(&balanced));
+    // The row's utilization is the offered rate over the chosen fleet's capacity.
+    let u = affinity["utilization"].as_f64().unwrap();
+    let offered = affinity["requests_per_s"].as_f64().unwrap();
+    assert!(
+        (u * n(&affinity) as f64 * cap(&affinity) / offered - 1.0).abs() < 1e-6,
+        "{u}"
+    );
+}
+
+/// A sample that one replica runs in one wave (it holds all of it at once) finishes together;
+/// its saturation is what it completes over the whole run, not the rate of the middle
+/// completions, which span next to no time.
+#[test]
+fn saturation_of_a_one_wave_sample_is_its_overall_rate() {
+    // 20 requests at once (a million a second), a replica that runs 64 at a time.
+    let sc = single_server(1e6, 20)
+        .replace(r#""max_num_seqs": 1"#, r#""max_num_seqs": 64"#)
+        .replace(r#""value": 16"#, r#""value": 200"#);
+    let spec = resolved(&sc);
+    let cap = spec.replica_capacity();
+    let end = spec.run().summary.latency.e2e_s.max;
+    let overall = 20.0 / end;
+    assert!(
+        (cap.requests_per_s / overall - 1.0).abs() < 0.01,
+        "capacity {} vs 20 requests over {end} s",
+        cap.requests_per_s
+    );
+}
+
 /// A committed price above on-demand, and a low-confidence price, warn by name.
 #[test]
 fn price_warnings_name_the_figure() {

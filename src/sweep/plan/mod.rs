@@ -279,7 +279,7 @@ pub fn run(
         jobs.par_iter()
             .map(|&(v, c)| {
                 let (g, r) = &configs[c];
-                let key = Sweep::capacity_key(&config_points[c]);
+                let key = sweep.capacity_group(&config_points[c]);
                 let cap = capacities.get(&key);
                 let base = Point {
                     index: 0,
@@ -311,7 +311,7 @@ pub fn run(
         .zip(found)
         .map(|(&(v, c), ((best, evals), band))| {
             let (g, ra) = &configs[c];
-            let capacity = capacities.get(&Sweep::capacity_key(&config_points[c]));
+            let capacity = capacities.get(&sweep.capacity_group(&config_points[c]));
             plan_row(
                 scenario,
                 &sweep,
@@ -530,8 +530,15 @@ fn plan_row(
         gpu_usd_per_month: cost
             .map(|c| c.used_capacity_usd_per_month + c.unused_capacity_usd_per_month),
         unused_capacity_usd_per_month: cost.map(|c| c.unused_capacity_usd_per_month),
-        replica_requests_per_s: capacity.map(|c| c.requests_per_s),
-        replica_requests_per_s_range: capacity.map(|c| c.requests_per_s_range),
+        // The chosen fleet's (behind an affinity router, its size's own), else the group's.
+        replica_requests_per_s: chosen
+            .and_then(|s| s.capacity.as_ref())
+            .map(|c| c.replica_requests_per_s)
+            .or(capacity.map(|c| c.requests_per_s)),
+        replica_requests_per_s_range: chosen
+            .and_then(|s| s.capacity.as_ref())
+            .map(|c| c.replica_requests_per_s_range)
+            .or(capacity.map(|c| c.requests_per_s_range)),
         attainment: chosen.and_then(|s| s.slo.as_ref()).map(|s| s.attainment),
         ttft_p99_s: chosen
             .filter(|s| s.latency.ttft_s.samples > 0)

@@ -18,7 +18,9 @@ pub(super) fn met(e: &std::result::Result<Summary, String>) -> bool {
 
 /// Finds the smallest fleet meeting the SLO for one configuration and volume (`base`: its
 /// replica count is ignored), every step time scaled by
-/// `step_time_factor` (1: as modelled; the ends of the error band otherwise).
+/// `step_time_factor` (1: as modelled; the ends of the error band otherwise). `capacity` is one
+/// replica's, except behind an affinity router, where each fleet size finds its own (at the
+/// modelled step times).
 pub(super) fn search(
     sweep: &Sweep,
     base: &Point,
@@ -33,9 +35,14 @@ pub(super) fn search(
                 replicas: n,
                 ..base.clone()
             };
+            // Behind an affinity router one replica's capacity depends on the fleet size
+            // (`Sweep::capacity_group`): found for this one.
+            let own = sweep.capacity_group(&p) != Sweep::capacity_key(&p);
             sweep
                 .point_spec(&p)
                 .map(|s| {
+                    let mine = own.then(|| s.replica_capacity());
+                    let capacity = mine.as_ref().or(capacity);
                     if step_time_factor == 1.0 {
                         s.run_full(false, capacity).summary
                     } else {
