@@ -209,6 +209,11 @@ pub struct Capacity {
     /// Independent draws the capacity is the median of.
     #[serde(default)]
     pub draws: u32,
+    /// The saturation (and, without an SLO, the capacity) is only a lower bound: the sample is
+    /// so small that one replica runs it in one wave, and its requests share prefixes, so it
+    /// cannot be repeated to keep the replica full. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub saturation_lower_bound: bool,
 }
 
 /// Whether the fleet keeps up with its arrivals.
@@ -218,8 +223,9 @@ pub struct Stability {
     /// the fleet's saturation throughput (replicas x one replica's) by more than 5%. An overloaded fleet never meets
     /// an SLO and is never the cheapest option.
     pub overloaded: bool,
-    /// Served rate over offered rate: requests completed in the last three quarters of the
-    /// arrival window over requests that arrived in it (the first quarter is warm-up).
+    /// Served rate over offered rate: requests completed over the last three quarters of the
+    /// arrival window shifted by the median latency of the first quarter's requests (warm-up),
+    /// over requests that arrived in those three quarters.
     pub served_fraction: f64,
     /// Arrived requests over the arrival window, per second (rejected ones left out).
     pub offered_requests_per_s: f64,

@@ -81,6 +81,10 @@ pub struct ReplicaCapacity {
     pub requests_per_s_range: [f64; 2],
     /// Independent draws simulated (sample and arrival gaps).
     pub draws: u32,
+    /// The saturation is a lower bound: the sample is so small that one replica runs it in
+    /// one wave, and its requests share prefixes or sessions, so it cannot be repeated to
+    /// keep the replica full (see [`RunConfig::replica_capacity`]'s saturation).
+    pub saturation_lower_bound: bool,
 }
 
 /// Which requests of a workload of `n` each draw's sample holds, by position in arrival order:
@@ -186,11 +190,14 @@ fn range(xs: &[f64]) -> [f64; 2] {
     ]
 }
 
-/// The served share of the offered rate: requests completed in the last three quarters of the
-/// arrival window over requests that arrived in it (rejected requests, which no fleet of this
-/// replica can serve, are left out of both). A fleet that keeps up completes requests as
-/// fast as they arrive (the first quarter is left out as warm-up); one that does not completes
-/// them at its own, lower rate while the backlog grows.
+/// The served share of the offered rate: requests completed over the last three quarters of
+/// the arrival window, shifted by the typical latency, over requests that arrived in it
+/// (rejected requests, which no fleet of this replica can serve, are left out of both). A fleet
+/// that keeps up completes requests as fast as they arrive, a typical latency later (the shift
+/// is the median time from arrival to finish of the requests that arrived in the first
+/// quarter, left out as warm-up): without it, a short trace of long requests (30 s answers in a
+/// 60 s window) finished too few of them inside the window and was called overloaded. One that
+/// does not keep up completes them at its own, lower rate while the backlog grows, shift or not.
 pub fn served_fraction(records: &[RequestRecord], window_s: f64) -> f64 {
     let mut fold = ServedFold::new(window_s);
     for r in records {
@@ -199,24 +206,47 @@ pub fn served_fraction(records: &[RequestRecord], window_s: f64) -> f64 {
     fold.fraction()
 }
 
-/// [`served_fraction`], one request at a time.
-#[derive(Clone, Copy, Debug)]
+/// Bins of [`ServedFold`]'s finish-time histogram per arrival window.
+const FINISH_BINS_PER_WINDOW: usize = 1024;
+/// Arrival windows the finish-time histogram spans (later finishes share its last bin).
+const FINISH_WINDOWS: usize = 16;
+/// Latency histogram bins per factor of 2 (about 1.1% wide).
+const LATENCY_BINS_PER_OCTAVE: f64 = 64.0;
+/// Octaves of the latency histogram above its first bin, 1 us (1 us to about 8.8 years).
+const LATENCY_OCTAVES: usize = 48;
+
+/// [`served_fraction`], one request at a time, in memory bounded whatever the request count: a
+/// histogram of finish times (1/1024 of the window wide) and one of the warm-up requests'
+/// latencies.
+#[derive(Clone, Debug)]
 pub struct ServedFold {
+    window_s: f64,
     start: SimTime,
     end: SimTime,
     arrived: u64,
-    done: u64,
+    /// Finishes by time, [`FINISH_BINS_PER_WINDOW`] bins per window.
+    finishes: Vec<u32>,
+    /// Latencies (arrival to finish) of requests that arrived before `start`, log-binned.
+    warmup: Vec<u32>,
 }
 
 impl ServedFold {
     /// Over an arrival window of `window_s` seconds.
     pub fn new(window_s: f64) -> ServedFold {
         ServedFold {
+            window_s,
             start: SimTime::from_secs_f64(window_s / 4.0),
             end: SimTime::from_secs_f64(window_s),
             arrived: 0,
-            done: 0,
+            finishes: vec![0; FINISH_BINS_PER_WINDOW * FINISH_WINDOWS],
+            warmup: vec![0; LATENCY_BINS_PER_OCTAVE as usize * LATENCY_OCTAVES],
         }
+    }
+
+    /// The finish-time bin of `t` seconds (the last bin holds every later finish).
+    fn finish_bin(&self, t: f64) -> usize {
+        let x = t / self.window_s * FINISH_BINS_PER_WINDOW as f64;
+        (x.max(0.0) as usize).min(self.finishes.len() - 1)
     }
 
     /// Adds one request's record.
@@ -231,18 +261,60 @@ impl ServedFold {
         if r.arrival >= self.start && r.arrival <= self.end {
             self.arrived += 1;
         }
-        if r.finish.is_some_and(|f| f >= self.start && f <= self.end) {
-            self.done += 1;
+        if let Some(f) = r.finish {
+            let b = self.finish_bin(f.as_secs_f64());
+            self.finishes[b] += 1;
+            if r.arrival < self.start {
+                let e2e_us = (f.as_secs_f64() - r.arrival.as_secs_f64()) * 1e6;
+                let b = (e2e_us.max(1.0).log2() * LATENCY_BINS_PER_OCTAVE) as usize;
+                let last = self.warmup.len() - 1;
+                self.warmup[b.min(last)] += 1;
+            }
         }
+    }
+
+    /// The median latency of the warm-up requests, seconds (0 when none finished): the upper
+    /// edge of the bin holding it.
+    fn warmup_latency_s(&self) -> f64 {
+        let n: u64 = self.warmup.iter().map(|&c| c as u64).sum();
+        if n == 0 {
+            return 0.0;
+        }
+        let mut seen = 0;
+        for (b, &c) in self.warmup.iter().enumerate() {
+            seen += c as u64;
+            if 2 * seen >= n {
+                return ((b + 1) as f64 / LATENCY_BINS_PER_OCTAVE).exp2() * 1e-6;
+            }
+        }
+        0.0
+    }
+
+    /// Finishes within [a, b) seconds, a bin partly inside counted in proportion.
+    fn finished_between(&self, a: f64, b: f64) -> f64 {
+        let w = self.window_s / FINISH_BINS_PER_WINDOW as f64;
+        let last = self.finishes.len() - 1;
+        let mut n = 0.0;
+        for (i, &c) in self.finishes.iter().enumerate() {
+            let (lo, hi) = (i as f64 * w, (i + 1) as f64 * w);
+            if i == last || hi <= a || lo >= b || c == 0 {
+                continue;
+            }
+            n += c as f64 * ((hi.min(b) - lo.max(a)) / w);
+        }
+        n
     }
 
     /// The served share.
     pub fn fraction(&self) -> f64 {
         if self.arrived == 0 {
-            1.0
-        } else {
-            self.done as f64 / self.arrived as f64
+            return 1.0;
         }
+        // The shift keeps the window within the histogram's span.
+        let span = self.window_s * (FINISH_WINDOWS - 1) as f64;
+        let shift = self.warmup_latency_s().min(span - self.window_s);
+        let done = self.finished_between(self.window_s / 4.0 + shift, self.window_s + shift);
+        done / self.arrived as f64
     }
 }
 
@@ -348,7 +420,8 @@ impl RunConfig {
         if replicas > 1 && samples.len() == 1 && samples[0].iter().any(is_shared) {
             samples = vec![self.routed_share(&samples[0])];
         }
-        let saturations: Vec<f64> = samples.par_iter().map(|s| self.saturation(s)).collect();
+        let found: Vec<(f64, bool)> = samples.par_iter().map(|s| self.saturation(s)).collect();
+        let saturations: Vec<f64> = found.iter().map(|x| x.0).collect();
         let n = samples[0].len();
         let k = median_index(&saturations);
         let mut cap = ReplicaCapacity {
@@ -360,6 +433,7 @@ impl RunConfig {
             relative_precision: 0.0,
             requests_per_s_range: range(&saturations),
             draws: samples.len() as u32,
+            saturation_lower_bound: found[k].1,
         };
         if self.slo.is_none() {
             return cap;
@@ -388,6 +462,7 @@ impl RunConfig {
         cap.requests_per_s = only[d];
         cap.output_tokens_per_s = only[d] * mean_output_tokens(&samples[at(d)]);
         cap.saturation_requests_per_s = saturations[at(d)];
+        cap.saturation_lower_bound = found[at(d)].1;
         cap.relative_precision = rates[d].1;
         cap.requests_per_s_range = range(&only);
         cap
@@ -440,11 +515,42 @@ impl RunConfig {
         }
     }
 
-    /// Saturation throughput of one replica on `base`, requests per second.
-    fn saturation(&self, base: &[Request]) -> f64 {
+    /// Saturation throughput of one replica on `base`, requests per second, and whether it is
+    /// only a lower bound. A sample the replica runs in one wave (it holds them all at once)
+    /// cannot show a sustained rate: independent requests are then repeated (new ids) to at
+    /// least [`SAMPLE_REQUESTS`], a steady supply of the same mix; requests that share prefixes
+    /// or sessions cannot be (copies would hit each other's prompts), and their overall rate,
+    /// which the replica exceeds when kept full, is returned as a lower bound.
+    fn saturation(&self, base: &[Request]) -> (f64, bool) {
+        let (rate, one_wave) = self.saturation_once(base);
+        if !one_wave || base.len() >= SAMPLE_REQUESTS {
+            return (rate, false);
+        }
+        if base.iter().any(is_shared) {
+            return (rate, true);
+        }
+        let n = base.len();
+        let more: Vec<Request> = (0..SAMPLE_REQUESTS.div_ceil(n))
+            .flat_map(|c| {
+                base.iter().enumerate().map(move |(i, r)| {
+                    let mut q = r.clone();
+                    q.id = (c * n + i) as u64;
+                    q
+                })
+            })
+            .collect();
+        let (rate, one_wave) = self.saturation_once(&more);
+        (rate, one_wave)
+    }
+
+    /// One saturation run of `base` (every request at time 0): the completions between the 10th
+    /// and 90th percentile completion time over that interval, or, when those come more than
+    /// [`ONE_WAVE`] times faster than completions over the whole run (the sample finished in
+    /// one wave), the whole run's rate; and whether it was one wave.
+    fn saturation_once(&self, base: &[Request]) -> (f64, bool) {
         let n = base.len();
         if n == 0 {
-            return 0.0;
+            return (0.0, false);
         }
         let mut reqs = base.to_vec();
         for r in reqs.iter_mut() {
@@ -463,24 +569,21 @@ impl RunConfig {
         done.sort_unstable();
         let m = done.len();
         if m == 0 {
-            return 0.0;
+            return (0.0, false);
         }
+        let end = done[m - 1] as f64 / 1e9;
+        let overall = m as f64 / end.max(1e-9);
         if m < 10 {
-            let end = done[m - 1] as f64 / 1e9;
-            return if end > 0.0 { m as f64 / end } else { 0.0 };
+            return (if end > 0.0 { overall } else { 0.0 }, false);
         }
         let (a, b) = (m / 10, m * 9 / 10);
         let dt = (done[b] - done[a]) as f64 / 1e9;
-        let end = done[m - 1] as f64 / 1e9;
-        let overall = m as f64 / end.max(1e-9);
-        // A sample the replica runs in one wave (it holds them all at once) finishes together:
-        // the middle completions then span next to no time and say nothing of a sustained
-        // rate, and completions over the whole run (a lower bound: the replica was never kept
-        // full) are all it measures.
+        // A sample the replica runs in one wave finishes together: the middle completions then
+        // span next to no time and say nothing of a sustained rate.
         if dt > 0.0 && (b - a) as f64 / dt <= ONE_WAVE * overall {
-            (b - a) as f64 / dt
+            ((b - a) as f64 / dt, false)
         } else {
-            overall
+            (overall, true)
         }
     }
 }

@@ -441,6 +441,7 @@ impl RunConfig {
                 relative_precision: c.relative_precision,
                 replica_requests_per_s_range: c.requests_per_s_range,
                 draws: c.draws,
+                saturation_lower_bound: c.saturation_lower_bound,
             }
         });
         summary.stability = self.stability(summary, served, capacity);
@@ -508,16 +509,18 @@ impl RunConfig {
             // Said plainly: "completed 0.0% as many" read as a bug when a short trace's first
             // request finished after its last arrival.
             reason = Some(format!(
-                "no request finished during the last three quarters of the arrival window, while {offered:.2} requests/s arrived: the backlog grows while requests arrive"
+                "no request finished during the last three quarters of the arrival window (a typical latency later), while {offered:.2} requests/s arrived: the backlog grows while requests arrive"
             ));
         } else if served < capacity::KEEPS_UP {
             reason = Some(format!(
-                "completed {:.1}% as many requests as arrived over the last three quarters of the arrival window ({:.2} of {:.2} requests/s): the backlog grows while requests arrive",
+                "completed {:.1}% as many requests as arrived over the last three quarters of the arrival window, a typical latency later ({:.2} of {:.2} requests/s): the backlog grows while requests arrive",
                 100.0 * served,
                 offered * served,
                 offered
             ));
-        } else if let Some(c) = capacity.filter(|_| offered > 0.0 && self.pools.is_empty()) {
+        } else if let Some(c) =
+            capacity.filter(|c| offered > 0.0 && self.pools.is_empty() && !c.saturation_lower_bound)
+        {
             let sat = c.saturation_requests_per_s * self.fleet.replicas as f64;
             if offered > 1.05 * sat {
                 reason = Some(format!(

@@ -197,16 +197,23 @@ fn overloaded_fleet_is_flagged_and_never_cheapest() {
     );
 }
 
-/// A short trace whose first request finishes after its last arrival is overloaded with no
-/// request finished in the window, and says so in those words (not "completed 0.0% as many").
+/// A fleet far behind its arrivals is overloaded whatever the trace's length; with nothing
+/// finished in the window (a horizon before the first finish) it says so in those words (not
+/// "completed 0.0% as many").
 #[test]
 fn overload_with_nothing_finished_says_so() {
-    let s = run_json(
-        r#"{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",
-            "workload": {"synthetic": {"requests": 300, "arrivals": {"kind": "poisson", "rate_per_s": 40.0},
-                "input_tokens": {"kind": "fixed", "value": 6000}, "output_tokens": {"kind": "fixed", "value": 300}}}}"#,
-    )
-    .summary;
+    let scen = |horizon: &str| {
+        format!(
+            r#"{{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {{{horizon}"synthetic": {{"requests": 300, "arrivals": {{"kind": "poisson", "rate_per_s": 40.0}},
+                "input_tokens": {{"kind": "fixed", "value": 6000}}, "output_tokens": {{"kind": "fixed", "value": 300}}}}}}}}"#
+        )
+    };
+    let s = run_json(&scen("")).summary;
+    assert!(s.stability.overloaded);
+    assert!(s.stability.served_fraction < 0.3, "{:?}", s.stability);
+    assert_eq!(s.requests.completed, 300);
+    let s = run_json(&scen(r#""horizon_s": 2.0, "#)).summary;
     assert!(s.stability.overloaded);
     assert_eq!(s.stability.served_fraction, 0.0);
     let why = s.stability.reason.as_deref().unwrap();
@@ -214,7 +221,34 @@ fn overload_with_nothing_finished_says_so() {
         why.starts_with("no request finished during the last three quarters"),
         "{why}"
     );
-    assert_eq!(s.requests.completed, 300);
+    assert_eq!(s.requests.completed, 0);
+}
+
+/// A short trace of long requests that the fleet keeps up with: 30 answers of 4,000 tokens
+/// (about 38 s each) arriving for 60 s at under half of what the replica serves. Their finishes
+/// lag their arrivals by the latency: counted in the window itself, half of them finished in
+/// it, and the 30 requests, which the replica holds at once, finished together, so their
+/// saturation came out at 0.64 requests/s (utilization 78%, "overloaded"). Now the finishes are
+/// counted a typical latency later and the sample is repeated to keep the replica full.
+#[test]
+fn a_short_trace_of_long_requests_keeps_up() {
+    let spec = resolved(
+        r#"{"seed": 2, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"synthetic": {"requests": 30, "arrivals": {"kind": "constant", "rate_per_s": 0.5},
+                "input_tokens": {"kind": "fixed", "value": 1000}, "output_tokens": {"kind": "fixed", "value": 4000}}}}"#,
+    );
+    let cap = spec.replica_capacity();
+    assert!(!cap.saturation_lower_bound);
+    let s = spec.run_full(false, Some(&cap)).summary;
+    assert!(s.latency.e2e_s.p50 > 30.0, "{:?}", s.latency.e2e_s);
+    assert!(!s.stability.overloaded, "{:?}", s.stability);
+    assert!(
+        (s.stability.served_fraction - 1.0).abs() < 0.1,
+        "{:?}",
+        s.stability
+    );
+    let u = s.capacity.as_ref().unwrap().utilization;
+    assert!(u < 0.6, "{u}");
 }
 
 const TP4: &str = r#"{"seed": 3, "model": "llama-3.1-70b", "gpu": "h100-sxm",
@@ -616,24 +650,42 @@ fn plan_behind_prefix_affinity_sizes_with_each_fleets_own_capacity() {
     );
 }
 
-/// A sample that one replica runs in one wave (it holds all of it at once) finishes together;
-/// its saturation is what it completes over the whole run, not the rate of the middle
-/// completions, which span next to no time.
+/// A sample that one replica runs in one wave (it holds all of it at once) finishes together:
+/// its middle completions span next to no time. Independent requests are repeated to keep the
+/// replica full, which serves far more than the 20 at once; requests that share a prompt cannot
+/// be, and their saturation is what they complete over the whole run, marked a lower bound.
 #[test]
-fn saturation_of_a_one_wave_sample_is_its_overall_rate() {
+fn saturation_of_a_one_wave_sample() {
     // 20 requests at once (a million a second), a replica that runs 64 at a time.
-    let sc = single_server(1e6, 20)
+    let independent = single_server(1e6, 20)
         .replace(r#""max_num_seqs": 1"#, r#""max_num_seqs": 64"#)
         .replace(r#""value": 16"#, r#""value": 200"#);
-    let spec = resolved(&sc);
-    let cap = spec.replica_capacity();
-    let end = spec.run().summary.latency.e2e_s.max;
-    let overall = 20.0 / end;
-    assert!(
-        (cap.requests_per_s / overall - 1.0).abs() < 0.01,
-        "capacity {} vs 20 requests over {end} s",
-        cap.requests_per_s
+    let shared = independent.replace(
+        r#""output_tokens": {"kind": "fixed", "value": 200}"#,
+        r#""output_tokens": {"kind": "fixed", "value": 200},
+            "prefix": {"kind": "system-prompts", "count": 2, "tokens": {"kind": "fixed", "value": 64}, "zipf_s": 0}"#,
     );
+    assert_ne!(shared, independent);
+    for (sc, repeated) in [(independent, true), (shared, false)] {
+        let spec = resolved(&sc);
+        let cap = spec.replica_capacity();
+        let end = spec.run().summary.latency.e2e_s.max;
+        let overall = 20.0 / end;
+        assert_eq!(cap.saturation_lower_bound, !repeated);
+        if repeated {
+            assert!(
+                cap.requests_per_s > 1.5 * overall,
+                "capacity {} vs 20 requests over {end} s",
+                cap.requests_per_s
+            );
+        } else {
+            assert!(
+                (cap.requests_per_s / overall - 1.0).abs() < 0.01,
+                "capacity {} vs 20 requests over {end} s",
+                cap.requests_per_s
+            );
+        }
+    }
 }
 
 /// A committed price above on-demand, and a low-confidence price, warn by name.

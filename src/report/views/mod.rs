@@ -39,8 +39,20 @@ pub fn capacity_sentence(s: &Summary) -> Option<String> {
     } else {
         String::new()
     };
+    // Without an SLO a lower-bound saturation is the capacity, and utilization an upper bound.
+    let (at_least, bound) = if c.saturation_lower_bound && c.basis != "slo" {
+        (
+            "at least ",
+            format!(
+                " (at most: the {} sampled requests fit on one replica at once and share prefixes, so they cannot keep it full)",
+                c.sample_requests
+            ),
+        )
+    } else {
+        ("", String::new())
+    };
     Some(format!(
-        "one replica serves {:.2} req/s{spread} ({:.0} output tok/s) of this traffic {within}; this traffic ({:.2} req/s) uses {:.1}% of the fleet's {:.2} req/s{pooled}",
+        "one replica serves {at_least}{:.2} req/s{spread} ({:.0} output tok/s) of this traffic {within}; this traffic ({:.2} req/s) uses {:.1}%{bound} of the fleet's {:.2} req/s{pooled}",
         c.replica_requests_per_s,
         c.replica_output_tokens_per_s,
         c.offered_requests_per_s,
@@ -144,5 +156,19 @@ mod tests {
         s.capacity.as_mut().unwrap().utilization = 0.9;
         let within = capacity_sentence(&s).unwrap();
         assert!(!within.contains("above 100%"), "{within}");
+        assert!(!within.contains("at least"), "{within}");
+        // A lower-bound saturation is said to be one, without an SLO.
+        let c = s.capacity.as_mut().unwrap();
+        c.saturation_lower_bound = true;
+        c.sample_requests = 155;
+        let slo = capacity_sentence(&s).unwrap();
+        assert!(!slo.contains("at least"), "{slo}");
+        s.capacity.as_mut().unwrap().basis = "saturation".into();
+        let bound = capacity_sentence(&s).unwrap();
+        assert!(
+            bound.starts_with("one replica serves at least 10.00 req/s")
+                && bound.contains("90.0% (at most: the 155 sampled requests fit"),
+            "{bound}"
+        );
     }
 }
