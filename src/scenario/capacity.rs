@@ -87,16 +87,27 @@ pub struct ReplicaCapacity {
     pub saturation_lower_bound: bool,
 }
 
-/// Which requests of a workload of `n` each draw's sample holds, by position in arrival order:
-/// when requests are `shared`, the first `replicas` x [`SAMPLE_REQUESTS`] (follow-ups refer to
-/// earlier requests, so a prefix of the list is closed under them; `replicas` is
-/// [`locality_replicas`], whose router gives one replica a share of them), one sample for every
-/// draw; else all of them up to [`SAMPLE_REQUESTS`], and beyond that [`CAPACITY_DRAWS`] evenly
-/// spaced samples, draw k offset by k / [`CAPACITY_DRAWS`] of the spacing (draw 0 starts at
-/// the first request).
+/// Which requests of a workload of `n` each draw's sample holds, by position in arrival order.
+/// When requests are `shared` (follow-ups refer to earlier requests, prompts share prefixes), a
+/// contiguous block of `replicas` x [`SAMPLE_REQUESTS`] (`replicas` is [`locality_replicas`],
+/// whose router gives one replica a share of them): the first ones, one sample for every draw;
+/// past twice that, [`CAPACITY_DRAWS`] blocks spread evenly over the workload, the first at its
+/// start and the last at its end, so that the draws see how the mix changes along it. Else all
+/// of them up to [`SAMPLE_REQUESTS`], and beyond that [`CAPACITY_DRAWS`] evenly spaced samples,
+/// draw k offset by k / [`CAPACITY_DRAWS`] of the spacing (draw 0 starts at the first request).
 pub(crate) fn sample_positions(n: usize, shared: bool, replicas: usize) -> Vec<Vec<usize>> {
     if shared {
-        return vec![(0..n.min(SAMPLE_REQUESTS * replicas.max(1))).collect()];
+        let take = SAMPLE_REQUESTS * replicas.max(1);
+        if n < 2 * take {
+            return vec![(0..n.min(take)).collect()];
+        }
+        let d = CAPACITY_DRAWS;
+        return (0..d)
+            .map(|k| {
+                let o = k * (n - take) / (d - 1);
+                (o..o + take).collect()
+            })
+            .collect();
     }
     if n <= SAMPLE_REQUESTS {
         return vec![(0..n).collect()];
@@ -134,8 +145,10 @@ pub(crate) fn is_shared(r: &Request) -> bool {
 
 /// The sample at `positions` of a workload of `n` requests (`at(p)`: the request at position
 /// `p`), renumbered from 0 when spaced out, that is past [`SAMPLE_REQUESTS`] independent
-/// requests (a sample of `shared` requests is their first ones and keeps its ids, which
-/// follow-ups refer to).
+/// requests. A sample of `shared` requests is a contiguous block and keeps its ids, which
+/// follow-ups refer to, when it starts at the first request; a later block is moved to start
+/// at id 0 and time 0, and a follow-up whose predecessor is before it is kept as a request of
+/// its own.
 pub(crate) fn sample_at(
     n: usize,
     shared: bool,
@@ -143,6 +156,9 @@ pub(crate) fn sample_at(
     at: impl Fn(usize) -> Request,
 ) -> Vec<Request> {
     let spaced = n > SAMPLE_REQUESTS && !shared;
+    let block = shared && positions.first().is_some_and(|&p| p > 0);
+    let offset = positions.first().copied().unwrap_or(0) as u64;
+    let mut start = None;
     positions
         .iter()
         .enumerate()
@@ -150,6 +166,15 @@ pub(crate) fn sample_at(
             let mut r = at(p);
             if spaced {
                 r.id = i as u64;
+            }
+            if block {
+                let t0 = *start.get_or_insert(r.arrival);
+                r.id -= offset;
+                r.arrival = SimTime::from_nanos(r.arrival.as_nanos().saturating_sub(t0.as_nanos()));
+                r.follows = r.follows.and_then(|mut f| {
+                    f.prev = f.prev.checked_sub(offset)?;
+                    Some(f)
+                });
             }
             r
         })
@@ -417,8 +442,8 @@ impl RunConfig {
         } else {
             self.traffic.capacity_samples.clone()
         };
-        if replicas > 1 && samples.len() == 1 && samples[0].iter().any(is_shared) {
-            samples = vec![self.routed_share(&samples[0])];
+        if replicas > 1 && samples.iter().any(|s| s.iter().any(is_shared)) {
+            samples = samples.par_iter().map(|s| self.routed_share(s)).collect();
         }
         let found: Vec<(f64, bool)> = samples.par_iter().map(|s| self.saturation(s)).collect();
         let saturations: Vec<f64> = found.iter().map(|x| x.0).collect();
@@ -591,6 +616,48 @@ impl RunConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Past twice a block, a workload of shared requests is sampled in blocks spread from its
+    /// start to its end; a later block starts at id 0 and time 0, keeps follow-ups within it and
+    /// frees those whose predecessor came before it.
+    #[test]
+    fn shared_samples_are_blocks_spread_over_the_workload() {
+        let n = 3 * SAMPLE_REQUESTS;
+        let blocks = sample_positions(n, true, 1);
+        assert_eq!(blocks.len(), CAPACITY_DRAWS);
+        assert_eq!(blocks[0][0], 0);
+        assert_eq!(*blocks[CAPACITY_DRAWS - 1].last().unwrap(), n - 1);
+        assert!(blocks
+            .iter()
+            .all(|b| b.len() == SAMPLE_REQUESTS && b.windows(2).all(|w| w[1] == w[0] + 1)));
+        // Below twice a block: the first requests, once.
+        assert_eq!(sample_positions(2 * SAMPLE_REQUESTS - 1, true, 1).len(), 1);
+        // Request p arrives at p seconds and follows p - 2 (its session's previous turn).
+        let at = |p: usize| Request {
+            id: p as u64,
+            arrival: SimTime::from_secs_f64(p as f64),
+            input_tokens: 10,
+            output_tokens: 10,
+            prefix: None,
+            session: Some(p as u64 % 2),
+            follows: (p >= 2).then_some(crate::workload::FollowUp {
+                prev: p as u64 - 2,
+                think: SimTime::ZERO,
+            }),
+        };
+        let b = &blocks[2];
+        let s = sample_at(n, true, b, at);
+        assert_eq!(s[0].id, 0);
+        assert_eq!(s[0].arrival, SimTime::ZERO);
+        assert_eq!(s[5].arrival, SimTime::from_secs_f64(5.0));
+        assert!(s[0].follows.is_none() && s[1].follows.is_none());
+        assert_eq!(s[2].follows.map(|f| f.prev), Some(0));
+        assert!(s.iter().enumerate().all(|(i, r)| r.id == i as u64));
+        // The first block keeps the requests as they are.
+        let first = sample_at(n, true, &blocks[0], at);
+        assert_eq!(first[2].follows.map(|f| f.prev), Some(0));
+        assert_eq!(first[7].arrival, SimTime::from_secs_f64(7.0));
+    }
 
     #[test]
     fn served_fraction_compares_departures_with_arrivals() {
