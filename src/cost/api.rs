@@ -101,13 +101,16 @@ pub fn api_spend(api: &Api, requests: &[Request], until: Option<SimTime>) -> Api
 }
 
 /// [`api_spend`], one request at a time (in arrival order). Its memory is the prompt cache's:
-/// one entry per distinct prefix block, none for requests without prefix ids.
+/// one entry per distinct prefix block used within the cache's time to live (expired entries
+/// are dropped once every time to live), none for requests without prefix ids.
 #[derive(Clone, Debug)]
 pub struct ApiSpendFold {
     s: ApiSpend,
     until: Option<SimTime>,
     /// Chain key of a prefix block -> last time it was used, seconds.
     cache: HashMap<u64, f64>,
+    /// When expired entries were last dropped, seconds.
+    purged_s: f64,
     read_usd: f64,
     write_usd: f64,
     plain_usd: f64,
@@ -120,6 +123,7 @@ impl ApiSpendFold {
             s: ApiSpend::default(),
             until,
             cache: HashMap::new(),
+            purged_s: 0.0,
             read_usd: 0.0,
             write_usd: 0.0,
             plain_usd: 0.0,
@@ -160,6 +164,13 @@ impl ApiSpendFold {
             write = cacheable.saturating_sub(read);
             for k in keys {
                 cache.insert(k, t);
+            }
+            // An entry unused for longer than the time to live is a miss whenever it is next
+            // looked up: dropping it changes nothing but the memory (a million conversations
+            // otherwise kept every block of every one, and lookups slowed as the map grew).
+            if t - self.purged_s > rule.ttl_s {
+                cache.retain(|_, last| t - *last <= rule.ttl_s);
+                self.purged_s = t;
             }
             self.read_usd += read as f64 * api.cached_input;
             self.write_usd += write as f64 * api.input * rule.write_multiplier;
@@ -271,6 +282,37 @@ mod tests {
         assert_eq!(s.cached_input_tokens, 1536);
         let usd = (1536.0 * 1.25 + 64.0 + 1536.0 * 0.1 + 64.0 + 2.0 * 5.0) / 1e6;
         assert!((s.usd - usd).abs() < 1e-12, "{} vs {usd}", s.usd);
+    }
+
+    /// Entries unused past the time to live are dropped: a stream of distinct prompts keeps
+    /// the cache at what one time to live holds, and a prompt seen again within it still hits.
+    #[test]
+    fn the_prompt_cache_keeps_only_what_its_time_to_live_holds() {
+        let api = Catalog::builtin().api("gpt-4o-mini").unwrap().clone();
+        let ttl = api.caching.as_ref().unwrap().ttl_s;
+        let mut fold = ApiSpendFold::new(None);
+        // One distinct 3-block prompt a second for 10 TTLs, each repeated a second later.
+        let n = (10.0 * ttl) as u64;
+        for i in 0..n {
+            let t = i as f64;
+            fold.add(
+                &api,
+                &req(2 * i, t, 1600, 1, vec![3 * i, 3 * i + 1, 3 * i + 2]),
+            );
+            fold.add(
+                &api,
+                &req(
+                    2 * i + 1,
+                    t + 0.5,
+                    1600,
+                    1,
+                    vec![3 * i, 3 * i + 1, 3 * i + 2],
+                ),
+            );
+            assert!(fold.cache.len() as f64 <= 3.0 * (2.0 * ttl + 2.0));
+        }
+        // Every repeat read its 1,536-token prefix (three blocks, above the 1,024 minimum).
+        assert_eq!(fold.finish(&api).cached_input_tokens, n * 1536);
     }
 
     #[test]
