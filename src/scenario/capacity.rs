@@ -21,9 +21,9 @@
 //!    Where the fleet's router splits shared prefixes or sessions among its replicas
 //!    (prefix- or session-affinity, more than one replica; [`locality_replicas`]), one replica
 //!    of that fleet serves only its share of them, and its KV cache holds only theirs: a lone
-//!    replica given them all thrashes where each replica of the fleet hits. The sample is then
-//!    the first `replicas` x [`SAMPLE_REQUESTS`] requests, served by the whole fleet at their
-//!    own arrival times, and one replica's capacity is measured on the requests the router sent
+//!    replica given them all thrashes where each replica of the fleet hits. Each sample is then
+//!    `replicas` x [`SAMPLE_REQUESTS`] consecutive requests ([`sample_positions`]), served by
+//!    the whole fleet at their own arrival times, and one replica's capacity is measured on the requests the router sent
 //!    to the replica with the median count ([`RunConfig::routed_share`]): capacity then
 //!    depends on the fleet size and the router too.
 //! 4. Steps 1-3 are repeated for [`CAPACITY_DRAWS`] independent draws: each its own Poisson
@@ -564,8 +564,7 @@ impl RunConfig {
                 })
             })
             .collect();
-        let (rate, one_wave) = self.saturation_once(&more);
-        (rate, one_wave)
+        self.saturation_once(&more)
     }
 
     /// One saturation run of `base` (every request at time 0): the completions between the 10th
