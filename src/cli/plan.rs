@@ -217,7 +217,12 @@ fn plan_table(p: &plan::Plan) -> Table {
         p.rows
             .iter()
             .filter(|r| r.replicas.is_some())
-            .filter_map(|r| Some((r.replica_requests_per_s?, r.replica_requests_per_s_range?))),
+            .filter_map(
+                |r| match (r.fleet_requests_per_s, r.fleet_requests_per_s_range) {
+                    (Some(f), Some(range)) => Some((f, range)),
+                    _ => Some((r.replica_requests_per_s?, r.replica_requests_per_s_range?)),
+                },
+            ),
     ));
     notes.push(if same.is_empty() {
         "no API in the list serves the same model: every API column is a different model".into()
@@ -232,14 +237,15 @@ fn plan_table(p: &plan::Plan) -> Table {
             .rows
             .iter()
             .filter(|r| {
-                r.replicas.is_some_and(|n| (n <= 1) == single)
+                r.replicas
+                    .is_some_and(|n| (n <= 1 || r.fleet_requests_per_s_range.is_some()) == single)
                     && r.utilization.is_some_and(|u| u > 1.0)
             })
             .count();
         if n > 0 {
             notes.push(format!(
                 "util % {} ({n} row(s))",
-                fleetsim::report::views::beyond_capacity_note(if single { 1 } else { 2 })
+                fleetsim::report::views::beyond_capacity_note(single)
             ));
         }
     }

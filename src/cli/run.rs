@@ -67,7 +67,7 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
     super::ensure_dir(&a.out)?;
     let load_s = t0.elapsed().as_secs_f64();
     let t_cap = Instant::now();
-    let capacity = spec.replica_capacity();
+    let capacity = spec.capacity();
     let cap_s = t_cap.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let progress: Option<Box<dyn FnMut(f64, u64)>> = if a.quiet {
@@ -139,10 +139,15 @@ pub(crate) fn run(a: RunArgs) -> anyhow::Result<()> {
                 }
             ),
             wall: format!(
-                "wall time: {:.3} s loading, {:.3} s finding one replica's capacity ({} requests sampled), {:.3} s simulating ({:.0} requests/s, {:.0} events/s)",
+                "wall time: {:.3} s loading, {:.3} s finding {} ({} requests sampled{}), {:.3} s simulating ({:.0} requests/s, {:.0} events/s)",
                 load_s,
                 cap_s,
+                capacity_found(&capacity),
                 capacity.sample_requests,
+                capacity.fleet.as_ref().map_or(String::new(), |f| format!(
+                    "; {} a draw for the whole fleet",
+                    f.sample_requests
+                )),
                 sim_s,
                 spec.requests().len() as f64 / sim_s.max(1e-9),
                 result.summary.sim.events as f64 / sim_s.max(1e-9)
@@ -251,7 +256,7 @@ fn run_streamed(
     super::ensure_dir(&a.out)?;
     let load_s = t0.elapsed().as_secs_f64();
     let t_cap = Instant::now();
-    let capacity = spec.replica_capacity();
+    let capacity = spec.capacity();
     let cap_s = t_cap.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let mut csv = if a.no_requests {
@@ -295,9 +300,10 @@ fn run_streamed(
                 if a.no_requests { "" } else { ", requests.csv" },
             ),
             wall: format!(
-                "wall time: {:.3} s reading the workload twice (count, API prices, capacity sample), {:.3} s finding one replica's capacity, {:.3} s simulating ({:.0} requests/s; at most {} requests held)",
+                "wall time: {:.3} s reading the workload twice (count, API prices, capacity sample), {:.3} s finding {}, {:.3} s simulating ({:.0} requests/s; at most {} requests held)",
                 load_s,
                 cap_s,
+                capacity_found(&capacity),
                 sim_s,
                 streamed.requests as f64 / sim_s.max(1e-9),
                 run.peak_window
@@ -349,4 +355,13 @@ fn progress_reporter(total: u64) -> Box<dyn FnMut(f64, u64)> {
             );
         }
     })
+}
+
+/// What the capacity search found, for the wall-time line.
+fn capacity_found(c: &fleetsim::scenario::ReplicaCapacity) -> &'static str {
+    if c.fleet.is_some() {
+        "one replica's and the whole fleet's capacity"
+    } else {
+        "one replica's capacity"
+    }
 }

@@ -184,14 +184,19 @@ pub(crate) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         );
     }
     eprintln!(
-        "wall time: {:.2} s ({} points on {} threads; {:.2} s loading, {:.2} s finding {} replica capacit{})",
+        "wall time: {:.2} s ({} points on {} threads; {:.2} s loading, {:.2} s finding {} replica capacit{}{})",
         t0.elapsed().as_secs_f64(),
         points.len(),
         run.threads,
         t1.duration_since(t0).as_secs_f64(),
         run.capacity_s,
         run.capacities,
-        if run.capacities == 1 { "y" } else { "ies" }
+        if run.capacities == 1 { "y" } else { "ies" },
+        match run.fleet_capacities {
+            0 => String::new(),
+            1 => " and 1 whole fleet's".to_string(),
+            n => format!(" and {n} whole fleets'"),
+        }
     );
     Ok(())
 }

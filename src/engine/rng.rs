@@ -21,6 +21,8 @@ pub enum Stream {
     Capacity = 6,
     /// Spot interruptions.
     Spot = 7,
+    /// The steady Poisson stream a whole fleet's capacity is measured with.
+    FleetCapacity = 8,
 }
 
 /// SplitMix64 finalizer: a cheap bijective mixer used to derive stream seeds.

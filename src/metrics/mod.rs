@@ -16,7 +16,7 @@ pub use pools::{OverflowReport, PoolReport, PoolTimeline};
 pub use recorder::{Recorder, RejectReason, RequestRecord, Status};
 pub use slo::{SloFold, SloReport, SloSpec};
 pub use summary::{
-    Band, BandPoint, Capacity, Dist, RequestFold, Samples, Setup, Stability, Summary,
+    Band, BandPoint, Capacity, Dist, FleetCapacity, RequestFold, Samples, Setup, Stability, Summary,
 };
 pub use timeline::{Timeline, TimelineRecorder};
 pub use totals::ReplicaTotals;

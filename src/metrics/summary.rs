@@ -188,8 +188,12 @@ pub struct Capacity {
     pub replica_output_tokens_per_s: f64,
     /// One replica's saturation throughput, requests per second, whatever the latency.
     pub replica_saturation_requests_per_s: f64,
-    /// Replicas x `replica_requests_per_s`.
+    /// The fleet's capacity, requests per second: measured on the whole fleet where that can
+    /// differ from replicas x `replica_requests_per_s` (`fleet_measured`), else that product.
     pub fleet_requests_per_s: f64,
+    /// How the whole fleet's capacity was measured (absent: replicas x one replica's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_measured: Option<FleetCapacity>,
     /// Arrived requests over the arrival window, per second (rejected ones, which no replica
     /// accepts, left out).
     pub offered_requests_per_s: f64,
@@ -214,6 +218,24 @@ pub struct Capacity {
     /// cannot be repeated to keep the replica full. Absent when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub saturation_lower_bound: bool,
+}
+
+/// A fleet's capacity for a workload, measured on the whole fleet behind its router: the highest
+/// steady Poisson rate of the workload's mix at which the fleet meets the SLO and keeps up.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetCapacity {
+    /// The fleet size it was measured for.
+    pub replicas: u32,
+    /// Requests per second (the median draw's).
+    pub requests_per_s: f64,
+    /// The lowest and highest of the draws', requests per second.
+    pub requests_per_s_range: [f64; 2],
+    /// The bisection's step in the median draw as a fraction of `requests_per_s`.
+    pub relative_precision: f64,
+    /// Requests each draw simulates.
+    pub sample_requests: u64,
+    /// Independent draws (sample and arrival gaps).
+    pub draws: u32,
 }
 
 /// Whether the fleet keeps up with its arrivals.

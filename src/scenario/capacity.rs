@@ -40,10 +40,17 @@ use rand_distr::{Distribution, Exp1};
 use serde::Serialize;
 
 use super::{RunConfig, Traffic};
-use crate::metrics::{RequestRecord, Status};
+use crate::metrics::{FleetCapacity, RequestRecord, Status};
 use crate::rng::{stream_rng_at, Stream};
 use crate::time::SimTime;
 use crate::workload::{Request, Workload};
+
+/// The basis of a capacity met within the SLO.
+const SLO: &str = "slo";
+/// The basis of a capacity without an SLO: saturation throughput.
+const SATURATION: &str = "saturation";
+/// The basis of a capacity whose SLO no rate meets: saturation throughput.
+const SLO_UNREACHABLE: &str = "saturation (slo unreachable)";
 
 /// Most requests simulated per capacity run.
 pub const SAMPLE_REQUESTS: usize = 4000;
@@ -58,6 +65,22 @@ pub const KEEPS_UP: f64 = 0.9;
 const ONE_WAVE: f64 = 2.0;
 /// Independent draws (sample and arrival gaps) a capacity is the median of.
 pub const CAPACITY_DRAWS: usize = 5;
+/// Most requests a draw of a whole fleet's capacity simulates (4 replicas' worth: the tail
+/// latency is then decided by 4 times as many requests as for one replica).
+pub const FLEET_SAMPLE_REQUESTS: usize = 4 * SAMPLE_REQUESTS;
+/// Behind a router that splits no prefixes or sessions, a fleet's capacity is measured only
+/// where one replica's SLO-bound capacity is below this share of its saturation throughput
+/// (above it, pooling can add at most 1 / this - 1, about 2%).
+pub const POOLING_MEASURED: f64 = 0.98;
+/// A whole fleet's capacity is bisected until the step is at most this fraction of the rate that
+/// passes (or for [`BISECTION_STEPS`]): the draws spread several times more.
+pub const FLEET_PRECISION: f64 = 0.02;
+/// A whole fleet's capacity is first tried at this share of replicas x one replica's capacity,
+/// which behind a router that splits nothing it serves (less the draws' spread).
+const FLEET_GUESS: f64 = 0.9;
+/// Doublings of the upper bound a fleet's capacity tries behind an affinity router, whose
+/// replicas may together serve more than replicas x one replica's share-measured saturation.
+const EXPANSIONS: u32 = 3;
 
 /// One replica's capacity for a workload.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -85,6 +108,44 @@ pub struct ReplicaCapacity {
     /// one wave, and its requests share prefixes or sessions, so it cannot be repeated to
     /// keep the replica full (see [`RunConfig::replica_capacity`]'s saturation).
     pub saturation_lower_bound: bool,
+    /// The whole fleet's capacity, measured ([`RunConfig::with_fleet_capacity`]) for a fleet of
+    /// `fleet.replicas`; `None`: replicas x `requests_per_s`.
+    pub fleet: Option<FleetCapacity>,
+}
+
+/// Where [`RunConfig::bisect_rate`] looks: between 0 and `hi`, after trying `guess` (within
+/// them) once, in at most `steps` bisection steps, stopping once the step is at most
+/// `precision` times the rate that passes; with `expand`, `hi` is first doubled while it passes
+/// (at most [`EXPANSIONS`] times).
+#[derive(Clone, Copy, Debug)]
+struct Bounds {
+    hi: f64,
+    guess: Option<f64>,
+    expand: bool,
+    steps: u32,
+    precision: f64,
+}
+
+impl ReplicaCapacity {
+    /// One replica's capacity as a summary reports it (`None` for a basis fleetsim does not
+    /// write), without the whole fleet's.
+    pub fn from_summary(c: &crate::metrics::Capacity) -> Option<ReplicaCapacity> {
+        let basis = [SLO, SATURATION, SLO_UNREACHABLE]
+            .into_iter()
+            .find(|b| *b == c.basis)?;
+        Some(ReplicaCapacity {
+            basis,
+            requests_per_s: c.replica_requests_per_s,
+            output_tokens_per_s: c.replica_output_tokens_per_s,
+            saturation_requests_per_s: c.replica_saturation_requests_per_s,
+            sample_requests: c.sample_requests,
+            relative_precision: c.relative_precision,
+            requests_per_s_range: c.replica_requests_per_s_range,
+            draws: c.draws,
+            saturation_lower_bound: c.saturation_lower_bound,
+            fleet: None,
+        })
+    }
 }
 
 /// Which requests of a workload of `n` each draw's sample holds, by position in arrival order.
@@ -188,6 +249,44 @@ fn samples(requests: &[Request], replicas: usize) -> Vec<Vec<Request>> {
     sample_positions(n, shared, replicas)
         .iter()
         .map(|ps| sample_at(n, shared, ps, |p| requests[p].clone()))
+        .collect()
+}
+
+/// The samples a whole fleet of `replicas` simulates, one per capacity draw, from the samples
+/// `base`: independent requests are one replica's capacity samples joined in turn from the k-th
+/// for draw k (renumbered), repeated when they hold fewer (the same mix), up to replicas x
+/// [`SAMPLE_REQUESTS`], at most [`FLEET_SAMPLE_REQUESTS`]. Shared requests (prefixes,
+/// sessions) cannot be repeated or joined (copies would hit each other's prompts): `base` is
+/// then already one block of consecutive requests per draw, of replicas x [`SAMPLE_REQUESTS`]
+/// where the workload has them, and is used as it is (with `--stream`, whose samples are
+/// taken while reading the workload, one replica's blocks of [`SAMPLE_REQUESTS`] behind a
+/// router that splits no prefixes or sessions).
+pub(crate) fn fleet_samples(base: &[Vec<Request>], replicas: usize) -> Vec<Vec<Request>> {
+    let want = (SAMPLE_REQUESTS * replicas).min(FLEET_SAMPLE_REQUESTS);
+    let total: usize = base.iter().map(Vec::len).sum();
+    if total == 0 {
+        return vec![Vec::new()];
+    }
+    if base.iter().flatten().any(is_shared) {
+        return base.to_vec();
+    }
+    (0..CAPACITY_DRAWS.min(base.len()))
+        .map(|k| {
+            let mut out: Vec<Request> = Vec::with_capacity(want);
+            let mut b = k;
+            while out.len() < want {
+                for r in &base[b] {
+                    if out.len() == want {
+                        break;
+                    }
+                    let mut q = r.clone();
+                    q.id = out.len() as u64;
+                    out.push(q);
+                }
+                b = (b + 1) % base.len();
+            }
+            out
+        })
         .collect()
 }
 
@@ -450,7 +549,7 @@ impl RunConfig {
         let n = samples[0].len();
         let k = median_index(&saturations);
         let mut cap = ReplicaCapacity {
-            basis: "saturation",
+            basis: SATURATION,
             requests_per_s: saturations[k],
             output_tokens_per_s: saturations[k] * mean_output_tokens(&samples[k]),
             saturation_requests_per_s: saturations[k],
@@ -459,12 +558,13 @@ impl RunConfig {
             requests_per_s_range: range(&saturations),
             draws: samples.len() as u32,
             saturation_lower_bound: found[k].1,
+            fleet: None,
         };
         if self.slo.is_none() {
             return cap;
         }
         if n == 0 || saturations.iter().all(|&x| x <= 0.0) {
-            cap.basis = "saturation (slo unreachable)";
+            cap.basis = SLO_UNREACHABLE;
             return cap;
         }
         // Each draw's SLO-bound rate (0: none meets the SLO) and bisection precision.
@@ -480,10 +580,10 @@ impl RunConfig {
             // Not even 1/256 of the saturation rate meets the SLO in the median draw: the SLO
             // is out of reach for this replica, and capacity falls back to saturation so
             // utilization stays defined.
-            cap.basis = "saturation (slo unreachable)";
+            cap.basis = SLO_UNREACHABLE;
             return cap;
         }
-        cap.basis = "slo";
+        cap.basis = SLO;
         cap.requests_per_s = only[d];
         cap.output_tokens_per_s = only[d] * mean_output_tokens(&samples[at(d)]);
         cap.saturation_requests_per_s = saturations[at(d)];
@@ -498,12 +598,36 @@ impl RunConfig {
     /// bisection's precision as a fraction of it; (0, 0) when not even the lowest rate tried
     /// passes.
     fn slo_bound_rate(&self, base: &[Request], saturation: f64, draw: u64) -> (f64, f64) {
+        let bounds = Bounds {
+            hi: saturation,
+            guess: None,
+            expand: false,
+            steps: BISECTION_STEPS,
+            precision: 0.0,
+        };
+        self.bisect_rate(base, bounds, (Stream::Capacity, draw), |reqs, window| {
+            self.one_replica(reqs, window)
+        })
+    }
+
+    /// The highest steady Poisson rate of `base` at which the spec `make` builds (from the
+    /// requests, re-timed, and their arrival window) meets the SLO and keeps up, bisected
+    /// between 0 and `bounds.hi` (see [`Bounds`]) with the arrival gaps of `draw` (a stream and
+    /// its index; common random numbers across rates), and the bisection's precision as a
+    /// fraction of it; (0, 0) when not even the lowest rate tried passes.
+    fn bisect_rate(
+        &self,
+        base: &[Request],
+        bounds: Bounds,
+        (stream, draw): (Stream, u64),
+        make: impl Fn(Vec<Request>, f64) -> RunConfig,
+    ) -> (f64, f64) {
         let n = base.len();
-        if n == 0 || saturation <= 0.0 {
+        if n == 0 || bounds.hi <= 0.0 {
             return (0.0, 0.0);
         }
         // Unit-rate Poisson arrival times, drawn once.
-        let mut rng = stream_rng_at(self.seed, Stream::Capacity, draw);
+        let mut rng = stream_rng_at(self.seed, stream, draw);
         let mut t = 0.0;
         let unit: Vec<f64> = (0..n)
             .map(|_| {
@@ -519,13 +643,32 @@ impl RunConfig {
             }
             // The arrival window: N requests span N gaps.
             let window = unit[n - 1] / rate * n as f64 / (n as f64 - 1.0).max(1.0);
-            // `one_replica` keeps this spec's SLO.
-            let r = self.one_replica(reqs, window).run();
+            // `make` keeps this spec's SLO.
+            let r = make(reqs, window).run();
             let served = served_fraction(&r.output.recorder.records, window);
             served >= KEEPS_UP && r.summary.slo.as_ref().is_some_and(|x| x.met)
         };
-        let (mut lo, mut hi) = (0.0, saturation);
-        for _ in 0..BISECTION_STEPS {
+        let (mut lo, mut hi) = (0.0, bounds.hi);
+        if bounds.expand {
+            for _ in 0..EXPANSIONS {
+                if !passes(hi) {
+                    break;
+                }
+                lo = hi;
+                hi *= 2.0;
+            }
+        }
+        if let Some(g) = bounds.guess.filter(|&g| g > lo && g < hi) {
+            if passes(g) {
+                lo = g;
+            } else {
+                hi = g;
+            }
+        }
+        for _ in 0..bounds.steps {
+            if lo > 0.0 && hi - lo <= bounds.precision * lo {
+                break;
+            }
             let mid = 0.5 * (lo + hi);
             if passes(mid) {
                 lo = mid;
@@ -538,6 +681,104 @@ impl RunConfig {
         } else {
             (lo, (hi - lo) / lo)
         }
+    }
+
+    /// This spec's fleet (its replicas and router; no overflow, API pricing, client limit or
+    /// horizon) serving `requests`.
+    fn whole_fleet(&self, requests: Vec<Request>, window_s: f64) -> RunConfig {
+        let mut s = self.one_replica(requests, window_s);
+        s.fleet = self.fleet.clone();
+        s.fleet.overflow = None;
+        s.overflow = None;
+        s
+    }
+
+    /// `capacity` (one replica's, from [`RunConfig::replica_capacity`]) with this spec's whole
+    /// fleet's capacity measured where it may differ from replicas x one replica's
+    /// ([`RunConfig::fleet_capacity`]).
+    pub fn with_fleet_capacity(&self, capacity: &ReplicaCapacity) -> ReplicaCapacity {
+        let mut c = capacity.clone();
+        c.fleet = self.fleet_capacity(capacity);
+        c
+    }
+
+    /// One replica's capacity and, where it differs from replicas x that, the whole fleet's.
+    pub fn capacity(&self) -> ReplicaCapacity {
+        self.with_fleet_capacity(&self.replica_capacity())
+    }
+
+    /// The whole fleet's capacity for this spec's workload, given one replica's (`replica`), or
+    /// `None` where it is taken as replicas x one replica's: one replica, an elastic fleet, no
+    /// SLO (capacity is then saturation throughput, which replicas add up), or an SLO one
+    /// replica meets up to within [`POOLING_MEASURED`] of its saturation behind a router that
+    /// splits no prefixes or sessions (pooling can then add little: the fleet cannot serve more
+    /// than replicas x saturation, and it serves at least replicas x one replica's capacity,
+    /// each replica seeing the same mix, no burstier than Poisson).
+    ///
+    /// Otherwise a fleet of replicas behind a load-balancing router carries more within a
+    /// tail-latency SLO than each replica alone (a request that would wait behind a long
+    /// prefill goes to another replica: pooled servers), and behind an affinity router what the
+    /// replicas share decides it; so the whole fleet serves a steady Poisson stream of the mix,
+    /// its rate bisected between 0 and replicas x one replica's saturation, first tried at
+    /// [`FLEET_GUESS`] x replicas x one replica's capacity (behind an affinity router, the
+    /// upper end doubled first while it passes instead), then bisected to within
+    /// [`FLEET_PRECISION`] of it, for [`CAPACITY_DRAWS`] draws; the capacity is the median
+    /// draw's. Each draw simulates
+    /// replicas x [`SAMPLE_REQUESTS`] requests, at most [`FLEET_SAMPLE_REQUESTS`]
+    /// ([`fleet_samples`]).
+    pub fn fleet_capacity(&self, replica: &ReplicaCapacity) -> Option<FleetCapacity> {
+        use rayon::prelude::*;
+        let n = self.fleet.replicas as usize;
+        if n <= 1 || !self.pools.is_empty() || self.slo.is_none() || replica.basis != SLO {
+            return None;
+        }
+        let local = self.locality_replicas() > 1;
+        if !local && replica.requests_per_s >= POOLING_MEASURED * replica.saturation_requests_per_s
+        {
+            return None;
+        }
+        let base: Vec<Vec<Request>> = if !self.traffic.capacity_samples.is_empty() {
+            self.traffic.capacity_samples.clone()
+        } else {
+            let shared = self.requests().iter().any(is_shared);
+            let blocks = if shared {
+                n.min(FLEET_SAMPLE_REQUESTS / SAMPLE_REQUESTS)
+            } else {
+                1
+            };
+            samples(self.requests(), if local { n } else { blocks })
+        };
+        let draws = fleet_samples(&base, n);
+        let bounds = Bounds {
+            hi: n as f64 * replica.saturation_requests_per_s,
+            // Pooled, the fleet serves about replicas x one replica's capacity at least.
+            guess: (!local).then_some(FLEET_GUESS * n as f64 * replica.requests_per_s),
+            expand: local,
+            steps: BISECTION_STEPS,
+            precision: FLEET_PRECISION,
+        };
+        let rates: Vec<(f64, f64)> = (0..CAPACITY_DRAWS)
+            .into_par_iter()
+            .map(|d| {
+                let sample = &draws[d % draws.len()];
+                self.bisect_rate(
+                    sample,
+                    bounds,
+                    (Stream::FleetCapacity, d as u64),
+                    |reqs, window| self.whole_fleet(reqs, window),
+                )
+            })
+            .collect();
+        let only: Vec<f64> = rates.iter().map(|r| r.0).collect();
+        let d = median_index(&only);
+        (only[d] > 0.0).then(|| FleetCapacity {
+            replicas: n as u32,
+            requests_per_s: only[d],
+            requests_per_s_range: range(&only),
+            relative_precision: rates[d].1,
+            sample_requests: draws[d % draws.len()].len() as u64,
+            draws: CAPACITY_DRAWS as u32,
+        })
     }
 
     /// Saturation throughput of one replica on `base`, requests per second, and whether it is

@@ -422,13 +422,21 @@ impl RunConfig {
         };
         let offered = self.offered_per_s(summary);
         summary.capacity = capacity.map(|c| {
-            let fleet = c.requests_per_s * self.fleet.replicas as f64;
+            // The whole fleet's, where it was measured for this fleet size.
+            let measured = c
+                .fleet
+                .as_ref()
+                .filter(|f| f.replicas == self.fleet.replicas && self.pools.is_empty());
+            let fleet = measured.map_or(c.requests_per_s * self.fleet.replicas as f64, |f| {
+                f.requests_per_s
+            });
             crate::metrics::Capacity {
                 basis: c.basis.to_string(),
                 replica_requests_per_s: c.requests_per_s,
                 replica_output_tokens_per_s: c.output_tokens_per_s,
                 replica_saturation_requests_per_s: c.saturation_requests_per_s,
                 fleet_requests_per_s: fleet,
+                fleet_measured: measured.cloned(),
                 offered_requests_per_s: offered,
                 utilization: if offered <= 0.0 {
                     0.0

@@ -377,6 +377,43 @@ impl Sweep {
             .collect()
     }
 
+    /// The points that share a whole fleet's capacity: [`Sweep::capacity_group`], the router
+    /// and the fleet size.
+    pub fn fleet_group(&self, p: &Point) -> String {
+        format!("{}|{:?}|{}", self.capacity_group(p), p.router, p.replicas)
+    }
+
+    /// For each group of `points` by [`Sweep::fleet_group`] whose whole fleet's capacity is
+    /// measured ([`crate::scenario::RunConfig::fleet_capacity`]: more than one replica, and
+    /// where pooling or an affinity router can make it differ from replicas x one replica's),
+    /// its group's replica capacity (from `capacities`) with it, found in parallel on the
+    /// current rayon pool.
+    pub fn fleet_capacities(
+        &self,
+        points: &[Point],
+        capacities: &BTreeMap<String, ReplicaCapacity>,
+    ) -> BTreeMap<String, ReplicaCapacity> {
+        use rayon::prelude::*;
+        let mut firsts: Vec<&Point> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for p in points {
+            if p.replicas > 1 && seen.insert(self.fleet_group(p)) {
+                firsts.push(p);
+            }
+        }
+        firsts
+            .par_iter()
+            .filter_map(|p| {
+                let cap = capacities.get(&self.capacity_group(p))?;
+                let spec = self.point_spec(p).ok()?;
+                let with = spec.with_fleet_capacity(cap);
+                with.fleet.is_some().then(|| (self.fleet_group(p), with))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect()
+    }
+
     /// What each group's replica settings may cost it ([`crate::scenario::RunConfig::advice`]:
     /// a prefill chunk many times the TPOT target, a KV cache starved by the weights), once per
     /// group of GPU and replica settings that has a point missing the SLO or not keeping up,

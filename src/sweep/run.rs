@@ -48,6 +48,9 @@ pub struct SweepRun {
     pub resumed: usize,
     /// Replica capacities found (one per GPU and replica settings).
     pub capacities: usize,
+    /// Whole fleets' capacities measured (one per fleet size, router and group where pooling
+    /// or an affinity router can make it differ from replicas x one replica's).
+    pub fleet_capacities: usize,
     /// Seconds spent finding them.
     pub capacity_s: f64,
     /// Threads used.
@@ -80,10 +83,14 @@ impl Sweep {
         let t_cap = Instant::now();
         let todo_points: Vec<Point> = todo.iter().map(|p| (*p).clone()).collect();
         let capacities = pool.install(|| self.capacities(&todo_points));
+        let fleets = pool.install(|| self.fleet_capacities(&todo_points, &capacities));
         let capacity_s = t_cap.elapsed().as_secs_f64();
         pool.install(|| {
             todo.par_iter().for_each(|p| {
-                let r = self.run_point(p, capacities.get(&self.capacity_group(p)));
+                let capacity = fleets
+                    .get(&self.fleet_group(p))
+                    .or_else(|| capacities.get(&self.capacity_group(p)));
+                let r = self.run_point(p, capacity);
                 let mut guard = results.lock().unwrap_or_else(|e| e.into_inner());
                 let (all, log, last_write) = &mut *guard;
                 let fail = |e: crate::Error| {
@@ -117,6 +124,7 @@ impl Sweep {
             results,
             resumed: resumed_n,
             capacities: capacities.len(),
+            fleet_capacities: fleets.len(),
             capacity_s,
             threads: pool.current_num_threads(),
         })

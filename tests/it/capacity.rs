@@ -105,6 +105,74 @@ fn slo_bound_capacity_of_a_single_server_matches_erlang() {
     );
 }
 
+/// Three single-sequence servers behind a router, with the M/D/1 test's p99 TTFT target. A
+/// random router splits Poisson arrivals into three Poisson streams of a third of the rate
+/// (Poisson splitting), so the whole fleet serves three times what one server does, Erlang's
+/// rate (within 10%); least-outstanding routing pools the servers (a request goes to an idle
+/// one where there is one), and the whole fleet carries far more than three lone servers
+/// (M/D/3 against three M/D/1 queues). The fleet's capacity is measured on the whole fleet
+/// (`capacity.fleet_measured`) and utilization rests on it.
+#[test]
+fn a_fleets_capacity_is_measured_on_the_whole_fleet_and_pooling_shows() {
+    let lone = run_json(&single_server(0.001, 1)).summary.latency;
+    let (d, prefill) = (lone.e2e_s.mean, lone.ttft_s.mean);
+    let p_wait_within_2d = |r: f64| (1.0 - r) * ((2.0 * r).exp() - r * r.exp());
+    let (mut lo, mut hi) = (0.0, 1.0);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if p_wait_within_2d(mid) >= 0.99 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let erlang = lo / d;
+    let fleet = |router: &str| {
+        let json = single_server(1.5 * erlang, 4000).replace(
+            r#""replica": {"max_num_seqs": 1}"#,
+            &format!(
+                r#""replica": {{"max_num_seqs": 1}}, "fleet": {{"replicas": 3, "router": "{router}"}},
+                   "slo": {{"percentile": 99, "ttft_s": {}}}"#,
+                prefill + 2.0 * d
+            ),
+        );
+        let spec = Scenario::from_json(&json, Path::new("<test>"))
+            .unwrap()
+            .resolve(&root())
+            .unwrap();
+        let cap = spec.capacity();
+        let f = cap.fleet.clone().expect("a fleet of three is measured");
+        assert_eq!((f.replicas, f.draws), (3, 5));
+        let [low, high] = f.requests_per_s_range;
+        assert!(low <= f.requests_per_s && f.requests_per_s <= high);
+        assert!(f.relative_precision <= 0.02, "{}", f.relative_precision);
+        (spec, cap, f.requests_per_s)
+    };
+    let (_, _, random) = fleet("random");
+    let err = random / (3.0 * erlang) - 1.0;
+    assert!(
+        err.abs() < 0.10,
+        "random routing: {random:.3}/s vs 3 x Erlang {:.3}/s: {:+.1}%",
+        3.0 * erlang,
+        100.0 * err
+    );
+    let (spec, cap, pooled) = fleet("least-outstanding");
+    assert!(
+        pooled > 1.3 * random,
+        "least-outstanding {pooled:.3}/s vs random {random:.3}/s"
+    );
+    // Utilization and the sentence rest on the whole fleet's capacity.
+    let s = spec.run_full(false, Some(&cap)).summary;
+    let c = s.capacity.as_ref().unwrap();
+    assert_eq!(c.fleet_requests_per_s, pooled);
+    assert!((c.utilization - c.offered_requests_per_s / pooled).abs() < 1e-12);
+    let text = fleetsim::report::views::capacity_sentence(&s).unwrap();
+    assert!(
+        text.contains("measured on the whole fleet behind its router (median of 5 draws"),
+        "{text}"
+    );
+}
+
 /// On the steady conversation workload a sixth replica adds capacity nobody uses: the 6-replica
 /// fleet reports at least 60% of its GPU cost unused, far more than one replica does.
 #[test]
@@ -533,10 +601,12 @@ fn plan_names_a_prefill_chunk_many_times_the_tpot_target() {
 }
 
 /// Three H200s carry 10 req/s of gpt-oss-120b traffic within the SLO though one alone serves
-/// 3.1 within it: utilization 107%, which the capacity sentence explains (pooling) instead of
-/// leaving a planner to read it as overload.
+/// 3.1 within it: measured as three lone replicas the utilization was 107%, read as overload
+/// and leaving no unused capacity. Measured on the whole fleet behind its router it is below
+/// 100% (the fleet meets the SLO), with some unused capacity, and the sentence says how it was
+/// measured and how much pooling adds.
 #[test]
-fn utilization_above_capacity_within_the_slo_is_explained() {
+fn a_pooled_fleet_meeting_the_slo_is_within_its_measured_capacity() {
     let tmp = tempfile::tempdir().unwrap();
     let scen = tmp.path().join("pool.json");
     std::fs::write(
@@ -550,10 +620,22 @@ fn utilization_above_capacity_within_the_slo_is_explained() {
     )
     .unwrap();
     let (text, s) = run_without_files(&scen, &tmp.path().join("o"));
-    let u = s["capacity"]["utilization"].as_f64().unwrap();
-    assert!(u > 1.0 && s["slo"]["met"] == true && s["stability"]["overloaded"] == false);
-    assert_eq!(s["cost"]["unused_capacity_usd"].as_f64(), Some(0.0));
-    assert!(text.contains("(above 100% yet within the SLO: replicas behind a load-balancing router, like pooled servers"), "{text}");
+    let c = &s["capacity"];
+    let u = c["utilization"].as_f64().unwrap();
+    assert!(s["slo"]["met"] == true && s["stability"]["overloaded"] == false);
+    let alone = 3.0 * c["replica_requests_per_s"].as_f64().unwrap();
+    let offered = c["offered_requests_per_s"].as_f64().unwrap();
+    assert!(offered > alone, "{offered} vs {alone}");
+    assert!(u < 1.0, "{u}");
+    let fleet = c["fleet_requests_per_s"].as_f64().unwrap();
+    assert_eq!(c["fleet_measured"]["requests_per_s"].as_f64(), Some(fleet));
+    assert!(s["cost"]["unused_capacity_usd"].as_f64().unwrap() > 0.0);
+    assert!(
+        text.contains("measured on the whole fleet behind its router")
+            && text.contains("pooled replicas carry more within a tail-latency SLO"),
+        "{text}"
+    );
+    assert!(!text.contains("above 100%"), "{text}");
 }
 
 fn shared_prompts(router: &str, rate_per_s: f64, requests: u32) -> String {
@@ -641,13 +723,16 @@ fn plan_behind_prefix_affinity_sizes_with_each_fleets_own_capacity() {
     assert!(n(&affinity) < n(&balanced), "{affinity} vs {balanced}");
     let cap = |r: &serde_json::Value| r["replica_requests_per_s"].as_f64().unwrap();
     assert!(cap(&affinity) > 2.0 * cap(&balanced));
-    // The row's utilization is the offered rate over the chosen fleet's capacity.
+    // The row's utilization is the offered rate over the chosen fleet's capacity, measured on
+    // the whole fleet behind its router.
     let u = affinity["utilization"].as_f64().unwrap();
     let offered = affinity["requests_per_s"].as_f64().unwrap();
+    let fleet = affinity["fleet_requests_per_s"].as_f64().unwrap();
     assert!(
-        (u * n(&affinity) as f64 * cap(&affinity) / offered - 1.0).abs() < 1e-6,
-        "{u}"
+        affinity["fleet_requests_per_s_range"].is_array(),
+        "{affinity}"
     );
+    assert!((u * fleet / offered - 1.0).abs() < 1e-6, "{u}");
 }
 
 /// A sample that one replica runs in one wave (it holds all of it at once) finishes together:

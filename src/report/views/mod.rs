@@ -29,10 +29,25 @@ pub fn capacity_sentence(s: &Summary) -> Option<String> {
         _ => "at saturation: no steady rate meets the SLO on one replica (not even 1/256 of its saturation rate), so the SLO is out of reach for this replica",
     };
     let pooled = if pooled_beyond_capacity(s) {
-        format!(" ({})", beyond_capacity_note(s.setup.replicas))
+        format!(" ({})", beyond_capacity_note(capacity_measured_on_fleet(s)))
     } else {
         String::new()
     };
+    let measured = c.fleet_measured.as_ref().map_or(String::new(), |f| {
+        let [lo, hi] = f.requests_per_s_range;
+        let alone = c.replica_requests_per_s * f.replicas as f64;
+        format!(
+            ", measured on the whole fleet behind its router (median of {} draws: {lo:.2}-{hi:.2}; {:.2} times its {} replicas' {alone:.2} req/s alone{})",
+            f.draws,
+            if alone > 0.0 { f.requests_per_s / alone } else { 0.0 },
+            f.replicas,
+            if s.setup.router.contains("affinity") {
+                ", each holding its share of the prefixes or sessions"
+            } else {
+                ": pooled replicas carry more within a tail-latency SLO"
+            }
+        )
+    });
     let [low, high] = c.replica_requests_per_s_range;
     let spread = if c.draws > 1 && high > low {
         format!(" (median of {} draws: {low:.2}-{high:.2})", c.draws)
@@ -52,7 +67,7 @@ pub fn capacity_sentence(s: &Summary) -> Option<String> {
         ("", String::new())
     };
     Some(format!(
-        "one replica serves {at_least}{:.2} req/s{spread} ({:.0} output tok/s) of this traffic {within}; this traffic ({:.2} req/s) uses {:.1}%{bound} of the fleet's {:.2} req/s{pooled}",
+        "one replica serves {at_least}{:.2} req/s{spread} ({:.0} output tok/s) of this traffic {within}; this traffic ({:.2} req/s) uses {:.1}%{bound} of the fleet's {:.2} req/s{measured}{pooled}",
         c.replica_requests_per_s,
         c.replica_output_tokens_per_s,
         c.offered_requests_per_s,
@@ -61,9 +76,18 @@ pub fn capacity_sentence(s: &Summary) -> Option<String> {
     ))
 }
 
+/// The capacity a utilization rests on and its draws' range, requests per second: the whole
+/// fleet's where it was measured (`fleet_measured`), else one replica's.
+pub fn util_capacity(c: &crate::metrics::Capacity) -> (f64, [f64; 2]) {
+    match &c.fleet_measured {
+        Some(f) => (f.requests_per_s, f.requests_per_s_range),
+        None => (c.replica_requests_per_s, c.replica_requests_per_s_range),
+    }
+}
+
 /// The note under a table of utilizations: how far the draws that each capacity is the
 /// median of spread below and above it, at most, over `capacities` (median, [lowest,
-/// highest]); `None` without a spread.
+/// highest], from [`util_capacity`]); `None` without a spread.
 pub fn capacity_spread_note(capacities: impl Iterator<Item = (f64, [f64; 2])>) -> Option<String> {
     let (mut below, mut above) = (0.0f64, 0.0f64);
     for (median, [low, high]) in capacities {
@@ -74,7 +98,7 @@ pub fn capacity_spread_note(capacities: impl Iterator<Item = (f64, [f64; 2])>) -
     }
     (below < 0.0 || above > 0.0).then(|| {
         format!(
-            "util % rests on one replica's capacity, the median of {} draws of sampled requests and Poisson arrivals; the draws spread {:.0}% to +{:.0}% around it (replica_requests_per_s_range), which moves util % and the unused cost by as much",
+            "util % rests on a capacity (one replica's, or the whole fleet's where it is measured: capacity.fleet_measured), the median of {} draws of sampled requests and Poisson arrivals; the draws spread {:.0}% to +{:.0}% around it, which moves util % and the unused cost by as much",
             crate::scenario::capacity::CAPACITY_DRAWS,
             100.0 * below,
             100.0 * above
@@ -82,19 +106,31 @@ pub fn capacity_spread_note(capacities: impl Iterator<Item = (f64, [f64; 2])>) -
     })
 }
 
-/// What a utilization above 100% means when a fleet of several replicas still meets the SLO.
-pub const POOLED_BEYOND_CAPACITY: &str = "above 100% yet within the SLO: replicas behind a load-balancing router, like pooled servers, carry more at the same tail latency than each does alone; such a fleet has no measured headroom and its unused-capacity cost is 0";
+/// What a utilization above 100% means when a fleet of several replicas, its capacity taken as
+/// replicas x one replica's, still meets the SLO.
+pub const POOLED_BEYOND_CAPACITY: &str = "above 100% yet within the SLO: the fleet's capacity is taken as replicas x one replica's, since one replica meets the SLO to within 2% of its saturation (pooled replicas behind a load-balancing router can then carry at most that much more), and one replica's capacity is the median of several draws of sampled requests and Poisson arrivals, which move it by several percent (`replica_requests_per_s_range`); such a fleet has no measured headroom and its unused-capacity cost is 0";
 
-/// What a utilization above 100% means when one replica still meets the SLO.
-pub const SAMPLED_BEYOND_CAPACITY: &str = "above 100% yet within the SLO on one replica: its capacity is the median of several draws of sampled requests and Poisson arrivals, which move it by several percent (their range: `replica_requests_per_s_range`), and this traffic met the SLO past that median; such a fleet has no measured headroom and its unused-capacity cost is 0";
+/// What a utilization above 100% means when a capacity measured on the fleet itself (one
+/// replica, or the whole fleet) is exceeded within the SLO.
+pub const SAMPLED_BEYOND_CAPACITY: &str = "above 100% yet within the SLO: the capacity, measured on the fleet itself (one replica, or the whole fleet behind its router: capacity.fleet_measured), is the median of several draws of sampled requests and Poisson arrivals, which move it by several percent (their range is printed), and this traffic met the SLO past that median; such a fleet has no measured headroom and its unused-capacity cost is 0";
 
-/// The note for a fleet of `replicas` meeting the SLO above 100% of its measured capacity.
-pub fn beyond_capacity_note(replicas: u32) -> &'static str {
-    if replicas > 1 {
-        POOLED_BEYOND_CAPACITY
-    } else {
+/// The note for a fleet meeting the SLO above 100% of its capacity: `measured` when that
+/// capacity was measured on the fleet itself (one replica, or the whole fleet).
+pub fn beyond_capacity_note(measured: bool) -> &'static str {
+    if measured {
         SAMPLED_BEYOND_CAPACITY
+    } else {
+        POOLED_BEYOND_CAPACITY
     }
+}
+
+/// Whether `s`'s capacity was measured on the fleet itself: it has one replica, or the whole
+/// fleet's was measured.
+pub fn capacity_measured_on_fleet(s: &Summary) -> bool {
+    s.setup.replicas <= 1
+        || s.capacity
+            .as_ref()
+            .is_some_and(|c| c.fleet_measured.is_some())
 }
 
 /// Whether `s`'s fleet meets the SLO at a utilization above 100% of its replicas' capacity
@@ -124,10 +160,12 @@ mod tests {
     use super::*;
     use crate::metrics::{Capacity, SloReport};
 
-    /// A fleet within the SLO above 100% of its measured capacity: several replicas are
-    /// explained by pooling, one by the capacity's sampling, and the draws' range is printed.
+    /// A fleet within the SLO above 100% of its capacity: one replica, or a whole fleet whose
+    /// capacity was measured, is explained by the capacity's sampling; several replicas whose
+    /// capacity was taken as replicas x one replica's (pooling can add at most 2% there) by
+    /// both; the draws' range is printed.
     #[test]
-    fn beyond_capacity_is_pooling_for_several_replicas_and_sampling_for_one() {
+    fn beyond_capacity_is_sampling_or_the_replicas_product() {
         let mut s = Summary {
             slo: Some(SloReport {
                 met: true,
@@ -152,6 +190,24 @@ mod tests {
         s.setup.replicas = 3;
         let three = capacity_sentence(&s).unwrap();
         assert!(three.contains(POOLED_BEYOND_CAPACITY), "{three}");
+        let c = s.capacity.as_mut().unwrap();
+        c.fleet_measured = Some(crate::metrics::FleetCapacity {
+            replicas: 3,
+            requests_per_s: 10.0,
+            requests_per_s_range: [9.8, 10.4],
+            draws: 5,
+            ..Default::default()
+        });
+        c.replica_requests_per_s = 3.0;
+        let measured = capacity_sentence(&s).unwrap();
+        assert!(measured.contains(SAMPLED_BEYOND_CAPACITY), "{measured}");
+        assert!(
+            measured.contains("measured on the whole fleet behind its router (median of 5 draws: 9.80-10.40; 1.11 times its 3 replicas' 9.00 req/s alone"),
+            "{measured}"
+        );
+        let c = s.capacity.as_mut().unwrap();
+        c.fleet_measured = None;
+        c.replica_requests_per_s = 10.0;
         // Within capacity: neither note.
         s.capacity.as_mut().unwrap().utilization = 0.9;
         let within = capacity_sentence(&s).unwrap();

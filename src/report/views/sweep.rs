@@ -145,7 +145,7 @@ pub fn sweep_tables(
             .iter()
             .filter_map(|r| r.summary.as_ref()?.capacity.as_ref())
             .filter(|c| c.draws > 1)
-            .map(|c| (c.replica_requests_per_s, c.replica_requests_per_s_range)),
+            .map(super::util_capacity),
     ) {
         t.notes.push(n);
     }
@@ -158,12 +158,14 @@ pub fn sweep_tables(
         let n = results
             .iter()
             .filter_map(|r| r.summary.as_ref())
-            .filter(|s| super::pooled_beyond_capacity(s) && (s.setup.replicas <= 1) == single)
+            .filter(|s| {
+                super::pooled_beyond_capacity(s) && super::capacity_measured_on_fleet(s) == single
+            })
             .count();
         if n > 0 {
             t.notes.push(format!(
                 "util % {} at {n} point(s)",
-                super::beyond_capacity_note(if single { 1 } else { 2 })
+                super::beyond_capacity_note(single)
             ));
         }
     }

@@ -110,6 +110,13 @@ pub struct PlanRow {
     pub replica_requests_per_s: Option<f64>,
     /// The lowest and highest of the draws that capacity is the median of, requests per second.
     pub replica_requests_per_s_range: Option<[f64; 2]>,
+    /// The chosen fleet's capacity for this traffic within the SLO, requests per second: measured
+    /// on the whole fleet where pooling or an affinity router can make it differ from replicas x
+    /// one replica's (`fleet_requests_per_s_range` then set), else that product.
+    pub fleet_requests_per_s: Option<f64>,
+    /// The lowest and highest of the whole-fleet draws it is the median of, where measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_requests_per_s_range: Option<[f64; 2]>,
     /// Its SLO attainment.
     pub attainment: Option<f64>,
     /// Its p99 TTFT, seconds.
@@ -303,6 +310,64 @@ pub fn run(
                         (b.low, b.high, lo, hi)
                     });
                 (main, band)
+            })
+            .collect()
+    });
+    // Each chosen fleet's own capacity where pooling or an affinity router can make it differ
+    // from replicas x one replica's: measured once per configuration and fleet size (it does
+    // not depend on the volume), then the chosen point simulated again with it.
+    let mut wanted: Vec<(usize, u32)> = jobs
+        .iter()
+        .zip(&found)
+        .filter_map(|(&(_, c), ((best, _), _))| best.filter(|&n| n > 1).map(|n| (c, n)))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let fleets: std::collections::BTreeMap<(usize, u32), crate::scenario::ReplicaCapacity> = pool
+        .install(|| {
+            wanted
+                .par_iter()
+                .filter_map(|&(c, n)| {
+                    let p = Point {
+                        replicas: n,
+                        ..config_points[c].clone()
+                    };
+                    let spec = sweep.point_spec(&p).ok()?;
+                    // One replica's, as the search found it for this size (its own behind an
+                    // affinity router).
+                    let chosen = jobs
+                        .iter()
+                        .zip(&found)
+                        .filter(|(&(_, j), _)| j == c)
+                        .find_map(|(_, ((_, evals), _))| {
+                            evals.get(&n)?.as_ref().ok()?.capacity.clone()
+                        })?;
+                    let one = crate::scenario::ReplicaCapacity::from_summary(&chosen)?;
+                    let with = spec.with_fleet_capacity(&one);
+                    with.fleet.is_some().then_some(((c, n), with))
+                })
+                .collect()
+        });
+    let found: Vec<Found> = pool.install(|| {
+        jobs.par_iter()
+            .zip(found)
+            .map(|(&(v, c), ((best, mut evals), band))| {
+                if let Some(cap) = best.and_then(|n| fleets.get(&(c, n))) {
+                    let n = cap.fleet.as_ref().map_or(1, |f| f.replicas);
+                    let (g, r) = &configs[c];
+                    let p = Point {
+                        index: 0,
+                        gpu: g.clone(),
+                        router,
+                        replica: r.clone(),
+                        rate_scale: v,
+                        replicas: n,
+                    };
+                    if let Ok(spec) = sweep.point_spec(&p) {
+                        evals.insert(n, Ok(spec.run_full(false, Some(cap)).summary));
+                    }
+                }
+                ((best, evals), band)
             })
             .collect()
     });
@@ -539,6 +604,13 @@ fn plan_row(
             .and_then(|s| s.capacity.as_ref())
             .map(|c| c.replica_requests_per_s_range)
             .or(capacity.map(|c| c.requests_per_s_range)),
+        fleet_requests_per_s: chosen
+            .and_then(|s| s.capacity.as_ref())
+            .map(|c| c.fleet_requests_per_s),
+        fleet_requests_per_s_range: chosen
+            .and_then(|s| s.capacity.as_ref())
+            .and_then(|c| c.fleet_measured.as_ref())
+            .map(|f| f.requests_per_s_range),
         attainment: chosen.and_then(|s| s.slo.as_ref()).map(|s| s.attainment),
         ttft_p99_s: chosen
             .filter(|s| s.latency.ttft_s.samples > 0)
