@@ -33,6 +33,12 @@
 //!    percent with the draw; the capacity is the median draw's, and the lowest and highest
 //!    draws' are reported beside it (`requests_per_s_range`), so that a figure derived from it
 //!    (utilization, unused capacity) says how far sampling alone moves it.
+//! 5. The whole fleet's capacity ([`RunConfig::fleet_capacity`]): replicas behind a
+//!    load-balancing router carry more within a tail-latency SLO than each alone (pooled
+//!    servers), and behind an affinity router what they share decides it; so with an SLO, where
+//!    one replica's capacity is below [`POOLING_MEASURED`] of its saturation or the router is an
+//!    affinity one, the bisection of step 3 is run on the whole fleet behind its router
+//!    ([`fleet_samples`]), and utilization rests on it.
 
 use std::sync::Arc;
 
@@ -72,15 +78,16 @@ pub const FLEET_SAMPLE_REQUESTS: usize = 4 * SAMPLE_REQUESTS;
 /// where one replica's SLO-bound capacity is below this share of its saturation throughput
 /// (above it, pooling can add at most 1 / this - 1, about 2%).
 pub const POOLING_MEASURED: f64 = 0.98;
-/// A whole fleet's capacity is bisected until the step is at most this fraction of the rate that
-/// passes (or for [`BISECTION_STEPS`]): the draws spread several times more.
+/// A whole fleet's capacity is bisected until the step is at most this fraction of the lowest
+/// rate that failed (or for [`BISECTION_STEPS`]): the draws spread several times more.
 pub const FLEET_PRECISION: f64 = 0.02;
-/// A whole fleet's capacity is first tried at this share of replicas x one replica's capacity,
-/// which behind a router that splits nothing it serves (less the draws' spread).
-const FLEET_GUESS: f64 = 0.9;
-/// Doublings of the upper bound a fleet's capacity tries behind an affinity router, whose
+/// Doublings of the range a fleet's capacity is searched in behind an affinity router, whose
 /// replicas may together serve more than replicas x one replica's share-measured saturation.
 const EXPANSIONS: u32 = 3;
+/// The step, as a fraction of the rate, from a search's guess to the next rate tried (see
+/// [`Bounds`]): twice [`FLEET_PRECISION`], so that a capacity within it of the guess takes three
+/// simulations.
+const GALLOP: f64 = 2.0 * FLEET_PRECISION;
 
 /// One replica's capacity for a workload.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -113,10 +120,12 @@ pub struct ReplicaCapacity {
     pub fleet: Option<FleetCapacity>,
 }
 
-/// Where [`RunConfig::bisect_rate`] looks: between 0 and `hi`, after trying `guess` (within
-/// them) once, in at most `steps` bisection steps, stopping once the step is at most
-/// `precision` times the rate that passes; with `expand`, `hi` is first doubled while it passes
-/// (at most [`EXPANSIONS`] times).
+/// Where [`RunConfig::bisect_rate`] looks: between 0 and `hi` (with `expand`, 2^[`EXPANSIONS`]
+/// x `hi`), never trying its top. With a `guess` (within them) the rate is first tried there,
+/// then [`GALLOP`] above it if it passes, below if not; with `expand`, rates keep being tried
+/// up, each step twice the last, while they pass (the top is far). Then the range left is
+/// bisected in at most `steps` steps, stopping once the step is at most `precision` times the
+/// lowest rate that failed.
 #[derive(Clone, Copy, Debug)]
 struct Bounds {
     hi: f64,
@@ -124,6 +133,65 @@ struct Bounds {
     expand: bool,
     steps: u32,
     precision: f64,
+}
+
+impl Bounds {
+    /// The highest rate that `passes` (a test monotone in the rate: a rate passes if a higher
+    /// one does) found within these bounds, and the search's last step as a fraction of it;
+    /// (0, 0) when no rate tried passes.
+    fn search(&self, mut passes: impl FnMut(f64) -> bool) -> (f64, f64) {
+        let top = if self.expand {
+            self.hi * f64::from(1u32 << EXPANSIONS)
+        } else {
+            self.hi
+        };
+        let (mut lo, mut hi) = (0.0, top);
+        if let Some(g) = self.guess.filter(|&g| g > 0.0 && g < top) {
+            let mut step = GALLOP;
+            if passes(g) {
+                lo = g;
+                loop {
+                    let up = lo * (1.0 + step);
+                    if up >= top {
+                        break;
+                    }
+                    if !passes(up) {
+                        hi = up;
+                        break;
+                    }
+                    lo = up;
+                    if !self.expand {
+                        break;
+                    }
+                    step *= 2.0;
+                }
+            } else {
+                hi = g;
+                let down = g / (1.0 + step);
+                if passes(down) {
+                    lo = down;
+                } else {
+                    hi = down;
+                }
+            }
+        }
+        for _ in 0..self.steps {
+            if lo > 0.0 && hi - lo <= self.precision * hi {
+                break;
+            }
+            let mid = 0.5 * (lo + hi);
+            if passes(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo == 0.0 {
+            (0.0, 0.0)
+        } else {
+            (lo, (hi - lo) / lo)
+        }
+    }
 }
 
 impl ReplicaCapacity {
@@ -648,39 +716,7 @@ impl RunConfig {
             let served = served_fraction(&r.output.recorder.records, window);
             served >= KEEPS_UP && r.summary.slo.as_ref().is_some_and(|x| x.met)
         };
-        let (mut lo, mut hi) = (0.0, bounds.hi);
-        if bounds.expand {
-            for _ in 0..EXPANSIONS {
-                if !passes(hi) {
-                    break;
-                }
-                lo = hi;
-                hi *= 2.0;
-            }
-        }
-        if let Some(g) = bounds.guess.filter(|&g| g > lo && g < hi) {
-            if passes(g) {
-                lo = g;
-            } else {
-                hi = g;
-            }
-        }
-        for _ in 0..bounds.steps {
-            if lo > 0.0 && hi - lo <= bounds.precision * lo {
-                break;
-            }
-            let mid = 0.5 * (lo + hi);
-            if passes(mid) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        if lo == 0.0 {
-            (0.0, 0.0)
-        } else {
-            (lo, (hi - lo) / lo)
-        }
+        bounds.search(passes)
     }
 
     /// This spec's fleet (its replicas and router; no overflow, API pricing, client limit or
@@ -719,13 +755,14 @@ impl RunConfig {
     /// tail-latency SLO than each replica alone (a request that would wait behind a long
     /// prefill goes to another replica: pooled servers), and behind an affinity router what the
     /// replicas share decides it; so the whole fleet serves a steady Poisson stream of the mix,
-    /// its rate bisected between 0 and replicas x one replica's saturation, first tried at
-    /// [`FLEET_GUESS`] x replicas x one replica's capacity (behind an affinity router, the
-    /// upper end doubled first while it passes instead), then bisected to within
-    /// [`FLEET_PRECISION`] of it, for [`CAPACITY_DRAWS`] draws; the capacity is the median
-    /// draw's. Each draw simulates
-    /// replicas x [`SAMPLE_REQUESTS`] requests, at most [`FLEET_SAMPLE_REQUESTS`]
-    /// ([`fleet_samples`]).
+    /// its rate first tried at replicas x one replica's capacity (in the first draw; in the
+    /// others, at the first draw's capacity), galloped from there until one
+    /// rate passes and one fails, then bisected to within [`FLEET_PRECISION`], below replicas x
+    /// one replica's saturation (behind an affinity router, whose replicas' shares may
+    /// together serve more, below 2^[`EXPANSIONS`] times that; see [`Bounds`]), for
+    /// [`CAPACITY_DRAWS`] draws; the capacity is the median draw's.
+    /// Each draw simulates replicas x [`SAMPLE_REQUESTS`] requests, at most
+    /// [`FLEET_SAMPLE_REQUESTS`] ([`fleet_samples`]).
     pub fn fleet_capacity(&self, replica: &ReplicaCapacity) -> Option<FleetCapacity> {
         use rayon::prelude::*;
         let n = self.fleet.replicas as usize;
@@ -751,23 +788,35 @@ impl RunConfig {
         let draws = fleet_samples(&base, n);
         let bounds = Bounds {
             hi: n as f64 * replica.saturation_requests_per_s,
-            // Pooled, the fleet serves about replicas x one replica's capacity at least.
-            guess: (!local).then_some(FLEET_GUESS * n as f64 * replica.requests_per_s),
+            // Pooled, the fleet serves about replicas x one replica's capacity at least; behind
+            // an affinity router that is one replica's on its share.
+            guess: Some(n as f64 * replica.requests_per_s),
             expand: local,
             steps: BISECTION_STEPS,
             precision: FLEET_PRECISION,
         };
-        let rates: Vec<(f64, f64)> = (0..CAPACITY_DRAWS)
-            .into_par_iter()
-            .map(|d| {
-                let sample = &draws[d % draws.len()];
-                self.bisect_rate(
-                    sample,
-                    bounds,
-                    (Stream::FleetCapacity, d as u64),
-                    |reqs, window| self.whole_fleet(reqs, window),
-                )
-            })
+        let draw = |d: usize, bounds: Bounds| {
+            self.bisect_rate(
+                &draws[d % draws.len()],
+                bounds,
+                (Stream::FleetCapacity, d as u64),
+                |reqs, window| self.whole_fleet(reqs, window),
+            )
+        };
+        // The first draw's capacity is the others' guess: they spread a few percent around it,
+        // where pooling or affinity can move it tens of percent from the first guess.
+        let first = draw(0, bounds);
+        let rest = Bounds {
+            guess: (first.0 > 0.0).then_some(first.0).or(bounds.guess),
+            ..bounds
+        };
+        let rates: Vec<(f64, f64)> = std::iter::once(first)
+            .chain(
+                (1..CAPACITY_DRAWS)
+                    .into_par_iter()
+                    .map(|d| draw(d, rest))
+                    .collect::<Vec<_>>(),
+            )
             .collect();
         let only: Vec<f64> = rates.iter().map(|r| r.0).collect();
         let d = median_index(&only);
@@ -856,6 +905,62 @@ impl RunConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fleet search finds a threshold within its precision from below, in three tries
+    /// when the threshold is within a gallop step of the guess and at most two more than a
+    /// bisection elsewhere; behind an affinity router it gallops past `hi`, elsewhere never;
+    /// and where nothing passes it says 0.
+    #[test]
+    fn the_fleet_search_gallops_from_its_guess_then_bisects() {
+        let bounds = |hi: f64, guess: f64, expand: bool| Bounds {
+            hi,
+            guess: Some(guess),
+            expand,
+            steps: BISECTION_STEPS,
+            precision: FLEET_PRECISION,
+        };
+        let find = |b: Bounds, threshold: f64| {
+            let mut tries = Vec::new();
+            let (rate, precision) = b.search(|r| {
+                tries.push(r);
+                r <= threshold
+            });
+            (rate, precision, tries)
+        };
+        for threshold in [3.0, 9.7, 10.0, 10.3, 10.39, 12.0, 17.0, 30.0, 49.0] {
+            let (rate, precision, tries) = find(bounds(50.0, 10.0, false), threshold);
+            assert!(rate <= threshold, "{threshold}: {rate} passes above it");
+            assert!(
+                threshold - rate <= FLEET_PRECISION * threshold * 1.0001,
+                "{threshold}: {rate} is not within the precision"
+            );
+            assert!(precision <= FLEET_PRECISION / (1.0 - FLEET_PRECISION));
+            assert!(
+                tries.iter().all(|&r| r < 50.0),
+                "{threshold}: tried {tries:?}"
+            );
+            if (threshold - 10.0).abs() < 10.0 * GALLOP * 0.9 {
+                assert_eq!(tries.len(), 3, "{threshold}: tried {tries:?}");
+            }
+            assert!(
+                tries.len() <= 2 + BISECTION_STEPS as usize,
+                "{threshold}: tried {tries:?}"
+            );
+        }
+        // Without expanding, a fleet is never said to serve more than `hi`; with it, up to
+        // 2^EXPANSIONS x `hi`.
+        let (rate, _, _) = find(bounds(20.0, 10.0, false), 100.0);
+        assert!((20.0 * (1.0 - FLEET_PRECISION)..20.0).contains(&rate));
+        let (rate, _, tries) = find(bounds(20.0, 10.0, true), 100.0);
+        assert!((98.0..=100.0).contains(&rate), "{rate} from {tries:?}");
+        let (rate, _, tries) = find(bounds(20.0, 10.0, true), 1e9);
+        assert!((160.0 * (1.0 - FLEET_PRECISION)..160.0).contains(&rate));
+        assert!(tries.iter().all(|&r| r < 160.0));
+        // Nothing passes.
+        let (rate, precision, tries) = find(bounds(20.0, 10.0, false), 0.0);
+        assert_eq!((rate, precision), (0.0, 0.0));
+        assert!(tries.len() <= 2 + BISECTION_STEPS as usize);
+    }
 
     /// Past twice a block, a workload of shared requests is sampled in blocks spread from its
     /// start to its end; a later block starts at id 0 and time 0, keeps follow-ups within it and
