@@ -236,6 +236,31 @@ pub struct FleetCapacity {
     pub sample_requests: u64,
     /// Independent draws (sample and arrival gaps).
     pub draws: u32,
+    /// Present when the fleet was measured on this many of its replicas (behind the same
+    /// router) and `requests_per_s` and its range scaled to `replicas`: pooling grows with the
+    /// fleet, so the capacity is a lower bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_on_replicas: Option<u32>,
+}
+
+impl FleetCapacity {
+    /// This capacity, measured on `self.replicas` replicas (scaled or not), for a fleet of
+    /// `replicas` behind the same router: scaled by `replicas / measured on`, and marked
+    /// measured on fewer when that is fewer.
+    pub fn scaled_to(&self, replicas: u32) -> FleetCapacity {
+        let measured = self.measured_on_replicas.unwrap_or(self.replicas);
+        if replicas == self.replicas {
+            return self.clone();
+        }
+        let k = replicas as f64 / self.replicas as f64;
+        FleetCapacity {
+            replicas,
+            requests_per_s: self.requests_per_s * k,
+            requests_per_s_range: self.requests_per_s_range.map(|x| x * k),
+            measured_on_replicas: (measured != replicas).then_some(measured),
+            ..self.clone()
+        }
+    }
 }
 
 /// Whether the fleet keeps up with its arrivals.

@@ -71,9 +71,16 @@ pub const KEEPS_UP: f64 = 0.9;
 const ONE_WAVE: f64 = 2.0;
 /// Independent draws (sample and arrival gaps) a capacity is the median of.
 pub const CAPACITY_DRAWS: usize = 5;
-/// Most requests a draw of a whole fleet's capacity simulates (4 replicas' worth: the tail
-/// latency is then decided by 4 times as many requests as for one replica).
-pub const FLEET_SAMPLE_REQUESTS: usize = 4 * SAMPLE_REQUESTS;
+/// Behind a router that splits no prefixes or sessions, a fleet of more replicas is measured on
+/// this many of them and its capacity scaled to its size ([`RunConfig::fleet_capacity`]):
+/// pooling grows with the fleet, so that is a lower bound. Each replica keeps
+/// [`SAMPLE_REQUESTS`] requests a draw, so the arrival window is as long as one replica's
+/// (a larger fleet given the same requests would see a window shorter than its latencies,
+/// where neither keeping up nor a tail percentile can be judged).
+pub const FLEET_MEASURED_REPLICAS: u32 = 8;
+/// Most requests a draw of a whole fleet's capacity simulates behind a router that splits no
+/// prefixes or sessions ([`FLEET_MEASURED_REPLICAS`] replicas' worth).
+pub const FLEET_SAMPLE_REQUESTS: usize = FLEET_MEASURED_REPLICAS as usize * SAMPLE_REQUESTS;
 /// Behind a router that splits no prefixes or sessions, a fleet's capacity is measured only
 /// where one replica's SLO-bound capacity is below this share of its saturation throughput
 /// (above it, pooling can add at most 1 / this - 1, about 2%).
@@ -264,6 +271,21 @@ pub(crate) fn locality_replicas(fleet: &crate::fleet::FleetSpec, elastic: bool) 
         fleet.replicas as usize
     } else {
         1
+    }
+}
+
+/// The replicas a fleet of `replicas` behind `router` is measured on for its whole capacity:
+/// all of them behind an affinity router (each replica's share of the prefixes or sessions
+/// depends on the fleet size), else at most [`FLEET_MEASURED_REPLICAS`].
+pub fn fleet_measured_replicas(router: crate::fleet::RouterKind, replicas: u32) -> u32 {
+    use crate::fleet::RouterKind;
+    if matches!(
+        router,
+        RouterKind::PrefixAffinity | RouterKind::SessionAffinity
+    ) {
+        replicas
+    } else {
+        replicas.min(FLEET_MEASURED_REPLICAS)
     }
 }
 
@@ -756,13 +778,14 @@ impl RunConfig {
     /// prefill goes to another replica: pooled servers), and behind an affinity router what the
     /// replicas share decides it; so the whole fleet serves a steady Poisson stream of the mix,
     /// its rate first tried at replicas x one replica's capacity (in the first draw; in the
-    /// others, at the first draw's capacity), galloped from there until one
-    /// rate passes and one fails, then bisected to within [`FLEET_PRECISION`], below replicas x
-    /// one replica's saturation (behind an affinity router, whose replicas' shares may
-    /// together serve more, below 2^[`EXPANSIONS`] times that; see [`Bounds`]), for
-    /// [`CAPACITY_DRAWS`] draws; the capacity is the median draw's.
-    /// Each draw simulates replicas x [`SAMPLE_REQUESTS`] requests, at most
-    /// [`FLEET_SAMPLE_REQUESTS`] ([`fleet_samples`]).
+    /// others, at the first draw's capacity), then a step from there, then bisected to within
+    /// [`FLEET_PRECISION`], below replicas x one replica's saturation (behind an affinity
+    /// router, whose replicas' shares may together serve more, below 2^[`EXPANSIONS`] times
+    /// that; see [`Bounds`]), for [`CAPACITY_DRAWS`] draws; the capacity is the median draw's.
+    /// Each draw simulates replicas x [`SAMPLE_REQUESTS`] requests ([`fleet_samples`]). Behind
+    /// a router that splits no prefixes or sessions a fleet of more than
+    /// [`FLEET_MEASURED_REPLICAS`] is measured on that many and scaled to its size
+    /// ([`FleetCapacity::measured_on_replicas`]: a lower bound).
     pub fn fleet_capacity(&self, replica: &ReplicaCapacity) -> Option<FleetCapacity> {
         use rayon::prelude::*;
         let n = self.fleet.replicas as usize;
@@ -773,6 +796,14 @@ impl RunConfig {
         if !local && replica.requests_per_s >= POOLING_MEASURED * replica.saturation_requests_per_s
         {
             return None;
+        }
+        let measured = fleet_measured_replicas(self.fleet.router, self.fleet.replicas);
+        if measured < self.fleet.replicas {
+            let mut fewer = self.clone();
+            fewer.fleet.replicas = measured;
+            return fewer
+                .fleet_capacity(replica)
+                .map(|f| f.scaled_to(self.fleet.replicas));
         }
         let base: Vec<Vec<Request>> = if !self.traffic.capacity_samples.is_empty() {
             self.traffic.capacity_samples.clone()
@@ -827,6 +858,7 @@ impl RunConfig {
             relative_precision: rates[d].1,
             sample_requests: draws[d % draws.len()].len() as u64,
             draws: CAPACITY_DRAWS as u32,
+            measured_on_replicas: None,
         })
     }
 

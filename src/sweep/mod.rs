@@ -378,9 +378,31 @@ impl Sweep {
     }
 
     /// The points that share a whole fleet's capacity: [`Sweep::capacity_group`], the router
-    /// and the fleet size.
+    /// and the fleet size it is measured on
+    /// ([`crate::scenario::capacity::fleet_measured_replicas`]: fleets larger than that share
+    /// it, scaled to their size by [`Sweep::fleet_capacity_for`]).
     pub fn fleet_group(&self, p: &Point) -> String {
-        format!("{}|{:?}|{}", self.capacity_group(p), p.router, p.replicas)
+        let measured = crate::scenario::capacity::fleet_measured_replicas(p.router, p.replicas);
+        format!("{}|{:?}|{}", self.capacity_group(p), p.router, measured)
+    }
+
+    /// Point `p`'s capacity from the whole fleets' (`fleets`, by [`Sweep::fleet_group`]) or,
+    /// where its fleet was not measured, one replica's (`capacities`): the whole fleet's scaled
+    /// to `p`'s size where it was measured on fewer replicas.
+    pub fn fleet_capacity_for(
+        &self,
+        p: &Point,
+        fleets: &BTreeMap<String, ReplicaCapacity>,
+        capacities: &BTreeMap<String, ReplicaCapacity>,
+    ) -> Option<ReplicaCapacity> {
+        match fleets.get(&self.fleet_group(p)) {
+            Some(c) => {
+                let mut c = c.clone();
+                c.fleet = c.fleet.map(|f| f.scaled_to(p.replicas));
+                Some(c)
+            }
+            None => capacities.get(&self.capacity_group(p)).cloned(),
+        }
     }
 
     /// For each group of `points` by [`Sweep::fleet_group`] whose whole fleet's capacity is
@@ -405,7 +427,14 @@ impl Sweep {
             .par_iter()
             .filter_map(|p| {
                 let cap = capacities.get(&self.capacity_group(p))?;
-                let spec = self.point_spec(p).ok()?;
+                // The fleet the group is measured on.
+                let measured = Point {
+                    replicas: crate::scenario::capacity::fleet_measured_replicas(
+                        p.router, p.replicas,
+                    ),
+                    ..(*p).clone()
+                };
+                let spec = self.point_spec(&measured).ok()?;
                 let with = spec.with_fleet_capacity(cap);
                 with.fleet.is_some().then(|| (self.fleet_group(p), with))
             })

@@ -87,10 +87,8 @@ impl Sweep {
         let capacity_s = t_cap.elapsed().as_secs_f64();
         pool.install(|| {
             todo.par_iter().for_each(|p| {
-                let capacity = fleets
-                    .get(&self.fleet_group(p))
-                    .or_else(|| capacities.get(&self.capacity_group(p)));
-                let r = self.run_point(p, capacity);
+                let capacity = self.fleet_capacity_for(p, &fleets, &capacities);
+                let r = self.run_point(p, capacity.as_ref());
                 let mut guard = results.lock().unwrap_or_else(|e| e.into_inner());
                 let (all, log, last_write) = &mut *guard;
                 let fail = |e: crate::Error| {

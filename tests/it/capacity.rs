@@ -173,6 +173,83 @@ fn a_fleets_capacity_is_measured_on_the_whole_fleet_and_pooling_shows() {
     );
 }
 
+/// Behind a load-balancing router a fleet of more than 8 replicas is measured on 8 of them
+/// (each given as many requests as one replica alone, so that the arrival window stays as long)
+/// and scaled to its size: a lower bound, since pooling grows with the fleet. A sweep measures
+/// the 8 once for every larger size, and each point's capacity is that scaled to its own size;
+/// behind an affinity router every size is measured as it is.
+#[test]
+fn a_large_fleet_is_measured_on_eight_replicas_and_scaled() {
+    let lone = run_json(&single_server(0.001, 1)).summary.latency;
+    let (d, prefill) = (lone.e2e_s.mean, lone.ttft_s.mean);
+    let scenario = |replicas: u32| {
+        single_server(6.0 / d, 8000).replace(
+            r#""replica": {"max_num_seqs": 1}"#,
+            &format!(
+                r#""replica": {{"max_num_seqs": 1}},
+                   "fleet": {{"replicas": {replicas}, "router": "least-outstanding"}},
+                   "slo": {{"percentile": 99, "ttft_s": {}}}"#,
+                prefill + 2.0 * d
+            ),
+        )
+    };
+    let spec = |replicas: u32| {
+        Scenario::from_json(&scenario(replicas), Path::new("<test>"))
+            .unwrap()
+            .resolve(&root())
+            .unwrap()
+    };
+    let eight = spec(8).capacity();
+    let twelve = spec(12).capacity();
+    assert_eq!(eight.requests_per_s, twelve.requests_per_s);
+    let (f8, f12) = (eight.fleet.unwrap(), twelve.fleet.unwrap());
+    assert_eq!((f8.replicas, f8.measured_on_replicas), (8, None));
+    assert_eq!((f12.replicas, f12.measured_on_replicas), (12, Some(8)));
+    assert_eq!(f8.sample_requests, 8 * 4000);
+    assert!((f12.requests_per_s / f8.requests_per_s - 1.5).abs() < 1e-12);
+    assert!((f12.requests_per_s_range[0] / f8.requests_per_s_range[0] - 1.5).abs() < 1e-12);
+    // Pooled: above 12 lone servers, below 12 saturated ones.
+    assert!(f12.requests_per_s > 12.0 * twelve.requests_per_s);
+    assert!(f12.requests_per_s <= 12.0 * twelve.saturation_requests_per_s);
+    assert_eq!(
+        fleetsim::scenario::capacity::fleet_measured_replicas(
+            fleetsim::fleet::RouterKind::PrefixAffinity,
+            12
+        ),
+        12
+    );
+    // A sweep of 8, 12 and 20 replicas measures 8 once and scales it.
+    let tmp = tempfile::tempdir().unwrap();
+    let (scen, out) = (tmp.path().join("s.json"), tmp.path().join("o"));
+    std::fs::write(&scen, scenario(8)).unwrap();
+    let o = fleetsim(&[
+        "sweep",
+        scen.to_str().unwrap(),
+        "--replicas",
+        "8,12,20",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("1 whole fleet"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&out.join("sweep.json"));
+    let fleet = |i: usize| &v[i]["capacity"]["fleet_measured"];
+    assert_eq!(fleet(0)["requests_per_s"].as_f64(), Some(f8.requests_per_s));
+    assert!(fleet(0).get("measured_on_replicas").is_none());
+    for (i, n) in [(1, 12.0), (2, 20.0)] {
+        assert_eq!(fleet(i)["measured_on_replicas"], 8);
+        let r = fleet(i)["requests_per_s"].as_f64().unwrap();
+        assert!((r / f8.requests_per_s - n / 8.0).abs() < 1e-12, "{r}");
+        let c = &v[i]["capacity"];
+        assert_eq!(c["fleet_requests_per_s"].as_f64(), Some(r));
+    }
+}
+
 /// On the steady conversation workload a sixth replica adds capacity nobody uses: the 6-replica
 /// fleet reports at least 60% of its GPU cost unused, far more than one replica does.
 #[test]

@@ -36,9 +36,20 @@ pub fn capacity_sentence(s: &Summary) -> Option<String> {
     let measured = c.fleet_measured.as_ref().map_or(String::new(), |f| {
         let [lo, hi] = f.requests_per_s_range;
         let alone = c.replica_requests_per_s * f.replicas as f64;
+        let on = match f.measured_on_replicas {
+            Some(m) => format!(
+                "measured on {m} of its replicas behind its router and scaled to its {} (a lower bound: pooling grows with the fleet; ",
+                f.replicas
+            ),
+            None => "measured on the whole fleet behind its router (".to_string(),
+        };
+        let draws = if hi > lo {
+            format!("median of {} draws: {lo:.2}-{hi:.2}", f.draws)
+        } else {
+            format!("{} draws alike", f.draws)
+        };
         format!(
-            ", measured on the whole fleet behind its router (median of {} draws: {lo:.2}-{hi:.2}; {:.2} times its {} replicas' {alone:.2} req/s alone{})",
-            f.draws,
+            ", {on}{draws}; {:.2} times its {} replicas' {alone:.2} req/s alone{})",
             if alone > 0.0 { f.requests_per_s / alone } else { 0.0 },
             f.replicas,
             if s.setup.router.contains("affinity") {
@@ -204,6 +215,25 @@ mod tests {
         assert!(
             measured.contains("measured on the whole fleet behind its router (median of 5 draws: 9.80-10.40; 1.11 times its 3 replicas' 9.00 req/s alone"),
             "{measured}"
+        );
+        // A large fleet measured on fewer replicas says so.
+        let c = s.capacity.as_mut().unwrap();
+        let f = c.fleet_measured.as_ref().unwrap().scaled_to(12);
+        assert_eq!(f.measured_on_replicas, Some(3));
+        assert!((f.requests_per_s - 40.0).abs() < 1e-9 && f.requests_per_s_range[1] > 41.5);
+        c.fleet_measured = Some(f);
+        let scaled = capacity_sentence(&s).unwrap();
+        assert!(
+            scaled.contains("measured on 3 of its replicas behind its router and scaled to its 12 (a lower bound: pooling grows with the fleet; median of 5 draws: 39.20-41.60; 1.11 times its 12 replicas' 36.00 req/s alone"),
+            "{scaled}"
+        );
+        let c = s.capacity.as_mut().unwrap();
+        let f = c.fleet_measured.as_mut().unwrap();
+        f.requests_per_s_range = [f.requests_per_s; 2];
+        let alike = capacity_sentence(&s).unwrap();
+        assert!(
+            alike.contains("fleet; 5 draws alike; 1.11 times"),
+            "{alike}"
         );
         let c = s.capacity.as_mut().unwrap();
         c.fleet_measured = None;

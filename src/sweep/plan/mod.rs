@@ -117,6 +117,10 @@ pub struct PlanRow {
     /// The lowest and highest of the whole-fleet draws it is the median of, where measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fleet_requests_per_s_range: Option<[f64; 2]>,
+    /// Where the fleet was measured on fewer of its replicas and scaled to its size (a lower
+    /// bound: pooling grows with the fleet), how many.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_measured_on_replicas: Option<u32>,
     /// Its SLO attainment.
     pub attainment: Option<f64>,
     /// Its p99 TTFT, seconds.
@@ -611,6 +615,10 @@ fn plan_row(
             .and_then(|s| s.capacity.as_ref())
             .and_then(|c| c.fleet_measured.as_ref())
             .map(|f| f.requests_per_s_range),
+        fleet_measured_on_replicas: chosen
+            .and_then(|s| s.capacity.as_ref())
+            .and_then(|c| c.fleet_measured.as_ref())
+            .and_then(|f| f.measured_on_replicas),
         attainment: chosen.and_then(|s| s.slo.as_ref()).map(|s| s.attainment),
         ttft_p99_s: chosen
             .filter(|s| s.latency.ttft_s.samples > 0)
