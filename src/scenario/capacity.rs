@@ -37,8 +37,10 @@
 //!    load-balancing router carry more within a tail-latency SLO than each alone (pooled
 //!    servers), and behind an affinity router what they share decides it; so with an SLO, where
 //!    one replica's capacity is below [`POOLING_MEASURED`] of its saturation or the router is an
-//!    affinity one, the bisection of step 3 is run on the whole fleet behind its router
-//!    ([`fleet_samples`]), and utilization rests on it.
+//!    affinity one with prefixes or sessions to split, a search like step 3's is run on the
+//!    whole fleet behind its router ([`Bounds::search`], [`fleet_samples`]; a load-balanced
+//!    fleet of more than [`FLEET_MEASURED_REPLICAS`] on that many, scaled), and utilization
+//!    rests on it.
 
 use std::sync::Arc;
 
@@ -262,27 +264,33 @@ pub(crate) fn sample_positions(n: usize, shared: bool, replicas: usize) -> Vec<V
 /// fleet's size for prefix- and session-affinity routing of more than one replica of a fixed
 /// fleet (`elastic`: pools, whose capacity is found per pool), else 1.
 pub(crate) fn locality_replicas(fleet: &crate::fleet::FleetSpec, elastic: bool) -> usize {
-    use crate::fleet::RouterKind;
-    let local = matches!(
-        fleet.router,
-        RouterKind::PrefixAffinity | RouterKind::SessionAffinity
-    );
-    if local && !elastic && fleet.replicas > 1 {
+    if splits_locality(fleet.router) && !elastic && fleet.replicas > 1 {
         fleet.replicas as usize
     } else {
         1
     }
 }
 
-/// The replicas a fleet of `replicas` behind `router` is measured on for its whole capacity:
-/// all of them behind an affinity router (each replica's share of the prefixes or sessions
-/// depends on the fleet size), else at most [`FLEET_MEASURED_REPLICAS`].
-pub fn fleet_measured_replicas(router: crate::fleet::RouterKind, replicas: u32) -> u32 {
+/// Whether `router` keeps shared prefixes or sessions on one replica (prefix- or
+/// session-affinity), splitting them among the fleet.
+pub(crate) fn splits_locality(router: crate::fleet::RouterKind) -> bool {
     use crate::fleet::RouterKind;
-    if matches!(
+    matches!(
         router,
         RouterKind::PrefixAffinity | RouterKind::SessionAffinity
-    ) {
+    )
+}
+
+/// The replicas a fleet of `replicas` behind `router` is measured on for its whole capacity:
+/// all of them behind an affinity router when the workload's requests share prefixes or
+/// sessions (`shared`: each replica's share of them depends on the fleet size), else at most
+/// [`FLEET_MEASURED_REPLICAS`].
+pub fn fleet_measured_replicas(
+    router: crate::fleet::RouterKind,
+    replicas: u32,
+    shared: bool,
+) -> u32 {
+    if shared && splits_locality(router) {
         replicas
     } else {
         replicas.min(FLEET_MEASURED_REPLICAS)
@@ -792,12 +800,22 @@ impl RunConfig {
         if n <= 1 || !self.pools.is_empty() || self.slo.is_none() || replica.basis != SLO {
             return None;
         }
-        let local = self.locality_replicas() > 1;
+        let shared = if self.traffic.capacity_samples.is_empty() {
+            self.requests().iter().any(is_shared)
+        } else {
+            self.traffic
+                .capacity_samples
+                .iter()
+                .flatten()
+                .any(is_shared)
+        };
+        // Behind an affinity router that has shared prefixes or sessions to split.
+        let local = shared && self.locality_replicas() > 1;
         if !local && replica.requests_per_s >= POOLING_MEASURED * replica.saturation_requests_per_s
         {
             return None;
         }
-        let measured = fleet_measured_replicas(self.fleet.router, self.fleet.replicas);
+        let measured = fleet_measured_replicas(self.fleet.router, self.fleet.replicas, shared);
         if measured < self.fleet.replicas {
             let mut fewer = self.clone();
             fewer.fleet.replicas = measured;
@@ -808,7 +826,6 @@ impl RunConfig {
         let base: Vec<Vec<Request>> = if !self.traffic.capacity_samples.is_empty() {
             self.traffic.capacity_samples.clone()
         } else {
-            let shared = self.requests().iter().any(is_shared);
             let blocks = if shared {
                 n.min(FLEET_SAMPLE_REQUESTS / SAMPLE_REQUESTS)
             } else {

@@ -382,8 +382,16 @@ impl Sweep {
     /// ([`crate::scenario::capacity::fleet_measured_replicas`]: fleets larger than that share
     /// it, scaled to their size by [`Sweep::fleet_capacity_for`]).
     pub fn fleet_group(&self, p: &Point) -> String {
-        let measured = crate::scenario::capacity::fleet_measured_replicas(p.router, p.replicas);
+        let measured = self.fleet_measured_replicas(p);
         format!("{}|{:?}|{}", self.capacity_group(p), p.router, measured)
+    }
+
+    /// The replicas point `p`'s whole fleet is measured on
+    /// ([`crate::scenario::capacity::fleet_measured_replicas`]).
+    fn fleet_measured_replicas(&self, p: &Point) -> u32 {
+        use crate::scenario::capacity::{fleet_measured_replicas, splits_locality};
+        let shared = splits_locality(p.router) && self.prepared.shared();
+        fleet_measured_replicas(p.router, p.replicas, shared)
     }
 
     /// Point `p`'s capacity from the whole fleets' (`fleets`, by [`Sweep::fleet_group`]) or,
@@ -429,9 +437,7 @@ impl Sweep {
                 let cap = capacities.get(&self.capacity_group(p))?;
                 // The fleet the group is measured on.
                 let measured = Point {
-                    replicas: crate::scenario::capacity::fleet_measured_replicas(
-                        p.router, p.replicas,
-                    ),
+                    replicas: self.fleet_measured_replicas(p),
                     ..(*p).clone()
                 };
                 let spec = self.point_spec(&measured).ok()?;

@@ -214,9 +214,19 @@ fn a_large_fleet_is_measured_on_eight_replicas_and_scaled() {
     assert_eq!(
         fleetsim::scenario::capacity::fleet_measured_replicas(
             fleetsim::fleet::RouterKind::PrefixAffinity,
-            12
+            12,
+            true
         ),
         12
+    );
+    // Nothing to split: as any load-balancing router.
+    assert_eq!(
+        fleetsim::scenario::capacity::fleet_measured_replicas(
+            fleetsim::fleet::RouterKind::PrefixAffinity,
+            12,
+            false
+        ),
+        8
     );
     // A sweep of 8, 12 and 20 replicas measures 8 once and scales it.
     let tmp = tempfile::tempdir().unwrap();
