@@ -388,7 +388,7 @@ impl Sweep {
 
     /// The replicas point `p`'s whole fleet is measured on
     /// ([`crate::scenario::capacity::fleet_measured_replicas`]).
-    fn fleet_measured_replicas(&self, p: &Point) -> u32 {
+    pub(crate) fn fleet_measured_replicas(&self, p: &Point) -> u32 {
         use crate::scenario::capacity::{fleet_measured_replicas, splits_locality};
         let shared = splits_locality(p.router) && self.prepared.shared();
         fleet_measured_replicas(p.router, p.replicas, shared)

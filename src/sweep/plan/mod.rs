@@ -318,22 +318,32 @@ pub fn run(
             .collect()
     });
     // Each chosen fleet's own capacity where pooling or an affinity router can make it differ
-    // from replicas x one replica's: measured once per configuration and fleet size (it does
-    // not depend on the volume), then the chosen point simulated again with it.
-    let mut wanted: Vec<(usize, u32)> = jobs
+    // from replicas x one replica's: measured once per configuration and fleet size measured
+    // (it does not depend on the volume; fleets past the size measured share it, scaled), then
+    // the chosen point simulated again with it.
+    let measured = |c: usize, n: u32| {
+        sweep.fleet_measured_replicas(&Point {
+            replicas: n,
+            ..config_points[c].clone()
+        })
+    };
+    let mut wanted: Vec<(usize, u32, u32)> = jobs
         .iter()
         .zip(&found)
-        .filter_map(|(&(_, c), ((best, _), _))| best.filter(|&n| n > 1).map(|n| (c, n)))
+        .filter_map(|(&(_, c), ((best, _), _))| {
+            best.filter(|&n| n > 1).map(|n| (c, measured(c, n), n))
+        })
         .collect();
     wanted.sort_unstable();
-    wanted.dedup();
+    // One per configuration and size measured (the smallest chosen size for it).
+    wanted.dedup_by_key(|w| (w.0, w.1));
     let fleets: std::collections::BTreeMap<(usize, u32), crate::scenario::ReplicaCapacity> = pool
         .install(|| {
             wanted
                 .par_iter()
-                .filter_map(|&(c, n)| {
+                .filter_map(|&(c, m, n)| {
                     let p = Point {
-                        replicas: n,
+                        replicas: m,
                         ..config_points[c].clone()
                     };
                     let spec = sweep.point_spec(&p).ok()?;
@@ -348,7 +358,7 @@ pub fn run(
                         })?;
                     let one = crate::scenario::ReplicaCapacity::from_summary(&chosen)?;
                     let with = spec.with_fleet_capacity(&one);
-                    with.fleet.is_some().then_some(((c, n), with))
+                    with.fleet.is_some().then_some(((c, m), with))
                 })
                 .collect()
         });
@@ -356,8 +366,10 @@ pub fn run(
         jobs.par_iter()
             .zip(found)
             .map(|(&(v, c), ((best, mut evals), band))| {
-                if let Some(cap) = best.and_then(|n| fleets.get(&(c, n))) {
-                    let n = cap.fleet.as_ref().map_or(1, |f| f.replicas);
+                let fleet = best.and_then(|n| Some((n, fleets.get(&(c, measured(c, n)))?)));
+                if let Some((n, cap)) = fleet {
+                    let mut cap = cap.clone();
+                    cap.fleet = cap.fleet.map(|f| f.scaled_to(n));
                     let (g, r) = &configs[c];
                     let p = Point {
                         index: 0,
@@ -368,7 +380,7 @@ pub fn run(
                         replicas: n,
                     };
                     if let Ok(spec) = sweep.point_spec(&p) {
-                        evals.insert(n, Ok(spec.run_full(false, Some(cap)).summary));
+                        evals.insert(n, Ok(spec.run_full(false, Some(&cap)).summary));
                     }
                 }
                 ((best, evals), band)
