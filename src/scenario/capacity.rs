@@ -38,9 +38,10 @@
 //!    servers), and behind an affinity router what they share decides it; so with an SLO, where
 //!    one replica's capacity is below [`POOLING_MEASURED`] of its saturation or the router is an
 //!    affinity one with prefixes or sessions to split, a search like step 3's is run on the
-//!    whole fleet behind its router ([`Bounds::search`], [`fleet_samples`]; a load-balanced
-//!    fleet of more than [`FLEET_MEASURED_REPLICAS`] on that many, scaled), and utilization
-//!    rests on it.
+//!    whole fleet behind its router ([`Bounds::search`], [`fleet_samples`]: shared requests
+//!    made up to [`FLEET_SHARED_PER_REPLICA`] a replica from [`fresh_copies`]; a
+//!    load-balanced fleet of more than [`FLEET_MEASURED_REPLICAS`] on that many, scaled), and
+//!    utilization rests on it.
 
 use std::sync::Arc;
 
@@ -83,6 +84,18 @@ pub const FLEET_MEASURED_REPLICAS: u32 = 8;
 /// Most requests a draw of a whole fleet's capacity simulates behind a router that splits no
 /// prefixes or sessions ([`FLEET_MEASURED_REPLICAS`] replicas' worth).
 pub const FLEET_SAMPLE_REQUESTS: usize = FLEET_MEASURED_REPLICAS as usize * SAMPLE_REQUESTS;
+/// Fewest requests a replica a draw of a whole fleet's capacity simulates where the requests
+/// share prefixes or sessions, so that the arrival window stays many times a request's latency:
+/// a sample with fewer is its requests repeated, each copy with prefixes and sessions of its
+/// own ([`fresh_copies`]). Measured on `examples/prefix-heavy.json`'s trace (3,993 requests)
+/// behind prefix-affinity, the trace alone against eight fresh copies of it: fleet capacities
+/// 3% apart at 499 requests a replica (8 replicas), 4% at 250, 11% at 125 and 16% at 62
+/// (the draws spread 2-4%).
+pub const FLEET_SHARED_PER_REPLICA: usize = 500;
+/// Most requests a draw of a whole fleet's capacity simulates where the requests share
+/// prefixes or sessions ([`FLEET_SHARED_PER_REPLICA`] for 128 replicas): an affinity fleet of
+/// more is measured on fewer a replica, and says so.
+pub const FLEET_SHARED_SAMPLE_REQUESTS: usize = 128 * FLEET_SHARED_PER_REPLICA;
 /// Behind a router that splits no prefixes or sessions, a fleet's capacity is measured only
 /// where one replica's SLO-bound capacity is below this share of its saturation throughput
 /// (above it, pooling can add at most 1 / this - 1, about 2%).
@@ -354,11 +367,13 @@ fn samples(requests: &[Request], replicas: usize) -> Vec<Vec<Request>> {
 /// `base`: independent requests are one replica's capacity samples joined in turn from the k-th
 /// for draw k (renumbered), repeated when they hold fewer (the same mix), up to replicas x
 /// [`SAMPLE_REQUESTS`], at most [`FLEET_SAMPLE_REQUESTS`]. Shared requests (prefixes,
-/// sessions) cannot be repeated or joined (copies would hit each other's prompts): `base` is
-/// then already one block of consecutive requests per draw, of replicas x [`SAMPLE_REQUESTS`]
-/// where the workload has them, and is used as it is (with `--stream`, whose samples are
-/// taken while reading the workload, one replica's blocks of [`SAMPLE_REQUESTS`] behind a
-/// router that splits no prefixes or sessions).
+/// sessions) cannot be joined or repeated as they are (copies would hit each other's prompts):
+/// `base` is then already one block of consecutive requests per draw, of replicas x
+/// [`SAMPLE_REQUESTS`] where the workload has them (with `--stream`, whose samples are taken
+/// while reading the workload, one replica's blocks of [`SAMPLE_REQUESTS`] behind a router
+/// that splits no prefixes or sessions), and a block of fewer than replicas x
+/// [`FLEET_SHARED_PER_REPLICA`] (at most [`FLEET_SHARED_SAMPLE_REQUESTS`]) is made up to that
+/// from fresh copies of itself ([`fresh_copies`]).
 pub(crate) fn fleet_samples(base: &[Vec<Request>], replicas: usize) -> Vec<Vec<Request>> {
     let want = (SAMPLE_REQUESTS * replicas).min(FLEET_SAMPLE_REQUESTS);
     let total: usize = base.iter().map(Vec::len).sum();
@@ -366,7 +381,17 @@ pub(crate) fn fleet_samples(base: &[Vec<Request>], replicas: usize) -> Vec<Vec<R
         return vec![Vec::new()];
     }
     if base.iter().flatten().any(is_shared) {
-        return base.to_vec();
+        let least = (FLEET_SHARED_PER_REPLICA * replicas).min(FLEET_SHARED_SAMPLE_REQUESTS);
+        return base
+            .iter()
+            .map(|b| {
+                if b.len() >= least || b.is_empty() {
+                    b.clone()
+                } else {
+                    fresh_copies(b, least)
+                }
+            })
+            .collect();
     }
     (0..CAPACITY_DRAWS.min(base.len()))
         .map(|k| {
@@ -384,6 +409,58 @@ pub(crate) fn fleet_samples(base: &[Vec<Request>], replicas: usize) -> Vec<Vec<R
                 b = (b + 1) % base.len();
             }
             out
+        })
+        .collect()
+}
+
+/// `want` requests from copies of `block` (consecutive requests, at least one) laid end to end,
+/// the last cut short: copy `c` is `block` moved `c` times its arrival span later, renumbered
+/// after the copies before it, with prefix ids and sessions of its own (each id XORed with a
+/// salt of the copy; copy 0 is `block` as it is), so that no copy hits another's cached
+/// prompts or continues another's conversations: each copy warms its own cache from cold, as
+/// the block does, and serves the block's hit rate. A follow-up refers to its predecessor in
+/// the same copy; one whose predecessor is not in `block` is a request of its own.
+pub(crate) fn fresh_copies(block: &[Request], want: usize) -> Vec<Request> {
+    use crate::engine::rng::mix64;
+    let n = block.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let at: std::collections::HashMap<u64, usize> =
+        block.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+    // N requests span N gaps; a block arriving at one instant is spaced by a second.
+    let first = block[0].arrival.as_nanos();
+    let last = block[n - 1].arrival.as_nanos() - first;
+    let span_ns = if n > 1 && last > 0 {
+        (last as f64 * n as f64 / (n - 1) as f64).round() as u64
+    } else {
+        1_000_000_000
+    };
+    (0..want)
+        .map(|j| {
+            let (c, i) = (j / n, j % n);
+            let r = &block[i];
+            let mut q = r.clone();
+            q.id = j as u64;
+            q.arrival = SimTime::from_nanos(
+                r.arrival
+                    .as_nanos()
+                    .saturating_add(span_ns.saturating_mul(c as u64)),
+            );
+            if c > 0 {
+                let salt = mix64(0xC0B1_E5ED ^ c as u64);
+                if let Some(p) = &mut q.prefix {
+                    for id in &mut p.ids {
+                        *id ^= salt;
+                    }
+                }
+                q.session = q.session.map(|s| s ^ salt);
+            }
+            q.follows = r.follows.and_then(|mut f| {
+                f.prev = (c * n + *at.get(&f.prev)?) as u64;
+                Some(f)
+            });
+            q
         })
         .collect()
 }
@@ -1051,6 +1128,79 @@ mod tests {
         let first = sample_at(n, true, &blocks[0], at);
         assert_eq!(first[2].follows.map(|f| f.prev), Some(0));
         assert_eq!(first[7].arrival, SimTime::from_secs_f64(7.0));
+    }
+
+    /// Fresh copies lay the block end to end, renumbered, each with prefix ids and sessions of
+    /// its own (equal within a copy, disjoint across copies) and its follow-ups within it.
+    #[test]
+    fn fresh_copies_share_nothing_across_copies() {
+        use crate::workload::{FollowUp, PrefixIds};
+        // Request i arrives at i seconds with system prompt i % 2 and session i % 3; 3 and 4
+        // follow 0 and 1; 2 follows a request before the block.
+        let block: Vec<Request> = (0..5u64)
+            .map(|i| Request {
+                id: i,
+                arrival: SimTime::from_secs_f64(i as f64),
+                input_tokens: 600,
+                output_tokens: 10,
+                prefix: Some(PrefixIds {
+                    block_tokens: 512,
+                    ids: vec![i % 2, 100 + i],
+                }),
+                session: Some(i % 3),
+                follows: match i {
+                    2 => Some(FollowUp {
+                        prev: 77,
+                        think: SimTime::ZERO,
+                    }),
+                    3 | 4 => Some(FollowUp {
+                        prev: i - 3,
+                        think: SimTime::ZERO,
+                    }),
+                    _ => None,
+                },
+            })
+            .collect();
+        let out = fresh_copies(&block, 12);
+        assert_eq!(out.len(), 12);
+        assert_eq!(
+            &out[..5],
+            &{
+                let mut b = block.clone();
+                b[2].follows = None;
+                b
+            }[..]
+        );
+        assert!(out.iter().enumerate().all(|(i, r)| r.id == i as u64));
+        // Five requests span 5 s: copy c arrives 5c s later.
+        assert_eq!(out[7].arrival, SimTime::from_secs_f64(7.0));
+        assert_eq!(out[11].arrival, SimTime::from_secs_f64(11.0));
+        assert_eq!(out[8].follows.map(|f| f.prev), Some(5));
+        assert_eq!(out[9].follows.map(|f| f.prev), Some(6));
+        assert!(out[7].follows.is_none());
+        let first = |r: &Request| r.prefix.as_ref().unwrap().ids[0];
+        for c in 0..2 {
+            // Within a copy, requests 0 and 2 share a prompt, and 0 and 3 a session.
+            let k = 5 * c;
+            assert_eq!(first(&out[k]), first(&out[k + 2]));
+            assert_eq!(out[k].session, out[k + 3].session);
+            assert_ne!(first(&out[k]), first(&out[k + 1]));
+        }
+        let ids: std::collections::HashSet<u64> = out
+            .iter()
+            .flat_map(|r| r.prefix.as_ref().unwrap().ids.clone())
+            .collect();
+        // 2 prompts + 5 own ids per full copy, 2 + 2 in the cut copy.
+        assert_eq!(ids.len(), 7 + 7 + 4);
+        let sessions: std::collections::HashSet<_> = out.iter().map(|r| r.session).collect();
+        assert_eq!(sessions.len(), 3 + 3 + 2);
+        // A block arriving at one instant is laid a second apart.
+        let mut at_once = block.clone();
+        at_once.iter_mut().for_each(|r| r.arrival = SimTime::ZERO);
+        assert_eq!(
+            fresh_copies(&at_once, 6)[5].arrival,
+            SimTime::from_secs_f64(1.0)
+        );
     }
 
     #[test]

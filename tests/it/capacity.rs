@@ -784,6 +784,61 @@ fn prefix_affinity_capacity_is_measured_on_one_replicas_share() {
     assert!(!keeps_up(1.3 * 4.0 * shared.requests_per_s));
 }
 
+/// A whole fleet's capacity on a trace too short for it: 200 requests sharing 40 system prompts
+/// behind prefix-affinity give four replicas 50 each, a window of a few seconds at the fleet's
+/// rate, where the draws spread 26-44 req/s. The fleet is measured on 500 requests a replica,
+/// the trace and fresh copies of it (prompts of their own), and measures as the same trace laid
+/// ten times end to end with prompts renamed per copy does, its draws within 10%.
+#[test]
+fn a_short_shared_trace_measures_a_fleet_on_fresh_copies() {
+    use fleetsim::scenario::capacity::FLEET_SHARED_PER_REPLICA;
+    let slo = r#", "slo": {"percentile": 90, "ttft_s": 2.0}}"#;
+    let with_slo = |text: String| format!("{}{slo}", text.trim_end().strip_suffix('}').unwrap());
+    let short = resolved(&with_slo(shared_prompts("prefix-affinity", 8.0, 200)));
+    let c = short.capacity();
+    let f = c
+        .fleet
+        .as_ref()
+        .expect("an affinity fleet is measured whole");
+    assert_eq!(f.sample_requests, 4 * FLEET_SHARED_PER_REPLICA as u64);
+    let [lo, hi] = f.requests_per_s_range;
+    assert!(
+        lo >= 0.9 * f.requests_per_s && hi <= 1.1 * f.requests_per_s,
+        "{f:?}"
+    );
+    // The same, written out: ten copies, each with prompt ids of its own.
+    let block = short.requests().to_vec();
+    let n = block.len() as u64;
+    let span_ns = block[block.len() - 1].arrival.as_nanos() * n / (n - 1);
+    let copies: Vec<fleetsim::workload::Request> = (0..10u64)
+        .flat_map(|c| {
+            block.iter().map(move |r| {
+                let mut q = r.clone();
+                q.id += c * n;
+                q.arrival = fleetsim::time::SimTime::from_nanos(r.arrival.as_nanos() + c * span_ns);
+                if let Some(p) = &mut q.prefix {
+                    p.ids
+                        .iter_mut()
+                        .for_each(|id| *id = id.wrapping_add(c << 40));
+                }
+                q
+            })
+        })
+        .collect();
+    let mut long = short.clone();
+    let w = fleetsim::workload::Workload {
+        requests: copies,
+        notes: Vec::new(),
+    };
+    long.traffic = std::sync::Arc::new(
+        fleetsim::scenario::Traffic::new(w, &long.cost, long.horizon, &long.model.id).unwrap(),
+    );
+    let g = long.capacity().fleet.expect("measured whole");
+    assert_eq!(g.sample_requests, 2000);
+    let ratio = f.requests_per_s / g.requests_per_s;
+    assert!((0.95..=1.05).contains(&ratio), "{f:?} against {g:?}");
+}
+
 /// `plan` behind prefix-affinity: each fleet size is judged with its own capacity. With the
 /// lone replica's (which thrashes on the 40 prompts), 4 and 5 replicas were called overloaded
 /// (40 req/s against 4 x 7.3 at saturation) and 6 were bought, as for least-outstanding
