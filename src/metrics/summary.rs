@@ -213,9 +213,9 @@ pub struct Capacity {
     /// Independent draws the capacity is the median of.
     #[serde(default)]
     pub draws: u32,
-    /// The saturation (and, without an SLO, the capacity) is only a lower bound: the sample is
-    /// so small that one replica runs it in one wave, and its requests share prefixes, so it
-    /// cannot be repeated to keep the replica full. Absent when false.
+    /// The saturation (and, without an SLO, the capacity) is only a lower bound: one replica
+    /// runs the sample in one wave even repeated to 4,000 requests, so nothing keeps it full.
+    /// Absent when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub saturation_lower_bound: bool,
 }

@@ -133,9 +133,9 @@ pub struct ReplicaCapacity {
     pub requests_per_s_range: [f64; 2],
     /// Independent draws simulated (sample and arrival gaps).
     pub draws: u32,
-    /// The saturation is a lower bound: the sample is so small that one replica runs it in
-    /// one wave, and its requests share prefixes or sessions, so it cannot be repeated to
-    /// keep the replica full (see [`RunConfig::replica_capacity`]'s saturation).
+    /// The saturation is a lower bound: one replica runs the sample in one wave even repeated
+    /// to [`SAMPLE_REQUESTS`], so nothing keeps it full (see [`RunConfig::replica_capacity`]'s
+    /// saturation).
     pub saturation_lower_bound: bool,
     /// The whole fleet's capacity, measured ([`RunConfig::with_fleet_capacity`]) for a fleet of
     /// `fleet.replicas`; `None`: replicas x `requests_per_s`.
@@ -958,29 +958,19 @@ impl RunConfig {
 
     /// Saturation throughput of one replica on `base`, requests per second, and whether it is
     /// only a lower bound. A sample the replica runs in one wave (it holds them all at once)
-    /// cannot show a sustained rate: independent requests are then repeated (new ids) to at
-    /// least [`SAMPLE_REQUESTS`], a steady supply of the same mix; requests that share prefixes
-    /// or sessions cannot be (copies would hit each other's prompts), and their overall rate,
-    /// which the replica exceeds when kept full, is returned as a lower bound.
+    /// cannot show a sustained rate: it is then repeated in whole copies to at least
+    /// [`SAMPLE_REQUESTS`], a steady supply of the same mix, the copies of requests that share
+    /// prefixes or sessions each with prefixes and sessions of their own ([`fresh_copies`]:
+    /// copies of the same prompts would hit each other's cache). Where even those run in one
+    /// wave, their overall rate, which the replica exceeds when kept full, is returned as a
+    /// lower bound.
     fn saturation(&self, base: &[Request]) -> (f64, bool) {
         let (rate, one_wave) = self.saturation_once(base);
         if !one_wave || base.len() >= SAMPLE_REQUESTS {
             return (rate, false);
         }
-        if base.iter().any(is_shared) {
-            return (rate, true);
-        }
         let n = base.len();
-        let more: Vec<Request> = (0..SAMPLE_REQUESTS.div_ceil(n))
-            .flat_map(|c| {
-                base.iter().enumerate().map(move |(i, r)| {
-                    let mut q = r.clone();
-                    q.id = (c * n + i) as u64;
-                    q
-                })
-            })
-            .collect();
-        self.saturation_once(&more)
+        self.saturation_once(&fresh_copies(base, SAMPLE_REQUESTS.div_ceil(n) * n))
     }
 
     /// One saturation run of `base` (every request at time 0): the completions between the 10th

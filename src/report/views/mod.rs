@@ -8,7 +8,9 @@ pub use self::run::{band_sentence, run_tables};
 pub use self::sweep::{cost_charts, latency_groups, sweep_answer, sweep_tables};
 pub use crate::cost::different_model;
 use crate::metrics::Summary;
-use crate::scenario::capacity::{FLEET_SHARED_PER_REPLICA, FLEET_SHARED_SAMPLE_REQUESTS};
+use crate::scenario::capacity::{
+    FLEET_SHARED_PER_REPLICA, FLEET_SHARED_SAMPLE_REQUESTS, SAMPLE_REQUESTS,
+};
 pub use crate::text::{fleet_shape, money, tokens_words};
 
 fn f(x: f64, digits: usize) -> String {
@@ -77,7 +79,7 @@ pub fn capacity_sentence(s: &Summary) -> Option<String> {
         (
             "at least ",
             format!(
-                " (at most: the {} sampled requests fit on one replica at once and share prefixes, so they cannot keep it full)",
+                 " (at most: the {} sampled requests, even repeated to {SAMPLE_REQUESTS}, fit on one replica at once, so they cannot keep it full)",
                 c.sample_requests
             ),
         )
@@ -272,7 +274,9 @@ mod tests {
         let bound = capacity_sentence(&s).unwrap();
         assert!(
             bound.starts_with("one replica serves at least 10.00 req/s")
-                && bound.contains("90.0% (at most: the 155 sampled requests fit"),
+                && bound.contains(
+                    "90.0% (at most: the 155 sampled requests, even repeated to 4000, fit on one"
+                ),
             "{bound}"
         );
     }
