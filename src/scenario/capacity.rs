@@ -22,10 +22,11 @@
 //!    (prefix- or session-affinity, more than one replica; [`locality_replicas`]), one replica
 //!    of that fleet serves only its share of them, and its KV cache holds only theirs: a lone
 //!    replica given them all thrashes where each replica of the fleet hits. Each sample is then
-//!    `replicas` x [`SAMPLE_REQUESTS`] consecutive requests ([`sample_positions`]), served by
-//!    the whole fleet at their own arrival times, and one replica's capacity is measured on the requests the router sent
-//!    to the replica with the median count ([`RunConfig::routed_share`]): capacity then
-//!    depends on the fleet size and the router too.
+//!    `replicas` x [`SAMPLE_REQUESTS`] consecutive requests, at most
+//!    [`FLEET_SHARED_SAMPLE_REQUESTS`] ([`sample_positions`]), served by the whole fleet at
+//!    their own arrival times, and one replica's capacity is measured on the requests the
+//!    router sent to the replica with the median count ([`RunConfig::routed_share`]): capacity
+//!    then depends on the fleet size and the router too.
 //! 4. Steps 1-3 are repeated for [`CAPACITY_DRAWS`] independent draws: each its own Poisson
 //!    gaps and, where the workload has more requests than a sample and they are independent, its
 //!    own evenly spaced sample (offset by a fraction of the spacing). A tail-latency SLO on a few
@@ -92,9 +93,12 @@ pub const FLEET_SAMPLE_REQUESTS: usize = FLEET_MEASURED_REPLICAS as usize * SAMP
 /// 3% apart at 499 requests a replica (8 replicas), 4% at 250, 11% at 125 and 16% at 62
 /// (the draws spread 2-4%).
 pub const FLEET_SHARED_PER_REPLICA: usize = 500;
-/// Most requests a draw of a whole fleet's capacity simulates where the requests share
-/// prefixes or sessions ([`FLEET_SHARED_PER_REPLICA`] for 128 replicas): an affinity fleet of
-/// more is measured on fewer a replica, and says so.
+/// Most requests a capacity draw simulates where the requests share prefixes or sessions
+/// ([`FLEET_SHARED_PER_REPLICA`] for 128 replicas), whether a block of the workload behind an
+/// affinity router ([`sample_positions`]: 16 replicas' [`SAMPLE_REQUESTS`]) or one made up from
+/// fresh copies: an affinity fleet of more than 128 replicas is measured on fewer than
+/// [`FLEET_SHARED_PER_REPLICA`] a replica, and says so. It bounds the memory and time a
+/// capacity takes whatever the fleet size.
 pub const FLEET_SHARED_SAMPLE_REQUESTS: usize = 128 * FLEET_SHARED_PER_REPLICA;
 /// Behind a router that splits no prefixes or sessions, a fleet's capacity is measured only
 /// where one replica's SLO-bound capacity is below this share of its saturation throughput
@@ -240,15 +244,16 @@ impl ReplicaCapacity {
 
 /// Which requests of a workload of `n` each draw's sample holds, by position in arrival order.
 /// When requests are `shared` (follow-ups refer to earlier requests, prompts share prefixes), a
-/// contiguous block of `replicas` x [`SAMPLE_REQUESTS`] (`replicas` is [`locality_replicas`],
-/// whose router gives one replica a share of them): the first ones, one sample for every draw;
+/// contiguous block of `replicas` x [`SAMPLE_REQUESTS`], at most
+/// [`FLEET_SHARED_SAMPLE_REQUESTS`] (`replicas` is [`locality_replicas`], whose router gives
+/// one replica a share of them): the first ones, one sample for every draw;
 /// past twice that, [`CAPACITY_DRAWS`] blocks spread evenly over the workload, the first at its
 /// start and the last at its end, so that the draws see how the mix changes along it. Else all
 /// of them up to [`SAMPLE_REQUESTS`], and beyond that [`CAPACITY_DRAWS`] evenly spaced samples,
 /// draw k offset by k / [`CAPACITY_DRAWS`] of the spacing (draw 0 starts at the first request).
 pub(crate) fn sample_positions(n: usize, shared: bool, replicas: usize) -> Vec<Vec<usize>> {
     if shared {
-        let take = SAMPLE_REQUESTS * replicas.max(1);
+        let take = (SAMPLE_REQUESTS * replicas.max(1)).min(FLEET_SHARED_SAMPLE_REQUESTS);
         if n < 2 * take {
             return vec![(0..n.min(take)).collect()];
         }
@@ -1093,6 +1098,14 @@ mod tests {
             .all(|b| b.len() == SAMPLE_REQUESTS && b.windows(2).all(|w| w[1] == w[0] + 1)));
         // Below twice a block: the first requests, once.
         assert_eq!(sample_positions(2 * SAMPLE_REQUESTS - 1, true, 1).len(), 1);
+        // Behind an affinity router, a block per replica, up to FLEET_SHARED_SAMPLE_REQUESTS.
+        let wide = sample_positions(1_000_000, true, 8);
+        assert!(wide.iter().all(|b| b.len() == 8 * SAMPLE_REQUESTS));
+        let capped = sample_positions(1_000_000, true, 200);
+        assert_eq!(capped.len(), CAPACITY_DRAWS);
+        assert!(capped
+            .iter()
+            .all(|b| b.len() == FLEET_SHARED_SAMPLE_REQUESTS));
         // Request p arrives at p seconds and follows p - 2 (its session's previous turn).
         let at = |p: usize| Request {
             id: p as u64,
