@@ -435,7 +435,7 @@ pub(crate) fn fresh_copies(block: &[Request], want: usize) -> Vec<Request> {
         block.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
     // N requests span N gaps; a block arriving at one instant is spaced by a second.
     let first = block[0].arrival.as_nanos();
-    let last = block[n - 1].arrival.as_nanos() - first;
+    let last = block[n - 1].arrival.as_nanos().saturating_sub(first);
     let span_ns = if n > 1 && last > 0 {
         (last as f64 * n as f64 / (n - 1) as f64).round() as u64
     } else {

@@ -54,7 +54,7 @@ pub fn capacity_sentence(s: &Summary) -> Option<String> {
         let per = f.sample_requests / f.measured_on_replicas.unwrap_or(f.replicas).max(1) as u64;
         if per < FLEET_SHARED_PER_REPLICA as u64 {
             draws.push_str(&format!(
-                "; only {per} requests a replica (a draw simulates at most {FLEET_SHARED_SAMPLE_REQUESTS}): a window this short against a request's latency moved a fleet's capacity 11-16% at 62-125 a replica, so trust it less"
+                "; only {per} requests a replica (a draw simulates at most {FLEET_SHARED_SAMPLE_REQUESTS}): windows this short moved a fleet's capacity 11-18% in the checks the README cites, so trust it less"
             ));
         }
         format!(
@@ -79,7 +79,7 @@ pub fn capacity_sentence(s: &Summary) -> Option<String> {
         (
             "at least ",
             format!(
-                 " (at most: the {} sampled requests, even repeated to {SAMPLE_REQUESTS}, fit on one replica at once, so they cannot keep it full)",
+                " (at most: the {} sampled requests, even repeated to {SAMPLE_REQUESTS}, fit on one replica at once, so they cannot keep it full)",
                 c.sample_requests
             ),
         )
