@@ -227,6 +227,7 @@ impl SyntheticSpec {
                 system_prompt_tokens: system_prompt_tokens.unwrap_or(0),
                 max_context_tokens: *max_context_tokens,
                 block_tokens,
+                max_tokens: max_prompt_tokens,
             };
             let mut session = 0u64;
             while (requests.len() as u64) < max_n && t_s < horizon {

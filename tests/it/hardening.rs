@@ -104,6 +104,52 @@ fn rejected_long_documents_and_empty_latencies() {
     assert!(!stderr(&o).contains("OVERLOADED"));
 }
 
+/// Conversations whose system prompt is past the context limit: a prompt of 4,294,967,295 tokens
+/// once had its prefix ids built (2 GB a turn) until allocation failed (fuzzer seed 17, abort);
+/// now it is refused, naming the field. Under the limit but past the model's context, the turns
+/// (which every replica rejects) get no ids: 9 million tokens took 4.5 MB a turn before.
+#[test]
+fn a_system_prompt_past_the_context_limit_is_refused_or_costs_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = |system: u64, context: u64| {
+        format!(
+            r#"{{"model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {{"synthetic": {{"requests": 20, "arrivals": {{"kind": "poisson", "rate_per_s": 1.5}},
+                "input_tokens": {{"kind": "fixed", "value": 250}}, "output_tokens": {{"kind": "fixed", "value": 200}},
+                "prefix": {{"kind": "sessions", "turns": {{"kind": "uniform", "min": 2, "max": 10}},
+                    "think_time_s": 20, "system_prompt_tokens": {system}, "max_context_tokens": {context}}}}}}},
+            "fleet": {{"replicas": 2, "router": "session-affinity"}}}}"#
+        )
+    };
+    let s = write(tmp.path(), "huge.json", &scenario(4_294_967_295, 16_384));
+    let o = fleetsim(&["run", &s, "--out", tmp.path().join("o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("huge.json") && e.contains("workload.synthetic.prefix.system_prompt_tokens"),
+        "{e}"
+    );
+    let s = write(tmp.path(), "ctx.json", &scenario(16_384, 4_294_967_295));
+    let o = fleetsim(&["run", &s, "--out", tmp.path().join("o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("prefix.max_context_tokens"),
+        "{}",
+        stderr(&o)
+    );
+    let spec = fleetsim::scenario::Scenario::from_json(
+        &scenario(9_000_000, 10_000_000),
+        std::path::Path::new("<test>"),
+    )
+    .unwrap()
+    .resolve(&root())
+    .unwrap();
+    assert_eq!(spec.requests().len(), 20);
+    assert!(spec.requests().iter().all(|r| r.prefix.is_none()));
+    let s = spec.run().summary;
+    assert_eq!(s.requests.rejected, 20);
+}
+
 /// A file with no line breaks (`/dev/zero`) once was read until allocation failed (abort, status
 /// 134); now the line cap stops it with the file and line named, for traces and scenarios.
 #[test]

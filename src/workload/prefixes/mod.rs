@@ -13,6 +13,7 @@ pub mod shared;
 use serde::{Deserialize, Serialize};
 
 use super::lengths::LengthSpec;
+use super::readers::MAX_TOKENS;
 use crate::error::{Error, Result};
 use crate::rng::mix64;
 
@@ -114,8 +115,8 @@ impl PrefixSpec {
             PrefixSpec::Sessions {
                 turns,
                 think_time_s,
+                system_prompt_tokens,
                 max_context_tokens,
-                ..
             } => {
                 if !(think_time_s.is_finite() && *think_time_s >= 0.0 && *think_time_s < 1e7) {
                     return Err(Error::config(
@@ -123,10 +124,18 @@ impl PrefixSpec {
                         format!("must be a non-negative number of seconds, got {think_time_s}"),
                     ));
                 }
-                if *max_context_tokens < 2 {
+                if *max_context_tokens < 2 || *max_context_tokens as u64 > MAX_TOKENS {
                     return Err(Error::config(
                         format!("{field}.max_context_tokens"),
-                        "must be at least 2",
+                        format!("must be 2..={MAX_TOKENS} tokens, got {max_context_tokens}"),
+                    ));
+                }
+                if let Some(s) = system_prompt_tokens.filter(|s| s >= max_context_tokens) {
+                    return Err(Error::config(
+                        format!("{field}.system_prompt_tokens"),
+                        format!(
+                            "must be below max_context_tokens ({max_context_tokens}), got {s}: every conversation would pass its context limit before its first message"
+                        ),
                     ));
                 }
                 turns.check(&format!("{field}.turns"))

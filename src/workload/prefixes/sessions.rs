@@ -29,6 +29,9 @@ pub struct SessionGen<'a> {
     pub max_context_tokens: u32,
     /// Tokens each prefix id covers ([`crate::workload::synth::PREFIX_BLOCK_TOKENS`]).
     pub block_tokens: u32,
+    /// A turn whose prompt and answer pass this many tokens (which every replica rejects) gets
+    /// no prefix ids: it never reaches a cache, and its ids could take gigabytes.
+    pub max_tokens: u32,
 }
 
 impl std::fmt::Debug for SessionGen<'_> {
@@ -38,6 +41,7 @@ impl std::fmt::Debug for SessionGen<'_> {
             .field("system_prompt_tokens", &self.system_prompt_tokens)
             .field("max_context_tokens", &self.max_context_tokens)
             .field("block_tokens", &self.block_tokens)
+            .field("max_tokens", &self.max_tokens)
             .finish_non_exhaustive()
     }
 }
@@ -71,15 +75,18 @@ impl SessionGen<'_> {
                 break;
             }
             let covered = (prompt + ans).div_ceil(g);
-            let ids = (0..covered)
-                .map(|i| {
-                    if (i + 1) * g <= sys {
-                        content_id(TAG_SYSTEM, 0, i)
-                    } else {
-                        content_id(TAG_SESSION, session, i)
-                    }
-                })
-                .collect();
+            let prefix = (prompt + ans <= self.max_tokens as u64).then(|| PrefixIds {
+                block_tokens: self.block_tokens,
+                ids: (0..covered)
+                    .map(|i| {
+                        if (i + 1) * g <= sys {
+                            content_id(TAG_SYSTEM, 0, i)
+                        } else {
+                            content_id(TAG_SESSION, session, i)
+                        }
+                    })
+                    .collect(),
+            });
             let id = out.len() as u64;
             let follows = if turn == 0 {
                 None
@@ -97,10 +104,7 @@ impl SessionGen<'_> {
                 arrival,
                 input_tokens: prompt.min(u32::MAX as u64) as u32,
                 output_tokens: ans as u32,
-                prefix: Some(PrefixIds {
-                    block_tokens: self.block_tokens,
-                    ids,
-                }),
+                prefix,
                 session: Some(session),
                 follows,
             });
