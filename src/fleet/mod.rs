@@ -4,6 +4,7 @@
 
 pub mod autoscaler;
 mod clients;
+pub mod index;
 pub mod pool;
 pub mod routers;
 pub mod sim;
@@ -25,6 +26,16 @@ pub trait Router: Send {
     /// Index into `replicas` of the replica that serves `req`; routers read replicas only
     /// through the view.
     fn route(&mut self, req: &Request, replicas: &dyn FleetView) -> usize;
+    /// Whether it asks replicas for cached prefixes ([`FleetView::holders`] then saves asking
+    /// every replica), so a fixed fleet keeps an [`index::FleetIndex`] of them for it.
+    fn reads_prefix_caches(&self) -> bool {
+        false
+    }
+    /// Whether it looks for the least-loaded replica ([`FleetView::least_loaded`] then saves
+    /// a scan), so a fixed fleet keeps an [`index::FleetIndex`] of loads for it.
+    fn reads_loads(&self) -> bool {
+        false
+    }
 }
 
 fn one() -> u32 {

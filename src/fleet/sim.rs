@@ -7,6 +7,7 @@ mod elastic;
 use self::elastic::Elastic;
 pub use self::elastic::{ElasticOutput, OverflowRun, PoolRun, ReplicaLife, SpotRun};
 use super::clients::Clients;
+use super::index::{FleetIndex, IndexedFleet};
 use super::Router;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -45,6 +46,12 @@ pub struct Simulation<'a> {
     requests: &'a [Request],
     replicas: Vec<Replica>,
     router: Option<Box<dyn Router>>,
+    /// What the router reads of the replicas, in a fixed fleet (kept from the start of
+    /// [`Simulation::run`]).
+    index: Option<FleetIndex>,
+    /// The fewest replicas kept indexed ([`FleetIndex::MIN_REPLICAS`]; changed by
+    /// [`Simulation::with_fleet_index`] and [`Simulation::without_fleet_index`]).
+    index_from: usize,
     queue: EventQueue<Event>,
     rec: Recorder,
     horizon: Option<SimTime>,
@@ -145,6 +152,8 @@ impl<'a> Simulation<'a> {
             requests,
             replicas,
             router: None,
+            index: None,
+            index_from: FleetIndex::MIN_REPLICAS,
             queue: EventQueue::new(),
             rec: Recorder::new(requests.iter().map(|r| r.arrival)),
             horizon,
@@ -214,6 +223,20 @@ impl<'a> Simulation<'a> {
         self
     }
 
+    /// Lets the router ask every replica for each request, without a [`FleetIndex`] (for
+    /// tests that compare the two; the outputs are the same).
+    pub fn without_fleet_index(mut self) -> Self {
+        self.index_from = usize::MAX;
+        self
+    }
+
+    /// Keeps a [`FleetIndex`] for a fleet of any size (for tests that compare; the outputs
+    /// are the same).
+    pub fn with_fleet_index(mut self) -> Self {
+        self.index_from = 0;
+        self
+    }
+
     /// Checks every replica's invariants after every step (slow; for tests), panicking with the
     /// violation.
     pub fn with_invariant_checks(mut self) -> Self {
@@ -225,6 +248,10 @@ impl<'a> Simulation<'a> {
     pub fn run(mut self) -> SimOutput {
         self.run_ahead =
             !self.no_run_ahead && self.timeline.is_none() && self.clients.is_open_loop();
+        if let (None, Some(router)) = (&self.elastic, &self.router) {
+            self.index =
+                FleetIndex::for_router(router.as_ref(), &mut self.replicas, self.index_from);
+        }
         if let Some(at) = self.clients.first_arrival(self.requests) {
             self.queue.push(at, Event::Arrival(0));
             self.next_open = at;
@@ -346,11 +373,18 @@ impl<'a> Simulation<'a> {
             return;
         }
         let req = &self.requests[i as usize];
-        let r = match self.router.as_mut() {
-            Some(router) => router
+        let r = match (self.router.as_mut(), &self.index) {
+            (Some(router), Some(index)) => {
+                let view = IndexedFleet {
+                    replicas: &self.replicas,
+                    index,
+                };
+                router.route(req, &view).min(self.replicas.len() - 1) as u32
+            }
+            (Some(router), None) => router
                 .route(req, &self.replicas)
                 .min(self.replicas.len() - 1) as u32,
-            None => i % self.replicas.len() as u32,
+            (None, _) => i % self.replicas.len() as u32,
         };
         self.rec.arrived(i as usize, r, now);
         self.enqueue_on(now, i, r);
@@ -359,7 +393,11 @@ impl<'a> Simulation<'a> {
     /// Request `i`, already recorded as arrived, joins replica `r`'s queue (or is refused).
     fn enqueue_on(&mut self, now: SimTime, i: u32, r: u32) {
         let req = &self.requests[i as usize];
-        match self.replicas[r as usize].enqueue(i, req) {
+        let queued = self.replicas[r as usize].enqueue(i, req);
+        if let Some(x) = &mut self.index {
+            x.sync(r, &mut self.replicas[r as usize]);
+        }
+        match queued {
             Ok(()) => {
                 if !self.replicas[r as usize].is_busy() {
                     self.try_start(now, r);
@@ -423,6 +461,14 @@ impl<'a> Simulation<'a> {
         loop {
             let rep = &mut self.replicas[r as usize];
             let outcome = rep.start_step(now, Reqs::all(self.requests), &mut self.rec);
+            if let Some(x) = &mut self.index {
+                x.sync_cache(r, rep);
+                if self.check {
+                    if let Err(e) = x.check(&self.replicas) {
+                        panic!("after replica {r}'s step start at {now}: {e}");
+                    }
+                }
+            }
             if after_step_end && self.elastic.is_some() {
                 self.after_step(now, r);
             }
@@ -448,9 +494,15 @@ impl<'a> Simulation<'a> {
     fn end_step(&mut self, now: SimTime, r: u32) {
         let rep = &mut self.replicas[r as usize];
         rep.finish_step(now, Reqs::all(self.requests), &mut self.rec, &mut self.done);
+        if let Some(x) = &mut self.index {
+            x.sync(r, rep);
+        }
         if self.check {
             if let Err(e) = rep.check_invariants() {
                 panic!("replica {r} at {now}: {e}");
+            }
+            if let Some(Err(e)) = self.index.as_ref().map(|x| x.check(&self.replicas)) {
+                panic!("at {now}: {e}");
             }
         }
     }

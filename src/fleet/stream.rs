@@ -10,6 +10,7 @@
 //! of each request differs. Closed-loop clients, concurrency limits, elastic
 //! pools and timelines are not streamed.
 
+use super::index::{FleetIndex, IndexedFleet};
 use super::sim::Event;
 use super::Router;
 use crate::engine::EventQueue;
@@ -49,6 +50,10 @@ pub struct StreamSimulation<'a> {
     handed: usize,
     replicas: Vec<Replica>,
     router: Box<dyn Router>,
+    /// As [`super::Simulation`]'s: what the router reads of the replicas.
+    index: Option<FleetIndex>,
+    /// As [`super::Simulation`]'s.
+    index_from: usize,
     queue: EventQueue<Event>,
     rec: Recorder,
     horizon: Option<SimTime>,
@@ -99,6 +104,8 @@ impl<'a> StreamSimulation<'a> {
             handed: 0,
             replicas,
             router,
+            index: None,
+            index_from: FleetIndex::MIN_REPLICAS,
             queue: EventQueue::new(),
             rec: Recorder::new(std::iter::empty()),
             horizon,
@@ -125,6 +132,18 @@ impl<'a> StreamSimulation<'a> {
     /// the same).
     pub fn without_run_ahead(mut self) -> Self {
         self.no_run_ahead = true;
+        self
+    }
+
+    /// Routes without a [`FleetIndex`] (for tests that compare; the outputs are the same).
+    pub fn without_fleet_index(mut self) -> Self {
+        self.index_from = usize::MAX;
+        self
+    }
+
+    /// Keeps a [`FleetIndex`] for a fleet of any size (for tests that compare).
+    pub fn with_fleet_index(mut self) -> Self {
+        self.index_from = 0;
         self
     }
 
@@ -171,6 +190,8 @@ impl<'a> StreamSimulation<'a> {
         mut self,
         retire: &mut dyn FnMut(&Request, &RequestRecord) -> Result<()>,
     ) -> Result<StreamOutput> {
+        self.index =
+            FleetIndex::for_router(self.router.as_ref(), &mut self.replicas, self.index_from);
         self.next = self.pull()?;
         if let Some(r) = &self.next {
             self.queue.push(r.arrival, Event::Arrival(0));
@@ -207,6 +228,9 @@ impl<'a> StreamSimulation<'a> {
                     };
                     let rep = &mut self.replicas[r as usize];
                     rep.finish_step(now, reqs, &mut self.rec, &mut self.done);
+                    if let Some(x) = &mut self.index {
+                        x.sync(r, rep);
+                    }
                     self.try_start(now, r);
                 }
                 _ => unreachable!("a fixed open-loop fleet has no other events"),
@@ -240,15 +264,26 @@ impl<'a> StreamSimulation<'a> {
         self.drain();
         let id = self.rec.open(req.arrival);
         debug_assert_eq!(id as u64, req.id);
-        let r = self
-            .router
-            .route(&req, &self.replicas)
-            .min(self.replicas.len() - 1) as u32;
+        let r = match &self.index {
+            Some(index) => self.router.route(
+                &req,
+                &IndexedFleet {
+                    replicas: &self.replicas,
+                    index,
+                },
+            ),
+            None => self.router.route(&req, &self.replicas),
+        }
+        .min(self.replicas.len() - 1) as u32;
         self.reqs.push(req);
         self.peak_window = self.peak_window.max(self.reqs.len());
         self.rec.arrived(id, r, now);
         let req = self.reqs.last().expect("just pushed");
-        match self.replicas[r as usize].enqueue(id as u32, req) {
+        let queued = self.replicas[r as usize].enqueue(id as u32, req);
+        if let Some(x) = &mut self.index {
+            x.sync(r, &mut self.replicas[r as usize]);
+        }
+        match queued {
             Ok(()) => {
                 if !self.replicas[r as usize].is_busy() {
                     self.try_start(now, r);
@@ -275,7 +310,11 @@ impl<'a> StreamSimulation<'a> {
                 slice: &self.reqs,
             };
             let rep = &mut self.replicas[r as usize];
-            let StepOutcome::Started(end) = rep.start_step(now, reqs, &mut self.rec) else {
+            let outcome = rep.start_step(now, reqs, &mut self.rec);
+            if let Some(x) = &mut self.index {
+                x.sync_cache(r, rep);
+            }
+            let StepOutcome::Started(end) = outcome else {
                 return;
             };
             // Queued when it reaches the next event, or while the window is over its limit
@@ -293,6 +332,9 @@ impl<'a> StreamSimulation<'a> {
             };
             let rep = &mut self.replicas[r as usize];
             rep.finish_step(now, reqs, &mut self.rec, &mut self.done);
+            if let Some(x) = &mut self.index {
+                x.sync(r, rep);
+            }
         }
     }
 

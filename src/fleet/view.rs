@@ -69,6 +69,17 @@ pub trait FleetView {
     }
     /// Replica `i`.
     fn get(&self, i: usize) -> &dyn ReplicaView;
+    /// When the fleet keeps a [`super::index::FleetIndex`] of prefixes: the replicas (ascending) whose prefix
+    /// cache holds any block of the first unit with chain key `key` (a superset of those
+    /// holding that unit's first block); `None` when there is no index (ask every replica).
+    fn holders(&self, _key: u64) -> Option<&[u32]> {
+        None
+    }
+    /// When the fleet keeps an index of loads: the replica with the fewest outstanding
+    /// requests (the first of equals); `None`: ask every replica.
+    fn least_loaded(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl<R: ReplicaView> FleetView for Vec<R> {

@@ -76,6 +76,8 @@ struct Unit {
     cached: u32,
     /// Of those, blocks in the free queue (no holder).
     free: u32,
+    /// Whether it is the first unit of its chain (a prompt's leading blocks).
+    first: bool,
 }
 
 /// The block pool. A named block's id is the index of its node.
@@ -102,6 +104,9 @@ pub struct BlockPool {
     caching: bool,
     peak_used: u64,
     evicted: u64,
+    /// When kept ([`BlockPool::journal_first_units`]): first units that entered (`true`) or
+    /// left (`false`) the table since the last [`BlockPool::drain_journal`], in order.
+    journal: Option<Vec<(u64, bool)>>,
 }
 
 impl BlockPool {
@@ -123,6 +128,31 @@ impl BlockPool {
             caching,
             peak_used: 0,
             evicted: 0,
+            journal: None,
+        }
+    }
+
+    /// Keeps a journal of the first units (chain position 0) entering and leaving the table
+    /// from now on (an empty one), for a fleet-wide index of which replicas hold which
+    /// prompts' leading blocks.
+    pub fn journal_first_units(&mut self) {
+        self.journal = Some(Vec::new());
+    }
+
+    /// Whether the journal has entries to drain.
+    #[inline]
+    pub fn journal_pending(&self) -> bool {
+        self.journal.as_ref().is_some_and(|j| !j.is_empty())
+    }
+
+    /// Passes the journal's entries to `f` (the first unit's chain key, and whether it entered
+    /// the table or left it), in order, and empties it.
+    pub fn drain_journal(&mut self, mut f: impl FnMut(u64, bool)) {
+        if let Some(j) = &mut self.journal {
+            for &(key, entered) in j.iter() {
+                f(key, entered);
+            }
+            j.clear();
         }
     }
 
@@ -345,6 +375,15 @@ impl BlockPool {
         found
     }
 
+    /// The chain keys of the first units in the table (for checking a fleet's index).
+    pub fn first_units(&self) -> impl Iterator<Item = u64> + '_ {
+        self.cached
+            .values()
+            .map(|&u| &self.units[u as usize])
+            .filter(|u| u.first)
+            .map(|u| u.key)
+    }
+
     /// Whether named block `b` is free (so taking it as a hit uses up a free block).
     pub fn is_free(&self, b: u32) -> bool {
         matches!(self.nodes[b as usize].item, Item::Single { ref_cnt: 0, .. })
@@ -463,12 +502,12 @@ impl BlockPool {
             let (u, sub0) = (j / chain.unit, j % chain.unit);
             let end = to.min((u + 1) * chain.unit);
             let key = chain.keys[u as usize];
-            let slot = match self.cached.get(&key) {
-                Some(&s) => s,
+            let (slot, new) = match self.cached.get(&key) {
+                Some(&s) => (s, false),
                 None => {
-                    let s = self.new_unit(key, chain.unit);
+                    let s = self.new_unit(key, chain.unit, u == 0);
                     self.cached.insert(key, s);
-                    s
+                    (s, true)
                 }
             };
             let Unit { base, .. } = self.units[slot as usize];
@@ -497,13 +536,18 @@ impl BlockPool {
                 // Every block was a duplicate or already cached elsewhere: nothing new.
                 self.cached.remove(&key);
                 self.free_unit(slot);
+            } else if new && u == 0 {
+                if let Some(j) = &mut self.journal {
+                    j.push((key, true));
+                }
             }
             j = end;
         }
     }
 
-    /// A new unit entry for `key` with `len` sub-blocks, none cached yet.
-    fn new_unit(&mut self, key: u64, len: u32) -> u32 {
+    /// A new unit entry for `key` with `len` sub-blocks, none cached yet; `first`: the first
+    /// unit of its chain.
+    fn new_unit(&mut self, key: u64, len: u32, first: bool) -> u32 {
         let base = match self
             .spare_members
             .iter_mut()
@@ -523,6 +567,7 @@ impl BlockPool {
             len,
             cached: 0,
             free: 0,
+            first,
         };
         match self.dead_units.pop() {
             Some(s) => {
@@ -554,9 +599,14 @@ impl BlockPool {
         u.cached -= 1;
         u.free -= 1; // only free blocks are evicted
         if u.cached == 0 {
-            let key = u.key;
+            let (key, first) = (u.key, u.first);
             self.cached.remove(&key);
             self.free_unit(slot);
+            if first {
+                if let Some(j) = &mut self.journal {
+                    j.push((key, false));
+                }
+            }
         }
     }
 

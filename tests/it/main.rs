@@ -6,6 +6,7 @@ mod cli;
 mod elastic;
 mod engines;
 mod fleet;
+mod fleet_index;
 mod fuzz;
 mod hardening;
 mod prefix;

@@ -30,7 +30,7 @@ impl StepTimeModel for CoarseSteps {
     }
 }
 
-fn same(a: &SimOutput, b: &SimOutput) -> Result<(), String> {
+pub(crate) fn same(a: &SimOutput, b: &SimOutput) -> Result<(), String> {
     let checks = [
         (
             "records",
@@ -56,14 +56,14 @@ fn same(a: &SimOutput, b: &SimOutput) -> Result<(), String> {
 }
 
 #[derive(Clone, Debug)]
-struct Gen {
-    gap_ms: u64,
-    input: u32,
-    output: u32,
-    ids: Vec<u64>,
+pub(crate) struct Gen {
+    pub gap_ms: u64,
+    pub input: u32,
+    pub output: u32,
+    pub ids: Vec<u64>,
 }
 
-fn build(gens: &[Gen]) -> Vec<Request> {
+pub(crate) fn build(gens: &[Gen]) -> Vec<Request> {
     let mut t = 0u64;
     let reqs = gens
         .iter()
@@ -144,6 +144,7 @@ proptest! {
             let reps = (0..replicas).map(|i| Replica::new(i, &cfg, &mem, perf.clone())).collect();
             Simulation::new(&requests, reps, horizon)
                 .with_router(fleet.build_router(kind, 7))
+                .with_fleet_index()
                 .with_invariant_checks()
         };
         let ahead = sim().run();

@@ -9,6 +9,10 @@ use crate::workload::Request;
 pub struct LeastOutstanding;
 
 impl Router for LeastOutstanding {
+    fn reads_loads(&self) -> bool {
+        true
+    }
+
     fn route(&mut self, _req: &Request, replicas: &dyn FleetView) -> usize {
         least_loaded(replicas)
     }

@@ -91,6 +91,9 @@ pub fn build(kind: RouterKind, spec: &FleetSpec, seed: u64) -> Box<dyn Router> {
 
 /// The replica with the fewest outstanding requests (lowest index on ties).
 pub(crate) fn least_loaded(replicas: &dyn FleetView) -> usize {
+    if let Some(i) = replicas.least_loaded() {
+        return i;
+    }
     let mut best = 0;
     let mut best_load = replicas.get(0).outstanding();
     for i in 1..replicas.len() {

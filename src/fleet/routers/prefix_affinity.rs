@@ -31,6 +31,14 @@ impl PrefixAffinity {
 }
 
 impl Router for PrefixAffinity {
+    fn reads_prefix_caches(&self) -> bool {
+        true
+    }
+
+    fn reads_loads(&self) -> bool {
+        true
+    }
+
     fn route(&mut self, req: &Request, replicas: &dyn FleetView) -> usize {
         let least = least_loaded(replicas);
         let bs = replicas.get(0).block_size();
@@ -43,10 +51,10 @@ impl Router for PrefixAffinity {
         self.chain.extend(req, bs, blocks);
         let mut best = least;
         let mut best_len = 0;
-        for i in 0..replicas.len() {
+        let mut consider = |i: usize| {
             let r = replicas.get(i);
             let len = r.cached_prefix_blocks(&self.chain, blocks);
-            // Ties go to the less loaded replica.
+            // Ties go to the less loaded replica (the first of equals).
             if len > best_len
                 || (len == best_len
                     && len > 0
@@ -55,6 +63,12 @@ impl Router for PrefixAffinity {
                 best = i;
                 best_len = len;
             }
+        };
+        // Only replicas holding the prompt's first unit can hold any of it; in ascending
+        // order, as the scan of every replica, so ties go the same way.
+        match replicas.holders(self.chain.keys[0]) {
+            Some(holders) => holders.iter().for_each(|&i| consider(i as usize)),
+            None => (0..replicas.len()).for_each(consider),
         }
         if best_len == 0 {
             return least;
@@ -68,5 +82,91 @@ impl Router for PrefixAffinity {
         } else {
             best
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::view::ReplicaView;
+    use crate::time::SimTime;
+    use crate::workload::PrefixIds;
+
+    /// A replica holding the first `held` blocks of every prompt, with `load` outstanding.
+    struct Fake {
+        load: usize,
+        held: usize,
+    }
+
+    impl ReplicaView for Fake {
+        fn num_waiting(&self) -> usize {
+            self.load
+        }
+        fn num_running(&self) -> usize {
+            0
+        }
+        fn kv_used_blocks(&self) -> u64 {
+            0
+        }
+        fn kv_capacity_blocks(&self) -> u64 {
+            1000
+        }
+        fn block_size(&self) -> u32 {
+            16
+        }
+        fn cached_prefix_blocks(&self, _: &Chain, blocks: u32) -> usize {
+            self.held.min(blocks as usize)
+        }
+        fn is_busy(&self) -> bool {
+            false
+        }
+    }
+
+    struct Fleet {
+        reps: Vec<Fake>,
+        holders: Option<Vec<u32>>,
+    }
+
+    impl FleetView for Fleet {
+        fn len(&self) -> usize {
+            self.reps.len()
+        }
+        fn get(&self, i: usize) -> &dyn ReplicaView {
+            &self.reps[i]
+        }
+        fn holders(&self, _: u64) -> Option<&[u32]> {
+            self.holders.as_deref()
+        }
+    }
+
+    /// The router asks only the replicas an index names: one it leaves out is not chosen
+    /// however much it holds, and without an index every replica is asked.
+    #[test]
+    fn only_the_holders_an_index_names_are_asked() {
+        let req = Request {
+            id: 0,
+            arrival: SimTime::ZERO,
+            input_tokens: 100,
+            output_tokens: 1,
+            prefix: Some(PrefixIds {
+                block_tokens: 16,
+                ids: vec![1, 2, 3, 4, 5, 6],
+            }),
+            session: None,
+            follows: None,
+        };
+        let fleet = |holders: Option<Vec<u32>>| Fleet {
+            reps: vec![
+                Fake { load: 0, held: 0 },
+                Fake { load: 1, held: 2 },
+                Fake { load: 1, held: 4 },
+            ],
+            holders,
+        };
+        let mut r = PrefixAffinity::new(64, 1.5);
+        assert_eq!(r.route(&req, &fleet(None)), 2);
+        assert_eq!(r.route(&req, &fleet(Some(vec![1, 2]))), 2);
+        assert_eq!(r.route(&req, &fleet(Some(vec![1]))), 1);
+        assert_eq!(r.route(&req, &fleet(Some(vec![]))), 0);
     }
 }

@@ -29,6 +29,10 @@ impl SessionAffinity {
 }
 
 impl Router for SessionAffinity {
+    fn reads_loads(&self) -> bool {
+        true
+    }
+
     fn route(&mut self, req: &Request, replicas: &dyn FleetView) -> usize {
         let Some(session) = req.session else {
             return least_loaded(replicas);

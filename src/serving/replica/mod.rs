@@ -273,6 +273,29 @@ impl Replica {
         self.kv.cached_prefix_len(chain, blocks) as usize
     }
 
+    /// Keeps a journal of the prompts' leading blocks (first units) entering and leaving the
+    /// prefix cache, for a fleet-wide index ([`crate::fleet::index::FleetIndex`]).
+    pub fn journal_first_units(&mut self) {
+        self.kv.journal_first_units();
+    }
+
+    /// Passes the journal's entries to `f` (chain key, entered or left), in order, and empties
+    /// it.
+    pub fn drain_journal(&mut self, f: impl FnMut(u64, bool)) {
+        self.kv.drain_journal(f);
+    }
+
+    /// Whether the journal has entries to drain.
+    #[inline]
+    pub fn journal_pending(&self) -> bool {
+        self.kv.journal_pending()
+    }
+
+    /// The chain keys of the first units its prefix cache holds.
+    pub fn first_units(&self) -> impl Iterator<Item = u64> + '_ {
+        self.kv.first_units()
+    }
+
     /// Whether a step is in flight.
     pub fn is_busy(&self) -> bool {
         self.in_flight.is_some()
