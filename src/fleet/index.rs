@@ -140,13 +140,13 @@ impl FleetIndex {
     }
 }
 
-/// A fixed fleet's replicas with their [`FleetIndex`], as routers see them.
+/// A fixed fleet's replicas with their [`FleetIndex`] if they keep one, as routers see them.
 #[derive(Debug)]
 pub struct IndexedFleet<'a> {
     /// The replicas.
     pub replicas: &'a [Replica],
     /// Their index.
-    pub index: &'a FleetIndex,
+    pub index: Option<&'a FleetIndex>,
 }
 
 impl FleetView for IndexedFleet<'_> {
@@ -157,11 +157,11 @@ impl FleetView for IndexedFleet<'_> {
         &self.replicas[i]
     }
     fn holders(&self, key: u64) -> Option<&[u32]> {
-        let map = self.index.owners.as_ref()?;
+        let map = self.index?.owners.as_ref()?;
         Some(map.get(&key).map_or(&[], |v| v.as_slice()))
     }
     fn least_loaded(&self) -> Option<usize> {
-        self.index.loads.as_ref().map(MinTree::argmin)
+        self.index?.loads.as_ref().map(MinTree::argmin)
     }
 }
 

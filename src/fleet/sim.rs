@@ -373,18 +373,13 @@ impl<'a> Simulation<'a> {
             return;
         }
         let req = &self.requests[i as usize];
-        let r = match (self.router.as_mut(), &self.index) {
-            (Some(router), Some(index)) => {
-                let view = IndexedFleet {
-                    replicas: &self.replicas,
-                    index,
-                };
-                router.route(req, &view).min(self.replicas.len() - 1) as u32
-            }
-            (Some(router), None) => router
-                .route(req, &self.replicas)
-                .min(self.replicas.len() - 1) as u32,
-            (None, _) => i % self.replicas.len() as u32,
+        let view = IndexedFleet {
+            replicas: &self.replicas,
+            index: self.index.as_ref(),
+        };
+        let r = match self.router.as_mut() {
+            Some(router) => router.route(req, &view).min(self.replicas.len() - 1) as u32,
+            None => i % self.replicas.len() as u32,
         };
         self.rec.arrived(i as usize, r, now);
         self.enqueue_on(now, i, r);

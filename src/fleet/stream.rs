@@ -264,17 +264,11 @@ impl<'a> StreamSimulation<'a> {
         self.drain();
         let id = self.rec.open(req.arrival);
         debug_assert_eq!(id as u64, req.id);
-        let r = match &self.index {
-            Some(index) => self.router.route(
-                &req,
-                &IndexedFleet {
-                    replicas: &self.replicas,
-                    index,
-                },
-            ),
-            None => self.router.route(&req, &self.replicas),
-        }
-        .min(self.replicas.len() - 1) as u32;
+        let view = IndexedFleet {
+            replicas: &self.replicas,
+            index: self.index.as_ref(),
+        };
+        let r = self.router.route(&req, &view).min(self.replicas.len() - 1) as u32;
         self.reqs.push(req);
         self.peak_window = self.peak_window.max(self.reqs.len());
         self.rec.arrived(id, r, now);
