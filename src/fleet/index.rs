@@ -11,11 +11,11 @@
 //! A fixed fleet of at least [`FleetIndex::MIN_REPLICAS`] behind a router that reads them keeps
 //! one ([`FleetIndex::for_router`]), synced after every call that may change a replica's cache
 //! or queue (a few instructions a step; below that size asking every replica costs less). It
-//! changes no decision
-//! (tests/it/prefix_index.rs compares every output with and without; `with_invariant_checks`
-//! checks it against the replicas after every step). Measured: a 150-request Mooncake trace on
-//! 1,000 replicas behind prefix-affinity with an SLO (whose whole-fleet capacity is measured on
-//! 64,000 requests a draw) ran in 68 s, 43% of it in prefix lookups, before the index.
+//! changes no decision (tests/it/fleet_index.rs compares every output with and without;
+//! `with_invariant_checks` checks it against the replicas after every step start and end).
+//! Measured (docs/PERFORMANCE.md, "Routing large fleets"): a 150-request Mooncake trace on
+//! 1,000 replicas behind prefix-affinity with an SLO, whose whole-fleet capacity is measured on
+//! 64,000 requests a draw, spent 43% of its run in prefix lookups and took 94 s; 40 s indexed.
 
 use super::view::{FleetView, ReplicaView};
 use super::Router;
@@ -35,7 +35,7 @@ impl FleetIndex {
     /// The fewest replicas a fleet keeps an index for. Instructions counted by callgrind
     /// (2026-12-03), `fleetsim run` of the Mooncake trace behind prefix-affinity, always
     /// indexed against never: 8 replicas +1.8% (routing there cost 0.1% of the run), 32
-    /// replicas +0.1%, 128 replicas -0.3%; 1,000 replicas 68 s -> 40 s.
+    /// replicas +0.1%, 128 replicas -0.3%; 1,000 replicas 94 s -> 40 s.
     pub const MIN_REPLICAS: usize = 64;
 
     /// The index `router` reads over `replicas` (starting their journals where it reads
