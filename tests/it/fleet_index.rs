@@ -18,7 +18,7 @@ use fleetsim::serving::{MemoryLayout, Replica, ReplicaSpec};
 use fleetsim::time::SimTime;
 use proptest::prelude::*;
 
-use crate::run_ahead::{build, same, Gen};
+use crate::run_ahead::{build, handed_out, same, Gen};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
@@ -77,31 +77,24 @@ proptest! {
 
         let streamed = |index: bool| {
             let mut source = requests.clone().into_iter().map(Ok);
-            let mut sim = StreamSimulation::new(
+            let sim = StreamSimulation::new(
                 &mut source,
                 reps(),
                 fleet.build_router(kind, 7),
                 horizon,
             );
-            sim = if index {
+            handed_out(if index {
                 sim.with_fleet_index()
             } else {
                 sim.without_fleet_index()
-            };
-            let mut handed = Vec::new();
-            let out = sim
-                .run(&mut |r, rec| {
-                    handed.push(format!("{} {rec:?}", r.id));
-                    Ok(())
-                })
-                .unwrap();
-            (handed, out)
+            })
         };
         let (handed_indexed, a) = streamed(true);
         let (handed_asked, q) = streamed(false);
         prop_assert_eq!(handed_indexed, handed_asked);
         prop_assert_eq!(&a.replicas, &q.replicas);
         prop_assert_eq!((a.end, a.recorder.events), (q.end, q.recorder.events));
+        prop_assert_eq!(format!("{:?}", a.recorder.itl), format!("{:?}", q.recorder.itl));
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use fleetsim::catalog::Catalog;
-use fleetsim::fleet::stream::StreamSimulation;
+use fleetsim::fleet::stream::{StreamOutput, StreamSimulation};
 use fleetsim::fleet::{FleetSpec, RouterKind, SimOutput, Simulation};
 use fleetsim::perf::{BatchShape, Precision, Roofline, RooflineParams, StepTimeModel};
 use fleetsim::scenario::Scenario;
@@ -28,6 +28,19 @@ impl StepTimeModel for CoarseSteps {
             b.decode_seqs as u64 + b.prefills.iter().map(|p| p.new_tokens as u64).sum::<u64>();
         1_000_000 * (1 + tokens % 3)
     }
+}
+
+/// Runs a streamed simulation to its end: each request as handed out, with its record, in
+/// order, and the output.
+pub(crate) fn handed_out(sim: StreamSimulation) -> (Vec<String>, StreamOutput) {
+    let mut handed = Vec::new();
+    let out = sim
+        .run(&mut |r, rec| {
+            handed.push(format!("{} {rec:?}", r.id));
+            Ok(())
+        })
+        .unwrap();
+    (handed, out)
 }
 
 pub(crate) fn same(a: &SimOutput, b: &SimOutput) -> Result<(), String> {
@@ -164,14 +177,7 @@ proptest! {
             if !run_ahead {
                 sim = sim.without_run_ahead();
             }
-            let mut handed = Vec::new();
-            let out = sim
-                .run(&mut |r, rec| {
-                    handed.push(format!("{} {rec:?}", r.id));
-                    Ok(())
-                })
-                .unwrap();
-            (handed, out)
+            handed_out(sim)
         };
         let (handed_ahead, a) = streamed(true);
         let (handed_queued, q) = streamed(false);
