@@ -130,6 +130,20 @@ fn engine(c: &mut Criterion) {
         g.throughput(Throughput::Elements(m.requests().len() as u64));
         g.bench_function(name, |b| b.iter(|| m.run()));
     }
+
+    // A large fleet behind prefix-affinity, where routing reads the fleet index
+    // (src/fleet/index.rs) instead of asking each of the 512 replicas.
+    let large = spec(
+        r#"{"seed": 1, "model": "llama-3.1-8b", "gpu": "h100-sxm",
+            "workload": {"trace": {"path": "traces/mooncake/synthetic_trace.jsonl", "format": "mooncake",
+                                   "rate_scale": 64}},
+            "fleet": {"replicas": 512, "router": "prefix-affinity"}}"#,
+    );
+    probe("mooncake x64 on 512 replicas, prefix-affinity", &large);
+    g.throughput(Throughput::Elements(large.requests().len() as u64));
+    g.bench_function("mooncake_x64_512_replicas_prefix_affinity", |b| {
+        b.iter(|| large.run())
+    });
     g.finish();
 }
 
