@@ -180,6 +180,7 @@ pub fn model_from_config(id: &str, text: &str, path: &Path) -> Result<Model> {
         .unwrap_or(id);
     let (window, window_layers) = sliding_layers(obj, path, layers)?;
     Ok(Model {
+        fp4_experts_only: moe.is_some() && mxfp4_experts_only(&v),
         id: id.to_string(),
         name: name.to_string(),
         hidden_size: hidden as u32,
@@ -203,6 +204,23 @@ pub fn model_from_config(id: &str, text: &str, path: &Path) -> Result<Model> {
         sliding_window_layers: window.map(|_| window_layers),
         source: path.display().to_string(),
     })
+}
+
+/// Whether the config's `quantization_config` describes a checkpoint of MXFP4 experts whose
+/// attention stays unquantized (gpt-oss: `quant_method` `mxfp4`, `modules_to_not_convert`
+/// naming the attention layers).
+fn mxfp4_experts_only(config: &Value) -> bool {
+    let Some(q) = config.get("quantization_config") else {
+        return false;
+    };
+    q.get("quant_method").and_then(Value::as_str) == Some("mxfp4")
+        && q.get("modules_to_not_convert")
+            .and_then(Value::as_array)
+            .is_some_and(|m| {
+                m.iter()
+                    .filter_map(Value::as_str)
+                    .any(|s| s.contains("attn"))
+            })
 }
 
 /// Architectures whose layers are not all attention with a KV cache: linear attention (Gated
@@ -408,13 +426,15 @@ mod tests {
                     m.kv_bytes_per_token_bf16(),
                     m.sliding_window,
                     m.sliding_layers(),
-                    m.kv_lora_rank
+                    m.kv_lora_rank,
+                    m.fp4_experts_only
                 ),
                 (
                     c.kv_bytes_per_token_bf16(),
                     c.sliding_window,
                     c.sliding_layers(),
-                    c.kv_lora_rank
+                    c.kv_lora_rank,
+                    c.fp4_experts_only
                 ),
                 "{}",
                 c.id
@@ -455,6 +475,15 @@ mod tests {
             crate::perf::roofline::sliding_kv_bytes_per_token_per_gpu(&m, 1, 2),
             24_576
         );
+        // Its checkpoint (`quantization_config`: MXFP4, attention, router, embedding and LM
+        // head not converted): the 24 x 796,262,400 = 19,110,297,600 expert weights at 4.25
+        // bits, the other 1,797,629,760 at 16: 10,152,345,600 + 3,595,259,520 bytes, 12.80 GiB.
+        assert!(m.fp4_experts_only);
+        let fp4 = 19_110_297_600.0 * 4.25 / 8.0 + 1_797_629_760.0 * 2.0;
+        assert!((P::Fp4.model_weight_bytes(&m) - fp4).abs() < 1.0);
+        assert!((fp4 / gib - 12.80).abs() < 0.005, "{}", fp4 / gib);
+        // Other precisions are not that checkpoint: FP8 takes a byte for every weight.
+        assert!((P::Fp8.model_weight_bytes(&m) - 20_907_927_360.0).abs() < 1.0);
         // DeepSeek-V3: latent 512 + rotary 64 per layer, one copy per GPU: 61 x 576 x 2 bytes =
         // 70,272 a token at any tensor parallelism; attention per layer q 7168 x 1536 + 1536 +
         // 1536 x 128 x 192, kv_a 7168 x 576 + 512, kv_b 512 x 128 x 256, o 128 x 128 x 7168 =

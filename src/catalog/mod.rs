@@ -102,6 +102,12 @@ pub struct Model {
     /// How many of the layers attend within `sliding_window` (the rest attend to everything).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sliding_window_layers: Option<u32>,
+    /// Its published 4-bit checkpoint quantizes only the routed experts, to MXFP4 (4 bits and a
+    /// shared 8-bit scale per 32 weights: 4.25 bits), and keeps attention, router, embedding
+    /// and LM head in 16 bits: gpt-oss (`quantization_config.modules_to_not_convert` in its
+    /// config.json). At precision `fp4` such a model is that checkpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fp4_experts_only: bool,
     /// Where the figures come from.
     pub source: String,
 }

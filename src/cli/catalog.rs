@@ -61,11 +61,16 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
                 }
             );
             println!(
-                "weights        {:.1} GiB at BF16, {:.1} at FP8, {:.1} at INT4, {:.1} at FP4 (4-bit: embedding and LM head kept at 16 bits)",
+                "weights        {:.1} GiB at BF16, {:.1} at FP8, {:.1} at INT4, {:.1} at FP4 ({})",
                 gib(P::Bf16),
                 gib(P::Fp8),
                 gib(P::Int4),
-                gib(P::Fp4)
+                gib(P::Fp4),
+                if P::Fp4.fp4_experts_only(&m) {
+                    "4-bit: embedding and LM head kept at 16 bits; FP4 is the config's own checkpoint: MXFP4 experts, every other weight 16-bit"
+                } else {
+                    "4-bit: embedding and LM head kept at 16 bits"
+                }
             );
             println!("context        {} tokens", m.max_model_len);
             println!("source         {}", m.source);

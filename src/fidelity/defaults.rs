@@ -76,7 +76,7 @@ type Read = fn(&crate::metrics::Summary) -> f64;
 /// family and precision. A current engine is fitted per precision across GPU families (`*`,
 /// which every family without a fit of its own uses), and per family where that family has
 /// figures enough of its own ([`family_qualifies`]): TensorRT-LLM's 4-bit figures on Hopper
-/// (W4A8, no FP4 tensor cores) and on Blackwell (FP4 tensor cores) pull one shared set to
+/// (MXFP4 experts, 16-bit math) and on Blackwell (FP4 tensor cores) pull one shared set to
 /// opposite bounds.
 type Group = (String, String, String);
 

@@ -49,6 +49,30 @@ pub fn step_time_defaults(
 }
 pub use roofline::{Roofline, RooflineParams};
 
+/// Activation type of the matrix multiplies over MXFP4 expert weights (a replica's
+/// `mxfp4_activation`; the engine profile sets the default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mxfp4Activation {
+    /// 16-bit activations, the experts dequantized into 16-bit math (vLLM's default MXFP4 MoE
+    /// kernels on Hopper and Blackwell; TensorRT-LLM's on Hopper).
+    #[default]
+    Bf16,
+    /// MXFP8 activations on FP4 tensor cores, at the FP8 tensor rate (TensorRT-LLM's MXFP4 MoE
+    /// on Blackwell); 16-bit math on GPUs without FP4 tensor cores.
+    Fp8,
+}
+
+impl Mxfp4Activation {
+    /// Whether this is the default (16-bit), for leaving it out of outputs.
+    pub fn is_default(&self) -> bool {
+        *self == Mxfp4Activation::Bf16
+    }
+}
+
+/// Bytes per weight of MXFP4: 4 bits and an 8-bit scale shared by 32 weights.
+pub const MXFP4_BYTES: f64 = 4.25 / 8.0;
+
 /// Weight precision of a deployment.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize,
@@ -65,7 +89,9 @@ pub enum Precision {
     Int4,
     /// 4-bit float weights (NVFP4: an FP8 scale per 16 weights; MXFP4's per-32 scale is within
     /// 6% of it): FP4 tensor cores where the GPU has them (Blackwell), weight-only 16-bit math
-    /// elsewhere. Embedding and LM head stay 16-bit.
+    /// elsewhere. Embedding and LM head stay 16-bit. A model whose 4-bit checkpoint quantizes
+    /// only its experts ([`crate::catalog::Model::fp4_experts_only`], gpt-oss) is that
+    /// checkpoint: MXFP4 experts, every other weight 16-bit ([`Precision::fp4_experts_only`]).
     Fp4,
 }
 
@@ -91,10 +117,31 @@ impl Precision {
         }
     }
 
+    /// Bytes per routed-expert weight of `model` at this precision: MXFP4's 4.25 bits where the
+    /// model's 4-bit checkpoint quantizes only its experts
+    /// ([`crate::catalog::Model::fp4_experts_only`]), else [`Precision::weight_bytes`].
+    pub fn expert_weight_bytes(self, model: &crate::catalog::Model) -> f64 {
+        if self.fp4_experts_only(model) {
+            MXFP4_BYTES
+        } else {
+            self.weight_bytes()
+        }
+    }
+
+    /// Whether `model` at this precision is a 4-bit checkpoint of MXFP4 experts with every other
+    /// weight in 16 bits (gpt-oss at `fp4`).
+    pub fn fp4_experts_only(self, model: &crate::catalog::Model) -> bool {
+        self == Precision::Fp4 && model.fp4_experts_only && model.is_moe()
+    }
+
     /// Bytes of all of `model`'s weights at this precision.
     pub fn model_weight_bytes(self, model: &crate::catalog::Model) -> f64 {
         let embed = model.embedding_params() * if model.tie_word_embeddings { 1.0 } else { 2.0 };
         let total = model.total_params_b * 1e9;
+        if self.fp4_experts_only(model) {
+            let experts = model.expert_params();
+            return experts * MXFP4_BYTES + (total - experts).max(0.0) * 2.0;
+        }
         if self.embedding_bytes() == self.weight_bytes() {
             return total * self.weight_bytes();
         }

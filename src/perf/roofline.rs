@@ -7,12 +7,14 @@
 //! overhead (scheduling, sampling, kernel launches), and for mixture-of-experts models a fixed
 //! time per MoE layer (routing and permutation kernels). Weight matrix multiplies run at the weight
 //! precision's tensor rate (FP8 or FP4 tensor cores where the GPU has them, 16-bit for
-//! weight-only formats); attention runs at the 16-bit rate, or FP8 with an FP8 KV cache.
+//! weight-only formats); attention runs at the 16-bit rate, or FP8 with an FP8 KV cache. A
+//! checkpoint of MXFP4 experts beside 16-bit weights (gpt-oss at `fp4`) multiplies those at the
+//! 16-bit rate and its experts at its activations' rate ([`Roofline::with_mxfp4_activation`]).
 //! The input embedding is a lookup: it is stored but not read by a step.
 
 use serde::{Deserialize, Serialize};
 
-use super::{BatchShape, Precision, StepTimeModel};
+use super::{BatchShape, Mxfp4Activation, Precision, StepTimeModel};
 use crate::catalog::{Gpu, Model};
 
 /// Efficiencies and overhead of the roofline model.
@@ -61,6 +63,14 @@ pub struct Roofline {
     tp: f64,
     /// Active parameters in the transformer body (no embedding, no LM head), for FLOPs.
     body_active_params: f64,
+    /// The routed experts' share of them (`experts_per_token` experts per MoE layer).
+    expert_active_params: f64,
+    /// Rate of the routed experts' matrix multiplies where it differs from `flops_per_s`
+    /// (MXFP4 experts beside 16-bit weights: [`Roofline::with_mxfp4_activation`]).
+    expert_flops_per_s: Option<f64>,
+    /// MXFP4 experts and 16-bit other weights ([`Precision::fp4_experts_only`]) on a GPU with
+    /// FP4 tensor cores, whose experts can take MXFP8 activations.
+    mxfp4_on_fp4_cores: bool,
     lm_head_params: f64,
     /// FLOPs per (query token, key token) pair across all layers: 4 x layers x heads x head_dim.
     attn_flops_per_pair: f64,
@@ -128,12 +138,16 @@ impl Roofline {
             (embed, 2.0 * embed)
         };
         let body_active = (active - non_compute).max(0.0);
-        let wb = precision.weight_bytes();
+        let expert_wb = precision.expert_weight_bytes(model);
+        let experts_only = precision.fp4_experts_only(model);
         let experts = model.experts.unwrap_or(1).max(1) as f64;
         let expert_params = model.expert_params();
         // FP8 uses FP8 tensor cores where the GPU has them; otherwise weights are stored in 8 bits
         // but multiplied at BF16 rate (weight-only quantization, as vLLM's Marlin kernels do).
+        // A checkpoint of MXFP4 experts keeps every other weight in 16 bits: those multiply at
+        // the 16-bit rate, and so do the experts with 16-bit activations (vLLM's default).
         let peak_tflops = match precision {
+            _ if experts_only => gpu.bf16_tflops,
             Precision::Fp8 => gpu.fp8_tflops.unwrap_or(gpu.bf16_tflops),
             Precision::Fp4 => gpu.fp4_tflops.unwrap_or(gpu.bf16_tflops),
             Precision::Bf16 | Precision::Int4 => gpu.bf16_tflops,
@@ -147,6 +161,14 @@ impl Roofline {
         Roofline {
             tp: tpf,
             body_active_params: body_active,
+            expert_active_params: if experts > 1.0 {
+                (expert_params / experts * model.experts_per_token.unwrap_or(1) as f64)
+                    .min(body_active)
+            } else {
+                0.0
+            },
+            expert_flops_per_s: None,
+            mxfp4_on_fp4_cores: experts_only && gpu.fp4_tflops.is_some(),
             lm_head_params: lm_head,
             attn_flops_per_pair: 4.0
                 * model.layers as f64
@@ -154,7 +176,7 @@ impl Roofline {
                 * model.head_dim as f64,
             // An untied input embedding is a lookup of a few rows: not read by a step.
             dense_weight_bytes_per_gpu: (precision.model_weight_bytes(model)
-                - expert_params * wb
+                - expert_params * expert_wb
                 - if model.tie_word_embeddings {
                     0.0
                 } else {
@@ -162,7 +184,7 @@ impl Roofline {
                 })
                 / tpf,
             expert_bytes_per_gpu: if experts > 1.0 {
-                expert_params / experts * wb / tpf
+                expert_params / experts * expert_wb / tpf
             } else {
                 0.0
             },
@@ -253,11 +275,20 @@ impl Roofline {
         window_pairs: f64,
     ) -> f64 {
         let w = self.sliding_window;
-        let gemm_flops =
-            2.0 * self.body_active_params * tokens + 2.0 * self.lm_head_params * logits;
         let share = self.sliding_attn_share;
         let attn_flops = self.attn_flops_per_pair * ((1.0 - share) * pairs + share * window_pairs);
-        let compute_one_gpu_s = gemm_flops / self.flops_per_s + attn_flops / self.attn_flops_per_s;
+        let gemm_s = match self.expert_flops_per_s {
+            None => {
+                (2.0 * self.body_active_params * tokens + 2.0 * self.lm_head_params * logits)
+                    / self.flops_per_s
+            }
+            Some(expert_rate) => {
+                let dense = self.body_active_params - self.expert_active_params;
+                (2.0 * dense * tokens + 2.0 * self.lm_head_params * logits) / self.flops_per_s
+                    + 2.0 * self.expert_active_params * tokens / expert_rate
+            }
+        };
+        let compute_one_gpu_s = gemm_s + attn_flops / self.attn_flops_per_s;
         // x / 1.0 is x exactly: skipping the division shortens the step's dependency chain.
         let compute_s = if self.tp == 1.0 {
             compute_one_gpu_s
@@ -299,6 +330,18 @@ impl Roofline {
         self.attn_flops_per_s = match (bytes, self.fp8_flops_per_s) {
             (1, Some(r)) if fp8_attention => r,
             _ => self.bf16_flops_per_s,
+        };
+        self
+    }
+
+    /// The same model with the activations of MXFP4 expert matrix multiplies in `activation`:
+    /// with [`Mxfp4Activation::Fp8`] (TensorRT-LLM's MXFP8 on Blackwell) the experts of a
+    /// checkpoint of MXFP4 experts ([`Precision::fp4_experts_only`]) multiply at the FP8 tensor
+    /// rate on a GPU with FP4 tensor cores; otherwise, and on other GPUs, at the 16-bit rate.
+    pub fn with_mxfp4_activation(mut self, activation: Mxfp4Activation) -> Roofline {
+        self.expert_flops_per_s = match activation {
+            Mxfp4Activation::Fp8 if self.mxfp4_on_fp4_cores => self.fp8_flops_per_s,
+            _ => None,
         };
         self
     }
@@ -529,8 +572,9 @@ mod tests {
         assert!((many - all).abs() / all < 0.02, "{many} {all}");
     }
 
-    /// One decode step of gpt-oss-20b (MoE, sliding-window layers) at FP4 on a B200 with the
-    /// generic parameters (80% of 8 TB/s, 1 ms a step), by hand.
+    /// One decode step of gpt-oss-20b (MoE, sliding-window layers) at FP4 (its checkpoint:
+    /// MXFP4 experts, every other weight 16-bit) on a B200 with the generic parameters (80% of
+    /// 8 TB/s, 1 ms a step), by hand.
     #[test]
     fn moe_sliding_window_decode_step_by_hand() {
         let c = Catalog::builtin();
@@ -542,11 +586,11 @@ mod tests {
             Precision::Fp4,
             RooflineParams::default(),
         );
-        // Weights: (20,907,927,360 - 1,158,266,880 embedding and LM head) x 4.5/8 + the two at
-        // 2 bytes = 13,425,717,780; less the routed experts (19,110,297,600 x 4.5/8) and the
-        // input embedding (579,133,440 x 2, a lookup): 1,517,908,500 read every step; one token
-        // touches 4 of 32 experts a layer: 19,110,297,600 / 32 x 4 x 4.5/8 = 1,343,692,800.
-        let weights = 1_517_908_500.0 + 1_343_692_800.0;
+        // Weights: the routed experts, 19,110,297,600 at 4.25/8 bytes, and the other
+        // 20,907,927,360 - 19,110,297,600 = 1,797,629,760 at 2 bytes (3,595,259,520); less the
+        // input embedding (579,133,440 x 2, a lookup): 2,436,992,640 read every step; one token
+        // touches 4 of 32 experts a layer: 19,110,297,600 / 32 x 4 x 4.25/8 = 1,269,043,200.
+        let weights = 2_436_992_640.0 + 1_269_043_200.0;
         // KV with 1,000 tokens of context: 12 full layers read all 1,001 tokens, 12 sliding
         // layers 128 + 1, at 24,576 bytes a token each.
         let kv = 24_576.0 * 1001.0 + 24_576.0 * 129.0;
@@ -558,6 +602,75 @@ mod tests {
         };
         let got = r.step_time_s(&b);
         assert!((got - want).abs() / want < 1e-6, "{got} vs {want}");
+    }
+
+    /// gpt-oss's checkpoint at `fp4` multiplies its attention and LM head at the 16-bit rate,
+    /// and its MXFP4 experts at the 16-bit rate too (vLLM's default) or, with MXFP8 activations
+    /// on a GPU with FP4 tensor cores (TensorRT-LLM on Blackwell), at the FP8 rate; on an H100
+    /// (no FP4 tensor cores) the activation changes nothing, and neither does it for an NVFP4
+    /// model (Qwen3-30B-A3B), whose every weight multiplies at the FP4 rate. By hand, on one
+    /// compute-bound prefill chunk.
+    #[test]
+    fn mxfp4_experts_multiply_at_their_activation_rate_and_the_rest_at_16_bits() {
+        let c = Catalog::builtin();
+        let (b200, h100) = (c.gpu("b200").unwrap(), c.gpu("h100-sxm").unwrap());
+        let m = crate::catalog::hf::shipped_model("gpt-oss-20b");
+        assert!(m.fp4_experts_only);
+        let p = RooflineParams {
+            step_overhead_ms: 0.0,
+            ..RooflineParams::default()
+        };
+        let b = BatchShape {
+            decode_seqs: 0,
+            decode_context_tokens: 0,
+            prefills: vec![PrefillChunk {
+                new_tokens: 8192,
+                context_tokens: 0,
+            }],
+        };
+        let time = |gpu, model: &Model, act| {
+            Roofline::new(model, gpu, 1, Precision::Fp4, p)
+                .with_mxfp4_activation(act)
+                .step_time_s(&b)
+        };
+        let eff = p.compute_efficiency;
+        // Routed experts active per token: 4 of 32 experts' 19,110,297,600 / 32 parameters.
+        let experts = 19_110_297_600.0 / 32.0 * 4.0;
+        // Body: 4,186,000,000-odd active less the embedding and LM head (2 x 579,133,440).
+        let body = m.active_params_b * 1e9 - 2.0 * 579_133_440.0;
+        let lm_head = 579_133_440.0;
+        // Attention: 8,192 x 8,193 / 2 pairs in the 12 full layers, 8,192 x 128 in the 12
+        // sliding ones (each query sees at most 128 keys), 4 x 64 heads x 64 FLOPs a pair.
+        let pairs = 0.5 * (8192.0 * 8193.0 / 2.0) + 0.5 * (8192.0 * 128.0);
+        let attn = 4.0 * 24.0 * 64.0 * 64.0 * pairs;
+        let bf16 = b200.bf16_tflops * 1e12 * eff;
+        let fp8 = b200.fp8_tflops.unwrap() * 1e12 * eff;
+        let dense_s = (2.0 * (body - experts) * 8192.0 + 2.0 * lm_head) / bf16 + attn / bf16;
+        let want_bf16 = dense_s + 2.0 * experts * 8192.0 / bf16;
+        let want_fp8 = dense_s + 2.0 * experts * 8192.0 / fp8;
+        let (got_bf16, got_fp8) = (
+            time(b200, &m, Mxfp4Activation::Bf16),
+            time(b200, &m, Mxfp4Activation::Fp8),
+        );
+        assert!(
+            (got_bf16 - want_bf16).abs() / want_bf16 < 1e-9,
+            "{got_bf16} vs {want_bf16}"
+        );
+        assert!(
+            (got_fp8 - want_fp8).abs() / want_fp8 < 1e-9,
+            "{got_fp8} vs {want_fp8}"
+        );
+        assert!(got_fp8 < 0.75 * got_bf16, "{got_fp8} vs {got_bf16}");
+        assert_eq!(
+            time(h100, &m, Mxfp4Activation::Fp8),
+            time(h100, &m, Mxfp4Activation::Bf16)
+        );
+        let q = c.model("qwen3-30b-a3b").unwrap();
+        assert!(!q.fp4_experts_only);
+        assert_eq!(
+            time(b200, q, Mxfp4Activation::Fp8),
+            time(b200, q, Mxfp4Activation::Bf16)
+        );
     }
 
     /// One decode step of DeepSeek-V3 (latent attention, shared experts, dense layers) at FP8

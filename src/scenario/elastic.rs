@@ -37,6 +37,7 @@ fn roofline(run: &RunConfig, p: &PoolConfig) -> Roofline {
         p.replica.kv_cache_dtype.element_bytes(),
         p.replica.fp8_attention,
     )
+    .with_mxfp4_activation(p.replica.mxfp4_activation)
 }
 
 /// Billed seconds of one replica provisioned for `dur_s`: rounded up to the increment, at

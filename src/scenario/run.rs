@@ -279,6 +279,7 @@ impl RunConfig {
             self.replica.kv_cache_dtype.element_bytes(),
             self.replica.fp8_attention,
         )
+        .with_mxfp4_activation(self.replica.mxfp4_activation)
     }
 
     /// The replicas of a fixed fleet (no pools) and its router.

@@ -197,6 +197,12 @@ pub struct ReplicaSpec {
     /// (`vllm`, `sglang`: no, as vLLM 0.19.1's measured FP8-KV runs show; the others: yes).
     #[serde(default)]
     pub fp8_attention: Option<bool>,
+    /// Activations of the matrix multiplies over a checkpoint's MXFP4 experts (gpt-oss at
+    /// `fp4`): `bf16` (16-bit math) or `fp8` (MXFP8 on FP4 tensor cores, at the FP8 rate where
+    /// the GPU has them). Default from the engine profile (`trtllm`: fp8, as TensorRT-LLM's
+    /// gpt-oss support matrix gives for Blackwell; the others: bf16, vLLM's default backend).
+    #[serde(default)]
+    pub mxfp4_activation: Option<crate::perf::Mxfp4Activation>,
     /// Admission policy: `vllm` (default) or `guaranteed-no-evict` (TensorRT-LLM's).
     #[serde(default)]
     pub scheduler_policy: Option<SchedulerPolicy>,
@@ -244,6 +250,9 @@ pub struct ReplicaConfig {
     pub kv_cache_dtype: KvCacheDtype,
     /// With an FP8 KV cache, attention on FP8 tensor cores (else at the 16-bit rate).
     pub fp8_attention: bool,
+    /// Activations of MXFP4 expert matrix multiplies.
+    #[serde(skip_serializing_if = "crate::perf::Mxfp4Activation::is_default")]
+    pub mxfp4_activation: crate::perf::Mxfp4Activation,
     /// Admission policy.
     pub scheduler_policy: SchedulerPolicy,
     /// KV cache as a fraction of the memory left free (instead of `gpu_memory_utilization`).
@@ -301,6 +310,7 @@ impl ReplicaSpec {
             prefix_caching: self.prefix_caching.or(d.prefix_caching),
             kv_cache_dtype: self.kv_cache_dtype.or(d.kv_cache_dtype),
             fp8_attention: self.fp8_attention.or(d.fp8_attention),
+            mxfp4_activation: self.mxfp4_activation.or(d.mxfp4_activation),
             scheduler_policy: self.scheduler_policy.or(d.scheduler_policy),
             kv_cache_free_memory_fraction: if memory_given {
                 self.kv_cache_free_memory_fraction
@@ -442,6 +452,7 @@ impl ReplicaSpec {
             prefix_caching: self.prefix_caching.unwrap_or(true),
             kv_cache_dtype: self.kv_cache_dtype.unwrap_or_default(),
             fp8_attention: self.fp8_attention.unwrap_or(true),
+            mxfp4_activation: self.mxfp4_activation.unwrap_or_default(),
             scheduler_policy: self.scheduler_policy.unwrap_or_default(),
             kv_cache_free_memory_fraction: self.kv_cache_free_memory_fraction,
             mem_fraction_static,

@@ -529,7 +529,7 @@ fn tp4_counts_four_gpus_per_replica_in_sweep_and_plan() {
     assert!(same.contains(&"together-llama-3.3-70b"), "{same:?}");
 }
 
-/// gpt-oss-120b on one H100 leaves 7 GiB for the KV cache beside 63 GiB of weights: a plan at
+/// gpt-oss-120b on one H100 leaves 9 GiB for the KV cache beside 61 GiB of weights: a plan at
 /// the scenario's TP 1 says so and points at `tp auto`; with `--tp auto` it sizes TP 1, 2, 4
 /// and 8 on the H100, leaves out the L40S at TP 1 (it does not fit there) and says so, and no
 /// longer gives the hint.
@@ -552,7 +552,7 @@ fn plan_tp_auto_sizes_every_tp_that_fits_and_a_small_kv_cache_is_named() {
     assert_eq!(notes.len(), 1, "{notes:?}");
     let note = notes[0].as_str().unwrap();
     assert!(
-        note.starts_with("h100-sxm at TP 1: the weights take 62.7 GiB"),
+        note.starts_with("h100-sxm at TP 1: the weights take 60.7 GiB"),
         "{note}"
     );
     assert!(note.contains("--tp auto") && text.contains(note), "{text}");
@@ -687,8 +687,8 @@ fn plan_names_a_prefill_chunk_many_times_the_tpot_target() {
     }
 }
 
-/// Three H200s carry 10 req/s of gpt-oss-120b traffic within the SLO though one alone serves
-/// 3.1 within it: measured as three lone replicas the utilization was 107%, read as overload
+/// Three H200s carry 11 req/s of gpt-oss-120b traffic within the SLO though one alone serves
+/// 3.5 within it: measured as three lone replicas the utilization was 105%, read as overload
 /// and leaving no unused capacity. Measured on the whole fleet behind its router it is below
 /// 100% (the fleet meets the SLO), with some unused capacity, and the sentence says how it was
 /// measured and how much pooling adds.
@@ -700,7 +700,7 @@ fn a_pooled_fleet_meeting_the_slo_is_within_its_measured_capacity() {
         &scen,
         r#"{"seed": 3, "model": "gpt-oss-120b", "gpu": "h200", "replica": {"precision": "fp4"},
             "fleet": {"replicas": 3},
-            "workload": {"synthetic": {"duration_s": 1800, "arrivals": {"kind": "poisson", "rate_per_s": 10},
+            "workload": {"synthetic": {"duration_s": 1800, "arrivals": {"kind": "poisson", "rate_per_s": 11},
                 "input_tokens": {"kind": "lognormal", "median": 2000, "p99": 20000},
                 "output_tokens": {"kind": "lognormal", "median": 400, "p99": 3000}}},
             "slo": {"percentile": 99, "ttft_s": 3.0, "tpot_s": 0.05}}"#,

@@ -558,6 +558,16 @@ fn catalog_config_shows_a_model_sized_from_its_config() {
         out.contains("8.030 B") && out.contains("128.0 KiB per token"),
         "{out}"
     );
+    assert!(!out.contains("MXFP4"), "{out}");
+    // gpt-oss's config: its quantization_config leaves attention unquantized, so FP4 is its
+    // own checkpoint of MXFP4 experts (12.8 GiB, not 12.5 at 4.5 bits a weight).
+    let o = fleetsim(&["catalog", "--config", "models/gpt-oss-20b/config.json"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("12.8 at FP4") && out.contains("MXFP4 experts, every other weight 16-bit"),
+        "{out}"
+    );
     let bad = write(tmp.path(), "bad.json", r#"{"hidden_size": 4096}"#);
     let o = fleetsim(&["catalog", "--config", &bad]);
     assert_eq!(o.status.code(), Some(2));

@@ -652,6 +652,69 @@ fn fp8_attention_comes_from_the_engine_profile() {
     assert!(bad.contains("expected a boolean"), "{bad}");
 }
 
+/// MXFP4 experts' activations: MXFP8 for TensorRT-LLM (its gpt-oss support matrix on
+/// Blackwell), 16-bit for vLLM (its default MXFP4 MoE backends) and the profiles that take
+/// vLLM's; a scenario's own value wins, and an unknown one is an error naming the values. On a
+/// B200, gpt-oss-20b's checkpoint under `trtllm` prefills faster with MXFP8 activations than
+/// with 16-bit ones (its experts at the FP8 rate), and Llama-3.1-8B (no MXFP4 experts) does not
+/// change.
+#[test]
+fn mxfp4_activation_comes_from_the_engine_profile() {
+    use fleetsim::perf::Mxfp4Activation as A;
+    let c = Catalog::builtin();
+    let b200 = c.gpu("b200").unwrap();
+    let act = |engine: &str, given: Option<A>| {
+        fleetsim::serving::ReplicaSpec {
+            engine: Some(engine.into()),
+            mxfp4_activation: given,
+            ..Default::default()
+        }
+        .resolve(b200)
+        .unwrap()
+        .mxfp4_activation
+    };
+    assert_eq!(
+        ["vllm", "sglang", "trtllm", "trtllm-0.17"].map(|e| act(e, None)),
+        [A::Bf16, A::Bf16, A::Fp8, A::Bf16]
+    );
+    assert_eq!(act("vllm", Some(A::Fp8)), A::Fp8);
+    assert_eq!(act("trtllm", Some(A::Bf16)), A::Bf16);
+    let bad =
+        serde_json::from_str::<fleetsim::serving::ReplicaSpec>(r#"{"mxfp4_activation": "fp4"}"#)
+            .unwrap_err()
+            .to_string();
+    assert!(bad.contains("bf16") && bad.contains("fp8"), "{bad}");
+    let prefill = |model: &str, given: &str| {
+        let json = format!(
+            r#"{{"model": "{model}", "gpu": "b200",
+                "replica": {{"engine": "trtllm", "precision": "fp4"{given}}},
+                "workload": {{"synthetic": {{"requests": 1, "arrivals": {{"kind": "poisson", "rate_per_s": 1}},
+                    "input_tokens": {{"kind": "fixed", "value": 100}}, "output_tokens": {{"kind": "fixed", "value": 1}}}}}}}}"#
+        );
+        let run = Scenario::from_json(&json, Path::new("mx.json"))
+            .unwrap()
+            .resolve(Path::new("."))
+            .unwrap();
+        run.roofline().step_time_s(&BatchShape {
+            decode_seqs: 0,
+            decode_context_tokens: 0,
+            prefills: vec![PrefillChunk {
+                new_tokens: 8192,
+                context_tokens: 0,
+            }],
+        })
+    };
+    let (fp8, bf16) = (
+        prefill("gpt-oss-20b", ""),
+        prefill("gpt-oss-20b", r#", "mxfp4_activation": "bf16""#),
+    );
+    assert!(fp8 < 0.8 * bf16, "{fp8} vs {bf16}");
+    assert_eq!(
+        prefill("llama-3.1-8b", ""),
+        prefill("llama-3.1-8b", r#", "mxfp4_activation": "bf16""#)
+    );
+}
+
 /// SGLang's memory rule, by hand (`mem_fraction_static`: (memory - reserved) / memory, reserved
 /// = 512 MiB + 1.5 MiB x chunk + 2 MiB x the largest CUDA graph batch + 128 MiB x tp, at least
 /// 10 GiB above 60 GiB): H100 (81,510 MiB) at TP 1, chunk 8192, graphs to 256: 13,440 MiB
