@@ -283,11 +283,15 @@ fn fitted_jobs(entries: &[Value]) -> Vec<Job> {
         );
         // gpt-oss ships MXFP4 expert weights; TensorRT-LLM's table labels its Hopper runs "FP8",
         // but its gpt-oss support matrix gives 16-bit activations on Hopper: the checkpoint as
-        // published (`fp4`), its experts multiplied at the 16-bit rate.
+        // published (`fp4`), its experts multiplied at the 16-bit rate. The source's GPT-OSS
+        // options set `kv_cache_config: dtype: fp8` with "# Hopper: use auto": a 16-bit KV cache
+        // there.
         let mut note = "trtllm profile: guaranteed-no-evict, KV = 0.9 of free memory, 2048 seqs, 8192 tokens/step; FP8/FP4 KV".to_string();
+        let mut kv16 = p == "bf16";
         if m.starts_with("gpt-oss") && p == "fp8" {
             p = "fp4";
-            note.push_str("; gpt-oss on Hopper simulated as its checkpoint (MXFP4 experts, 16-bit attention), multiplied at the 16-bit rate: TensorRT-LLM's gpt-oss support matrix gives 16-bit activations on Hopper, so the table's \"FP8\" is not the experts' math");
+            kv16 = true;
+            note.push_str("; gpt-oss on Hopper simulated as its checkpoint (MXFP4 experts, 16-bit attention), multiplied at the 16-bit rate: TensorRT-LLM's gpt-oss support matrix gives 16-bit activations on Hopper, so the table's \"FP8\" is not the experts' math; 16-bit KV cache, as the source's GPT-OSS options give for Hopper (\"dtype: fp8 # Hopper: use auto\")");
         }
         // trtllm-bench's offline runs: the requests all at once (fewer for long outputs to keep
         // validate quick: a queue of hundreds already keeps the batch full).
@@ -296,7 +300,7 @@ fn fitted_jobs(entries: &[Value]) -> Vec<Job> {
             r#"{{"synthetic": {{"requests": {n}, "arrivals": {{"kind": "constant", "rate_per_s": 1000000}},
                 "input_tokens": {{"kind": "fixed", "value": {isl}}}, "output_tokens": {{"kind": "fixed", "value": {osl}}}}}}}"#
         );
-        let kv = if p == "bf16" { "auto" } else { "fp8" };
+        let kv = if kv16 { "auto" } else { "fp8" };
         let replica = format!(
             r#""engine": "trtllm", "tp": {tp}, "precision": "{p}", "kv_cache_dtype": "{kv}", "prefix_caching": false"#
         );
