@@ -550,3 +550,41 @@ pub(crate) fn current_jobs() -> Result<Vec<Job>> {
     )?));
     Ok(jobs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// TensorRT-LLM's gpt-oss runs are simulated as its performance overview ran them: the
+    /// checkpoint as published (`fp4`) everywhere, with a 16-bit KV cache on Hopper ("# Hopper:
+    /// use auto") and an FP8 one on Blackwell; its other 4-bit and 8-bit runs keep FP8 KV.
+    #[test]
+    fn trtllm_gpt_oss_runs_keep_a_16_bit_kv_cache_on_hopper_only() {
+        let mut seen = (0, 0, 0);
+        for j in current_jobs().unwrap() {
+            let Some(text) = &j.scenario else { continue };
+            if j.profile != "trtllm" {
+                continue;
+            }
+            let s: Value = serde_json::from_str(text).unwrap();
+            let (model, gpu) = (s["model"].as_str().unwrap(), s["gpu"].as_str().unwrap());
+            let kv = s["replica"]["kv_cache_dtype"].as_str().unwrap();
+            let precision = s["replica"]["precision"].as_str().unwrap();
+            let hopper = gpu.starts_with("h100") || gpu.starts_with("h200");
+            if model.starts_with("gpt-oss") {
+                assert_eq!(precision, "fp4", "{}", j.setup);
+                assert_eq!(kv, if hopper { "auto" } else { "fp8" }, "{}", j.setup);
+                if hopper {
+                    seen.0 += 1;
+                } else {
+                    seen.1 += 1;
+                }
+            } else {
+                assert_eq!(kv, "fp8", "{}", j.setup);
+                seen.2 += 1;
+            }
+        }
+        // 10 gpt-oss runs on Hopper, 9 on Blackwell, 26 others: the 45 counted figures.
+        assert_eq!(seen, (10, 9, 26));
+    }
+}
