@@ -347,6 +347,14 @@ pub struct Sim {
     pub decode_tokens_computed: u64,
 }
 
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
 /// What was simulated: the resolved configuration, so a summary explains itself.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Setup {
@@ -377,6 +385,23 @@ pub struct Setup {
     /// SGLang's rule (`replica.mem_fraction_static`; then `gpu_memory_utilization` is unused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_fraction_static: Option<f64>,
+    /// KV cache element type (`auto`: the model's 16-bit type; `fp8`).
+    #[serde(default)]
+    pub kv_cache_dtype: crate::serving::KvCacheDtype,
+    /// With an FP8 KV cache, whether attention ran on FP8 tensor cores (else at the 16-bit
+    /// rate; the engine profile's default unless `replica.fp8_attention` is set).
+    #[serde(default)]
+    pub fp8_attention: bool,
+    /// Activations of MXFP4 expert matrix multiplies (`bf16` or `fp8`; only models whose
+    /// checkpoint has MXFP4 experts, such as gpt-oss at `fp4`, use it).
+    #[serde(default)]
+    pub mxfp4_activation: crate::perf::Mxfp4Activation,
+    /// Automatic prefix caching.
+    #[serde(default)]
+    pub prefix_caching: bool,
+    /// Decode steps per scheduler call (vLLM 0.6's `--num-scheduler-steps`; shown when above 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub num_scheduler_steps: u32,
     /// Weights per GPU, GiB.
     pub weights_gib_per_gpu: f64,
     /// KV cache per GPU, GiB.

@@ -899,3 +899,54 @@ fn step_times_beyond_the_fitted_figures_are_called_extrapolated() {
     );
     assert_eq!(own.extrapolation(), None);
 }
+
+/// summary.json's `setup` names every replica setting that changes step times or memory: the
+/// KV cache's element type, FP8 attention, MXFP4 experts' activations and prefix caching, as
+/// the engine profile resolved them or as the scenario set them.
+#[test]
+fn the_summary_setup_names_the_kv_dtype_attention_and_expert_activations() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = |replica: &str| {
+        let s = write(
+            dir.path(),
+            "s.json",
+            &format!(
+                r#"{{"seed": 1, "model": "gpt-oss-20b", "gpu": "b200", "replica": {{{replica}}},
+                    "workload": {{"synthetic": {{"requests": 20, "arrivals": {{"kind": "poisson", "rate_per_s": 2}},
+                        "input_tokens": {{"kind": "fixed", "value": 300}}, "output_tokens": {{"kind": "fixed", "value": 20}}}}}}}}"#
+            ),
+        );
+        let out_dir = dir.path().join("run");
+        let out = fleetsim(&[
+            "run",
+            &s,
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--no-requests",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+                .unwrap();
+        let s = &summary["setup"];
+        (
+            s["kv_cache_dtype"].as_str().unwrap().to_string(),
+            s["fp8_attention"].as_bool().unwrap(),
+            s["mxfp4_activation"].as_str().unwrap().to_string(),
+            s["prefix_caching"].as_bool().unwrap(),
+            s.get("num_scheduler_steps").is_none(),
+        )
+    };
+    assert_eq!(
+        setup(r#""precision": "fp4""#),
+        ("auto".into(), false, "bf16".into(), true, true)
+    );
+    assert_eq!(
+        setup(r#""engine": "trtllm", "precision": "fp4", "kv_cache_dtype": "fp8""#),
+        ("fp8".into(), true, "fp8".into(), true, true)
+    );
+    assert_eq!(
+        setup(r#""precision": "fp4", "mxfp4_activation": "fp8", "prefix_caching": false"#),
+        ("auto".into(), false, "fp8".into(), false, true)
+    );
+}
