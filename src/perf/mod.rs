@@ -55,11 +55,12 @@ pub use roofline::{Roofline, RooflineParams};
 #[serde(rename_all = "lowercase")]
 pub enum Mxfp4Activation {
     /// 16-bit activations, the experts dequantized into 16-bit math (vLLM's default MXFP4 MoE
-    /// kernels on Hopper and Blackwell; TensorRT-LLM's on Hopper).
+    /// kernels on Hopper and Blackwell; TensorRT-LLM's and SGLang's on Hopper).
     #[default]
     Bf16,
     /// MXFP8 activations on FP4 tensor cores, at the FP8 tensor rate (TensorRT-LLM's MXFP4 MoE
-    /// on Blackwell); 16-bit math on GPUs without FP4 tensor cores.
+    /// on Blackwell, and SGLang's FlashInfer MXFP4 MoE at its default precision); 16-bit math
+    /// on GPUs without FP4 tensor cores.
     Fp8,
 }
 

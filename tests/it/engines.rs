@@ -653,8 +653,8 @@ fn fp8_attention_comes_from_the_engine_profile() {
 }
 
 /// MXFP4 experts' activations: MXFP8 for TensorRT-LLM (its gpt-oss support matrix on
-/// Blackwell), 16-bit for vLLM (its default MXFP4 MoE backends) and the profiles that take
-/// vLLM's; a scenario's own value wins, and an unknown one is an error naming the values. On a
+/// Blackwell) and SGLang (its FlashInfer MXFP4 MoE kernel's default precision on Blackwell),
+/// 16-bit for vLLM (its default MXFP4 MoE backends) and the 2024 profiles; a scenario's own value wins, and an unknown one is an error naming the values. On a
 /// B200, gpt-oss-20b's checkpoint under `trtllm` prefills faster with MXFP8 activations than
 /// with 16-bit ones (its experts at the FP8 rate), and Llama-3.1-8B (no MXFP4 experts) does not
 /// change.
@@ -675,7 +675,7 @@ fn mxfp4_activation_comes_from_the_engine_profile() {
     };
     assert_eq!(
         ["vllm", "sglang", "trtllm", "trtllm-0.17"].map(|e| act(e, None)),
-        [A::Bf16, A::Bf16, A::Fp8, A::Bf16]
+        [A::Bf16, A::Fp8, A::Fp8, A::Bf16]
     );
     assert_eq!(act("vllm", Some(A::Fp8)), A::Fp8);
     assert_eq!(act("trtllm", Some(A::Bf16)), A::Bf16);
