@@ -24,20 +24,7 @@ use crate::time::SimTime;
 const DAY_S: f64 = 86_400.0;
 
 fn roofline(run: &RunConfig, p: &PoolConfig) -> Roofline {
-    Roofline::new(
-        &run.model,
-        &p.gpu,
-        p.replica.tp,
-        p.replica.precision,
-        p.params,
-    )
-    .with_kv_element_bytes(
-        &run.model,
-        p.replica.tp,
-        p.replica.kv_cache_dtype.element_bytes(),
-        p.replica.fp8_attention,
-    )
-    .with_mxfp4_activation(p.replica.mxfp4_activation)
+    super::run::replica_roofline(&run.model, &p.gpu, &p.replica, p.params)
 }
 
 /// Billed seconds of one replica provisioned for `dur_s`: rounded up to the increment, at

@@ -266,20 +266,7 @@ impl RunConfig {
 
     /// The roofline model of one replica.
     pub fn roofline(&self) -> Roofline {
-        Roofline::new(
-            &self.model,
-            &self.gpu,
-            self.replica.tp,
-            self.replica.precision,
-            self.params,
-        )
-        .with_kv_element_bytes(
-            &self.model,
-            self.replica.tp,
-            self.replica.kv_cache_dtype.element_bytes(),
-            self.replica.fp8_attention,
-        )
-        .with_mxfp4_activation(self.replica.mxfp4_activation)
+        replica_roofline(&self.model, &self.gpu, &self.replica, self.params)
     }
 
     /// The replicas of a fixed fleet (no pools) and its router.
@@ -555,4 +542,23 @@ impl RunConfig {
 /// Whether a fleet may be chosen as an option: it keeps up and meets the SLO (or none is set).
 pub(super) fn may_be_chosen(summary: &Summary) -> bool {
     !summary.stability.overloaded && summary.slo.as_ref().is_none_or(|s| s.met)
+}
+
+/// The roofline model of a replica of `model` on `gpu` with `replica`'s settings (its TP,
+/// precision, KV element type, attention and MXFP4 activations) and step-time `params`: a
+/// fixed fleet's replicas and each pool's.
+pub(super) fn replica_roofline(
+    model: &crate::catalog::Model,
+    gpu: &crate::catalog::Gpu,
+    replica: &crate::serving::ReplicaConfig,
+    params: crate::perf::RooflineParams,
+) -> Roofline {
+    Roofline::new(model, gpu, replica.tp, replica.precision, params)
+        .with_kv_element_bytes(
+            model,
+            replica.tp,
+            replica.kv_cache_dtype.element_bytes(),
+            replica.fp8_attention,
+        )
+        .with_mxfp4_activation(replica.mxfp4_activation)
 }
