@@ -902,7 +902,8 @@ fn step_times_beyond_the_fitted_figures_are_called_extrapolated() {
 
 /// summary.json's `setup` names every replica setting that changes step times or memory: the
 /// KV cache's element type, FP8 attention, MXFP4 experts' activations and prefix caching, as
-/// the engine profile resolved them or as the scenario set them.
+/// the engine profile resolved them or as the scenario set them; the run's table caption says
+/// when the KV cache is FP8.
 #[test]
 fn the_summary_setup_names_the_kv_dtype_attention_and_expert_activations() {
     let dir = tempfile::tempdir().unwrap();
@@ -929,6 +930,13 @@ fn the_summary_setup_names_the_kv_dtype_attention_and_expert_activations() {
             serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
                 .unwrap();
         let s = &summary["setup"];
+        // The run's table caption names an FP8 KV cache beside the precision.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.contains("gpt-oss-20b (fp4, FP8 KV cache) on"),
+            s["kv_cache_dtype"] == "fp8",
+            "{stdout}"
+        );
         (
             s["kv_cache_dtype"].as_str().unwrap().to_string(),
             s["fp8_attention"].as_bool().unwrap(),

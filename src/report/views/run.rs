@@ -18,9 +18,13 @@ fn latency_table(s: &Summary) -> Table {
     let st = &s.setup;
     let mut lat = Table::new(
         format!(
-            "{} ({}) on {}, {} routing, {} engine profile, max_num_seqs {}, max_num_batched_tokens {}, {} scheduler; step time: compute {:.2}, memory {:.2}, overhead {:.2} ms + {:.1} us/seq",
+            "{} ({}{}) on {}, {} routing, {} engine profile, max_num_seqs {}, max_num_batched_tokens {}, {} scheduler; step time: compute {:.2}, memory {:.2}, overhead {:.2} ms + {:.1} us/seq",
             st.model,
             st.precision,
+            match st.kv_cache_dtype {
+                crate::serving::KvCacheDtype::Fp8 => ", FP8 KV cache",
+                crate::serving::KvCacheDtype::Auto => "",
+            },
             if s.pools.is_empty() {
                 fleet_shape(st.replicas, &st.gpu, st.tp)
             } else {
