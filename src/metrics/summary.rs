@@ -351,8 +351,9 @@ fn one() -> u32 {
     1
 }
 
-fn is_one(n: &u32) -> bool {
-    *n == 1
+/// One decode step per scheduler call (0 only in a default, never-resolved setup).
+fn single_step(n: &u32) -> bool {
+    *n <= 1
 }
 
 /// What was simulated: the resolved configuration, so a summary explains itself.
@@ -400,7 +401,7 @@ pub struct Setup {
     #[serde(default)]
     pub prefix_caching: bool,
     /// Decode steps per scheduler call (vLLM 0.6's `--num-scheduler-steps`; shown when above 1).
-    #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[serde(default = "one", skip_serializing_if = "single_step")]
     pub num_scheduler_steps: u32,
     /// Weights per GPU, GiB.
     pub weights_gib_per_gpu: f64,
