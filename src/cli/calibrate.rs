@@ -7,8 +7,9 @@ use clap::Args;
 use fleetsim::catalog::Catalog;
 use fleetsim::fidelity::calibrate::read_bench_json;
 use fleetsim::fidelity::steps::{check_profile, fit, read_steps_csv};
-use fleetsim::perf::step_time_defaults;
-use fleetsim::perf::Precision;
+use fleetsim::perf::{step_time_defaults, Precision, RooflineSetup};
+use fleetsim::scenario::{ModelConfigRef, ModelSpec};
+use fleetsim::serving::{KvCacheDtype, ReplicaSpec};
 
 #[derive(Args, Debug)]
 pub(crate) struct CalibrateArgs {
@@ -16,7 +17,8 @@ pub(crate) struct CalibrateArgs {
     /// more `vllm bench serve --save-result` JSON files with per-request lengths.
     #[arg(required = true, num_args = 1..)]
     measurements: Vec<PathBuf>,
-    /// Model the steps were measured on.
+    /// Model the steps were measured on: a catalog id, or a Hugging Face `config.json` (a path
+    /// ending in `.json`), as a scenario's `model` takes either.
     #[arg(long)]
     model: String,
     /// GPU the steps were measured on.
@@ -25,14 +27,19 @@ pub(crate) struct CalibrateArgs {
     /// Tensor-parallel GPUs.
     #[arg(long, default_value_t = 1)]
     tp: u32,
-    /// Weight precision: bf16 or fp8.
+    /// Weight precision: bf16, fp8, int4 or fp4 (gpt-oss at fp4: its MXFP4 checkpoint).
     #[arg(long, default_value = "bf16")]
     precision: String,
+    /// KV cache element type the steps ran with: auto (16-bit) or fp8.
+    #[arg(long, default_value = "auto")]
+    kv_cache_dtype: String,
     /// Where to write the profile.
     #[arg(long, default_value = "profile.json")]
     out: PathBuf,
-    /// The engine profile whose step times are checked against measured steps (a step CSV):
-    /// its fit for the GPU's family and the precision, as a scenario would get it.
+    /// The engine that ran the steps: its profile's step times are checked against measured
+    /// steps (a step CSV), its fit for the GPU's family and the precision as a scenario would get
+    /// it; its defaults decide FP8 attention and MXFP4 experts' activations, and a benchmark's
+    /// replay takes its scheduler defaults.
     #[arg(long, default_value = "vllm")]
     engine: String,
     /// Treat a doubtful fit (a parameter at a bound, worst error above 25%) as an error: the
@@ -43,21 +50,56 @@ pub(crate) struct CalibrateArgs {
 
 pub(crate) fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
     let c = Catalog::builtin();
-    let model = c.model(&a.model)?;
+    let spec = if a.model.to_ascii_lowercase().ends_with(".json") {
+        ModelSpec::Config(ModelConfigRef {
+            config: PathBuf::from(&a.model),
+            id: None,
+        })
+    } else {
+        ModelSpec::Id(a.model.clone())
+    };
+    let model = &match &spec {
+        ModelSpec::Id(id) => c.model(id)?.clone(),
+        ModelSpec::Config(_) => spec.resolve(std::path::Path::new("."))?,
+    };
     let gpu = c.gpu(&a.gpu)?;
     if ![1, 2, 4, 8].contains(&a.tp) {
         anyhow::bail!("--tp must be 1, 2, 4 or 8, got {}", a.tp);
     }
-    let precision = match a.precision.to_ascii_lowercase().as_str() {
-        "bf16" => Precision::Bf16,
-        "fp8" => Precision::Fp8,
-        other => anyhow::bail!("--precision must be bf16 or fp8, got `{other}`"),
+    let lower = a.precision.to_ascii_lowercase();
+    let Some(precision) = Precision::ALL.into_iter().find(|p| p.as_str() == lower) else {
+        anyhow::bail!(
+            "--precision must be bf16, fp8, int4 or fp4, got `{}`",
+            a.precision
+        );
+    };
+    let kv_cache_dtype = match a.kv_cache_dtype.to_ascii_lowercase().as_str() {
+        "auto" => KvCacheDtype::Auto,
+        "fp8" => KvCacheDtype::Fp8,
+        other => anyhow::bail!("--kv-cache-dtype must be auto or fp8, got `{other}`"),
     };
     let json = a.measurements.iter().all(|p| {
         p.extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"))
     });
     let engine = c.engine(&a.engine)?;
+    // The replica as a scenario with this engine would resolve it: FP8 attention and MXFP4
+    // experts' activations come from the engine profile.
+    let replica = ReplicaSpec {
+        engine: Some(engine.id.clone()),
+        tp: Some(a.tp),
+        precision: Some(precision),
+        kv_cache_dtype: Some(kv_cache_dtype),
+        ..Default::default()
+    }
+    .resolve(gpu)
+    .map_err(anyhow::Error::from)?;
+    let setup = RooflineSetup {
+        kv_element_bytes: kv_cache_dtype.element_bytes(),
+        fp8_attention: replica.fp8_attention,
+        mxfp4_activation: replica.mxfp4_activation,
+        ..RooflineSetup::new(model, gpu, a.tp, precision)
+    };
     let mut checked = None;
     let p = if json {
         let runs = a
@@ -65,25 +107,25 @@ pub(crate) fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
             .iter()
             .map(|p| read_bench_json(p))
             .collect::<fleetsim::Result<Vec<_>>>()?;
-        fleetsim::fidelity::calibrate::fit_bench(model, gpu, a.tp, precision, &runs)?
+        fleetsim::fidelity::calibrate::fit_bench(
+            &spec,
+            gpu,
+            fleetsim::fidelity::calibrate::BenchReplica {
+                engine: &engine.id,
+                tp: a.tp,
+                precision,
+                kv_cache_dtype,
+            },
+            &runs,
+        )?
     } else {
         if a.measurements.len() != 1 {
             anyhow::bail!("give one step CSV, or only vllm bench serve JSON files");
         }
         let samples = read_steps_csv(&a.measurements[0])?;
         let params = step_time_defaults(c, engine, gpu, precision, model.is_moe());
-        checked = Some((
-            params,
-            check_profile(model, gpu, a.tp, precision, params, &samples),
-        ));
-        fit(
-            model,
-            gpu,
-            a.tp,
-            precision,
-            &samples,
-            &a.measurements[0].display().to_string(),
-        )
+        checked = Some((params, check_profile(&setup, params, &samples)));
+        fit(&setup, &samples, &a.measurements[0].display().to_string())
     };
     let mut text = serde_json::to_string_pretty(&p)?;
     text.push('\n');

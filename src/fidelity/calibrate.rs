@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rand_distr::{Distribution, Gamma};
 
 use super::optimize::{descend, nelder_mead};
-use crate::catalog::{Gpu, Model};
+use crate::catalog::Gpu;
 use crate::error::{Error, Result};
 use crate::perf::Profile;
 use crate::perf::{Precision, RooflineParams};
@@ -176,24 +176,43 @@ pub fn bench_metric(key: &str, s: &crate::metrics::Summary) -> f64 {
     }
 }
 
-/// Fits the step-time model for `model` on `tp` x `gpu` at `precision` to benchmark runs.
+/// The replica a benchmark ran: the engine profile (its scheduler defaults), tensor
+/// parallelism, weight precision and KV cache element type.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchReplica<'a> {
+    /// Engine profile id (`replica.engine`).
+    pub engine: &'a str,
+    /// Tensor-parallel GPUs.
+    pub tp: u32,
+    /// Weight precision.
+    pub precision: Precision,
+    /// KV cache element type.
+    pub kv_cache_dtype: crate::serving::KvCacheDtype,
+}
+
+/// Fits the step-time model for `model` on `gpu` with `replica`'s settings to benchmark runs.
 pub fn fit_bench(
-    model: &Model,
+    model: &crate::scenario::ModelSpec,
     gpu: &Gpu,
-    tp: u32,
-    precision: Precision,
+    replica: BenchReplica,
     runs: &[BenchRun],
 ) -> Result<Profile> {
-    let scenario = format!(
-        r#"{{"model": "{}", "gpu": "{}", "replica": {{"tp": {tp}, "precision": "{}", "prefix_caching": false}},
-            "cost": {{"gpu_usd_per_hour": {{"{}": 1.0}}, "apis": []}},
-            "workload": {{"synthetic": {{"requests": 1, "arrivals": {{"kind": "constant", "rate_per_s": 1}},
-                "input_tokens": {{"kind": "fixed", "value": 1}}, "output_tokens": {{"kind": "fixed", "value": 1}}}}}}}}"#,
-        model.id,
-        gpu.id,
-        precision.as_str(),
-        gpu.id
-    );
+    let scenario = serde_json::json!({
+        "model": model,
+        "gpu": gpu.id,
+        "replica": {
+            "engine": replica.engine,
+            "tp": replica.tp,
+            "precision": replica.precision.as_str(),
+            "kv_cache_dtype": replica.kv_cache_dtype,
+            "prefix_caching": false,
+        },
+        "cost": {"gpu_usd_per_hour": {gpu.id.clone(): 1.0}, "apis": []},
+        "workload": {"synthetic": {"requests": 1, "arrivals": {"kind": "constant", "rate_per_s": 1},
+            "input_tokens": {"kind": "fixed", "value": 1}, "output_tokens": {"kind": "fixed", "value": 1}}},
+    })
+    .to_string();
+    let (tp, precision) = (replica.tp, replica.precision);
     let base = Scenario::from_json(&scenario, Path::new("calibrate"))?.prepare(Path::new("."))?;
     let specs: Vec<RunConfig> = runs
         .iter()
@@ -257,7 +276,7 @@ pub fn fit_bench(
     let worst = e.iter().map(|x| (x.exp() - 1.0).abs()).fold(0.0, f64::max);
     Ok(Profile {
         warnings: super::steps::fit_warnings(&p, [(0.05, 1.0), (0.05, 1.0), (0.0, 100.0)], worst),
-        model: model.id.clone(),
+        model: model.id(),
         gpu: gpu.id.clone(),
         tp,
         precision,

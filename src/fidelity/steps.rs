@@ -10,9 +10,8 @@
 use std::path::Path;
 
 use super::optimize::descend;
-use crate::catalog::{Gpu, Model};
 use crate::error::{Error, Result};
-use crate::perf::{BatchShape, Precision, Profile, Roofline, RooflineParams};
+use crate::perf::{BatchShape, Profile, RooflineParams, RooflineSetup};
 use crate::workload::readers::{field, parse_err, CsvTable};
 
 /// One measured step.
@@ -132,15 +131,8 @@ pub fn fit_warnings(params: &RooflineParams, bounds: [(f64, f64); 3], worst: f64
 /// Search ranges of the step-CSV fit (compute efficiency, memory efficiency, step overhead ms).
 pub const STEP_FIT_BOUNDS: [(f64, f64); 3] = [(0.05, 1.0), (0.05, 1.0), (0.0, 200.0)];
 
-fn objective(
-    model: &Model,
-    gpu: &Gpu,
-    tp: u32,
-    precision: Precision,
-    p: RooflineParams,
-    s: &[StepSample],
-) -> f64 {
-    let r = Roofline::new(model, gpu, tp, precision, p);
+fn objective(setup: &RooflineSetup, p: RooflineParams, s: &[StepSample]) -> f64 {
+    let r = setup.roofline(p);
     s.iter()
         .map(|x| {
             let e = (r.step_time_s(&x.shape) * 1e3 / x.step_ms).ln();
@@ -149,25 +141,18 @@ fn objective(
         .sum()
 }
 
-/// Fits the step-time model for `model` on `tp` x `gpu` at `precision` to `samples`.
-pub fn fit(
-    model: &Model,
-    gpu: &Gpu,
-    tp: u32,
-    precision: Precision,
-    samples: &[StepSample],
-    source: &str,
-) -> Profile {
-    let f = |p: RooflineParams| objective(model, gpu, tp, precision, p, samples);
+/// Fits the step-time model of `setup` (model, GPU, TP, precision, KV cache) to `samples`.
+pub fn fit(setup: &RooflineSetup, samples: &[StepSample], source: &str) -> Profile {
+    let f = |p: RooflineParams| objective(setup, p, samples);
     let bounds = STEP_FIT_BOUNDS;
     let p = descend(&f, RooflineParams::default(), bounds, 60, 40, true);
-    let errs = step_errors(model, gpu, tp, precision, p, samples);
+    let errs = step_errors(setup, p, samples);
     let worst = errs.iter().map(|e| e.abs()).fold(0.0, f64::max);
     Profile {
-        model: model.id.clone(),
-        gpu: gpu.id.clone(),
-        tp,
-        precision,
+        model: setup.model.id.clone(),
+        gpu: setup.gpu.id.clone(),
+        tp: setup.tp,
+        precision: setup.precision,
         params: p,
         points: samples.len(),
         rms_log_error: (f(p) / samples.len().max(1) as f64).sqrt(),
@@ -180,14 +165,11 @@ pub fn fit(
 /// Relative error (predicted - measured) / measured of the roofline with `params` on each
 /// measured step.
 pub fn step_errors(
-    model: &Model,
-    gpu: &Gpu,
-    tp: u32,
-    precision: Precision,
+    setup: &RooflineSetup,
     params: RooflineParams,
     samples: &[StepSample],
 ) -> Vec<f64> {
-    let r = Roofline::new(model, gpu, tp, precision, params);
+    let r = setup.roofline(params);
     samples
         .iter()
         .map(|x| r.step_time_s(&x.shape) * 1e3 / x.step_ms - 1.0)
@@ -212,10 +194,7 @@ pub struct ProfileCheck {
 
 /// [`ProfileCheck`] of `params` on `samples`.
 pub fn check_profile(
-    model: &Model,
-    gpu: &Gpu,
-    tp: u32,
-    precision: Precision,
+    setup: &RooflineSetup,
     params: RooflineParams,
     samples: &[StepSample],
 ) -> ProfileCheck {
@@ -228,15 +207,14 @@ pub fn check_profile(
             .fold(0.0, |w: f64, e| if e.abs() > w.abs() { e } else { w });
         (crate::stats::percentile_sorted(&sorted, 50.0), worst)
     };
-    let (median_error, worst_error) =
-        stats(step_errors(model, gpu, tp, precision, params, samples));
+    let (median_error, worst_error) = stats(step_errors(setup, params, samples));
     let bare = RooflineParams {
         step_overhead_ms: 0.0,
         seq_overhead_us: 0.0,
         ..params
     };
     let (median_error_without_overhead, worst_error_without_overhead) =
-        stats(step_errors(model, gpu, tp, precision, bare, samples));
+        stats(step_errors(setup, bare, samples));
     ProfileCheck {
         median_error,
         worst_error,
@@ -249,6 +227,7 @@ pub fn check_profile(
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
+    use crate::perf::{Precision, Roofline};
     use rand::{Rng, SeedableRng};
 
     /// Steps generated from known parameters with up to 0.5% noise (about the spread of CUDA-event
@@ -300,7 +279,8 @@ mod tests {
                     });
                 }
             }
-            let p = fit(model, gpu, tp, prec, &samples, "synthetic").params;
+            let setup = RooflineSetup::new(model, gpu, tp, prec);
+            let p = fit(&setup, &samples, "synthetic").params;
             for (name, got, want) in [
                 ("compute", p.compute_efficiency, truth.0),
                 ("memory", p.memory_efficiency, truth.1),
@@ -338,7 +318,8 @@ mod tests {
                 }
             })
             .collect();
-        let check = |p: RooflineParams| check_profile(model, gpu, 1, Precision::Bf16, p, &samples);
+        let setup = RooflineSetup::new(model, gpu, 1, Precision::Bf16);
+        let check = |p: RooflineParams| check_profile(&setup, p, &samples);
         let with_overhead = check(RooflineParams {
             step_overhead_ms: 1.0,
             ..truth

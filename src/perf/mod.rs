@@ -47,7 +47,7 @@ pub fn step_time_defaults(
         None => RooflineParams::default(),
     }
 }
-pub use roofline::{Roofline, RooflineParams};
+pub use roofline::{Roofline, RooflineParams, RooflineSetup};
 
 /// Activation type of the matrix multiplies over MXFP4 expert weights (a replica's
 /// `mxfp4_activation`; the engine profile sets the default).

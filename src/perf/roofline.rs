@@ -57,6 +57,56 @@ impl Default for RooflineParams {
     }
 }
 
+/// What fixes a replica's roofline besides its step-time parameters: the model, the GPU, the
+/// tensor-parallel size, the weight precision, the KV cache's element bytes, whether attention
+/// runs on FP8 tensor cores with an FP8 KV cache, and MXFP4 experts' activations. A scenario's
+/// replicas and `fleetsim calibrate` build their rooflines from it, so both read a step alike.
+#[derive(Clone, Copy, Debug)]
+pub struct RooflineSetup<'a> {
+    /// The model served.
+    pub model: &'a Model,
+    /// The GPU.
+    pub gpu: &'a Gpu,
+    /// Tensor-parallel GPUs.
+    pub tp: u32,
+    /// Weight precision.
+    pub precision: Precision,
+    /// Bytes per KV cache element (2: 16-bit, 1: FP8).
+    pub kv_element_bytes: u32,
+    /// With an FP8 KV cache, attention on FP8 tensor cores (else at the 16-bit rate).
+    pub fp8_attention: bool,
+    /// Activations of MXFP4 expert matrix multiplies.
+    pub mxfp4_activation: Mxfp4Activation,
+}
+
+impl<'a> RooflineSetup<'a> {
+    /// `model` on `tp` x `gpu` at `precision` with a 16-bit KV cache and 16-bit MXFP4 expert
+    /// activations.
+    pub fn new(model: &'a Model, gpu: &'a Gpu, tp: u32, precision: Precision) -> Self {
+        RooflineSetup {
+            model,
+            gpu,
+            tp,
+            precision,
+            kv_element_bytes: 2,
+            fp8_attention: true,
+            mxfp4_activation: Mxfp4Activation::Bf16,
+        }
+    }
+
+    /// The roofline with step-time parameters `params`.
+    pub fn roofline(&self, params: RooflineParams) -> Roofline {
+        Roofline::new(self.model, self.gpu, self.tp, self.precision, params)
+            .with_kv_element_bytes(
+                self.model,
+                self.tp,
+                self.kv_element_bytes,
+                self.fp8_attention,
+            )
+            .with_mxfp4_activation(self.mxfp4_activation)
+    }
+}
+
 /// The roofline model for one replica (`tp` GPUs of one type serving one model).
 #[derive(Clone, Debug)]
 pub struct Roofline {

@@ -553,12 +553,14 @@ pub(super) fn replica_roofline(
     replica: &crate::serving::ReplicaConfig,
     params: crate::perf::RooflineParams,
 ) -> Roofline {
-    Roofline::new(model, gpu, replica.tp, replica.precision, params)
-        .with_kv_element_bytes(
-            model,
-            replica.tp,
-            replica.kv_cache_dtype.element_bytes(),
-            replica.fp8_attention,
-        )
-        .with_mxfp4_activation(replica.mxfp4_activation)
+    crate::perf::RooflineSetup {
+        model,
+        gpu,
+        tp: replica.tp,
+        precision: replica.precision,
+        kv_element_bytes: replica.kv_cache_dtype.element_bytes(),
+        fp8_attention: replica.fp8_attention,
+        mxfp4_activation: replica.mxfp4_activation,
+    }
+    .roofline(params)
 }

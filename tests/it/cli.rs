@@ -372,6 +372,116 @@ fn calibrate_profile_round_trips_through_a_scenario() {
     }
 }
 
+/// `fleetsim calibrate` reads steps as the engine ran them: gpt-oss-20b from its shipped
+/// `config.json` at `fp4` (its MXFP4 checkpoint) with an FP8 KV cache on a B200 under
+/// `trtllm` (MXFP8 expert activations, FP8 attention). Steps made by that roofline at known
+/// parameters are fitted back within 2%; read as a 16-bit KV cache with 16-bit activations (the
+/// `vllm` defaults, `--kv-cache-dtype auto`) the same steps fit worse and to other parameters.
+/// The profile loads into a scenario of the same model, GPU and precision.
+#[test]
+fn calibrate_reads_steps_with_the_engines_kv_cache_and_expert_activations() {
+    use fleetsim::catalog::Catalog;
+    use fleetsim::perf::{BatchShape, Mxfp4Activation, Precision, RooflineParams, RooflineSetup};
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let c = Catalog::builtin();
+    let config = fleetsim::scenario::ModelSpec::Config(fleetsim::scenario::ModelConfigRef {
+        config: crate::util::root().join("models/gpt-oss-20b/config.json"),
+        id: None,
+    });
+    let model = config.resolve(Path::new(".")).unwrap();
+    let truth = RooflineParams {
+        compute_efficiency: 0.45,
+        memory_efficiency: 0.75,
+        step_overhead_ms: 2.0,
+        ..Default::default()
+    };
+    let setup = RooflineSetup {
+        kv_element_bytes: 1,
+        fp8_attention: true,
+        mxfp4_activation: Mxfp4Activation::Fp8,
+        ..RooflineSetup::new(&model, c.gpu("b200").unwrap(), 1, Precision::Fp4)
+    };
+    let r = setup.roofline(truth);
+    let mut csv = String::from("prefill_tokens,decode_seqs,context_tokens,step_ms\n");
+    for p in [0u32, 512, 2048, 8192] {
+        for n in [0u32, 1, 16, 128, 512] {
+            if p + n == 0 {
+                continue;
+            }
+            let ctx = n as u64 * 8000;
+            let shape = BatchShape::with_prefill(n, ctx, p);
+            csv.push_str(&format!("{p},{n},{ctx},{}\n", r.step_time_s(&shape) * 1e3));
+        }
+    }
+    let steps = write(d, "steps.csv", &csv);
+    let cfg = crate::util::root().join("models/gpt-oss-20b/config.json");
+    let calibrate = |out: &str, extra: &[&str]| {
+        let profile = d.join(out);
+        let mut args = vec![
+            "calibrate",
+            &steps,
+            "--model",
+            cfg.to_str().unwrap(),
+            "--gpu",
+            "b200",
+            "--precision",
+            "fp4",
+            "--out",
+            profile.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = fleetsim(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (
+            fleetsim::perf::Profile::load(&profile).unwrap(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (right, out) = calibrate(
+        "right.json",
+        &["--engine", "trtllm", "--kv-cache-dtype", "fp8"],
+    );
+    assert!(
+        out.contains("the `trtllm` profile's step times for blackwell fp4"),
+        "{out}"
+    );
+    assert_eq!(right.model, "gpt-oss-20b");
+    for (name, got, want) in [
+        ("compute", right.params.compute_efficiency, 0.45),
+        ("memory", right.params.memory_efficiency, 0.75),
+        ("overhead", right.params.step_overhead_ms, 2.0),
+    ] {
+        assert!((got - want).abs() / want < 0.02, "{name} {got} vs {want}");
+    }
+    assert!(right.max_abs_error < 0.01, "{right:?}");
+    let (wrong, _) = calibrate("wrong.json", &[]);
+    assert!(
+        wrong.max_abs_error > 5.0 * right.max_abs_error.max(1e-3),
+        "{wrong:?} vs {right:?}"
+    );
+    assert!(
+        (wrong.params.memory_efficiency - 0.75).abs() > 0.02
+            || (wrong.params.compute_efficiency - 0.45).abs() > 0.02,
+        "{wrong:?}"
+    );
+    // The profile applies to a scenario of the same model (from the same config), GPU and
+    // precision.
+    let scen = format!(
+        r#"{{"model": {{"config": "{}"}}, "gpu": "b200", "replica": {{"precision": "fp4"}},
+            "perf": {{"profile": "{}"}},
+            "workload": {{"synthetic": {{"requests": 1, "arrivals": {{"kind": "constant", "rate_per_s": 1}},
+                "input_tokens": {{"kind": "fixed", "value": 64}}, "output_tokens": {{"kind": "fixed", "value": 8}}}}}}}}"#,
+        cfg.display(),
+        d.join("right.json").display()
+    );
+    let spec = Scenario::from_json(&scen, Path::new("x"))
+        .unwrap()
+        .resolve(d)
+        .unwrap();
+    assert_eq!(spec.params, right.params);
+}
+
 /// Benchmark results produced by simulating known parameters are fitted back by
 /// `fleetsim calibrate` from `vllm bench serve`-style JSON: the fitted profile reproduces the
 /// measured means within 3% and the true step times within 6% over decode and prefill shapes.
