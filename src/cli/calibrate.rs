@@ -7,7 +7,7 @@ use clap::Args;
 use fleetsim::catalog::Catalog;
 use fleetsim::fidelity::calibrate::read_bench_json;
 use fleetsim::fidelity::steps::{check_profile, fit, read_steps_csv};
-use fleetsim::perf::{step_time_defaults, Precision, RooflineSetup};
+use fleetsim::perf::{step_time_defaults, Precision};
 use fleetsim::scenario::{ModelConfigRef, ModelSpec};
 use fleetsim::serving::{KvCacheDtype, ReplicaSpec};
 
@@ -94,12 +94,7 @@ pub(crate) fn calibrate(a: CalibrateArgs) -> anyhow::Result<()> {
     }
     .resolve(gpu)
     .map_err(anyhow::Error::from)?;
-    let setup = RooflineSetup {
-        kv_element_bytes: kv_cache_dtype.element_bytes(),
-        fp8_attention: replica.fp8_attention,
-        mxfp4_activation: replica.mxfp4_activation,
-        ..RooflineSetup::new(model, gpu, a.tp, precision)
-    };
+    let setup = replica.roofline_setup(model, gpu);
     let mut checked = None;
     let p = if json {
         let runs = a

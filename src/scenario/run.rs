@@ -553,14 +553,5 @@ pub(super) fn replica_roofline(
     replica: &crate::serving::ReplicaConfig,
     params: crate::perf::RooflineParams,
 ) -> Roofline {
-    crate::perf::RooflineSetup {
-        model,
-        gpu,
-        tp: replica.tp,
-        precision: replica.precision,
-        kv_element_bytes: replica.kv_cache_dtype.element_bytes(),
-        fp8_attention: replica.fp8_attention,
-        mxfp4_activation: replica.mxfp4_activation,
-    }
-    .roofline(params)
+    replica.roofline_setup(model, gpu).roofline(params)
 }

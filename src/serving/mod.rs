@@ -264,6 +264,27 @@ pub struct ReplicaConfig {
     pub num_scheduler_steps: u32,
 }
 
+impl ReplicaConfig {
+    /// What fixes this replica's roofline besides its step-time parameters, serving `model`
+    /// on `gpu`: its TP, precision, KV cache element bytes, FP8 attention and MXFP4 experts'
+    /// activations.
+    pub fn roofline_setup<'a>(
+        &self,
+        model: &'a crate::catalog::Model,
+        gpu: &'a Gpu,
+    ) -> crate::perf::RooflineSetup<'a> {
+        crate::perf::RooflineSetup {
+            model,
+            gpu,
+            tp: self.tp,
+            precision: self.precision,
+            kv_element_bytes: self.kv_cache_dtype.element_bytes(),
+            fp8_attention: self.fp8_attention,
+            mxfp4_activation: self.mxfp4_activation,
+        }
+    }
+}
+
 impl ReplicaSpec {
     /// Fills defaults for `gpu` (vLLM's OpenAI-server defaults: 1024 sequences and 8192 batched
     /// tokens on GPUs with at least 70 GiB that are not A100s, 256 and 2048 elsewhere; block size

@@ -654,8 +654,8 @@ fn fp8_attention_comes_from_the_engine_profile() {
 
 /// MXFP4 experts' activations: MXFP8 for TensorRT-LLM (its gpt-oss support matrix on
 /// Blackwell) and SGLang (its FlashInfer MXFP4 MoE kernel's default precision on Blackwell),
-/// 16-bit for vLLM (its default MXFP4 MoE backends) and the 2024 profiles; a scenario's own value wins, and an unknown one is an error naming the values. On a
-/// B200, gpt-oss-20b's checkpoint under `trtllm` prefills faster with MXFP8 activations than
+/// 16-bit for vLLM (its default MXFP4 MoE backends) and the 2024 profiles; a scenario's own
+/// value wins, and an unknown one is an error naming the values. On a B200, gpt-oss-20b's checkpoint under `trtllm` prefills faster with MXFP8 activations than
 /// with 16-bit ones (its experts at the FP8 rate), and Llama-3.1-8B (no MXFP4 experts) does not
 /// change.
 #[test]
