@@ -212,11 +212,23 @@ pub fn fit_objective(log_errs: &[f64], penalty_weight: f64) -> f64 {
 /// and per-step overhead to its floor, and a weak prior ([`FIT_PRIOR_WEIGHT`]) that keeps a
 /// parameter its figures do not pin (compute efficiency, when every figure is a decode) at the
 /// generic default instead of wherever the descent left it.
-fn fit_group(pool: &rayon::ThreadPool, runs: &[&FitRun]) -> RooflineParams {
+///
+/// With `step_overhead_ms` given (a group of mixture-of-experts figures only, see
+/// [`overhead_source`]) the per-step overhead is held there and the rest is fitted around it.
+fn fit_group(
+    pool: &rayon::ThreadPool,
+    runs: &[&FitRun],
+    step_overhead_ms: Option<f64>,
+) -> RooflineParams {
     let current = runs.iter().all(|r| r.group.0 != JOINT_2024);
     let rounds = if current { 4 } else { 1 };
     let prior_weight = if current { FIT_PRIOR_WEIGHT } else { 0.0 };
     let mut p = RooflineParams::default();
+    let mut bounds = FIT_BOUNDS;
+    if let Some(x) = step_overhead_ms {
+        p.step_overhead_ms = x;
+        bounds[2] = (x, x);
+    }
     let mut least_squares = p;
     for weight in [0.0, 0.0, FIT_PENALTY_WEIGHT] {
         if weight > 0.0 {
@@ -233,7 +245,7 @@ fn fit_group(pool: &rayon::ThreadPool, runs: &[&FitRun]) -> RooflineParams {
                 obj(q)
             })
         };
-        p = descend(&obj, p, FIT_BOUNDS, 10, rounds, false);
+        p = descend(&obj, p, bounds, 10, rounds, false);
         p.seq_overhead_us = search(p, FIT_SEQ_BOUNDS, |q, x| q.seq_overhead_us = x);
         if fits_moe(runs) {
             p.moe_layer_overhead_us = search(p, FIT_MOE_LAYER_US_BOUNDS, |q, x| {
@@ -261,6 +273,31 @@ fn fit_group(pool: &rayon::ThreadPool, runs: &[&FitRun]) -> RooflineParams {
 /// group with mixture-of-experts figures.
 fn fits_moe(runs: &[&FitRun]) -> bool {
     runs.iter().all(|r| r.group.0 != JOINT_2024) && runs.iter().any(|r| r.spec.model.is_moe())
+}
+
+/// Where a group takes its per-step overhead from instead of fitting it: a current engine's
+/// group whose figures are all of mixture-of-experts models takes it from the same engine's
+/// fit of dense figures only (its own GPU family's, else the `*` one; of two, the one with
+/// more figures). The per-step overhead is the engine's and host's work per step (scheduling,
+/// sampling, launching the step), the same whatever the weights; figures of one
+/// mixture-of-experts model cannot tell it from the time per MoE layer (a fixed number of
+/// layers), and fitted freely the two traded until the overhead sat at its 2 ms bound
+/// (vLLM's gpt-oss-20b fit, 2026-12-03). Returns the index of the source among `groups`.
+fn overhead_source(g: &Group, runs: &[FitRun], groups: &[Group]) -> Option<usize> {
+    let figures_of =
+        |g: &Group| -> Vec<&FitRun> { runs.iter().filter(|r| member(r, g) && !r.test).collect() };
+    let mine = figures_of(g);
+    if g.0 == JOINT_2024 || mine.is_empty() || !mine.iter().all(|r| r.spec.model.is_moe()) {
+        return None;
+    }
+    groups
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.0 == g.0 && (d.1 == g.1 || d.1 == "*"))
+        .map(|(i, d)| (i, d, figures_of(d)))
+        .filter(|(_, _, f)| !f.is_empty() && f.iter().all(|r| !r.spec.model.is_moe()))
+        .max_by_key(|(_, d, f)| (d.1 == g.1, f.len(), std::cmp::Reverse(d.2.clone())))
+        .map(|(i, _, _)| i)
 }
 
 /// Weight of [`prior`] in a current engine's fit: small enough that any parameter the figures
@@ -376,11 +413,51 @@ pub fn family_qualifies(figures: usize, setups: usize) -> bool {
     figures >= FAMILY_FIT_MIN.0 && setups >= FAMILY_FIT_MIN.1
 }
 
+/// Fits each of `groups` that `engines` asks for, or whose per-step overhead one of those takes
+/// ([`overhead_source`]), on its runs that `train` keeps: the sources first, then the groups
+/// that hold their overhead. `None` where not fitted.
+fn fit_groups(
+    pool: &rayon::ThreadPool,
+    runs: &[FitRun],
+    groups: &[Group],
+    train: impl Fn(&FitRun) -> bool,
+    engines: Option<&[String]>,
+) -> Vec<Option<RooflineParams>> {
+    let sources: Vec<Option<usize>> = groups
+        .iter()
+        .map(|g| overhead_source(g, runs, groups))
+        .collect();
+    let needed = |i: usize| {
+        wanted(&groups[i], engines)
+            || (0..groups.len()).any(|j| sources[j] == Some(i) && wanted(&groups[j], engines))
+    };
+    let order = (0..groups.len())
+        .filter(|&i| sources[i].is_none())
+        .chain((0..groups.len()).filter(|&i| sources[i].is_some()));
+    let mut fitted: Vec<Option<RooflineParams>> = vec![None; groups.len()];
+    for i in order.filter(|&i| needed(i)) {
+        let mine: Vec<&FitRun> = runs
+            .iter()
+            .filter(|r| member(r, &groups[i]) && train(r))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let overhead = sources[i]
+            .and_then(|s| fitted[s])
+            .map(|q| q.step_overhead_ms);
+        fitted[i] = Some(fit_group(pool, &mine, overhead));
+    }
+    fitted
+}
+
 /// Fits compute efficiency, memory efficiency, link efficiency and per-step overhead per GPU
 /// family and precision to the counted figures of `fleetsim validate` (every model and engine
 /// of that family at that precision shares one set), minimizing [`fit_objective`] by
 /// coordinate descent with golden-section searches within [`FIT_BOUNDS`] and
-/// [`FIT_LINK_BOUNDS`] (`fit_group`), starting from the generic defaults.
+/// [`FIT_LINK_BOUNDS`] (`fit_group`), starting from the generic defaults. A current engine's
+/// group of mixture-of-experts figures only holds the per-step overhead of its engine's dense
+/// fit ([`overhead_source`]).
 pub fn fit_defaults(
     root: &Path,
     threads: usize,
@@ -388,16 +465,20 @@ pub fn fit_defaults(
 ) -> Result<Vec<GroupFit>> {
     let pool = crate::sweep::thread_pool(threads)?;
     let runs = fit_runs(root)?;
+    let all = groups(&runs);
+    let fitted = fit_groups(&pool, &runs, &all, |r| !r.test, engines);
     let mut out = Vec::new();
-    for g in groups(&runs).into_iter().filter(|g| wanted(g, engines)) {
-        let mine: Vec<&FitRun> = runs.iter().filter(|r| member(r, &g) && !r.test).collect();
-        let tests: Vec<&FitRun> = runs.iter().filter(|r| member(r, &g) && r.test).collect();
+    for (g, p) in all.iter().zip(fitted) {
+        let Some(p) = p.filter(|_| wanted(g, engines)) else {
+            continue;
+        };
+        let mine: Vec<&FitRun> = runs.iter().filter(|r| member(r, g) && !r.test).collect();
+        let tests: Vec<&FitRun> = runs.iter().filter(|r| member(r, g) && r.test).collect();
         let current = abs_stats(&log_errors(&pool, &mine, mine[0].spec.params)).0;
-        let p = fit_group(&pool, &mine);
         let (after, worst, n) = abs_stats(&log_errors(&pool, &mine, p));
         let test = (!tests.is_empty()).then(|| abs_stats(&log_errors(&pool, &tests, p)));
         out.push(GroupFit {
-            engines: group_engines(&g),
+            engines: group_engines(g),
             family: g.1.clone(),
             precision: g.2.clone(),
             figures: n,
@@ -502,23 +583,26 @@ pub fn cross_validate(
     let mut out = Vec::new();
     let mut factors: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     let all = groups(&runs);
-    for g in all.iter().filter(|g| wanted(g, engines)).cloned() {
+    let folds: Vec<Vec<Option<RooflineParams>>> = [0u8, 1]
+        .iter()
+        .map(|&held| fit_groups(&pool, &runs, &all, |r| r.fold != held && !r.test, engines))
+        .collect();
+    for (i, g) in all.iter().enumerate().filter(|(_, g)| wanted(g, engines)) {
         // The runs whose predictions this group's fit makes (a `*` fit not those of families
         // with a fit of their own): their held-out factors make the band.
-        let predicts = |r: &FitRun| member(r, &g) && (g.1 != "*" || !has_family_fit(r, &all));
+        let predicts = |r: &FitRun| member(r, g) && (g.1 != "*" || !has_family_fit(r, &all));
         for held in [0u8, 1] {
             let train: Vec<&FitRun> = runs
                 .iter()
-                .filter(|r| member(r, &g) && r.fold != held && !r.test)
+                .filter(|r| member(r, g) && r.fold != held && !r.test)
                 .collect();
             let test: Vec<&FitRun> = runs
                 .iter()
-                .filter(|r| member(r, &g) && r.fold == held && !r.test)
+                .filter(|r| member(r, g) && r.fold == held && !r.test)
                 .collect();
-            if train.is_empty() || test.is_empty() {
+            let Some(p) = folds[held as usize][i].filter(|_| !test.is_empty()) else {
                 continue;
-            }
-            let p = fit_group(&pool, &train);
+            };
             let fitted = abs_stats(&log_errors(&pool, &train, p));
             let held_out = abs_stats(&log_errors(&pool, &test, p));
             let banded: Vec<&FitRun> = test.iter().copied().filter(|r| predicts(r)).collect();
@@ -526,11 +610,11 @@ pub fn cross_validate(
             // The held-out test set (never fitted) counts with each fold's fit.
             let tests: Vec<&FitRun> = runs.iter().filter(|r| predicts(r) && r.test).collect();
             f.extend(step_factors(&pool, &tests, p));
-            for e in group_engines(&g) {
+            for e in group_engines(g) {
                 factors.entry(e).or_default().extend(&f);
             }
             out.push(FoldCheck {
-                engines: group_engines(&g),
+                engines: group_engines(g),
                 family: g.1.clone(),
                 precision: g.2.clone(),
                 held_out_fold: held,
@@ -581,6 +665,117 @@ mod tests {
         assert!((fit_objective(&low, 10.0) - mse - 10.0 * 0.1f64.powi(2)).abs() < 1e-12);
         // Weight 0: plain least squares.
         assert!((fit_objective(&low, 0.0) - mse).abs() < 1e-15);
+    }
+
+    /// A run of `model` on `gpu` at `precision` in `engine`'s `*` group (no figures: only its
+    /// setup matters to [`overhead_source`]).
+    fn run_of(engine: &str, model: &str, gpu: &str, precision: &str) -> FitRun {
+        let text = format!(
+            r#"{{"seed": 1, "model": "{model}", "gpu": "{gpu}",
+                "workload": {{"synthetic": {{"requests": 1, "arrivals": {{"kind": "constant", "rate_per_s": 1}},
+                "input_tokens": {{"kind": "fixed", "value": 8}}, "output_tokens": {{"kind": "fixed", "value": 8}}}}}},
+                "replica": {{"engine": "{engine}", "precision": "{precision}"}},
+                "cost": {{"gpu_usd_per_hour": {{"{gpu}": 1.0}}, "apis": []}}}}"#
+        );
+        let spec = Scenario::from_json(&text, Path::new("test"))
+            .and_then(|s| s.resolve(Path::new(".")))
+            .unwrap();
+        FitRun {
+            group: (engine.into(), "*".into(), precision.into()),
+            fold: 0,
+            test: false,
+            spec,
+            figures: vec![],
+        }
+    }
+
+    /// A group of mixture-of-experts figures only holds the per-step overhead of its engine's
+    /// dense fit (its own family's before `*`); a group with a dense figure, another engine's
+    /// dense fit and the 2024 joint groups do not count.
+    #[test]
+    fn only_mixture_of_experts_groups_take_the_overhead_of_the_engines_dense_fit() {
+        let runs = vec![
+            run_of("vllm", "llama-3.1-8b", "b200", "bf16"),
+            run_of("vllm", "gpt-oss-20b", "h100-sxm", "fp4"),
+            run_of("trtllm", "llama-3.3-70b", "h100-sxm", "fp8"),
+            run_of("trtllm", "llama-3.3-70b", "b200", "fp4"),
+            run_of("trtllm", "gpt-oss-20b", "b200", "fp4"),
+            run_of("trtllm", "gpt-oss-20b", "h100-sxm", "fp4"),
+            run_of("sglang", "gpt-oss-20b", "h100-sxm", "fp4"),
+        ];
+        let g = |e: &str, f: &str, p: &str| -> Group { (e.into(), f.into(), p.into()) };
+        let groups = vec![
+            g("vllm", "*", "bf16"),
+            g("vllm", "*", "fp4"),
+            g("trtllm", "*", "fp8"),
+            g("trtllm", "*", "fp4"),
+            g("trtllm", "blackwell", "fp4"),
+            g("trtllm", "hopper", "fp4"),
+            g("sglang", "*", "fp4"),
+            (JOINT_2024.into(), "hopper".into(), "bf16".into()),
+        ];
+        let src = |i: usize| overhead_source(&groups[i], &runs, &groups);
+        assert_eq!(src(0), None, "a dense group fits its own");
+        assert_eq!(
+            src(1),
+            Some(0),
+            "vllm's gpt-oss group takes vllm's dense overhead"
+        );
+        assert_eq!(src(2), None);
+        assert_eq!(src(3), None, "NVFP4 Llama among its figures: fits its own");
+        assert_eq!(src(4), None, "Blackwell FP4 has a dense figure");
+        assert_eq!(
+            src(5),
+            Some(2),
+            "Hopper FP4 (gpt-oss only) takes the FP8 dense fit's"
+        );
+        assert_eq!(src(6), None, "no dense fit of its own engine");
+        assert_eq!(src(7), None, "the 2024 joint fits are left as they were");
+        // A dense fit of the group's own family comes before the `*` one.
+        let mut with_family = groups.clone();
+        with_family.push(g("trtllm", "hopper", "fp8"));
+        let mut runs = runs;
+        runs.push(FitRun {
+            group: g("trtllm", "*", "fp8"),
+            ..run_of("trtllm", "llama-3.1-8b", "h200", "fp8")
+        });
+        assert_eq!(
+            overhead_source(&with_family[5], &runs, &with_family),
+            Some(8)
+        );
+    }
+
+    /// In the committed fits, every current profile's fit of mixture-of-experts figures only
+    /// holds the per-step overhead of that profile's dense fit, as [`overhead_source`] picks it.
+    #[test]
+    fn committed_mixture_of_experts_fits_hold_their_engines_dense_overhead() {
+        use crate::catalog::{Catalog, StepTimeFit};
+        let c = Catalog::builtin();
+        let all_moe = |f: &StepTimeFit, moe: bool| {
+            let models = &f.fitted_on.as_ref().expect("fitted_on").models;
+            models
+                .iter()
+                .all(|m| c.model(m).expect("a catalog model").is_moe() == moe)
+        };
+        let mut checked = Vec::new();
+        for e in c.engines.iter().filter(|e| e.generation == "current") {
+            for f in e.fits.iter().filter(|f| all_moe(f, true)) {
+                let dense = e
+                    .fits
+                    .iter()
+                    .filter(|d| all_moe(d, false) && (d.family == f.family || d.family == "*"))
+                    .max_by_key(|d| (d.family == f.family, d.figures))
+                    .unwrap_or_else(|| panic!("{}: no dense fit for {f:?}", e.id));
+                assert_eq!(
+                    f.step_overhead_ms, dense.step_overhead_ms,
+                    "{}: {f:?}",
+                    e.id
+                );
+                assert!(f.moe_layer_overhead_us.is_some(), "{f:?}");
+                checked.push(format!("{} {} {}", e.id, f.family, f.precision));
+            }
+        }
+        assert_eq!(checked, ["vllm * fp4", "trtllm hopper fp4"]);
     }
 
     #[test]
