@@ -373,6 +373,11 @@ pub struct StepTimeFit {
     /// had, see [`EngineProfile::moe_layer_overhead_for`]).
     #[serde(default)]
     pub moe_layer_overhead_us: Option<f64>,
+    /// The fit of the same profile (`"{family} {precision}"`) whose per-step overhead this one
+    /// holds rather than fits: a fit of mixture-of-experts figures only, which cannot tell it
+    /// from the time per MoE layer, takes the engine's dense fit's (absent: fitted here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_overhead_from: Option<String>,
     /// Published figures it was fitted to.
     pub figures: u32,
     /// What those figures ran: GPUs, models and tensor-parallel sizes (written by `fleetsim

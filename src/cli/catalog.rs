@@ -192,6 +192,10 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
                         .join(", ")
                 ))
                 .unwrap_or_else(|| "-".into())
+                + &f.step_overhead_from
+                    .as_ref()
+                    .map(|from| format!("; overhead held at the {from} fit's"))
+                    .unwrap_or_default()
         );
     }
     for e in &c.engines {
@@ -203,7 +207,7 @@ pub(crate) fn run(a: CatalogArgs) -> anyhow::Result<()> {
             );
         }
     }
-    println!("(step-time parameters per engine profile, GPU family and precision; `replica.engine` picks the profile, default `{}`; a family without a fit uses the profile's nearest precision, then the profile it takes steps from, then 0.6 / 0.8 / 0.7 / 1 ms / 0 us; MoE layer us `-`: no mixture-of-experts figure in that fit, so a replica takes the time per MoE layer from the nearest fit that has one, else 0; fitted on: the GPUs, models and TP sizes of the figures fitted: a replica beyond them (another GPU family, precision, a mixture-of-experts or MLA model where none was fitted, a larger TP) is told its step times are extrapolated)", c.default_engine);
+    println!("(step-time parameters per engine profile, GPU family and precision; `replica.engine` picks the profile, default `{}`; a family without a fit uses the profile's nearest precision, then the profile it takes steps from, then 0.6 / 0.8 / 0.7 / 1 ms / 0 us; MoE layer us `-`: no mixture-of-experts figure in that fit, so a replica takes the time per MoE layer from the nearest fit that has one, else 0; fitted on: the GPUs, models and TP sizes of the figures fitted (a fit of mixture-of-experts figures only holds the per-step overhead of the profile's dense fit, which cannot be told from the time per MoE layer): a replica beyond them (another GPU family, precision, a mixture-of-experts or MLA model where none was fitted, a larger TP) is told its step times are extrapolated)", c.default_engine);
     println!();
     println!(
         "{:<12} {:<20} {:<46} scheduler defaults",

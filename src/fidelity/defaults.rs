@@ -29,6 +29,9 @@ pub struct GroupFit {
     /// is not pinned and a replica borrows it, see
     /// [`crate::catalog::EngineProfile::moe_layer_overhead_for`]).
     pub moe_fitted: bool,
+    /// The fit of the same profile whose per-step overhead this one holds rather than fits
+    /// (`"{family} {precision}"`, see [`overhead_source`]); `None`: fitted here.
+    pub step_overhead_from: Option<String>,
     /// The fitted parameters.
     pub params: crate::perf::RooflineParams,
     /// The GPUs, models and tensor-parallel sizes of the figures fitted.
@@ -483,6 +486,8 @@ pub fn fit_defaults(
             precision: g.2.clone(),
             figures: n,
             moe_fitted: fits_moe(&mine),
+            step_overhead_from: overhead_source(g, &runs, &all)
+                .map(|s| format!("{} {}", all[s].1, all[s].2)),
             params: p,
             fitted_on: coverage(&mine),
             median_abs_error_current: current,
@@ -772,7 +777,13 @@ mod tests {
                     e.id
                 );
                 assert!(f.moe_layer_overhead_us.is_some(), "{f:?}");
+                let from = format!("{} {}", dense.family, dense.precision);
+                assert_eq!(f.step_overhead_from.as_deref(), Some(from.as_str()));
                 checked.push(format!("{} {} {}", e.id, f.family, f.precision));
+            }
+            // A fit with a dense figure fits its own.
+            for f in e.fits.iter().filter(|f| !all_moe(f, true)) {
+                assert_eq!(f.step_overhead_from, None, "{}: {f:?}", e.id);
             }
         }
         assert_eq!(checked, ["vllm * fp4", "trtllm hopper fp4"]);

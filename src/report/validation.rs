@@ -155,7 +155,10 @@ pub fn fit_table(fits: &[GroupFit]) -> Table {
             format!("{:.3}", f.params.compute_efficiency),
             format!("{:.3}", f.params.memory_efficiency),
             format!("{:.3}", f.params.link_efficiency),
-            format!("{:.2}", f.params.step_overhead_ms),
+            match &f.step_overhead_from {
+                Some(from) => format!("{:.2} (held: {from})", f.params.step_overhead_ms),
+                None => format!("{:.2}", f.params.step_overhead_ms),
+            },
             format!("{:.2}", f.params.seq_overhead_us),
             f.params
                 .allreduce_latency_us
@@ -263,6 +266,7 @@ pub fn engines_json(
                     .moe_fitted
                     .then(|| round(f.params.moe_layer_overhead_us, 10.0)),
                 figures: f.figures as u32,
+                step_overhead_from: f.step_overhead_from.clone(),
                 fitted_on: Some(f.fitted_on.clone()),
             })
             .collect();

@@ -467,6 +467,7 @@ fn a_family_fit_comes_before_the_fit_across_families() {
         seq_overhead_us: 0.0,
         allreduce_latency_us: None,
         moe_layer_overhead_us: None,
+        step_overhead_from: None,
         figures: 10,
         fitted_on: None,
     };
