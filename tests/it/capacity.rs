@@ -5,7 +5,7 @@ use std::path::Path;
 
 use fleetsim::scenario::Scenario;
 
-use crate::util::{assert_no_duplicate_keys, fleetsim, root, run_json};
+use crate::util::{assert_no_duplicate_keys, fleetsim, root, run_json, run_without_files};
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
@@ -438,24 +438,6 @@ fn plan_at_one_volume(
     (
         String::from_utf8_lossy(&o.stdout).to_string(),
         json(&out.join("plan.json")),
-    )
-}
-
-/// `fleetsim run SCEN --out OUT --no-charts --no-requests`, which must succeed: its stdout and
-/// summary.json.
-fn run_without_files(scen: &Path, out: &Path) -> (String, serde_json::Value) {
-    let o = fleetsim(&[
-        "run",
-        scen.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-charts",
-        "--no-requests",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    (
-        String::from_utf8_lossy(&o.stdout).to_string(),
-        json(&out.join("summary.json")),
     )
 }
 

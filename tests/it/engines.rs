@@ -7,7 +7,7 @@ use fleetsim::catalog::Catalog;
 use fleetsim::perf::{BatchShape, PrefillChunk, Roofline};
 use fleetsim::scenario::{RunConfig, Scenario};
 
-use crate::util::{fleetsim, stderr, write};
+use crate::util::{fleetsim, run_without_files, stderr, write};
 
 fn config(replica: &str, extra: &str) -> RunConfig {
     let json = format!(
@@ -197,23 +197,11 @@ fn run_and_plan_report_the_band() {
             "slo": {"ttft_s": 1.0, "tpot_s": 0.04},
             "cost": {"gpu_usd_per_hour": {"h100-sxm": 2.0}, "apis": []}}"#,
     );
-    let out_dir = dir.path().join("run");
-    let out = fleetsim(&[
-        "run",
-        &s,
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--no-requests",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (stdout, summary) = run_without_files(Path::new(&s), &dir.path().join("run"));
     assert!(
         stdout.contains("Within the `vllm` profile's error"),
         "{stdout}"
     );
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
-            .unwrap();
     assert_eq!(summary["band"]["engine"], "vllm");
     let plan_dir = dir.path().join("plan");
     let out = fleetsim(&[
@@ -918,21 +906,9 @@ fn the_summary_setup_names_the_kv_dtype_attention_and_expert_activations() {
                         "input_tokens": {{"kind": "fixed", "value": 300}}, "output_tokens": {{"kind": "fixed", "value": 20}}}}}}}}"#
             ),
         );
-        let out_dir = dir.path().join("run");
-        let out = fleetsim(&[
-            "run",
-            &s,
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--no-requests",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let summary: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
-                .unwrap();
+        let (stdout, summary) = run_without_files(Path::new(&s), &dir.path().join("run"));
         let s = &summary["setup"];
         // The run's table caption names an FP8 KV cache beside the precision.
-        let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             stdout.contains("gpt-oss-20b (fp4, FP8 KV cache) on"),
             s["kv_cache_dtype"] == "fp8",

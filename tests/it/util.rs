@@ -98,6 +98,25 @@ pub(crate) fn fleetsim(args: &[&str]) -> std::process::Output {
         .expect("runs the binary")
 }
 
+/// `fleetsim run SCEN --out OUT --no-charts --no-requests`, which must succeed: its stdout and
+/// summary.json.
+pub(crate) fn run_without_files(scen: &Path, out: &Path) -> (String, serde_json::Value) {
+    let o = fleetsim(&[
+        "run",
+        scen.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-charts",
+        "--no-requests",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = std::fs::read(out.join("summary.json")).unwrap();
+    (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        serde_json::from_slice(&summary).unwrap(),
+    )
+}
+
 /// A command's stderr as text.
 pub(crate) fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
