@@ -303,6 +303,14 @@ fn overhead_source(g: &Group, runs: &[FitRun], groups: &[Group]) -> Option<usize
         .map(|(i, _, _)| i)
 }
 
+/// Every group's [`overhead_source`].
+fn overhead_sources(runs: &[FitRun], groups: &[Group]) -> Vec<Option<usize>> {
+    groups
+        .iter()
+        .map(|g| overhead_source(g, runs, groups))
+        .collect()
+}
+
 /// Weight of [`prior`] in a current engine's fit: small enough that any parameter the figures
 /// pin moves freely (a 1% error costs 1e-4, the prior at a bound about 2e-3), large enough to
 /// hold the ones they leave free.
@@ -417,19 +425,16 @@ pub fn family_qualifies(figures: usize, setups: usize) -> bool {
 }
 
 /// Fits each of `groups` that `engines` asks for, or whose per-step overhead one of those takes
-/// ([`overhead_source`]), on its runs that `train` keeps: the sources first, then the groups
-/// that hold their overhead. `None` where not fitted.
+/// (`sources`, each group's [`overhead_source`]), on its runs that `train` keeps: the sources
+/// first, then the groups that hold their overhead. `None` where not fitted.
 fn fit_groups(
     pool: &rayon::ThreadPool,
     runs: &[FitRun],
     groups: &[Group],
+    sources: &[Option<usize>],
     train: impl Fn(&FitRun) -> bool,
     engines: Option<&[String]>,
 ) -> Vec<Option<RooflineParams>> {
-    let sources: Vec<Option<usize>> = groups
-        .iter()
-        .map(|g| overhead_source(g, runs, groups))
-        .collect();
     let needed = |i: usize| {
         wanted(&groups[i], engines)
             || (0..groups.len()).any(|j| sources[j] == Some(i) && wanted(&groups[j], engines))
@@ -469,9 +474,10 @@ pub fn fit_defaults(
     let pool = crate::sweep::thread_pool(threads)?;
     let runs = fit_runs(root)?;
     let all = groups(&runs);
-    let fitted = fit_groups(&pool, &runs, &all, |r| !r.test, engines);
+    let sources = overhead_sources(&runs, &all);
+    let fitted = fit_groups(&pool, &runs, &all, &sources, |r| !r.test, engines);
     let mut out = Vec::new();
-    for (g, p) in all.iter().zip(fitted) {
+    for ((g, p), source) in all.iter().zip(fitted).zip(&sources) {
         let Some(p) = p.filter(|_| wanted(g, engines)) else {
             continue;
         };
@@ -486,8 +492,7 @@ pub fn fit_defaults(
             precision: g.2.clone(),
             figures: n,
             moe_fitted: fits_moe(&mine),
-            step_overhead_from: overhead_source(g, &runs, &all)
-                .map(|s| format!("{} {}", all[s].1, all[s].2)),
+            step_overhead_from: source.map(|s| format!("{} {}", all[s].1, all[s].2)),
             params: p,
             fitted_on: coverage(&mine),
             median_abs_error_current: current,
@@ -588,9 +593,13 @@ pub fn cross_validate(
     let mut out = Vec::new();
     let mut factors: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     let all = groups(&runs);
+    let sources = overhead_sources(&runs, &all);
     let folds: Vec<Vec<Option<RooflineParams>>> = [0u8, 1]
         .iter()
-        .map(|&held| fit_groups(&pool, &runs, &all, |r| r.fold != held && !r.test, engines))
+        .map(|&held| {
+            let train = |r: &FitRun| r.fold != held && !r.test;
+            fit_groups(&pool, &runs, &all, &sources, train, engines)
+        })
         .collect();
     for (i, g) in all.iter().enumerate().filter(|(_, g)| wanted(g, engines)) {
         // The runs whose predictions this group's fit makes (a `*` fit not those of families

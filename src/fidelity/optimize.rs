@@ -3,8 +3,12 @@
 
 use crate::perf::RooflineParams;
 
-/// Golden-section minimum of `f` on `[a, b]`.
+/// Golden-section minimum of `f` on `[a, b]`; `a` itself, without evaluating `f`, when the
+/// interval is a point (a parameter held fixed).
 pub fn golden(mut a: f64, mut b: f64, iters: usize, f: impl Fn(f64) -> f64) -> f64 {
+    if a == b {
+        return a;
+    }
     let g = (5f64.sqrt() - 1.0) / 2.0;
     let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
     let (mut fc, mut fd) = (f(c), f(d));
@@ -125,4 +129,17 @@ pub fn nelder_mead(
     }
     pts.sort_by(|a, b| a.1.total_cmp(&b.1));
     pts[0].0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A point interval is a parameter held fixed: its value, with no evaluation of `f`.
+    #[test]
+    fn golden_on_a_point_returns_it_without_evaluating() {
+        assert_eq!(golden(1.38, 1.38, 10, |_| panic!("evaluated")), 1.38);
+        let x = golden(0.0, 2.0, 40, |x| (x - 0.7) * (x - 0.7));
+        assert!((x - 0.7).abs() < 1e-6, "{x}");
+    }
 }
